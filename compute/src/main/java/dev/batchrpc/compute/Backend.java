@@ -37,6 +37,29 @@ public interface Backend extends AutoCloseable {
   /** Copies {@code len} floats from {@code src[srcOff..]} into host {@code dst[dstOff..]}. */
   void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len);
 
+  /**
+   * Copies all {@code src.remaining()} floats of {@code src} (from its position; the buffer's
+   * position is not changed) into {@code dst[dstOff..]}. Lets wire bytes (a little-endian view of
+   * a protobuf payload) go to the device without an intermediate {@code float[]}; backends
+   * override it to avoid the temporary copy this default makes.
+   */
+  default void copyIn(java.nio.FloatBuffer src, DeviceArray dst, int dstOff) {
+    float[] tmp = new float[src.remaining()];
+    src.duplicate().get(tmp);
+    copyIn(tmp, 0, dst, dstOff, tmp.length);
+  }
+
+  /**
+   * Copies {@code dst.remaining()} floats from {@code src[srcOff..]} into {@code dst} (from its
+   * position; the buffer's position is not changed), e.g. straight into the little-endian bytes
+   * of a reply. Backends override it to avoid the temporary copy this default makes.
+   */
+  default void copyOut(DeviceArray src, int srcOff, java.nio.FloatBuffer dst) {
+    float[] tmp = new float[dst.remaining()];
+    copyOut(src, srcOff, tmp, 0, tmp.length);
+    dst.duplicate().put(tmp);
+  }
+
   /** A host copy of the whole array. */
   default float[] download(DeviceArray src) {
     float[] out = new float[src.length()];

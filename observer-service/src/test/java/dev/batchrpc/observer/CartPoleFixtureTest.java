@@ -100,6 +100,7 @@ class CartPoleFixtureTest {
       }
     }
     assertThat(used).as("resets consumed").isEqualTo(resetCount);
+    assertClose(env.state(), doubles(c, "final_state"), name + " final state");
     assertThat(terminated).isEqualTo(booleans(c, "terminated"));
     assertThat(rewards).containsExactly(floats(c, "rewards"));
 

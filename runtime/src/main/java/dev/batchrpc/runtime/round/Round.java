@@ -1,0 +1,479 @@
+package dev.batchrpc.runtime.round;
+
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.runtime.RpcException;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.PromiseInternal;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * A round: collects one request from each of N participants, runs one batched computation over
+ * them, and completes every caller's future with its share of the result.
+ *
+ * <h2>Closing</h2>
+ * A round closes when {@code expected} participants have arrived, or, if the config has a
+ * {@link RoundConfig#maxWait() maxWait}, when that much time has passed since its first arrival;
+ * such a partial round is run with what arrived or failed with
+ * {@link FailureCode#ROUND_TIMEOUT}, per its {@link PartialPolicy}. {@link #setExpected(int)}
+ * changes N at runtime (cluster membership drives it): an open round that already holds that many
+ * arrivals closes at once.
+ *
+ * <h2>Refusals</h2>
+ * A request is refused at once, without joining or harming the open round, when its participant is
+ * not in the known set ({@link FailureCode#UNKNOWN_PARTICIPANT}, only if a set was given), when its
+ * participant already has a request in the open round ({@link FailureCode#DUPLICATE}; the first
+ * request stays), or when the {@link RequestValidator} throws (its code, or
+ * {@link FailureCode#BAD_REQUEST}). Refusals are counted in {@code <prefix>.round.rejected}.
+ *
+ * <h2>Batches</h2>
+ * The {@link BatchFunction} runs off the event loop on one named single-thread worker
+ * ({@link RoundConfig#workerName()}), ordered: the batches of consecutive rounds never overlap and
+ * run in round order, always on the same thread (GPU work stays on one thread). While a batch runs,
+ * new arrivals open the next round; they never join the running batch and are never lost. A batch
+ * that throws fails that round's callers with {@link FailureCode#BATCH_FAILED}; the next round
+ * runs normally.
+ *
+ * <h2>Threads</h2>
+ * The round is owned by one Vert.x context, normally the event loop of the verticle that creates
+ * it. All round state (the open round, N, the known participants) is read and written only on that
+ * context, so it needs no lock. The public methods may be called from any thread or context: they
+ * hop to the owner context, return at once, and complete their future on the caller's context
+ * (the owner context when called from a non-Vert.x thread).
+ *
+ * <h2>Metrics</h2>
+ * {@code <prefix>.round.size} (arrivals per closed round), {@code <prefix>.round.wait} (first
+ * arrival to close), {@code <prefix>.round.compute} (batch time on the worker),
+ * {@code <prefix>.rounds{outcome=complete|partial|failed|timeout}} and
+ * {@code <prefix>.round.rejected{reason=<FailureCode>}}; all also tagged {@code round=<name>}.
+ *
+ * @param <Q> the request type
+ * @param <R> the result type
+ */
+public final class Round<Q, R> {
+
+  private final ContextInternal owner;
+  private final RoundConfig config;
+  private final BatchFunction<Q, R> batchFunction;
+  private final RequestValidator<Q> validator;
+  private final RoundMetrics metrics;
+  private final WorkerExecutor worker;
+
+  // ---- state confined to the owner context ----
+  /** The number of participants a round waits for; at least 1. */
+  private int expected;
+  /** The participants allowed to submit, or null for anyone. */
+  private Set<String> known;
+  /** The round collecting arrivals, or null when no request is waiting. */
+  private Open<Q, R> open;
+  /** The sequence number the next opened round gets. */
+  private long nextRound;
+  /** The last batch handed to the worker, completing after its callers were answered. */
+  private Future<Void> lastBatch = Future.succeededFuture();
+  private boolean closed;
+
+  private Round(Builder<Q, R> b) {
+    this.owner = (ContextInternal) b.owner;
+    this.config = b.config;
+    this.batchFunction = b.batchFunction;
+    this.validator = b.validator;
+    this.metrics = new RoundMetrics(b.registry, b.config);
+    this.expected = b.config.expected();
+    this.known = b.known == null ? null : Set.copyOf(b.known);
+    // Pool size 1: one thread runs every batch of this round in submission order. The max execute
+    // time only raises Vert.x's blocked-thread warning; a large model's batch may legitimately take
+    // long, so it is generous.
+    this.worker = owner.owner().createSharedWorkerExecutor(config.workerName(), 1, 10, TimeUnit.MINUTES);
+  }
+
+  /**
+   * Starts building a round.
+   *
+   * @param owner the context that owns the round's state, normally the creating verticle's
+   *     {@code context}; must be an event-loop context
+   * @param config how the round closes and reports
+   * @param batchFunction the batched computation
+   * @param <Q> the request type
+   * @param <R> the result type
+   * @return a builder
+   */
+  public static <Q, R> Builder<Q, R> builder(Context owner, RoundConfig config,
+      BatchFunction<Q, R> batchFunction) {
+    return new Builder<>(owner, config, batchFunction);
+  }
+
+  /** The round's configuration as created ({@link #setExpected(int)} does not change it). */
+  public RoundConfig config() {
+    return config;
+  }
+
+  /**
+   * Submits one participant's request to the open round (opening one if none is open).
+   *
+   * <p>Returns at once; never blocks. The future completes on the caller's context with this
+   * participant's result once its round's batch has run, or fails with an {@link RpcException}:
+   * at once for a refusal ({@code UNKNOWN_PARTICIPANT}, {@code DUPLICATE}, the validator's code,
+   * {@code BAD_REQUEST} for a blank id, {@code UNAVAILABLE} after {@link #close()}), later for
+   * {@code ROUND_TIMEOUT} or {@code BATCH_FAILED}.
+   *
+   * @param participantId who submits; unique per participant
+   * @param request the request, handed to the batch as is (not copied)
+   * @return the participant's result
+   */
+  public Future<R> submit(String participantId, Q request) {
+    PromiseInternal<R> promise = callerContext().promise();
+    Pending<Q, R> pending = new Pending<>(participantId, request, promise);
+    onOwner(() -> arrive(pending));
+    return promise.future();
+  }
+
+  /**
+   * Changes the number of participants a round waits for, from now on. If the open round already
+   * holds at least {@code n} arrivals it closes now (a full round, not a partial one).
+   *
+   * @param n the new expected number, at least 1
+   * @return completes on the caller's context once applied
+   * @throws IllegalArgumentException if {@code n < 1}
+   */
+  public Future<Void> setExpected(int n) {
+    if (n < 1) {
+      throw new IllegalArgumentException("round '" + config.name() + "' expected must be at least 1, got " + n);
+    }
+    return call(() -> {
+      expected = n;
+      if (open != null && open.size() >= expected) {
+        closeOpen(false);
+      }
+      return Future.succeededFuture();
+    });
+  }
+
+  /**
+   * Restricts who may submit from now on: others are refused with
+   * {@link FailureCode#UNKNOWN_PARTICIPANT}. Requests already in the open round stay.
+   *
+   * @param participantIds the allowed participants, or {@code null} to allow anyone
+   * @return completes on the caller's context once applied
+   */
+  public Future<Void> setKnownParticipants(Collection<String> participantIds) {
+    Set<String> copy = participantIds == null ? null : Set.copyOf(participantIds);
+    return call(() -> {
+      known = copy;
+      return Future.succeededFuture();
+    });
+  }
+
+  /**
+   * The number of requests waiting in the open round (0 when none is open), read on the owner
+   * context. For health reports and tests.
+   *
+   * @return completes on the caller's context
+   */
+  public Future<Integer> openArrivals() {
+    return call(() -> Future.succeededFuture(open == null ? 0 : open.size()));
+  }
+
+  /**
+   * Closes the round: refuses new requests with {@link FailureCode#UNAVAILABLE}, fails the open
+   * round's callers the same way, lets a running batch finish and answer its callers, then releases
+   * the worker.
+   *
+   * @return completes on the caller's context when the last batch is done and the worker released
+   */
+  public Future<Void> close() {
+    return call(() -> {
+      if (!closed) {
+        closed = true;
+        if (open != null) {
+          Open<Q, R> r = open;
+          open = null;
+          cancelTimer(r);
+          failAll(r, new RpcException(FailureCode.UNAVAILABLE,
+              "round '" + config.name() + "' closed with " + r.size() + " of " + expected + " arrived"));
+        }
+        lastBatch = lastBatch.eventually(worker::close);
+      }
+      return lastBatch;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // owner context only below this line
+
+  private void arrive(Pending<Q, R> p) {
+    String id = p.participantId;
+    if (closed) {
+      refuse(p, new RpcException(FailureCode.UNAVAILABLE, "round '" + config.name() + "' is closed"));
+      return;
+    }
+    if (id == null || id.isBlank()) {
+      refuse(p, new RpcException(FailureCode.BAD_REQUEST, "participant id must not be blank"));
+      return;
+    }
+    if (known != null && !known.contains(id)) {
+      refuse(p, new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "participant '" + id
+          + "' is not one of the " + known.size() + " known participants of round '" + config.name() + "'"));
+      return;
+    }
+    if (open != null && open.ids.contains(id)) {
+      refuse(p, new RpcException(FailureCode.DUPLICATE, "participant '" + id
+          + "' already has a request in open round " + open.id + " of '" + config.name() + "' ("
+          + open.size() + " of " + expected + " arrived)"));
+      return;
+    }
+    if (validator != null) {
+      try {
+        validator.validate(id, p.request);
+      } catch (RpcException e) {
+        refuse(p, e);
+        return;
+      } catch (RuntimeException e) {
+        refuse(p, new RpcException(FailureCode.BAD_REQUEST, e.getMessage() == null
+            ? e.getClass().getName() : e.getMessage(), e));
+        return;
+      }
+    }
+    if (open == null) {
+      Open<Q, R> r = new Open<>(nextRound++, System.nanoTime());
+      if (config.maxWait() != null) {
+        r.timerId = owner.owner().setTimer(config.maxWait().toMillis(), t -> onMaxWait(r));
+      }
+      open = r;
+    }
+    open.add(p);
+    if (open.size() >= expected) {
+      closeOpen(false);
+    }
+  }
+
+  private void refuse(Pending<Q, R> p, RpcException e) {
+    metrics.rejected(e.code());
+    p.promise.fail(e);
+  }
+
+  private void onMaxWait(Open<Q, R> r) {
+    // The timer may fire for a round that closed on size just before it was cancelled.
+    if (open == r) {
+      r.timerId = -1;
+      closeOpen(true);
+    }
+  }
+
+  private void closeOpen(boolean timedOut) {
+    Open<Q, R> r = open;
+    open = null;
+    cancelTimer(r);
+    long waitedNanos = System.nanoTime() - r.firstArrivalNanos;
+    metrics.waited(waitedNanos);
+    metrics.size.record(r.size());
+    int n = expected;
+    boolean partial = r.size() < n;
+    if (timedOut && config.partialPolicy() == PartialPolicy.FAIL) {
+      metrics.timeout.increment();
+      failAll(r, new RpcException(FailureCode.ROUND_TIMEOUT, "round " + r.id + " of '" + config.name()
+          + "' timed out: " + r.size() + " of " + n + " participants arrived within "
+          + TimeUnit.NANOSECONDS.toMillis(waitedNanos) + " ms (max wait " + config.maxWait().toMillis() + " ms)"));
+      return;
+    }
+    List<Arrival<Q>> arrivals = new ArrayList<>(r.size());
+    for (Pending<Q, R> p : r.pending) {
+      arrivals.add(new Arrival<>(p.participantId, p.request));
+    }
+    RoundBatch<Q> batch = new RoundBatch<>(r.id, List.copyOf(arrivals), n, partial);
+    // Called on the owner context, so the result is delivered back on it; the single-thread pool
+    // runs the batches in submission order, one at a time.
+    Future<BatchResult<R>> result = worker.executeBlocking(() -> runBatch(batch), true);
+    Future<Void> delivered = result.transform(ar -> {
+      if (ar.succeeded()) {
+        deliver(r, batch, ar.result());
+      } else {
+        metrics.failed.increment();
+        failAll(r, batchFailure(batch, ar.cause()));
+      }
+      return Future.succeededFuture();
+    });
+    lastBatch = lastBatch.transform(ignored -> delivered);
+  }
+
+  /** Runs on the worker thread. */
+  private BatchResult<R> runBatch(RoundBatch<Q> batch) throws Exception {
+    long start = System.nanoTime();
+    try {
+      BatchResult<R> result = batchFunction.run(batch);
+      if (result == null) {
+        throw new IllegalStateException("batch function returned null");
+      }
+      if (!result.isShared() && result.count() != batch.size()) {
+        throw new IllegalStateException("batch function returned " + result.count() + " results for "
+            + batch.size() + " arrivals");
+      }
+      return result;
+    } finally {
+      metrics.compute.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+    }
+  }
+
+  private RpcException batchFailure(RoundBatch<Q> batch, Throwable cause) {
+    if (cause instanceof RpcException) {
+      return (RpcException) cause;
+    }
+    return new RpcException(FailureCode.BATCH_FAILED, "batch of round " + batch.round() + " of '"
+        + config.name() + "' (" + batch.size() + " arrivals) failed: " + RpcException.of(cause).getMessage(), cause);
+  }
+
+  private void deliver(Open<Q, R> r, RoundBatch<Q> batch, BatchResult<R> result) {
+    (batch.partial() ? metrics.partial : metrics.complete).increment();
+    // Invariant: each pending request belongs to exactly one round and is completed exactly once.
+    List<Pending<Q, R>> pending = r.pending;
+    for (int i = 0; i < pending.size(); i++) {
+      pending.get(i).promise.complete(result.get(i));
+    }
+  }
+
+  private void failAll(Open<Q, R> r, RpcException e) {
+    for (Pending<Q, R> p : r.pending) {
+      p.promise.fail(e);
+    }
+  }
+
+  private void cancelTimer(Open<Q, R> r) {
+    if (r.timerId >= 0) {
+      owner.owner().cancelTimer(r.timerId);
+      r.timerId = -1;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // context hops
+
+  /** The context a caller's future completes on: its own, or the owner's for a non-Vert.x thread. */
+  private ContextInternal callerContext() {
+    Context current = Vertx.currentContext();
+    return current == null ? owner : (ContextInternal) current;
+  }
+
+  /**
+   * Runs the action on the owner context: inline when already on it (exactly it, so that the
+   * worker's ordered results and timers come back to it), otherwise queued to it.
+   */
+  private void onOwner(Runnable action) {
+    if (Vertx.currentContext() == owner) {
+      action.run();
+    } else {
+      owner.runOnContext(v -> action.run());
+    }
+  }
+
+  /** Runs the action on the owner context and completes the result on the caller's context. */
+  private <T> Future<T> call(Supplier<Future<T>> action) {
+    PromiseInternal<T> promise = callerContext().promise();
+    onOwner(() -> {
+      try {
+        action.get().onComplete(promise);
+      } catch (RuntimeException e) {
+        promise.fail(e);
+      }
+    });
+    return promise.future();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /** A request waiting for its round. */
+  private static final class Pending<Q, R> {
+    final String participantId;
+    final Q request;
+    final PromiseInternal<R> promise;
+
+    Pending(String participantId, Q request, PromiseInternal<R> promise) {
+      this.participantId = participantId;
+      this.request = request;
+      this.promise = promise;
+    }
+  }
+
+  /** The open round; owner context only. Invariant: {@code ids} are the participants of {@code pending}. */
+  private static final class Open<Q, R> {
+    final long id;
+    final long firstArrivalNanos;
+    final List<Pending<Q, R>> pending = new ArrayList<>();
+    final Set<String> ids = new HashSet<>();
+    long timerId = -1;
+
+    Open(long id, long firstArrivalNanos) {
+      this.id = id;
+      this.firstArrivalNanos = firstArrivalNanos;
+    }
+
+    void add(Pending<Q, R> p) {
+      pending.add(p);
+      ids.add(p.participantId);
+    }
+
+    int size() {
+      return pending.size();
+    }
+  }
+
+  /**
+   * Builds a {@link Round}.
+   *
+   * @param <Q> the request type
+   * @param <R> the result type
+   */
+  public static final class Builder<Q, R> {
+    private final Context owner;
+    private final RoundConfig config;
+    private final BatchFunction<Q, R> batchFunction;
+    private RequestValidator<Q> validator;
+    private Collection<String> known;
+    private MeterRegistry registry;
+
+    private Builder(Context owner, RoundConfig config, BatchFunction<Q, R> batchFunction) {
+      this.owner = Objects.requireNonNull(owner, "owner");
+      this.config = Objects.requireNonNull(config, "config");
+      this.batchFunction = Objects.requireNonNull(batchFunction, "batchFunction");
+      if (!owner.isEventLoopContext()) {
+        throw new IllegalArgumentException("round owner must be an event-loop context");
+      }
+    }
+
+    /** Checks each request before it joins a round; none by default. */
+    public Builder<Q, R> validator(RequestValidator<Q> validator) {
+      this.validator = validator;
+      return this;
+    }
+
+    /** The participants allowed to submit; anyone by default (see {@link Round#setKnownParticipants}). */
+    public Builder<Q, R> knownParticipants(Collection<String> participantIds) {
+      this.known = participantIds;
+      return this;
+    }
+
+    /** The registry the round's meters go to; by default they are recorded nowhere. */
+    public Builder<Q, R> meterRegistry(MeterRegistry registry) {
+      this.registry = registry;
+      return this;
+    }
+
+    /** Creates the round and its worker. */
+    public Round<Q, R> build() {
+      if (registry == null) {
+        registry = new CompositeMeterRegistry();
+      }
+      return new Round<>(this);
+    }
+  }
+}

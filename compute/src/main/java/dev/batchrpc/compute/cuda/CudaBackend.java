@@ -1,0 +1,607 @@
+package dev.batchrpc.compute.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD32;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+
+import dev.batchrpc.compute.DeviceArray;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+import jcuda.Pointer;
+import jcuda.Sizeof;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.jcublas.JCublas2;
+import jcuda.jcublas.cublasHandle;
+import jcuda.jcublas.cublasOperation;
+
+/**
+ * The GPU {@link dev.batchrpc.compute.Backend}: device memory through the CUDA driver API, GEMM
+ * through cuBLAS, and the round kernels as PTX ({@code kernels.ptx}, built from
+ * {@code compute/src/main/cuda/kernels.cu}) loaded with {@code cuModuleLoadData}.
+ *
+ * <p>Numerics: {@code sumAverage}, {@code sgdMomentum}, {@code averageAndSgd} and {@code adam}
+ * perform the same float32 operations in the same order as {@code CpuBackend} (separate roundings
+ * where it rounds separately, one fused multiply-add where it fuses), so they match it bit for
+ * bit. {@code policyAct} sums the hidden layer in another order and uses CUDA's {@code expf}
+ * (within 2 ulp): probabilities agree within 1e-5 absolute; an action can differ only when the
+ * uniform lies within that distance of a cumulative probability. {@code sgemm} is cuBLAS's FP32
+ * GEMM (no TF32), within the usual {@code k * 2^-23 * |A||B|} of any other float32 GEMM.
+ *
+ * <p>Thread confinement: one CUDA context (the device's primary context) and one cuBLAS handle,
+ * driven by one thread at a time (the round's ordered worker). Because an ordered worker may hop
+ * between pool threads, every call makes the context current when the calling thread changed.
+ * Kernels and GEMMs are queued on the default stream and return before the GPU finishes; copies
+ * to the host wait for them, and {@link #synchronize()} does explicitly.
+ */
+public final class CudaBackend implements dev.batchrpc.compute.Backend {
+
+  private static final int BLOCK = 256;
+  /** Largest action count the fused policy kernel supports (POLICY_MAX_OUT in kernels.cu). */
+  public static final int POLICY_MAX_OUT = 16;
+  private static final int SHARED_BYTES_LIMIT = 48 * 1024;
+
+  private final int ordinal;
+  private final CUdevice device = new CUdevice();
+  private final CUcontext context = new CUcontext();
+  private final CUmodule module = new CUmodule();
+  private final cublasHandle cublas = new cublasHandle();
+  private final String deviceName;
+  private final int smCount;
+  private final Set<CudaArray> live = Collections.newSetFromMap(new IdentityHashMap<>());
+  private final CUfunction[] sumAverage = new CUfunction[5];
+  private final CUfunction[] sgd = new CUfunction[5];
+  private final CUfunction[] averageSgd = new CUfunction[5];
+  private final CUfunction[] adam = new CUfunction[5];
+  private final CUfunction policyAct = new CUfunction();
+  private CUdeviceptr actionsScratch;
+  private int actionsScratchLength;
+  private Thread boundThread;
+  private boolean closed;
+
+  /** A backend on device 0. */
+  public CudaBackend() {
+    this(0);
+  }
+
+  /**
+   * A backend on the given device.
+   *
+   * @throws IllegalStateException if CUDA or cuBLAS is unusable (the message says why)
+   * @throws IllegalArgumentException if the ordinal names no device
+   */
+  public CudaBackend(int ordinal) {
+    CudaRuntime.Probe probe = CudaRuntime.require();
+    if (ordinal < 0 || ordinal >= probe.deviceCount()) {
+      throw new IllegalArgumentException("CUDA device ordinal " + ordinal + " out of range: "
+          + probe.deviceCount() + " device(s)");
+    }
+    this.ordinal = ordinal;
+    cuDeviceGet(device, ordinal);
+    cuDevicePrimaryCtxRetain(context, device);
+    bind();
+    byte[] nameBytes = new byte[256];
+    cuDeviceGetName(nameBytes, nameBytes.length, device);
+    int n = 0;
+    while (n < nameBytes.length && nameBytes[n] != 0) {
+      n++;
+    }
+    deviceName = new String(nameBytes, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
+    smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+    try {
+      cuModuleLoadData(module, loadPtx());
+      for (int w : new int[] {1, 2, 4}) {
+        sumAverage[w] = function("sum_average_v" + w);
+        sgd[w] = function("sgd_momentum_v" + w);
+        averageSgd[w] = function("average_sgd_v" + w);
+        adam[w] = function("adam_v" + w);
+      }
+      cuModuleGetFunction(policyAct, module, "policy_act");
+      JCublas2.cublasCreate(cublas);
+    } catch (RuntimeException e) {
+      cuDevicePrimaryCtxRelease(device);
+      throw e;
+    }
+  }
+
+  private CUfunction function(String name) {
+    CUfunction f = new CUfunction();
+    cuModuleGetFunction(f, module, name);
+    return f;
+  }
+
+  private static byte[] loadPtx() {
+    try (InputStream in = CudaBackend.class.getResourceAsStream("kernels.ptx")) {
+      if (in == null) {
+        throw new IllegalStateException("kernels.ptx missing from the class path next to "
+            + CudaBackend.class.getName());
+      }
+      byte[] ptx = in.readAllBytes();
+      return Arrays.copyOf(ptx, ptx.length + 1); // cuModuleLoadData wants a NUL-terminated image
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read kernels.ptx", e);
+    }
+  }
+
+  /** Makes this backend's context current on the calling thread if it is a new thread. */
+  private void bind() {
+    Thread t = Thread.currentThread();
+    if (t != boundThread) {
+      cuCtxSetCurrent(context);
+      boundThread = t;
+    }
+  }
+
+  private void open() {
+    if (closed) {
+      throw new IllegalStateException(name() + " is closed");
+    }
+    bind();
+  }
+
+  /** A device attribute of this backend's device (a {@link CUdevice_attribute} constant). */
+  public int attribute(int attr) {
+    int[] v = new int[1];
+    cuDeviceGetAttribute(v, attr, device);
+    return v[0];
+  }
+
+  /** The device's name as the driver reports it, e.g. {@code NVIDIA H100 80GB HBM3}. */
+  public String deviceName() {
+    return deviceName;
+  }
+
+  /** Waits for every queued kernel, GEMM and copy (for timing and error checks). */
+  public void synchronize() {
+    open();
+    cuCtxSynchronize();
+  }
+
+  @Override
+  public String name() {
+    return "cuda:" + ordinal + " (" + deviceName + ")";
+  }
+
+  @Override
+  public boolean isGpu() {
+    return true;
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  @Override
+  public CudaArray allocate(int length) {
+    if (length < 0) {
+      throw new IllegalArgumentException("cannot allocate a negative length: " + length);
+    }
+    open();
+    CUdeviceptr p = new CUdeviceptr();
+    if (length > 0) {
+      cuMemAlloc(p, (long) length * Sizeof.FLOAT);
+      cuMemsetD32(p, 0, length);
+    }
+    CudaArray a = new CudaArray(this, p, length);
+    live.add(a);
+    return a;
+  }
+
+  /** Frees {@code a}'s memory; called by {@link CudaArray#close()}. */
+  void free(CudaArray a) {
+    if (live.remove(a) && !closed && a.length() > 0) {
+      bind();
+      cuMemFree(a.ptr());
+    }
+  }
+
+  @Override
+  public void copyIn(float[] src, int srcOff, DeviceArray dst, int dstOff, int len) {
+    CudaArray d = array(dst, "dst");
+    checkRange("src", src.length, srcOff, len);
+    checkRange("dst", d.length(), dstOff, len);
+    open();
+    if (len > 0) {
+      cuMemcpyHtoD(at(d, dstOff), Pointer.to(src).withByteOffset((long) srcOff * Sizeof.FLOAT),
+          (long) len * Sizeof.FLOAT);
+    }
+  }
+
+  @Override
+  public void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len) {
+    CudaArray s = array(src, "src");
+    checkRange("src", s.length(), srcOff, len);
+    checkRange("dst", dst.length, dstOff, len);
+    open();
+    if (len > 0) {
+      cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Sizeof.FLOAT), at(s, srcOff),
+          (long) len * Sizeof.FLOAT);
+    }
+  }
+
+  @Override
+  public void fill(DeviceArray a, float value) {
+    CudaArray d = array(a, "a");
+    open();
+    if (d.length() > 0) {
+      cuMemsetD32(d.ptr(), Float.floatToRawIntBits(value), d.length());
+    }
+  }
+
+  // ---- BLAS ---------------------------------------------------------------------------------
+
+  /**
+   * Row-major GEMM on column-major cuBLAS: a row-major r x c matrix is the column-major c x r
+   * matrix of the same bytes, i.e. its transpose. So row-major {@code C = op(A) op(B)} is
+   * column-major {@code C^T = op(B)^T op(A)^T}: call cuBLAS with the operands swapped, the same
+   * transpose flags, and (m, n) swapped.
+   */
+  @Override
+  public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                    DeviceArray a, DeviceArray b, float beta, DeviceArray c) {
+    if (m < 0 || n < 0 || k < 0) {
+      throw new IllegalArgumentException("sgemm dimensions must be >= 0: m=" + m + ", n=" + n
+          + ", k=" + k);
+    }
+    CudaArray da = array(a, "A");
+    CudaArray db = array(b, "B");
+    CudaArray dc = array(c, "C");
+    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
+    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
+    requireAtLeast("sgemm A " + aShape, da.length(), (long) m * k);
+    requireAtLeast("sgemm B " + bShape, db.length(), (long) k * n);
+    requireAtLeast("sgemm C [" + m + " x " + n + "]", dc.length(), (long) m * n);
+    if (dc == da || dc == db) {
+      throw new IllegalArgumentException("sgemm output C must not alias A or B");
+    }
+    open();
+    if (m == 0 || n == 0) {
+      return;
+    }
+    // leading dimensions of the stored (row-major) operands = their row lengths
+    int lda = Math.max(1, transA ? m : k);
+    int ldb = Math.max(1, transB ? k : n);
+    int opA = transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+    int opB = transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+    JCublas2.cublasSgemm(cublas, opB, opA, n, m, k, Pointer.to(new float[] {alpha}),
+        db.ptr(), ldb, da.ptr(), lda, Pointer.to(new float[] {beta}), dc.ptr(), n);
+  }
+
+  // ---- round kernels --------------------------------------------------------------------------
+
+  @Override
+  public void sumAverage(DeviceArray stacked, int count, int length, DeviceArray out) {
+    CudaArray s = array(stacked, "stacked");
+    CudaArray o = array(out, "out");
+    checkStacked(s.length(), count, length);
+    requireAtLeast("sumAverage out", o.length(), length);
+    if (o == s) {
+      throw new IllegalArgumentException("sumAverage out must not alias stacked");
+    }
+    open();
+    if (length == 0) {
+      return;
+    }
+    int w = width(length);
+    launch(sumAverage[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
+        Pointer.to(new long[] {length}), Pointer.to(o.ptr()));
+  }
+
+  @Override
+  public void sgdMomentum(DeviceArray params, DeviceArray grad, DeviceArray momentumBuf,
+                          float lr, float momentum, boolean firstStep) {
+    CudaArray p = array(params, "params");
+    CudaArray g = array(grad, "grad");
+    CudaArray buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    open();
+    int length = p.length();
+    if (length == 0) {
+      return;
+    }
+    int w = width(length);
+    launch(sgd[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
+        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
+        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
+        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+  }
+
+  @Override
+  public void averageAndSgd(DeviceArray stacked, int count, DeviceArray gradOut,
+                            DeviceArray params, DeviceArray momentumBuf, float lr, float momentum,
+                            boolean firstStep) {
+    CudaArray s = array(stacked, "stacked");
+    CudaArray g = array(gradOut, "gradOut");
+    CudaArray p = array(params, "params");
+    CudaArray buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    int length = p.length();
+    checkStacked(s.length(), count, length);
+    if (s == g || s == p || s == buf) {
+      throw new IllegalArgumentException("averageAndSgd: stacked must not alias gradOut, params or "
+          + "momentumBuf");
+    }
+    open();
+    if (length == 0) {
+      return;
+    }
+    int w = width(length);
+    launch(averageSgd[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
+        Pointer.to(g.ptr()), Pointer.to(p.ptr()),
+        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
+        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
+        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+  }
+
+  @Override
+  public void adam(DeviceArray params, DeviceArray grad, DeviceArray m, DeviceArray v, long step,
+                   float lr, float beta1, float beta2, float eps) {
+    CudaArray p = array(params, "params");
+    CudaArray g = array(grad, "grad");
+    CudaArray dm = array(m, "m");
+    CudaArray dv = array(v, "v");
+    requireSameLength("adam params", p.length(), "grad", g.length());
+    requireSameLength("adam params", p.length(), "m", dm.length());
+    requireSameLength("adam params", p.length(), "v", dv.length());
+    if (p == g || p == dm || p == dv || g == dm || g == dv || dm == dv) {
+      throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
+    }
+    if (step < 1) {
+      throw new IllegalArgumentException("adam step counts from 1, got " + step);
+    }
+    requireFiniteNonNegative("adam lr", lr);
+    requireFiniteNonNegative("adam eps", eps);
+    if (!(beta1 >= 0f && beta1 < 1f) || !(beta2 >= 0f && beta2 < 1f)) {
+      throw new IllegalArgumentException("adam betas must be in [0, 1): beta1=" + beta1
+          + ", beta2=" + beta2);
+    }
+    open();
+    int length = p.length();
+    if (length == 0) {
+      return;
+    }
+    // The scalars exactly as CpuBackend (and PyTorch) derive them: bias corrections in double
+    // from the decimal hyper-parameters, then rounded to float32 for the element-wise kernel.
+    double b1 = asDecimal(beta1);
+    double b2 = asDecimal(beta2);
+    double bc1 = 1.0 - Math.pow(b1, step);
+    double bc2 = 1.0 - Math.pow(b2, step);
+    float negStepSize = (float) -(asDecimal(lr) / bc1);
+    float bc2Sqrt = (float) Math.sqrt(bc2);
+    float oneMinusB1 = (float) (1.0 - b1);
+    float oneMinusB2 = (float) (1.0 - b2);
+    int w = width(length);
+    launch(adam[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
+        Pointer.to(dm.ptr()), Pointer.to(dv.ptr()), Pointer.to(new long[] {length}),
+        Pointer.to(new float[] {beta1}), Pointer.to(new float[] {oneMinusB1}),
+        Pointer.to(new float[] {beta2}), Pointer.to(new float[] {oneMinusB2}),
+        Pointer.to(new float[] {negStepSize}), Pointer.to(new float[] {bc2Sqrt}),
+        Pointer.to(new float[] {eps}));
+  }
+
+  private static double asDecimal(float f) {
+    return Double.parseDouble(Float.toString(f));
+  }
+
+  /**
+   * The fused agent round. Unlike the CPU twin it does not scan {@code uniforms} for values
+   * outside [0, 1) (they live on the device; reading them back would cost a copy per round): a
+   * uniform >= 1 simply selects the last action.
+   */
+  @Override
+  public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
+                        DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
+                        DeviceArray probsOut, int[] actionsOut) {
+    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
+        actionsOut.length);
+    if (batch > 0) {
+      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
+    }
+  }
+
+  /**
+   * {@link #policyAct} without reading the actions back: they stay in a device buffer until the
+   * next call. For benchmarks of the kernel alone; the probabilities are written as usual.
+   */
+  public void policyActOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
+                                DeviceArray states, DeviceArray dropoutScale,
+                                DeviceArray uniforms, DeviceArray probsOut) {
+    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
+        batch);
+  }
+
+  private void launchPolicyAct(DeviceArray params, int in, int hidden, int out, int batch,
+                               DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
+                               DeviceArray probsOut, int actionsCapacity) {
+    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
+      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
+          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
+    }
+    if (out > POLICY_MAX_OUT) {
+      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
+          + " actions, got out=" + out);
+    }
+    CudaArray w = array(params, "params");
+    CudaArray x = array(states, "states");
+    CudaArray scale = array(dropoutScale, "dropoutScale");
+    CudaArray u = array(uniforms, "uniforms");
+    CudaArray probs = array(probsOut, "probsOut");
+    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
+    if (w.length() != paramCount) {
+      throw new IllegalArgumentException("policyAct params has length " + w.length() + " but a "
+          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
+    }
+    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
+    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length(),
+        (long) batch * hidden);
+    requireAtLeast("policyAct uniforms [" + batch + "]", u.length(), batch);
+    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
+        (long) batch * out);
+    if (actionsCapacity < batch) {
+      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
+          + " but the batch is " + batch);
+    }
+    if (probs == w || probs == x || probs == scale || probs == u) {
+      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
+    }
+    open();
+    if (batch == 0) {
+      return;
+    }
+    if (actionsScratchLength < batch) {
+      if (actionsScratch != null) {
+        cuMemFree(actionsScratch);
+      }
+      actionsScratch = new CUdeviceptr();
+      cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
+      actionsScratchLength = batch;
+    }
+    long sharedBytes = paramCount * Sizeof.FLOAT;
+    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
+    int warpsPerBlock = BLOCK / 32;
+    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
+    Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
+        Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
+        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(scale.ptr()),
+        Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actionsScratch),
+        Pointer.to(new int[] {useShared}));
+    cuLaunchKernel(policyAct, blocks, 1, 1, BLOCK, 1, 1, useShared == 1 ? (int) sharedBytes : 0,
+        null, args, null);
+  }
+
+  /** A grid-stride launch over {@code items} work items (vectors) with BLOCK threads a block. */
+  private void launch(CUfunction f, long items, int sharedBytes, Pointer... args) {
+    // Enough blocks to fill every SM several times over; the grid-stride loop covers the rest,
+    // which keeps each thread's loads independent and in flight.
+    int blocks = (int) Math.max(1, Math.min((items + BLOCK - 1) / BLOCK, smCount * 8L));
+    cuLaunchKernel(f, blocks, 1, 1, BLOCK, 1, 1, sharedBytes, null, Pointer.to(args), null);
+  }
+
+  /**
+   * The widest vector (4, 2 or 1 floats) dividing {@code length}: rows of the stacked gradients
+   * start at multiples of {@code length}, so only then is every row start aligned for it.
+   */
+  private static int width(int length) {
+    return length % 4 == 0 ? 4 : (length % 2 == 0 ? 2 : 1);
+  }
+
+  private static int sgdMode(CudaArray buf, boolean firstStep) {
+    return buf == null ? 0 : (firstStep ? 1 : 2);
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    bind();
+    for (CudaArray a : live) {
+      if (a.length() > 0) {
+        cuMemFree(a.ptr());
+      }
+      a.invalidate();
+    }
+    live.clear();
+    if (actionsScratch != null) {
+      cuMemFree(actionsScratch);
+      actionsScratch = null;
+    }
+    JCublas2.cublasDestroy(cublas);
+    cuModuleUnload(module);
+    closed = true;
+    cuDevicePrimaryCtxRelease(device);
+  }
+
+  // ---- checks (all before any launch) ------------------------------------------------------
+
+  private static CUdeviceptr at(CudaArray a, int offset) {
+    return a.ptr().withByteOffset((long) offset * Sizeof.FLOAT);
+  }
+
+  private CudaArray array(DeviceArray a, String what) {
+    if (a == null) {
+      throw new IllegalArgumentException(what + " is null");
+    }
+    if (!(a instanceof CudaArray) || a.backend() != this) {
+      throw new IllegalArgumentException(what + " is a " + a.getClass().getSimpleName()
+          + " owned by " + a.backend().name() + ", not by " + name());
+    }
+    CudaArray c = (CudaArray) a;
+    if (c.isClosed()) {
+      throw new IllegalArgumentException(what + " (" + c + ") is closed");
+    }
+    return c;
+  }
+
+  private CudaArray checkSgd(CudaArray p, CudaArray g, DeviceArray momentumBuf, float lr,
+                             float momentum) {
+    requireSameLength("sgd params", p.length(), "grad", g.length());
+    requireFiniteNonNegative("sgd lr", lr);
+    requireFiniteNonNegative("sgd momentum", momentum);
+    if (p == g) {
+      throw new IllegalArgumentException("sgd params and grad must be distinct arrays");
+    }
+    if (momentum == 0f) {
+      return null;
+    }
+    CudaArray buf = array(momentumBuf, "momentumBuf");
+    requireSameLength("sgd params", p.length(), "momentumBuf", buf.length());
+    if (buf == p || buf == g) {
+      throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
+    }
+    return buf;
+  }
+
+  private static void checkStacked(int stackedLength, int count, int length) {
+    if (count < 1 || length < 0) {
+      throw new IllegalArgumentException("need count >= 1 and length >= 0: count=" + count
+          + ", length=" + length);
+    }
+    requireAtLeast("stacked [" + count + " x " + length + "]", stackedLength,
+        (long) count * length);
+  }
+
+  private static void checkRange(String what, int arrayLength, int off, int len) {
+    if (off < 0 || len < 0 || (long) off + len > arrayLength) {
+      throw new IllegalArgumentException(what + " range [" + off + ", " + ((long) off + len)
+          + ") is outside its length " + arrayLength);
+    }
+  }
+
+  private static void requireAtLeast(String what, int actual, long needed) {
+    if (actual < needed) {
+      throw new IllegalArgumentException(what + " needs " + needed + " floats but its array has "
+          + actual);
+    }
+  }
+
+  private static void requireSameLength(String whatA, int a, String whatB, int b) {
+    if (a != b) {
+      throw new IllegalArgumentException(whatA + " length " + a + " differs from " + whatB
+          + " length " + b);
+    }
+  }
+
+  private static void requireFiniteNonNegative(String what, float value) {
+    if (!(value >= 0f) || Float.isInfinite(value)) {
+      throw new IllegalArgumentException(what + " must be finite and >= 0, got " + value);
+    }
+  }
+}

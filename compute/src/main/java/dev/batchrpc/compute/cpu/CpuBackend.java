@@ -1,0 +1,399 @@
+package dev.batchrpc.compute.cpu;
+
+import dev.batchrpc.compute.Backend;
+import dev.batchrpc.compute.DeviceArray;
+import dev.batchrpc.compute.nn.Softmax;
+import dev.batchrpc.compute.random.Categorical;
+
+/**
+ * The reference {@link Backend}: host memory ({@link CpuArray}), GEMM through netlib BLAS (see
+ * {@link Blas} for which one), element-wise kernels as plain loops that the JIT vectorizes.
+ *
+ * <p>Rounding follows PyTorch's CPU kernels where they fix it: {@code add_(x, alpha)} is one fused
+ * multiply-add ({@code vec::fmadd}), so the optimizer updates use {@link Math#fma}; everything else
+ * rounds after each float32 operation, as Java does.
+ *
+ * <p>Arrays: any {@link CpuArray} is accepted (all CPU arrays are host memory, so arrays of two
+ * {@code CpuBackend} instances may mix); anything else, or a closed array, is refused. Buffers whose
+ * size depends on a batch ({@code sgemm} operands, {@code policyAct} inputs and outputs, the stacked
+ * gradients) may be longer than needed so that callers can reuse a buffer sized for the largest
+ * batch; parameter-shaped arrays (optimizer state, gradients) must match exactly.
+ *
+ * <p>Thread confinement: one thread at a time per instance (the round's ordered worker); the
+ * instance keeps a grow-only scratch buffer for {@link #policyAct}.
+ */
+public final class CpuBackend implements Backend {
+
+  private static final class Shared {
+    static final CpuBackend INSTANCE = new CpuBackend();
+  }
+
+  /** Rows of the parameter vector handled per pass of the fused PS kernel (fits in L1/L2). */
+  private static final int BLOCK = 4096;
+
+  private float[] hiddenScratch = new float[0];
+
+  /** A CPU backend; the BLAS is selected (and logged) once per process, on first use. */
+  public CpuBackend() {
+  }
+
+  /** A process-wide instance, the owner of {@link CpuArray#wrap} arrays. Closing it is harmless. */
+  public static CpuBackend shared() {
+    return Shared.INSTANCE;
+  }
+
+  /** The BLAS in use, e.g. {@code OpenBLAS} or {@code Java Vector API BLAS}. */
+  public static String blasName() {
+    return Blas.name();
+  }
+
+  @Override
+  public String name() {
+    return "cpu (" + Blas.name() + ")";
+  }
+
+  @Override
+  public boolean isGpu() {
+    return false;
+  }
+
+  /** Wraps {@code data} without copying. */
+  public CpuArray wrap(float[] data) {
+    return new CpuArray(this, data);
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  @Override
+  public CpuArray allocate(int length) {
+    if (length < 0) {
+      throw new IllegalArgumentException("cannot allocate a negative length: " + length);
+    }
+    return new CpuArray(this, new float[length]);
+  }
+
+  @Override
+  public void copyIn(float[] src, int srcOff, DeviceArray dst, int dstOff, int len) {
+    float[] d = data(dst, "dst");
+    checkRange("src", src.length, srcOff, len);
+    checkRange("dst", d.length, dstOff, len);
+    System.arraycopy(src, srcOff, d, dstOff, len);
+  }
+
+  @Override
+  public void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len) {
+    float[] s = data(src, "src");
+    checkRange("src", s.length, srcOff, len);
+    checkRange("dst", dst.length, dstOff, len);
+    System.arraycopy(s, srcOff, dst, dstOff, len);
+  }
+
+  @Override
+  public void fill(DeviceArray a, float value) {
+    java.util.Arrays.fill(data(a, "a"), value);
+  }
+
+  // ---- BLAS ---------------------------------------------------------------------------------
+
+  @Override
+  public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                    DeviceArray a, DeviceArray b, float beta, DeviceArray c) {
+    if (m < 0 || n < 0 || k < 0) {
+      throw new IllegalArgumentException("sgemm dimensions must be >= 0: m=" + m + ", n=" + n
+          + ", k=" + k);
+    }
+    float[] fa = data(a, "A");
+    float[] fb = data(b, "B");
+    float[] fc = data(c, "C");
+    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
+    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
+    requireAtLeast("sgemm A " + aShape, fa.length, (long) m * k);
+    requireAtLeast("sgemm B " + bShape, fb.length, (long) k * n);
+    requireAtLeast("sgemm C [" + m + " x " + n + "]", fc.length, (long) m * n);
+    if (fc == fa || fc == fb) {
+      throw new IllegalArgumentException("sgemm output C must not alias A or B");
+    }
+    Blas.sgemmRowMajor(transA, transB, m, n, k, alpha, fa, 0, fb, 0, beta, fc, 0);
+  }
+
+  // ---- round kernels --------------------------------------------------------------------------
+
+  @Override
+  public void sumAverage(DeviceArray stacked, int count, int length, DeviceArray out) {
+    float[] s = data(stacked, "stacked");
+    float[] o = data(out, "out");
+    checkStacked(s.length, count, length);
+    requireAtLeast("sumAverage out", o.length, length);
+    if (o == s) {
+      throw new IllegalArgumentException("sumAverage out must not alias stacked");
+    }
+    for (int start = 0; start < length; start += BLOCK) {
+      averageBlock(s, count, length, o, start, Math.min(length, start + BLOCK));
+    }
+  }
+
+  /** out[j] = (row0[j] + ... + row_{count-1}[j]) / count for j in [from, to), in row order. */
+  private static void averageBlock(float[] s, int count, int length, float[] o, int from, int to) {
+    System.arraycopy(s, from, o, from, to - from);
+    for (int r = 1; r < count; r++) {
+      int base = r * length;
+      for (int j = from; j < to; j++) {
+        o[j] += s[base + j];
+      }
+    }
+    float n = count;
+    for (int j = from; j < to; j++) {
+      o[j] /= n;
+    }
+  }
+
+  @Override
+  public void sgdMomentum(DeviceArray params, DeviceArray grad, DeviceArray momentumBuf,
+                          float lr, float momentum, boolean firstStep) {
+    float[] p = data(params, "params");
+    float[] g = data(grad, "grad");
+    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    sgdBlock(p, g, buf, lr, momentum, firstStep, 0, p.length);
+  }
+
+  /** The SGD update on [from, to); buf is null when momentum is 0. */
+  private static void sgdBlock(float[] p, float[] g, float[] buf, float lr, float momentum,
+                               boolean firstStep, int from, int to) {
+    float negLr = -lr;
+    if (buf == null) {
+      for (int j = from; j < to; j++) {
+        p[j] = Math.fma(g[j], negLr, p[j]);
+      }
+    } else if (firstStep) {
+      for (int j = from; j < to; j++) {
+        float b = g[j];
+        buf[j] = b;
+        p[j] = Math.fma(b, negLr, p[j]);
+      }
+    } else {
+      for (int j = from; j < to; j++) {
+        // torch: buf.mul_(momentum).add_(grad): one rounding for the product, one for the sum
+        float b = buf[j] * momentum + g[j];
+        buf[j] = b;
+        p[j] = Math.fma(b, negLr, p[j]);
+      }
+    }
+  }
+
+  @Override
+  public void averageAndSgd(DeviceArray stacked, int count, DeviceArray gradOut,
+                            DeviceArray params, DeviceArray momentumBuf, float lr, float momentum,
+                            boolean firstStep) {
+    float[] s = data(stacked, "stacked");
+    float[] g = data(gradOut, "gradOut");
+    float[] p = data(params, "params");
+    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    int length = p.length;
+    checkStacked(s.length, count, length);
+    if (s == g || s == p || (buf != null && s == buf)) {
+      throw new IllegalArgumentException("averageAndSgd: stacked must not alias gradOut, params or "
+          + "momentumBuf");
+    }
+    // Block by block so the averaged gradient is still in cache for the update (one pass over
+    // memory instead of two); element-wise the arithmetic is exactly the two calls in sequence.
+    for (int start = 0; start < length; start += BLOCK) {
+      int end = Math.min(length, start + BLOCK);
+      averageBlock(s, count, length, g, start, end);
+      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
+    }
+  }
+
+  @Override
+  public void adam(DeviceArray params, DeviceArray grad, DeviceArray m, DeviceArray v, long step,
+                   float lr, float beta1, float beta2, float eps) {
+    float[] p = data(params, "params");
+    float[] g = data(grad, "grad");
+    float[] fm = data(m, "m");
+    float[] fv = data(v, "v");
+    requireSameLength("adam params", p.length, "grad", g.length);
+    requireSameLength("adam params", p.length, "m", fm.length);
+    requireSameLength("adam params", p.length, "v", fv.length);
+    if (p == g || p == fm || p == fv || g == fm || g == fv || fm == fv) {
+      throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
+    }
+    if (step < 1) {
+      throw new IllegalArgumentException("adam step counts from 1, got " + step);
+    }
+    requireFiniteNonNegative("adam lr", lr);
+    requireFiniteNonNegative("adam eps", eps);
+    if (!(beta1 >= 0f && beta1 < 1f) || !(beta2 >= 0f && beta2 < 1f)) {
+      throw new IllegalArgumentException("adam betas must be in [0, 1): beta1=" + beta1 + ", beta2="
+          + beta2);
+    }
+    // PyTorch computes the bias corrections in double from the Python (double) hyper-parameters;
+    // the float's shortest decimal form recovers that double (0.9f -> 0.9), then the scalars are
+    // rounded to float32 where torch hands them to a float32 kernel.
+    double b1 = asDecimal(beta1);
+    double b2 = asDecimal(beta2);
+    double bc1 = 1.0 - Math.pow(b1, step);
+    double bc2 = 1.0 - Math.pow(b2, step);
+    float negStepSize = (float) -(asDecimal(lr) / bc1);
+    float bc2Sqrt = (float) Math.sqrt(bc2);
+    float oneMinusB1 = (float) (1.0 - b1);
+    float oneMinusB2 = (float) (1.0 - b2);
+    for (int j = 0; j < p.length; j++) {
+      float gj = g[j];
+      float mj = Math.fma(gj, oneMinusB1, fm[j] * beta1);      // exp_avg.mul_(b1).add_(g, 1-b1)
+      float vj = fv[j] * beta2 + oneMinusB2 * gj * gj;          // exp_avg_sq.mul_(b2).addcmul_(g, g)
+      float denom = (float) Math.sqrt(vj) / bc2Sqrt + eps;      // (v.sqrt() / sqrt(bc2)).add_(eps)
+      fm[j] = mj;
+      fv[j] = vj;
+      p[j] = p[j] + negStepSize * mj / denom;                   // addcdiv_(m, denom, -step_size)
+    }
+  }
+
+  private static double asDecimal(float f) {
+    return Double.parseDouble(Float.toString(f));
+  }
+
+  @Override
+  public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
+                        DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
+                        DeviceArray probsOut, int[] actionsOut) {
+    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
+      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
+          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
+    }
+    float[] w = data(params, "params");
+    float[] x = data(states, "states");
+    float[] scale = data(dropoutScale, "dropoutScale");
+    float[] u = data(uniforms, "uniforms");
+    float[] probs = data(probsOut, "probsOut");
+    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
+    if (w.length != paramCount) {
+      throw new IllegalArgumentException("policyAct params has length " + w.length + " but a "
+          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
+    }
+    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length, (long) batch * in);
+    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length,
+        (long) batch * hidden);
+    requireAtLeast("policyAct uniforms [" + batch + "]", u.length, batch);
+    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length,
+        (long) batch * out);
+    if (actionsOut.length < batch) {
+      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsOut.length
+          + " but the batch is " + batch);
+    }
+    if (probs == w || probs == x || probs == scale || probs == u) {
+      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
+    }
+    for (int b = 0; b < batch; b++) {
+      if (!(u[b] >= 0f && u[b] < 1f)) {
+        throw new IllegalArgumentException("policyAct uniforms[" + b + "] = " + u[b]
+            + " is not in [0, 1)");
+      }
+    }
+    if (batch == 0) {
+      return;
+    }
+    int w1 = 0;
+    int b1 = hidden * in;
+    int w2 = b1 + hidden;
+    int b2 = w2 + out * hidden;
+    int hn = batch * hidden;
+    if (hiddenScratch.length < hn) {
+      hiddenScratch = new float[hn];
+    }
+    float[] h = hiddenScratch;
+    // h = x W1^T + b1 (bias first, then GEMM with beta = 1, as torch's addmm)
+    for (int r = 0; r < batch; r++) {
+      System.arraycopy(w, b1, h, r * hidden, hidden);
+    }
+    Blas.sgemmRowMajor(false, true, batch, hidden, in, 1f, x, 0, w, w1, 1f, h, 0);
+    // dropout, then ReLU
+    for (int i = 0; i < hn; i++) {
+      float d = h[i] * scale[i];
+      h[i] = d > 0f ? d : 0f;
+    }
+    // logits = h W2^T + b2, then row softmax in place
+    for (int r = 0; r < batch; r++) {
+      System.arraycopy(w, b2, probs, r * out, out);
+    }
+    Blas.sgemmRowMajor(false, true, batch, out, hidden, 1f, h, 0, w, w2, 1f, probs, 0);
+    Softmax.forwardRows(probs, 0, probs, 0, batch, out);
+    for (int r = 0; r < batch; r++) {
+      actionsOut[r] = Categorical.sample(probs, r * out, out, u[r]);
+    }
+  }
+
+  @Override
+  public void close() {
+    // host memory only: nothing to free (the GC owns the arrays)
+  }
+
+  // ---- checks (all before any write) ---------------------------------------------------------
+
+  private static float[] data(DeviceArray a, String what) {
+    if (a == null) {
+      throw new IllegalArgumentException(what + " is null");
+    }
+    if (!(a instanceof CpuArray)) {
+      throw new IllegalArgumentException(what + " is a " + a.getClass().getSimpleName()
+          + " owned by " + a.backend().name() + ", not a CPU array");
+    }
+    CpuArray c = (CpuArray) a;
+    if (c.isClosed()) {
+      throw new IllegalArgumentException(what + " (" + c + ") is closed");
+    }
+    return c.data();
+  }
+
+  private static float[] checkSgd(float[] p, float[] g, DeviceArray momentumBuf, float lr,
+                                  float momentum) {
+    requireSameLength("sgd params", p.length, "grad", g.length);
+    requireFiniteNonNegative("sgd lr", lr);
+    requireFiniteNonNegative("sgd momentum", momentum);
+    if (p == g) {
+      throw new IllegalArgumentException("sgd params and grad must be distinct arrays");
+    }
+    if (momentum == 0f) {
+      return null;
+    }
+    float[] buf = data(momentumBuf, "momentumBuf");
+    requireSameLength("sgd params", p.length, "momentumBuf", buf.length);
+    if (buf == p || buf == g) {
+      throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
+    }
+    return buf;
+  }
+
+  private static void checkStacked(int stackedLength, int count, int length) {
+    if (count < 1 || length < 0) {
+      throw new IllegalArgumentException("need count >= 1 and length >= 0: count=" + count
+          + ", length=" + length);
+    }
+    requireAtLeast("stacked [" + count + " x " + length + "]", stackedLength, (long) count * length);
+  }
+
+  private static void checkRange(String what, int arrayLength, int off, int len) {
+    if (off < 0 || len < 0 || (long) off + len > arrayLength) {
+      throw new IllegalArgumentException(what + " range [" + off + ", " + ((long) off + len)
+          + ") is outside its length " + arrayLength);
+    }
+  }
+
+  private static void requireAtLeast(String what, int actual, long needed) {
+    if (actual < needed) {
+      throw new IllegalArgumentException(what + " needs " + needed + " floats but its array has "
+          + actual);
+    }
+  }
+
+  private static void requireSameLength(String whatA, int a, String whatB, int b) {
+    if (a != b) {
+      throw new IllegalArgumentException(whatA + " length " + a + " differs from " + whatB
+          + " length " + b);
+    }
+  }
+
+  private static void requireFiniteNonNegative(String what, float value) {
+    if (!(value >= 0f) || Float.isInfinite(value)) {
+      throw new IllegalArgumentException(what + " must be finite and >= 0, got " + value);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+package dev.batchrpc.compute.nn;
+
+import dev.batchrpc.compute.Tensor;
+import dev.batchrpc.compute.random.Rng;
+import java.util.List;
+
+/**
+ * Layers in sequence over ONE flat parameter array and ONE flat gradient array of the same length;
+ * each layer views its slice, in PyTorch's {@code parameters()} order (per layer: weight, then bias).
+ * The flat arrays are what goes on the wire and into the optimizer, with no copying.
+ *
+ * <p>Not thread-safe.
+ */
+public final class Sequential {
+
+  private final List<Layer> layers;
+  private final float[] params;
+  private final float[] grads;
+
+  /** A model of these layers with zero parameters (call {@link #init} or load params). */
+  public Sequential(Layer... layers) {
+    this.layers = List.of(layers);
+    long total = 0;
+    for (Layer l : layers) {
+      total += l.paramCount();
+    }
+    if (total > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("too many parameters: " + total);
+    }
+    params = new float[(int) total];
+    grads = new float[(int) total];
+    int off = 0;
+    for (Layer l : layers) {
+      l.bind(params, grads, off);
+      off += l.paramCount();
+    }
+  }
+
+  /** The layers, in order. */
+  public List<Layer> layers() {
+    return layers;
+  }
+
+  /** The flat parameter vector (live, not a copy). */
+  public float[] params() {
+    return params;
+  }
+
+  /** The flat gradient vector (live, not a copy); {@link #backward} accumulates into it. */
+  public float[] grads() {
+    return grads;
+  }
+
+  /** Number of parameters. */
+  public int paramCount() {
+    return params.length;
+  }
+
+  /** Initialises every layer's parameters in order (PyTorch's default for Linear). */
+  public Sequential init(Rng rng) {
+    for (Layer l : layers) {
+      l.init(rng);
+    }
+    return this;
+  }
+
+  /**
+   * Replaces the parameters with a copy of {@code values}.
+   *
+   * @throws IllegalArgumentException if the length differs (nothing is copied)
+   */
+  public void loadParams(float[] values) {
+    if (values.length != params.length) {
+      throw new IllegalArgumentException("parameter vector of length " + values.length
+          + " does not fit a model of " + params.length + " parameters");
+    }
+    System.arraycopy(values, 0, params, 0, values.length);
+  }
+
+  /** Sets every gradient to 0 (torch's {@code zero_grad(set_to_none=False)}). */
+  public void zeroGrad() {
+    java.util.Arrays.fill(grads, 0f);
+  }
+
+  /** Runs every layer's forward in order. */
+  public Tensor forward(Tensor x) {
+    Tensor y = x;
+    for (Layer l : layers) {
+      y = l.forward(y);
+    }
+    return y;
+  }
+
+  /** Runs every layer's backward in reverse order, accumulating into {@link #grads()}. */
+  public Tensor backward(Tensor gradY) {
+    Tensor g = gradY;
+    for (int i = layers.size() - 1; i >= 0; i--) {
+      g = layers.get(i).backward(g);
+    }
+    return g;
+  }
+
+  @Override
+  public String toString() {
+    return "Sequential" + layers + " (" + params.length + " parameters)";
+  }
+}

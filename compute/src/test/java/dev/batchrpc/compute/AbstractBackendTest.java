@@ -1,0 +1,315 @@
+package dev.batchrpc.compute;
+
+import static dev.batchrpc.compute.Fixtures.assertClose;
+import static dev.batchrpc.compute.Fixtures.slice;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.batchrpc.compute.random.Rng;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The {@link Backend} contract, checked against PyTorch fixtures and a double-precision reference.
+ * Each backend's test extends this class and supplies {@link #createBackend()}; a GPU backend may
+ * widen {@link #rtol()} (stating why).
+ */
+public abstract class AbstractBackendTest {
+
+  protected Backend backend;
+
+  /** A fresh backend for one test. */
+  protected abstract Backend createBackend();
+
+  /** Relative tolerance for one kernel call (the contract's 1e-5 by default). */
+  protected double rtol() {
+    return Fixtures.RTOL;
+  }
+
+  @BeforeEach
+  void openBackend() {
+    backend = createBackend();
+  }
+
+  @AfterEach
+  void closeBackend() {
+    backend.close();
+  }
+
+  private DeviceArray up(float[] a) {
+    return backend.upload(a);
+  }
+
+  private float[] down(DeviceArray a) {
+    return backend.download(a);
+  }
+
+  private static float[] random(Rng rng, int n) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = rng.nextFloat() * 2f - 1f;
+    }
+    return a;
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  @Test
+  void uploadDownloadAndRangesAreChecked() {
+    float[] src = {1f, 2f, 3f, 4f};
+    DeviceArray a = up(src);
+    assertThat(a.length()).isEqualTo(4);
+    assertThat(down(a)).containsExactly(src);
+    backend.copyIn(new float[] {9f, 8f}, 0, a, 2, 2);
+    float[] part = new float[3];
+    backend.copyOut(a, 1, part, 1, 2);
+    assertThat(part).containsExactly(0f, 2f, 9f);
+    assertThatThrownBy(() -> backend.copyIn(new float[] {7f, 7f, 7f}, 0, a, 2, 3))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[2, 5)")
+        .hasMessageContaining("4");
+    assertThat(down(a)).containsExactly(1f, 2f, 9f, 8f);
+    backend.fill(a, 0.5f);
+    assertThat(down(a)).containsOnly(0.5f);
+    assertThat(down(backend.allocate(3))).containsOnly(0f);
+  }
+
+  // ---- sgemm --------------------------------------------------------------------------------
+
+  @Test
+  void sgemmMatchesDoubleReferenceForEveryTransposition() {
+    Rng rng = new Rng(11);
+    int[][] shapes = {{7, 5, 3}, {1, 128, 4}, {33, 2, 128}, {64, 65, 66}};
+    for (int[] s : shapes) {
+      int m = s[0];
+      int n = s[1];
+      int k = s[2];
+      for (int t = 0; t < 4; t++) {
+        boolean ta = (t & 1) != 0;
+        boolean tb = (t & 2) != 0;
+        float[] a = random(rng, m * k);
+        float[] b = random(rng, k * n);
+        float[] c0 = random(rng, m * n);
+        float alpha = 0.75f;
+        float beta = -0.5f;
+        float[] expected = new float[m * n];
+        for (int i = 0; i < m; i++) {
+          for (int j = 0; j < n; j++) {
+            double acc = 0;
+            for (int p = 0; p < k; p++) {
+              double av = ta ? a[p * m + i] : a[i * k + p];
+              double bv = tb ? b[j * k + p] : b[p * n + j];
+              acc += av * bv;
+            }
+            expected[i * n + j] = (float) (alpha * acc + beta * c0[i * n + j]);
+          }
+        }
+        DeviceArray c = up(c0);
+        backend.sgemm(ta, tb, m, n, k, alpha, up(a), up(b), beta, c);
+        // a k-term float32 dot product: error grows like k * eps * sum|a_i b_i| (|a|,|b| < 1)
+        assertClose("sgemm m=" + m + " n=" + n + " k=" + k + " tA=" + ta + " tB=" + tb, down(c),
+            expected, 1e-6 * k, 1e-5);
+      }
+    }
+  }
+
+  @Test
+  void sgemmRejectsShortOperandNamingTheShapeAndLeavesCUnchanged() {
+    float[] c0 = {1f, 2f, 3f, 4f, 5f, 6f};
+    DeviceArray c = up(c0);
+    assertThatThrownBy(() -> backend.sgemm(false, false, 2, 3, 4, 1f, up(new float[7]),
+        up(new float[12]), 0f, c))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("[2 x 4]").hasMessageContaining("8").hasMessageContaining("7");
+    assertThat(down(c)).containsExactly(c0);
+  }
+
+  // ---- parameter server -----------------------------------------------------------------------
+
+  @Test
+  void sumAverageMatchesPsRoundFixture() {
+    for (Fixtures.Case fx : Fixtures.load("ps_round")) {
+      int n = fx.integer("n_trainers");
+      int[] gs = fx.shape("grads");
+      int rounds = gs[0];
+      int p = gs[2];
+      float[] grads = fx.floats("grads");
+      float[] average = fx.floats("average");
+      DeviceArray out = backend.allocate(p);
+      for (int r = 0; r < rounds; r++) {
+        backend.sumAverage(up(slice(grads, r * n * p, n * p)), n, p, out);
+        assertClose(fx + " average round " + r, down(out), slice(average, r * p, p), Fixtures.ATOL,
+            rtol());
+      }
+    }
+  }
+
+  @Test
+  void averageAndSgdMatchesPsRoundFixture() {
+    for (Fixtures.Case fx : Fixtures.load("ps_round")) {
+      int n = fx.integer("n_trainers");
+      float lr = (float) fx.number("lr");
+      float momentum = (float) fx.number("momentum");
+      int[] gs = fx.shape("grads");
+      int rounds = gs[0];
+      int p = gs[2];
+      float[] grads = fx.floats("grads");
+      float[] average = fx.floats("average");
+      float[] expectedParams = fx.floats("params");
+      DeviceArray params = up(fx.floats("params0"));
+      DeviceArray grad = backend.allocate(p);
+      DeviceArray buf = backend.allocate(p);
+      // a stacked buffer with a spare row, as a server sized for more trainers would hold
+      DeviceArray stacked = backend.allocate((n + 1) * p);
+      for (int r = 0; r < rounds; r++) {
+        backend.copyIn(grads, r * n * p, stacked, 0, n * p);
+        backend.averageAndSgd(stacked, n, grad, params, buf, lr, momentum, r == 0);
+        assertClose(fx + " average round " + r, down(grad), slice(average, r * p, p),
+            Fixtures.ATOL, rtol());
+        assertClose(fx + " params round " + r, down(params), slice(expectedParams, r * p, p),
+            Fixtures.ATOL, rtol());
+      }
+    }
+  }
+
+  @Test
+  void averageAndSgdWithTooFewRowsChangesNothing() {
+    float[] p0 = {1f, 2f, 3f};
+    DeviceArray params = up(p0);
+    DeviceArray grad = up(new float[] {4f, 5f, 6f});
+    DeviceArray buf = up(new float[] {7f, 8f, 9f});
+    DeviceArray stacked = up(new float[] {1f, 1f, 1f, 1f, 1f});
+    assertThatThrownBy(() -> backend.averageAndSgd(stacked, 2, grad, params, buf, 0.1f, 0.9f,
+        false))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("[2 x 3]").hasMessageContaining("5");
+    assertThat(down(params)).containsExactly(p0);
+    assertThat(down(grad)).containsExactly(4f, 5f, 6f);
+    assertThat(down(buf)).containsExactly(7f, 8f, 9f);
+  }
+
+  // ---- optimizers -----------------------------------------------------------------------------
+
+  @Test
+  void sgdMomentumMatchesTorchOverManySteps() {
+    for (Fixtures.Case fx : Fixtures.load("sgd")) {
+      float lr = (float) fx.number("lr");
+      float momentum = (float) fx.number("momentum");
+      int[] gs = fx.shape("grads");
+      int steps = gs[0];
+      int p = gs[1];
+      float[] grads = fx.floats("grads");
+      float[] expected = fx.floats("params");
+      DeviceArray params = up(fx.floats("params0"));
+      DeviceArray grad = backend.allocate(p);
+      DeviceArray buf = backend.allocate(p);
+      for (int s = 0; s < steps; s++) {
+        backend.copyIn(grads, s * p, grad, 0, p);
+        backend.sgdMomentum(params, grad, buf, lr, momentum, s == 0);
+        // each step's rounding carries into the next through the buffer and the parameters:
+        // allow the per-step tolerance times the number of steps taken
+        assertClose(fx + " step " + s, down(params), slice(expected, s * p, p),
+            Fixtures.ATOL * (s + 1), rtol());
+      }
+    }
+  }
+
+  @Test
+  void sgdWithMismatchedBufferChangesNothing() {
+    float[] p0 = {1f, 2f, 3f};
+    DeviceArray params = up(p0);
+    DeviceArray grad = up(new float[] {1f, 1f, 1f});
+    DeviceArray buf = up(new float[] {5f, 5f});
+    assertThatThrownBy(() -> backend.sgdMomentum(params, grad, buf, 0.1f, 0.9f, false))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("3").hasMessageContaining("2");
+    assertThat(down(params)).containsExactly(p0);
+    assertThat(down(buf)).containsExactly(5f, 5f);
+  }
+
+  @Test
+  void adamMatchesTorchOverManySteps() {
+    for (Fixtures.Case fx : Fixtures.load("adam")) {
+      float lr = (float) fx.number("lr");
+      float b1 = (float) fx.number("beta1");
+      float b2 = (float) fx.number("beta2");
+      float eps = (float) fx.number("eps");
+      int[] gs = fx.shape("grads");
+      int steps = gs[0];
+      int p = gs[1];
+      float[] grads = fx.floats("grads");
+      float[] expected = fx.floats("params");
+      DeviceArray params = up(fx.floats("params0"));
+      DeviceArray grad = backend.allocate(p);
+      DeviceArray m = backend.allocate(p);
+      DeviceArray v = backend.allocate(p);
+      for (int s = 0; s < steps; s++) {
+        backend.copyIn(grads, s * p, grad, 0, p);
+        backend.adam(params, grad, m, v, s + 1, lr, b1, b2, eps);
+        // Adam's step is ~lr per element whatever the gradient; rounding of m/denom carries over
+        // steps, so allow the per-step tolerance times the steps taken
+        assertClose(fx + " step " + (s + 1), down(params), slice(expected, s * p, p),
+            Fixtures.ATOL * (s + 1), rtol());
+      }
+    }
+  }
+
+  @Test
+  void adamWithMismatchedMomentsChangesNothing() {
+    float[] p0 = {1f, 2f, 3f};
+    DeviceArray params = up(p0);
+    DeviceArray grad = up(new float[] {1f, 1f, 1f});
+    DeviceArray m = up(new float[] {0.5f, 0.5f, 0.5f});
+    DeviceArray v = up(new float[] {0.5f, 0.5f, 0.5f, 0.5f});
+    assertThatThrownBy(() -> backend.adam(params, grad, m, v, 1, 0.01f, 0.9f, 0.999f, 1e-8f))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("3").hasMessageContaining("4");
+    assertThatThrownBy(() -> backend.adam(params, grad, m, up(new float[3]), 0, 0.01f, 0.9f,
+        0.999f, 1e-8f))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0");
+    assertThat(down(params)).containsExactly(p0);
+    assertThat(down(m)).containsOnly(0.5f);
+  }
+
+  // ---- policy -----------------------------------------------------------------------------------
+
+  @Test
+  void policyActMatchesTorchPolicy() {
+    for (Fixtures.Case fx : Fixtures.load("policy")) {
+      int batch = fx.shape("states")[0];
+      DeviceArray probs = backend.allocate(batch * 2);
+      int[] actions = new int[batch];
+      backend.policyAct(up(fx.floats("params")), 4, 128, 2, batch, up(fx.floats("states")),
+          up(fx.floats("dropout_scale")), up(fx.floats("uniforms")), probs, actions);
+      assertClose(fx + " probs", down(probs), fx.floats("probs"), Fixtures.ATOL, rtol());
+      assertThat(actions).as(fx + " actions").containsExactly(fx.ints("actions"));
+    }
+  }
+
+  @Test
+  void policyActRejectsBadInputAndWritesNothing() {
+    Fixtures.Case fx = Fixtures.load("policy").get(1);
+    int batch = fx.shape("states")[0];
+    float[] u = fx.floats("uniforms");
+    u[batch - 1] = 1f;
+    DeviceArray probs = up(new float[batch * 2]);
+    int[] actions = new int[batch];
+    java.util.Arrays.fill(actions, -1);
+    DeviceArray params = up(fx.floats("params"));
+    DeviceArray states = up(fx.floats("states"));
+    DeviceArray scale = up(fx.floats("dropout_scale"));
+    assertThatThrownBy(() -> backend.policyAct(params, 4, 128, 2, batch, states, scale, up(u),
+        probs, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("uniforms");
+    assertThatThrownBy(() -> backend.policyAct(params, 4, 128, 2, batch + 1, states, scale,
+        up(fx.floats("uniforms")), probs, actions))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("[" + (batch + 1) + " x 4]");
+    assertThatThrownBy(() -> backend.policyAct(params, 4, 64, 2, batch, states, scale,
+        up(fx.floats("uniforms")), probs, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("898")
+        .hasMessageContaining("4-64-2");
+    assertThat(down(probs)).containsOnly(0f);
+    assertThat(actions).containsOnly(-1);
+  }
+}

@@ -88,6 +88,22 @@ public final class CpuBackend implements Backend {
     System.arraycopy(s, srcOff, dst, dstOff, len);
   }
 
+  /** Copies straight from the buffer into the array: no temporary {@code float[]}. */
+  @Override
+  public void copyIn(java.nio.FloatBuffer src, DeviceArray dst, int dstOff) {
+    float[] d = data(dst, "dst");
+    checkRange("dst", d.length, dstOff, src.remaining());
+    src.duplicate().get(d, dstOff, src.remaining());
+  }
+
+  /** Copies straight from the array into the buffer: no temporary {@code float[]}. */
+  @Override
+  public void copyOut(DeviceArray src, int srcOff, java.nio.FloatBuffer dst) {
+    float[] s = data(src, "src");
+    checkRange("src", s.length, srcOff, dst.remaining());
+    dst.duplicate().put(s, srcOff, dst.remaining());
+  }
+
   @Override
   public void fill(DeviceArray a, float value) {
     java.util.Arrays.fill(data(a, "a"), value);

@@ -1,0 +1,79 @@
+package dev.batchrpc.proto;
+
+import java.util.regex.Pattern;
+
+/**
+ * Every event-bus address of batch-rpc, in one place. Addresses are dotted, service first.
+ *
+ * <p>Payloads on all of them are protobuf messages from {@code dev.batchrpc.proto.v1}, carried by
+ * {@link ProtobufCodec}; failures are {@code message.fail(code, text)} with a {@link FailureCode}.
+ */
+public final class Addresses {
+
+  /** {@code UpdateRequest} in, {@code ModelReply} out: join the parameter server's current round. */
+  public static final String PS_UPDATE_AND_FETCH = "ps.update-and-fetch";
+
+  /** {@code GetModelRequest} in, {@code ModelReply} out: the current model, no round. */
+  public static final String PS_GET_MODEL = "ps.get-model";
+
+  /** {@code SelectActionRequest} in, {@code SelectActionReply} out: one observer's step. */
+  public static final String AGENT_SELECT_ACTION = "agent.select-action";
+
+  /** {@code RegisterObserverRequest} in, {@code RegisterObserverReply} out: announce an observer. */
+  public static final String AGENT_REGISTER = "agent.register";
+
+  /** The longest id accepted, so addresses, logs and metric descriptions stay bounded. */
+  public static final int MAX_ID_LENGTH = 128;
+
+  private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]+");
+
+  private Addresses() {
+  }
+
+  /**
+   * The address an observer listens on for {@code RunEpisodeRequest}s:
+   * {@code observer.<id>.run-episode}.
+   *
+   * @param observerId the observer's id, see {@link #requireValidId(String)}
+   * @return the address
+   * @throws IllegalArgumentException if the id is null, empty, too long or has other characters
+   */
+  public static String observerRunEpisode(String observerId) {
+    return "observer." + requireValidId(observerId) + ".run-episode";
+  }
+
+  /**
+   * Checks a participant or observer id: 1 to {@value #MAX_ID_LENGTH} characters from
+   * {@code [A-Za-z0-9_.-]}. The same rule holds for {@code participant_id} and {@code observer_id}
+   * fields, so an id that is valid on the wire is valid in an address.
+   *
+   * @param id the id to check
+   * @return the id, unchanged
+   * @throws IllegalArgumentException naming the offending id
+   */
+  public static String requireValidId(String id) {
+    if (id == null || id.isEmpty()) {
+      throw new IllegalArgumentException("invalid id " + (id == null ? "null" : "''")
+          + ": an id must be non-empty, from [A-Za-z0-9_.-]");
+    }
+    if (id.length() > MAX_ID_LENGTH) {
+      throw new IllegalArgumentException("invalid id '" + id.substring(0, 32) + "...' ("
+          + id.length() + " characters): at most " + MAX_ID_LENGTH + " allowed");
+    }
+    if (!ID.matcher(id).matches()) {
+      throw new IllegalArgumentException("invalid id '" + id
+          + "': only letters, digits, '_', '.' and '-' are allowed");
+    }
+    return id;
+  }
+
+  /**
+   * Whether {@link #requireValidId(String)} would accept the id.
+   *
+   * @param id the id to check, may be null
+   * @return true if the id is valid
+   */
+  public static boolean isValidId(String id) {
+    return id != null && !id.isEmpty() && id.length() <= MAX_ID_LENGTH && ID.matcher(id).matches();
+  }
+}

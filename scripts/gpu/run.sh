@@ -55,9 +55,9 @@ find_cublas() {
   for d in /usr/local/cuda*/lib64 /usr/local/cuda*/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
     [ -f "$d/libcublas.so.13" ] && { echo "$d"; return 0; }
   done
-  echo "   (not in the usual places; searching the whole file system, up to 60 s)" >&2
-  d="$(timeout 60 find / -xdev \( -name 'libcublas.so.13' -o -name 'libcublas.so.13.*' \) 2>/dev/null | head -1)"
-  [ -z "$d" ] && d="$(timeout 60 find / \( -name 'libcublas.so.13' -o -name 'libcublas.so.13.*' \) 2>/dev/null | head -1)"
+  echo "   (not in the usual places; searching the whole file system, up to 45 s)" >&2
+  d="$(timeout 45 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o \
+        \( -name 'libcublas.so.13' -o -name 'libcublas.so.13.*' \) -print 2>/dev/null | head -1)"
   [ -n "$d" ] && { dirname "$d"; return 0; }
   return 1
 }

@@ -87,14 +87,24 @@ public final class CublasLocator {
   private static Optional<Found> scan(List<Path> dirs) {
     for (int major : new int[] {13, 12}) {
       for (Path d : dirs) {
-        Path lib = d.resolve("libcublas.so." + major);
-        Path lt = d.resolve("libcublasLt.so." + major);
-        if (Files.isRegularFile(lib) && Files.isRegularFile(lt)) {
+        Path lib = library(d, "libcublas.so." + major);
+        Path lt = library(d, "libcublasLt.so." + major);
+        if (lib != null && lt != null) {
           return Optional.of(new Found(major, lib.toAbsolutePath(), lt.toAbsolutePath()));
         }
       }
     }
     return Optional.empty();
+  }
+
+  /** {@code dir/soname}, else the first {@code dir/soname.*} (e.g. libcublas.so.13.0.2.14). */
+  private static Path library(Path dir, String soname) {
+    Path exact = dir.resolve(soname);
+    if (Files.isRegularFile(exact)) {
+      return exact;
+    }
+    List<Path> versioned = glob(dir, soname + ".*", "");
+    return versioned.isEmpty() ? null : versioned.get(0);
   }
 
   /** Folders to look in, in order, without duplicates (existing or not: they are reported). */
@@ -181,7 +191,7 @@ public final class CublasLocator {
     return out;
   }
 
-  /** {@code parent/<pattern>/suffix} for every match of the glob pattern, sorted, newest last. */
+  /** {@code parent/<match>/suffix} (or {@code parent/<match>} itself when suffix is empty), sorted. */
   private static List<Path> glob(Path parent, String pattern, String suffix) {
     List<Path> out = new ArrayList<>();
     if (!Files.isDirectory(parent)) {
@@ -189,8 +199,10 @@ public final class CublasLocator {
     }
     try (DirectoryStream<Path> ds = Files.newDirectoryStream(parent, pattern)) {
       for (Path p : ds) {
-        if (Files.isDirectory(p)) {
-          out.add(suffix.isEmpty() ? p : p.resolve(suffix));
+        if (suffix.isEmpty()) {
+          out.add(p);
+        } else if (Files.isDirectory(p)) {
+          out.add(p.resolve(suffix));
         }
       }
     } catch (IOException e) {

@@ -20,6 +20,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
 import dev.batchrpc.compute.DeviceArray;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -236,6 +238,60 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
       cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Sizeof.FLOAT), at(s, srcOff),
           (long) len * Sizeof.FLOAT);
     }
+  }
+
+  /**
+   * Direct buffers in native byte order (the little-endian view of a protobuf payload) and
+   * array-backed buffers go straight to the device; anything else takes the interface's copy.
+   */
+  @Override
+  public void copyIn(FloatBuffer src, DeviceArray dst, int dstOff) {
+    Pointer host = hostPointer(src);
+    if (host == null) {
+      dev.batchrpc.compute.Backend.super.copyIn(src, dst, dstOff);
+      return;
+    }
+    CudaArray d = array(dst, "dst");
+    int len = src.remaining();
+    checkRange("dst", d.length(), dstOff, len);
+    open();
+    if (len > 0) {
+      cuMemcpyHtoD(at(d, dstOff), host, (long) len * Sizeof.FLOAT);
+    }
+  }
+
+  /** The device-to-host twin of {@link #copyIn(FloatBuffer, DeviceArray, int)}. */
+  @Override
+  public void copyOut(DeviceArray src, int srcOff, FloatBuffer dst) {
+    Pointer host = dst.isReadOnly() ? null : hostPointer(dst);
+    if (host == null) {
+      dev.batchrpc.compute.Backend.super.copyOut(src, srcOff, dst);
+      return;
+    }
+    CudaArray s = array(src, "src");
+    int len = dst.remaining();
+    checkRange("src", s.length(), srcOff, len);
+    open();
+    if (len > 0) {
+      cuMemcpyDtoH(host, at(s, srcOff), (long) len * Sizeof.FLOAT);
+    }
+  }
+
+  /**
+   * A pointer to {@code b}'s element at its position, or null when the bytes cannot be handed to
+   * the driver as they are (a direct buffer in the other byte order, or a view without array).
+   */
+  private static Pointer hostPointer(FloatBuffer b) {
+    if (b.isDirect()) {
+      // Pointer.toBuffer ignores the position: add it as a byte offset
+      return b.order() == ByteOrder.nativeOrder()
+          ? Pointer.toBuffer(b).withByteOffset((long) b.position() * Sizeof.FLOAT) : null;
+    }
+    if (b.hasArray()) {
+      return Pointer.to(b.array())
+          .withByteOffset((long) (b.arrayOffset() + b.position()) * Sizeof.FLOAT);
+    }
+    return null;
   }
 
   @Override

@@ -76,4 +76,17 @@ class CublasLocatorTest {
         site.resolve("nvidia/cu13/lib").toString());
     assertThat(r.found()).hasValueSatisfying(f -> assertThat(f.major()).isEqualTo(13));
   }
+
+  @Test
+  void aFullyVersionedFileNameIsAcceptedWhenTheSonameLinkIsMissing(@TempDir Path tmp)
+      throws IOException {
+    touch(tmp, "libcublas.so.13.1.0.3", "libcublasLt.so.13.1.0.3");
+    CublasLocator.Result r = new CublasLocator(Map.of(CublasLocator.ENV, tmp.toString()), null,
+        false).locate();
+    assertThat(r.found()).hasValueSatisfying(f -> {
+      assertThat(f.major()).isEqualTo(13);
+      assertThat(f.cublas().getFileName().toString()).isEqualTo("libcublas.so.13.1.0.3");
+      assertThat(f.cublasLt().getFileName().toString()).isEqualTo("libcublasLt.so.13.1.0.3");
+    });
+  }
 }

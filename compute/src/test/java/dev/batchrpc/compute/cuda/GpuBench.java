@@ -233,6 +233,16 @@ public final class GpuBench {
           b.policyAct(dp, IN, HIDDEN, OUT, batch, ds, dm, du, probs, actions);
         });
         latencyRow(be, "agent policyAct end-to-end", size, reps, t, target);
+        if (gpu) {
+          // the [batch x hidden] dropout mask is most of the bytes uploaded (128 floats a row
+          // against 5 for state and uniform): what a device-side mask generator would save
+          t = time(reps, sync, () -> {
+            b.copyIn(states, 0, ds, 0, states.length);
+            b.copyIn(u, 0, du, 0, u.length);
+            b.policyAct(dp, IN, HIDDEN, OUT, batch, ds, dm, du, probs, actions);
+          });
+          latencyRow(be, "agent policyAct e2e mask resident", size, reps, t, "-");
+        }
       }
     }
   }

@@ -11,6 +11,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VerticleBase;
+import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
 import java.time.Duration;
@@ -24,7 +25,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 @ExtendWith(VertxExtension.class)
@@ -107,7 +107,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 20, unit = TimeUnit.SECONDS)
+  @Timeout(value = 20, timeUnit = TimeUnit.SECONDS)
   void fourVerticlesOnTheirOwnEventLoopsRunRoundsBackToBack(Vertx vertx, VertxTestContext ctx) {
     Set<String> batchThreads = ConcurrentHashMap.newKeySet();
     AtomicInteger notOnWorker = new AtomicInteger();
@@ -150,7 +150,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void duplicateIsRefusedAtOnceAndTheFirstRequestStays(VertxTestContext ctx) {
     Round<Integer, String> round = echoRound(RoundConfig.of("update", "test", 2));
     Future<String> first = round.submit("a", 1);
@@ -172,7 +172,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void validatorRefusalsDoNotCountAsArrivals(VertxTestContext ctx) {
     RequestValidator<Integer> validator = (id, q) -> {
       if (q < 0) {
@@ -210,7 +210,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void unknownParticipantIsRefused(VertxTestContext ctx) {
     Round<Integer, String> round = Round.builder(owner, RoundConfig.of("update", "test", 1), echo())
         .knownParticipants(List.of("a")).meterRegistry(registry).build();
@@ -229,7 +229,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void failingBatchFailsItsCallersAndTheNextRoundWorks(VertxTestContext ctx) {
     AtomicInteger calls = new AtomicInteger();
     BatchFunction<Integer, String> batch = b -> {
@@ -258,7 +258,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void wrongNumberOfResultsFailsTheRound(VertxTestContext ctx) {
     Round<Integer, String> round = Round.builder(owner, RoundConfig.of("update", "test", 2),
         (BatchFunction<Integer, String>) b -> BatchResult.perArrival(List.of("only one")))
@@ -273,7 +273,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void sharedResultIsTheSameInstanceForEveryCaller(VertxTestContext ctx) {
     Round<Integer, byte[]> round = Round.builder(owner, RoundConfig.of("update", "test", 3),
         (BatchFunction<Integer, byte[]>) b -> BatchResult.shared(new byte[] {(byte) b.size()}))
@@ -289,7 +289,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void partialRoundRunsWithWhatArrived(VertxTestContext ctx) {
     List<RoundBatch<Integer>> seen = new CopyOnWriteArrayList<>();
     BatchFunction<Integer, String> batch = b -> {
@@ -314,7 +314,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void partialRoundFailsItsCallersUnderFailPolicy(VertxTestContext ctx) {
     AtomicInteger batches = new AtomicInteger();
     BatchFunction<Integer, String> batch = b -> {
@@ -344,7 +344,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void loweringExpectedClosesTheOpenRound(VertxTestContext ctx) {
     List<RoundBatch<Integer>> seen = new CopyOnWriteArrayList<>();
     BatchFunction<Integer, String> batch = b -> {
@@ -370,7 +370,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void arrivalsDuringARunningBatchOpenTheNextRoundAndBatchesNeverOverlap(VertxTestContext ctx) {
     CountDownLatch release = new CountDownLatch(1);
     AtomicInteger running = new AtomicInteger();
@@ -413,7 +413,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void closeFailsWaitingCallersAndRefusesNewOnes(VertxTestContext ctx) {
     Round<Integer, String> round = echoRound(RoundConfig.of("update", "test", 2));
     Future<String> waiting = round.submit("a", 1);
@@ -428,7 +428,7 @@ class RoundTest {
   }
 
   @Test
-  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void blankParticipantIsABadRequest(VertxTestContext ctx) {
     Round<Integer, String> round = echoRound(RoundConfig.of("update", "test", 1));
     round.submit(" ", 1).onComplete(ctx.failing(e -> ctx.verify(() -> {

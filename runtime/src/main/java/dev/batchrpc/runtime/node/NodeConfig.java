@@ -1,0 +1,151 @@
+package dev.batchrpc.runtime.node;
+
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * How a process joins the system: a plain Vert.x node (the whole suite in one JVM) or a
+ * Hazelcast-clustered one. Immutable and validated at construction: an invalid value throws
+ * {@link IllegalArgumentException} naming the command-line flag of the setting (each flag
+ * {@code --x-y} also reads the environment variable {@code BATCHRPC_X_Y}, see {@link #fromFlags}).
+ *
+ * @param clustered {@code --clustered}: join a Hazelcast cluster rather than run alone
+ * @param clusterName {@code --cluster-name}: nodes join only a cluster of the same name
+ * @param clusterMembers {@code --cluster-members}: the TCP/IP seed members, {@code host} or
+ *     {@code host:port} (comma-separated on the command line); empty for the first node alone.
+ *     Multicast is never used.
+ * @param clusterHost {@code --cluster-host}: the address this node binds to and advertises, for
+ *     Hazelcast and the event bus (on Kubernetes: the pod IP)
+ * @param clusterPort {@code --cluster-port}: Hazelcast's port, 1-65535
+ * @param clusterPortAutoIncrement {@code --cluster-port-auto-increment}: try the next ports when
+ *     {@code clusterPort} is taken (several nodes on one host)
+ * @param eventBusPort {@code --event-bus-port}: the clustered event bus's port, 0 for a free one
+ * @param publicHost {@code --public-host}: the event-bus host peers should connect to, when it
+ *     differs from {@code clusterHost} (NAT, containers); {@code null} for {@code clusterHost}
+ * @param publicPort {@code --public-port}: the event-bus port peers should connect to; -1 for
+ *     {@code eventBusPort}
+ */
+public record NodeConfig(boolean clustered, String clusterName, List<String> clusterMembers,
+    String clusterHost, int clusterPort, boolean clusterPortAutoIncrement, int eventBusPort,
+    String publicHost, int publicPort) {
+
+  /** Hazelcast's usual first port. */
+  public static final int DEFAULT_CLUSTER_PORT = 5701;
+  /** The default cluster name. */
+  public static final String DEFAULT_CLUSTER_NAME = "batch-rpc";
+
+  private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
+  private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._:\\[\\]-]+");
+
+  /** Validates every setting and copies the member list. */
+  public NodeConfig {
+    if (clusterName == null || !NAME.matcher(clusterName).matches()) {
+      throw new IllegalArgumentException("--cluster-name must be letters, digits, '.', '_' or '-', got '"
+          + clusterName + "'");
+    }
+    clusterMembers = clusterMembers == null ? List.of() : List.copyOf(clusterMembers);
+    for (String member : clusterMembers) {
+      checkMember(member);
+    }
+    checkHost("--cluster-host", clusterHost);
+    if (clusterPort < 1 || clusterPort > 65535) {
+      throw new IllegalArgumentException("--cluster-port must be 1-65535, got " + clusterPort);
+    }
+    if (eventBusPort < 0 || eventBusPort > 65535) {
+      throw new IllegalArgumentException("--event-bus-port must be 0-65535 (0: any free port), got "
+          + eventBusPort);
+    }
+    if (publicHost != null) {
+      checkHost("--public-host", publicHost);
+    }
+    if (publicPort != -1 && (publicPort < 1 || publicPort > 65535)) {
+      throw new IllegalArgumentException("--public-port must be 1-65535 (or unset), got " + publicPort);
+    }
+  }
+
+  /** A plain, non-clustered node: every service in this one process. */
+  public static NodeConfig local() {
+    return new NodeConfig(false, DEFAULT_CLUSTER_NAME, List.of(), "127.0.0.1", DEFAULT_CLUSTER_PORT,
+        true, 0, null, -1);
+  }
+
+  /**
+   * A clustered node binding to {@code host}, Hazelcast on {@code clusterPort} (auto-incremented
+   * when taken), the event bus on a free port.
+   *
+   * @param clusterName the cluster to join
+   * @param host the address to bind and advertise
+   * @param clusterPort Hazelcast's port
+   * @param members the TCP/IP seed members ({@code host} or {@code host:port})
+   * @return the config
+   */
+  public static NodeConfig clustered(String clusterName, String host, int clusterPort, List<String> members) {
+    return new NodeConfig(true, clusterName, members, host, clusterPort, true, 0, null, -1);
+  }
+
+  /** This config with the event bus on a fixed port. */
+  public NodeConfig withEventBusPort(int port) {
+    return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
+        clusterPortAutoIncrement, port, publicHost, publicPort);
+  }
+
+  /** This config advertising another event-bus address to its peers. */
+  public NodeConfig withPublicAddress(String host, int port) {
+    return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
+        clusterPortAutoIncrement, eventBusPort, host, port);
+  }
+
+  /**
+   * Reads the node settings from command-line flags ({@code --cluster-port 5701} or
+   * {@code --cluster-port=5701}), falling back to environment variables ({@code BATCHRPC_CLUSTER_PORT}),
+   * then to {@link #local()}'s defaults. Flags this record does not know are ignored (the service's
+   * own config reads them).
+   *
+   * @param flags the parsed flags
+   * @return the validated config
+   * @throws IllegalArgumentException naming the flag of an invalid or unparsable value
+   */
+  public static NodeConfig fromFlags(Flags flags) {
+    NodeConfig d = local();
+    return new NodeConfig(
+        flags.bool("clustered", d.clustered()),
+        flags.string("cluster-name", d.clusterName()),
+        flags.list("cluster-members", d.clusterMembers()),
+        flags.string("cluster-host", d.clusterHost()),
+        flags.integer("cluster-port", d.clusterPort()),
+        flags.bool("cluster-port-auto-increment", d.clusterPortAutoIncrement()),
+        flags.integer("event-bus-port", d.eventBusPort()),
+        flags.string("public-host", d.publicHost()),
+        flags.integer("public-port", d.publicPort()));
+  }
+
+  private static void checkHost(String flag, String host) {
+    if (host == null || !HOST.matcher(host).matches()) {
+      throw new IllegalArgumentException(flag + " must be a host name or IP address, got '" + host + "'");
+    }
+  }
+
+  private static void checkMember(String member) {
+    if (member == null || member.isBlank()) {
+      throw new IllegalArgumentException("--cluster-members must not contain a blank member");
+    }
+    int colon = member.lastIndexOf(':');
+    // An IPv6 address without a port has several colons and no port suffix to check.
+    boolean hasPort = colon > 0 && member.indexOf(':') == colon;
+    if (hasPort) {
+      checkHost("--cluster-members", member.substring(0, colon));
+      String port = member.substring(colon + 1);
+      int p;
+      try {
+        p = Integer.parseInt(port);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("--cluster-members has a bad port in '" + member + "'");
+      }
+      if (p < 1 || p > 65535) {
+        throw new IllegalArgumentException("--cluster-members has a port out of 1-65535 in '" + member + "'");
+      }
+    } else {
+      checkHost("--cluster-members", member);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+package dev.batchrpc.runtime.node;
+
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxBuilder;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.EventBusOptions;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Starts the process's Vert.x node: plain or clustered over Hazelcast (TCP/IP join only, never
+ * multicast; phone-home off), with Micrometer metrics into one Prometheus registry and the
+ * protobuf event-bus codec registered.
+ */
+public final class Nodes {
+
+  /**
+   * Held strongly: {@link Logger} keeps only weak references, and a collected logger would forget
+   * the level set here.
+   */
+  private static final Logger HAZELCAST_LOG = Logger.getLogger("com.hazelcast");
+
+  private Nodes() {
+  }
+
+  /**
+   * Starts a node with a new Prometheus registry, the process's one.
+   *
+   * @param config the validated node settings
+   * @return the started node, or the failure to start (a cluster that cannot be joined, a port in use)
+   */
+  public static Future<Node> start(NodeConfig config) {
+    return start(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  /**
+   * Starts a node that reports into the given registry (closed with the node).
+   *
+   * @param config the validated node settings
+   * @param registry the process's registry
+   * @return the started node
+   */
+  public static Future<Node> start(NodeConfig config, PrometheusMeterRegistry registry) {
+    VertxOptions options = new VertxOptions()
+        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true));
+    VertxBuilder builder = Vertx.builder().withMetrics(new MicrometerMetricsFactory(registry));
+    Future<Node> node;
+    if (!config.clustered()) {
+      Vertx vertx = builder.with(options).build();
+      node = Future.succeededFuture(new Node(vertx, registry, config, null));
+    } else {
+      EventBusOptions eventBus = new EventBusOptions()
+          .setHost(config.clusterHost())
+          .setPort(config.eventBusPort())
+          .setClusterPublicHost(config.publicHost() == null ? config.clusterHost() : config.publicHost());
+      if (config.publicPort() != -1) {
+        eventBus.setClusterPublicPort(config.publicPort());
+      }
+      options.setEventBusOptions(eventBus);
+      FanOutClusterManager clusterManager = new FanOutClusterManager(hazelcastConfig(config));
+      node = builder.with(options).withClusterManager(clusterManager).buildClustered()
+          .map(vertx -> new Node(vertx, registry, config, clusterManager));
+    }
+    return node
+        .map(Nodes::registerCodecs)
+        .onFailure(e -> registry.close());
+  }
+
+  /** The single place where every node registers its event-bus codecs. */
+  private static Node registerCodecs(Node node) {
+    // CODEC: dev.batchrpc.proto.ProtobufCodec.register(node.vertx()) goes here once shared-proto
+    // publishes it (it is not in the installed shared-proto jar yet).
+    return node;
+  }
+
+  /**
+   * The programmatic Hazelcast config: the cluster name, TCP/IP join to the configured members,
+   * the configured bind address and port, phone-home off, JDK logging at WARNING, and the maps
+   * Vert.x expects (as in vertx-hazelcast's {@code default-cluster.xml}).
+   */
+  static Config hazelcastConfig(NodeConfig config) {
+    HAZELCAST_LOG.setLevel(Level.WARNING);
+    Config hz = new Config();
+    hz.setClusterName(config.clusterName());
+    hz.setProperty("hazelcast.phone.home.enabled", "false");
+    hz.setProperty("hazelcast.logging.type", "jdk");
+    // Vert.x leaves the cluster itself on close; Hazelcast's own hook would race it.
+    hz.setProperty("hazelcast.shutdownhook.enabled", "false");
+    // Bind and advertise this exact address (a pod IP, 127.0.0.1 in tests), not whatever
+    // interface Hazelcast would pick.
+    hz.setProperty("hazelcast.local.localAddress", config.clusterHost());
+    NetworkConfig network = hz.getNetworkConfig();
+    network.setPort(config.clusterPort()).setPortAutoIncrement(config.clusterPortAutoIncrement());
+    JoinConfig join = network.getJoin();
+    join.getMulticastConfig().setEnabled(false);
+    join.getAutoDetectionConfig().setEnabled(false);
+    join.getTcpIpConfig().setEnabled(true).setMembers(config.clusterMembers());
+    hz.getMultiMapConfig("__vertx.subs").setBackupCount(1)
+        .setValueCollectionType(com.hazelcast.config.MultiMapConfig.ValueCollectionType.SET);
+    hz.getMapConfig("__vertx.haInfo").setBackupCount(1);
+    hz.getMapConfig("__vertx.nodeInfo").setBackupCount(1);
+    return hz;
+  }
+}

@@ -1,0 +1,122 @@
+package dev.batchrpc.runtime.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.runtime.RpcException;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.spi.cluster.NodeListener;
+import io.vertx.junit5.Timeout;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** Two Hazelcast-clustered nodes on 127.0.0.1, joined over TCP/IP with a random cluster name. */
+@ExtendWith(VertxExtension.class)
+class ClusteredNodesTest {
+
+  private static final String LOOPBACK = "127.0.0.1";
+
+  @BeforeAll
+  static void joinWithoutTheDefaultPause() {
+    // Hazelcast waits 5 s before joining by default (to let simultaneous starters merge); two
+    // nodes started one after the other need no pause. Read when each instance starts.
+    System.setProperty("hazelcast.wait.seconds.before.join", "0");
+  }
+
+  @AfterAll
+  static void restore() {
+    System.clearProperty("hazelcast.wait.seconds.before.join");
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
+      return s.getLocalPort();
+    }
+  }
+
+  @Test
+  @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
+  void twoNodesExchangeMessagesAndSeeEachOtherLeave(VertxTestContext ctx) throws IOException {
+    String cluster = "test-" + UUID.randomUUID();
+    int portA = freePort();
+    int portB = freePort();
+    NodeConfig configA = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portB), LOOPBACK, portA,
+        false, 0, null, -1);
+    NodeConfig configB = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portA), LOOPBACK, portB,
+        false, 0, null, -1);
+    Promise<String> left = Promise.promise();
+
+    Nodes.start(configA).compose(a -> Nodes.start(configB).map(b -> {
+      ctx.verify(() -> {
+        assertThat(a.isClustered()).isTrue();
+        assertThat(a.nodeId()).isNotEqualTo(b.nodeId());
+        assertThat(a.members()).containsExactlyInAnyOrder(a.nodeId(), b.nodeId());
+      });
+      a.watchMembers(new NodeListener() {
+        @Override
+        public void nodeAdded(String nodeId) {
+        }
+
+        @Override
+        public void nodeLeft(String nodeId) {
+          left.tryComplete(nodeId);
+        }
+      });
+      // A context-free promise starts the chain: callbacks of b's futures would be dispatched to
+      // b's event loops, which stop when b closes below.
+      Promise<Void> registered = Promise.promise();
+      b.vertx().eventBus().<String>consumer("test.echo", m -> {
+        if ("refuse".equals(m.body())) {
+          RpcException.replyFailure(m, new RpcException(FailureCode.STALE_VERSION, "version 3, server at 5"));
+        } else {
+          m.reply("echo " + m.body());
+        }
+      }).completion().onComplete(registered);
+      registered.future()
+          .compose(v -> a.vertx().eventBus().<String>request("test.echo", "hello"))
+          .compose(reply -> {
+            ctx.verify(() -> assertThat(reply.body()).isEqualTo("echo hello"));
+            return a.vertx().eventBus().<String>request("test.echo", "refuse")
+                .transform(ar -> Future.succeededFuture(ar.cause()));
+          })
+          .compose(refusal -> {
+            ctx.verify(() -> {
+              // The code and text survive the trip between nodes.
+              RpcException e = RpcException.of(refusal);
+              assertThat(e.code()).isEqualTo(FailureCode.STALE_VERSION);
+              assertThat(e).hasMessage("version 3, server at 5");
+              assertThat(a.scrape()).contains("vertx_eventbus");
+            });
+            String idB = b.nodeId();
+            b.close().onFailure(ctx::failNow);
+            return left.future()
+                .map(leftId -> {
+                  ctx.verify(() -> assertThat(leftId).isEqualTo(idB));
+                  return leftId;
+                });
+          })
+          // Not eventually(): a future of a's own context could not report after a closed.
+          .onComplete(ar -> a.close().onComplete(closed -> {
+            if (ar.failed()) {
+              ctx.failNow(ar.cause());
+            } else if (closed.failed()) {
+              ctx.failNow(closed.cause());
+            } else {
+              ctx.completeNow();
+            }
+          }));
+      return a;
+    })).onFailure(ctx::failNow);
+  }
+}

@@ -121,4 +121,52 @@ class ElfPatcherTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not an ELF file");
     assertThat(lib).isEqualTo(before);
   }
+
+  /**
+   * The dynamic linker accepts the patched library: against a stand-in {@code libcublas.so.13}
+   * that defines the version {@code libcublas.so.13} (built with the system C compiler, skipped
+   * without one), the patched JCublas2 loads, while the original still asks for .so.12. Symbols
+   * bind lazily, so the stand-in needs no cuBLAS functions.
+   */
+  @Test
+  void theLinkerLoadsThePatchedLibraryAgainstACublas13(@TempDir Path tmp) throws Exception {
+    Path src = tmp.resolve("stub.c");
+    Path map = tmp.resolve("stub.map");
+    Path stub = tmp.resolve("libcublas.so.13");
+    Files.writeString(src, "int batchrpc_stub(void) { return 0; }\n");
+    Files.writeString(map, "libcublas.so.13 { global: *; };\n");
+    Process cc;
+    try {
+      cc = new ProcessBuilder("cc", "-shared", "-fPIC", "-o", stub.toString(),
+          "-Wl,-soname,libcublas.so.13", "-Wl,--version-script=" + map, src.toString())
+          .redirectErrorStream(true).start();
+    } catch (IOException e) {
+      org.junit.jupiter.api.Assumptions.abort("no C compiler to build a stand-in cuBLAS: " + e);
+      return;
+    }
+    String ccOut = new String(cc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(cc.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    org.junit.jupiter.api.Assumptions.assumeTrue(cc.exitValue() == 0, () -> "cc failed: " + ccOut);
+
+    byte[] original = jcublas2();
+    Path patched = tmp.resolve("libJCublas2-patched.so");
+    Path unpatched = tmp.resolve("libJCublas2-original.so");
+    Files.write(patched, ElfPatcher.renameDependency(original, "libcublas.so.12",
+        "libcublas.so.13"));
+    Files.write(unpatched, original);
+
+    assertThat(loadInChild(stub, patched)).isEqualTo("LOADED");
+    assertThat(loadInChild(stub, unpatched)).startsWith("FAILED").contains("libcublas.so.12");
+  }
+
+  private static String loadInChild(Path first, Path second) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        PatchedLoadCheck.class.getName(), first.toString(), second.toString())
+        .redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    String[] lines = out.split("\n");
+    return lines[lines.length - 1];
+  }
 }

@@ -212,6 +212,20 @@ BRPC_WIDTHS(BRPC_ADAM)
 
 // ---- the agent's fused round -------------------------------------------------------------------
 
+// No uniform flagged (the initial value of policy_act's guard word).
+#define POLICY_GUARD_CLEAR 0x7fffffff
+
+// Validation pass before policy_act: the smallest row whose uniform is not in [0, 1) (NaN
+// included) goes to *firstBad (set to POLICY_GUARD_CLEAR by the host beforehand). policy_act
+// reads the same word and writes nothing when it is set, so a bad round changes no output.
+extern "C" __global__ void check_uniforms(const float* __restrict__ uniforms, int batch,
+                                          int* __restrict__ firstBad) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < batch; i += gridDim.x * blockDim.x) {
+    const float u = uniforms[i];
+    if (!(u >= 0.0f && u < 1.0f)) atomicMin(firstBad, i);
+  }
+}
+
 // Largest action count the fused policy kernel keeps in registers (CartPole has 2).
 #define POLICY_MAX_OUT 16
 
@@ -227,8 +241,9 @@ extern "C" __global__ void policy_act(const float* __restrict__ params, int in, 
                                       const float* __restrict__ dropoutScale,
                                       const float* __restrict__ uniforms,
                                       float* __restrict__ probsOut, int* __restrict__ actionsOut,
-                                      int useShared) {
+                                      int useShared, const int* __restrict__ guard) {
   extern __shared__ float sParams[];
+  if (*guard != POLICY_GUARD_CLEAR) return;  // uniform out of range: leave every output as is
   const int nParams = hidden * in + hidden + out * hidden + out;
   const float* P = params;
   if (useShared) {

@@ -77,6 +77,10 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   private final CUfunction[] averageSgd = new CUfunction[5];
   private final CUfunction[] adam = new CUfunction[5];
   private final CUfunction policyAct = new CUfunction();
+  private final CUfunction checkUniforms = new CUfunction();
+  /** The guard word of policy_act (POLICY_GUARD_CLEAR in kernels.cu), allocated on first use. */
+  private CUdeviceptr policyGuard;
+  private static final int GUARD_CLEAR = 0x7fffffff;
   private CUdeviceptr actionsScratch;
   private int actionsScratchLength;
   private Thread boundThread;
@@ -120,6 +124,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
         adam[w] = function("adam_v" + w);
       }
       cuModuleGetFunction(policyAct, module, "policy_act");
+      cuModuleGetFunction(checkUniforms, module, "check_uniforms");
       JCublas2.cublasCreate(cublas);
     } catch (RuntimeException e) {
       cuDevicePrimaryCtxRelease(device);
@@ -457,9 +462,9 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   /**
-   * The fused agent round. Unlike the CPU twin it does not scan {@code uniforms} for values
-   * outside [0, 1) (they live on the device; reading them back would cost a copy per round): a
-   * uniform >= 1 simply selects the last action.
+   * The fused agent round. A uniform outside [0, 1) is found by a validation kernel that runs
+   * first; the policy kernel then writes nothing, and this call throws
+   * {@link IllegalArgumentException} naming the row and value (one 4-byte read-back per round).
    */
   @Override
   public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
@@ -468,13 +473,22 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
         actionsOut.length);
     if (batch > 0) {
+      int[] bad = new int[1];
+      cuMemcpyDtoH(Pointer.to(bad), policyGuard, Sizeof.INT);
+      if (bad[0] != GUARD_CLEAR) {
+        float[] value = new float[1];
+        copyOut(uniforms, bad[0], value, 0, 1);
+        throw new IllegalArgumentException("policyAct uniforms[" + bad[0] + "] = " + value[0]
+            + " is not in [0, 1)");
+      }
       cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
     }
   }
 
   /**
-   * {@link #policyAct} without reading the actions back: they stay in a device buffer until the
-   * next call. For benchmarks of the kernel alone; the probabilities are written as usual.
+   * {@link #policyAct} without reading anything back: the actions stay in a device buffer until
+   * the next call, and a uniform outside [0, 1) leaves the outputs unwritten without an
+   * exception. For benchmarks of the kernels alone; the probabilities are written as usual.
    */
   public void policyActOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
                                 DeviceArray states, DeviceArray dropoutScale,
@@ -529,6 +543,13 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
       cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
       actionsScratchLength = batch;
     }
+    if (policyGuard == null) {
+      policyGuard = new CUdeviceptr();
+      cuMemAlloc(policyGuard, Sizeof.INT);
+    }
+    cuMemsetD32(policyGuard, GUARD_CLEAR, 1);
+    launch(checkUniforms, batch, 0, Pointer.to(u.ptr()), Pointer.to(new int[] {batch}),
+        Pointer.to(policyGuard));
     long sharedBytes = paramCount * Sizeof.FLOAT;
     int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
     int warpsPerBlock = BLOCK / 32;
@@ -537,7 +558,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
         Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
         Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(scale.ptr()),
         Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actionsScratch),
-        Pointer.to(new int[] {useShared}));
+        Pointer.to(new int[] {useShared}), Pointer.to(policyGuard));
     cuLaunchKernel(policyAct, blocks, 1, 1, BLOCK, 1, 1, useShared == 1 ? (int) sharedBytes : 0,
         null, args, null);
   }
@@ -578,6 +599,10 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     if (actionsScratch != null) {
       cuMemFree(actionsScratch);
       actionsScratch = null;
+    }
+    if (policyGuard != null) {
+      cuMemFree(policyGuard);
+      policyGuard = null;
     }
     JCublas2.cublasDestroy(cublas);
     cuModuleUnload(module);

@@ -3,6 +3,7 @@ package dev.batchrpc.runtime.node;
 import com.hazelcast.config.Config;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
+import dev.batchrpc.proto.ProtobufCodec;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
@@ -76,8 +77,7 @@ public final class Nodes {
 
   /** The single place where every node registers its event-bus codecs. */
   private static Node registerCodecs(Node node) {
-    // CODEC: dev.batchrpc.proto.ProtobufCodec.register(node.vertx()) goes here once shared-proto
-    // publishes it (it is not in the installed shared-proto jar yet).
+    ProtobufCodec.register(node.vertx());
     return node;
   }
 

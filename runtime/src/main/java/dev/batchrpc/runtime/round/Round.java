@@ -53,6 +53,21 @@ import java.util.function.Supplier;
  * hop to the owner context, return at once, and complete their future on the caller's context
  * (the owner context when called from a non-Vert.x thread).
  *
+ * <h2>Use</h2>
+ * <pre>{@code
+ * // in a verticle's start(), on its event loop
+ * Round<UpdateRequest, ModelReply> round = Round.builder(context,
+ *         RoundConfig.of("update", "ps", trainers),
+ *         batch -> BatchResult.shared(store.stepAndEncode(batch.arrivals())))
+ *     .validator((id, q) -> store.checkShape(q))
+ *     .meterRegistry(node.registry())
+ *     .build();
+ * vertx.eventBus().<UpdateRequest>consumer(Addresses.PS_UPDATE_AND_FETCH, msg ->
+ *     round.submit(msg.body().getParticipantId(), msg.body())
+ *         .onSuccess(msg::reply)
+ *         .onFailure(e -> RpcException.replyFailure(msg, e)));
+ * }</pre>
+ *
  * <h2>Metrics</h2>
  * {@code <prefix>.round.size} (arrivals per closed round), {@code <prefix>.round.wait} (first
  * arrival to close), {@code <prefix>.round.compute} (batch time on the worker),

@@ -3,6 +3,7 @@ package dev.batchrpc.runtime.node;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.RpcException;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -37,6 +38,10 @@ class ClusteredNodesTest {
   @AfterAll
   static void restore() {
     System.clearProperty("hazelcast.wait.seconds.before.join");
+  }
+
+  private static GetModelRequest request(String participantId) {
+    return GetModelRequest.newBuilder().setParticipantId(participantId).build();
   }
 
   private static int freePort() throws IOException {
@@ -76,18 +81,20 @@ class ClusteredNodesTest {
       // A context-free promise starts the chain: callbacks of b's futures would be dispatched to
       // b's event loops, which stop when b closes below.
       Promise<Void> registered = Promise.promise();
-      b.vertx().eventBus().<String>consumer("test.echo", m -> {
-        if ("refuse".equals(m.body())) {
+      b.vertx().eventBus().<GetModelRequest>consumer("test.echo", m -> {
+        String id = m.body().getParticipantId();
+        if ("refuse".equals(id)) {
           RpcException.replyFailure(m, new RpcException(FailureCode.STALE_VERSION, "version 3, server at 5"));
         } else {
-          m.reply("echo " + m.body());
+          m.reply(GetModelRequest.newBuilder().setParticipantId("echo " + id).build());
         }
       }).completion().onComplete(registered);
       registered.future()
-          .compose(v -> a.vertx().eventBus().<String>request("test.echo", "hello"))
+          // Protobuf bodies cross nodes through the codec every node registers at start.
+          .compose(v -> a.vertx().eventBus().<GetModelRequest>request("test.echo", request("hello")))
           .compose(reply -> {
-            ctx.verify(() -> assertThat(reply.body()).isEqualTo("echo hello"));
-            return a.vertx().eventBus().<String>request("test.echo", "refuse")
+            ctx.verify(() -> assertThat(reply.body().getParticipantId()).isEqualTo("echo hello"));
+            return a.vertx().eventBus().<GetModelRequest>request("test.echo", request("refuse"))
                 .transform(ar -> Future.succeededFuture(ar.cause()));
           })
           .compose(refusal -> {

@@ -1,0 +1,67 @@
+package dev.batchrpc.runtime.cli;
+
+import dev.batchrpc.runtime.node.NodeConfig;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/**
+ * The node settings every service command shares, as a picocli mixin
+ * ({@code @Mixin NodeOptions node;}). Each flag {@code --x-y} falls back to the environment
+ * variable {@code BATCHRPC_X_Y} (for compose and Kubernetes), then to the default shown in
+ * {@code --help}. {@link #toConfig()} validates and names the flag of a bad value.
+ */
+public final class NodeOptions {
+
+  @Option(names = "--clustered", arity = "0..1", fallbackValue = "true",
+      defaultValue = "${env:BATCHRPC_CLUSTERED:-false}",
+      description = "Join a Hazelcast cluster (TCP/IP, never multicast) instead of running alone. "
+          + "Env BATCHRPC_CLUSTERED. Default: ${DEFAULT-VALUE}.")
+  boolean clustered;
+
+  @Option(names = "--cluster-name", defaultValue = "${env:BATCHRPC_CLUSTER_NAME:-batch-rpc}",
+      description = "Nodes join only a cluster of the same name. Env BATCHRPC_CLUSTER_NAME. "
+          + "Default: ${DEFAULT-VALUE}.")
+  String clusterName;
+
+  @Option(names = "--cluster-members", split = ",", defaultValue = "${env:BATCHRPC_CLUSTER_MEMBERS:-}",
+      description = "Seed members, host or host:port, comma-separated. Env BATCHRPC_CLUSTER_MEMBERS. "
+          + "Default: none (first node).")
+  List<String> clusterMembers;
+
+  @Option(names = "--cluster-host", defaultValue = "${env:BATCHRPC_CLUSTER_HOST:-127.0.0.1}",
+      description = "Address to bind and advertise for Hazelcast and the event bus (on Kubernetes: "
+          + "the pod IP). Env BATCHRPC_CLUSTER_HOST. Default: ${DEFAULT-VALUE}.")
+  String clusterHost;
+
+  @Option(names = "--cluster-port", defaultValue = "${env:BATCHRPC_CLUSTER_PORT:-5701}",
+      description = "Hazelcast port (the next free one is taken when busy). Env BATCHRPC_CLUSTER_PORT. "
+          + "Default: ${DEFAULT-VALUE}.")
+  int clusterPort;
+
+  @Option(names = "--event-bus-port", defaultValue = "${env:BATCHRPC_EVENT_BUS_PORT:-0}",
+      description = "Clustered event-bus port, 0 for any free port. Env BATCHRPC_EVENT_BUS_PORT. "
+          + "Default: ${DEFAULT-VALUE}.")
+  int eventBusPort;
+
+  @Option(names = "--public-host", defaultValue = "${env:BATCHRPC_PUBLIC_HOST}",
+      description = "Event-bus host peers should connect to, when it differs from --cluster-host "
+          + "(NAT, containers). Env BATCHRPC_PUBLIC_HOST.")
+  String publicHost;
+
+  @Option(names = "--public-port", defaultValue = "${env:BATCHRPC_PUBLIC_PORT:--1}",
+      description = "Event-bus port peers should connect to; -1 for --event-bus-port. "
+          + "Env BATCHRPC_PUBLIC_PORT.")
+  int publicPort;
+
+  /**
+   * The validated node config.
+   *
+   * @throws IllegalArgumentException naming the flag of an invalid value
+   */
+  public NodeConfig toConfig() {
+    List<String> members = clusterMembers == null ? List.of()
+        : clusterMembers.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    return new NodeConfig(clustered, clusterName, members, clusterHost, clusterPort, true,
+        eventBusPort, publicHost == null || publicHost.isBlank() ? null : publicHost, publicPort);
+  }
+}

@@ -258,6 +258,10 @@ public final class Round<Q, R> {
         refuse(p, new RpcException(FailureCode.BAD_REQUEST, e.getMessage() == null
             ? e.getClass().getName() : e.getMessage(), e));
         return;
+      } catch (Error e) {
+        // Not the caller's fault, but the caller must still get an answer rather than hang.
+        refuse(p, RpcException.of(e));
+        return;
       }
     }
     if (open == null) {

@@ -259,6 +259,22 @@ class RoundTest {
 
   @Test
   @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
+  void batchThrowingAnErrorStillAnswersItsCallers(VertxTestContext ctx) {
+    // What a JCuda call does on a machine without a GPU.
+    Round<Integer, String> round = Round.builder(owner, RoundConfig.of("update", "test", 1),
+        (BatchFunction<Integer, String>) b -> {
+          throw new UnsatisfiedLinkError("no JCublas2 in java.library.path");
+        }).meterRegistry(registry).build();
+    round.submit("a", 1).onComplete(ctx.failing(e -> ctx.verify(() -> {
+      assertThat(codeOf(e)).isEqualTo(FailureCode.BATCH_FAILED);
+      assertThat(e).hasMessageContaining("no JCublas2");
+      assertThat(rounds("failed")).isEqualTo(1.0);
+      ctx.completeNow();
+    })));
+  }
+
+  @Test
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
   void wrongNumberOfResultsFailsTheRound(VertxTestContext ctx) {
     Round<Integer, String> round = Round.builder(owner, RoundConfig.of("update", "test", 2),
         (BatchFunction<Integer, String>) b -> BatchResult.perArrival(List.of("only one")))

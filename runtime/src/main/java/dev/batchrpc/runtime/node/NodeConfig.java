@@ -7,7 +7,8 @@ import java.util.regex.Pattern;
  * How a process joins the system: a plain Vert.x node (the whole suite in one JVM) or a
  * Hazelcast-clustered one. Immutable and validated at construction: an invalid value throws
  * {@link IllegalArgumentException} naming the command-line flag of the setting (each flag
- * {@code --x-y} also reads the environment variable {@code BATCHRPC_X_Y}, see {@link #fromFlags}).
+ * {@code --x-y} also reads the environment variable {@code BATCHRPC_X_Y}, see
+ * {@link dev.batchrpc.runtime.cli.NodeOptions}).
  *
  * @param clustered {@code --clustered}: join a Hazelcast cluster rather than run alone
  * @param clusterName {@code --cluster-name}: nodes join only a cluster of the same name
@@ -93,30 +94,6 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
   public NodeConfig withPublicAddress(String host, int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
         clusterPortAutoIncrement, eventBusPort, host, port);
-  }
-
-  /**
-   * Reads the node settings from command-line flags ({@code --cluster-port 5701} or
-   * {@code --cluster-port=5701}), falling back to environment variables ({@code BATCHRPC_CLUSTER_PORT}),
-   * then to {@link #local()}'s defaults. Flags this record does not know are ignored (the service's
-   * own config reads them).
-   *
-   * @param flags the parsed flags
-   * @return the validated config
-   * @throws IllegalArgumentException naming the flag of an invalid or unparsable value
-   */
-  public static NodeConfig fromFlags(Flags flags) {
-    NodeConfig d = local();
-    return new NodeConfig(
-        flags.bool("clustered", d.clustered()),
-        flags.string("cluster-name", d.clusterName()),
-        flags.list("cluster-members", d.clusterMembers()),
-        flags.string("cluster-host", d.clusterHost()),
-        flags.integer("cluster-port", d.clusterPort()),
-        flags.bool("cluster-port-auto-increment", d.clusterPortAutoIncrement()),
-        flags.integer("event-bus-port", d.eventBusPort()),
-        flags.string("public-host", d.publicHost()),
-        flags.integer("public-port", d.publicPort()));
   }
 
   private static void checkHost(String flag, String host) {

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
@@ -14,47 +13,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 @ExtendWith(VertxExtension.class)
 class NodeConfigTest {
-
-  private static NodeConfig parse(Map<String, String> env, String... args) {
-    return NodeConfig.fromFlags(Flags.parse(args, env));
-  }
-
-  @Test
-  void flagsWinOverEnvironmentWhichWinsOverDefaults() {
-    NodeConfig c = parse(Map.of("BATCHRPC_CLUSTER_PORT", "6000", "BATCHRPC_CLUSTER_NAME", "from-env"),
-        "--clustered", "--cluster-name=from-flag", "--cluster-members", "10.0.0.1:5701, 10.0.0.2",
-        "--public-host", "ps.example", "--public-port", "7000");
-    assertThat(c.clustered()).isTrue();
-    assertThat(c.clusterName()).isEqualTo("from-flag");
-    assertThat(c.clusterPort()).isEqualTo(6000);
-    assertThat(c.clusterMembers()).containsExactly("10.0.0.1:5701", "10.0.0.2");
-    assertThat(c.clusterHost()).isEqualTo(NodeConfig.local().clusterHost());
-    assertThat(c.publicHost()).isEqualTo("ps.example");
-    assertThat(c.publicPort()).isEqualTo(7000);
-    assertThat(parse(Map.of())).isEqualTo(NodeConfig.local());
-  }
-
-  @Test
-  void invalidValuesNameTheirFlag() {
-    assertThatThrownBy(() -> parse(Map.of(), "--cluster-port", "70000"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--cluster-port");
-    assertThatThrownBy(() -> parse(Map.of("BATCHRPC_CLUSTER_PORT", "many")))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--cluster-port must be an integer");
-    assertThatThrownBy(() -> parse(Map.of(), "--event-bus-port", "-2"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--event-bus-port");
-    assertThatThrownBy(() -> parse(Map.of(), "--cluster-members", "10.0.0.1:0"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--cluster-members");
-    assertThatThrownBy(() -> parse(Map.of(), "--cluster-name", "has space"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--cluster-name");
-    assertThatThrownBy(() -> parse(Map.of(), "--cluster-host", "a/b"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--cluster-host");
-    assertThatThrownBy(() -> parse(Map.of(), "--public-port", "0"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--public-port");
-    assertThatThrownBy(() -> parse(Map.of(), "--clustered", "maybe"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--clustered must be true or false");
-    assertThatThrownBy(() -> parse(Map.of(), "stray"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'stray'");
-  }
 
   @Test
   void hazelcastJoinsOverTcpOnlyWithPhoneHomeOff() {

@@ -1,5 +1,8 @@
 package dev.batchrpc.suite;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.logging.LogManager;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -44,6 +47,21 @@ public final class Main implements Runnable {
   }
 
   public static void main(String[] args) {
+    configureLogging();
     System.exit(commandLine().execute(args));
+  }
+
+  /** One-line log records and quiet third-party chatter, unless the user brings a config. */
+  static void configureLogging() {
+    if (System.getProperty("java.util.logging.config.file") != null) {
+      return;
+    }
+    try (InputStream in = Main.class.getResourceAsStream("/batch-rpc-logging.properties")) {
+      if (in != null) {
+        LogManager.getLogManager().readConfiguration(in);
+      }
+    } catch (IOException e) {
+      System.err.println("batch-rpc: default logging setup not applied: " + e.getMessage());
+    }
   }
 }

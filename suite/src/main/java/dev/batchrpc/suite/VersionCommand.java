@@ -1,5 +1,6 @@
 package dev.batchrpc.suite;
 
+import dev.batchrpc.compute.Backends;
 import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -21,7 +22,8 @@ public final class VersionCommand implements Runnable {
         "batch-rpc " + (version == null ? "(development build)" : version),
         "java " + System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + "), "
             + System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
-            + Runtime.getRuntime().availableProcessors() + " cpus");
+            + Runtime.getRuntime().availableProcessors() + " cpus",
+        "compute: " + Backends.probeReport());
   }
 
   /** Supplies {@code --version}. */

@@ -1,0 +1,137 @@
+package dev.batchrpc.observer;
+
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.Tensors;
+import dev.batchrpc.proto.v1.RunEpisodeReply;
+import dev.batchrpc.proto.v1.RunEpisodeRequest;
+import dev.batchrpc.proto.v1.SelectActionRequest;
+import dev.batchrpc.runtime.RpcException;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+
+/**
+ * One observer's episode loop, the tutorial's {@code Observer.run_episode}: reset the environment,
+ * then for each of {@code n_steps} steps ask for an action, step, record the reward and the
+ * {@code done} flag, and reset when the environment is done (terminated or truncated, Gym's old
+ * {@code done}) and after the last step. The reply carries every step's reward and flag, so the
+ * agent computes the reward-to-go returns itself ({@link EpisodeReturns}); the episode reward is
+ * the first sub-episode's length capped at {@code n_steps}.
+ *
+ * <p>Thread confinement: one runner belongs to one observer and is driven on one context (its
+ * verticle's event loop); the environment steps there (microseconds each). At most one episode
+ * runs at a time: a second request while one runs is refused with {@code UNAVAILABLE}.
+ */
+public final class EpisodeRunner {
+
+  private final String observerId;
+  private final CartPole env;
+  private boolean running;
+
+  /**
+   * A runner for observer {@code observerId} with its own environment.
+   *
+   * @param observerId the id sent with each action request
+   * @param env the observer's environment (owned by this runner from now on)
+   */
+  public EpisodeRunner(String observerId, CartPole env) {
+    this.observerId = observerId;
+    this.env = env;
+  }
+
+  /**
+   * Runs one episode, asking {@code actions} for each step's action.
+   *
+   * @return the rewards and done flags of every step; fails with {@code BAD_REQUEST} for
+   *     {@code n_steps <= 0}, {@code UNAVAILABLE} while another episode runs, or the failure of an
+   *     action request (the episode is abandoned; the next one starts afresh)
+   */
+  public Future<RunEpisodeReply> run(RunEpisodeRequest request, ActionSource actions) {
+    int n = request.getNSteps();
+    if (n <= 0) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
+          "observer '" + observerId + "': n_steps must be > 0, got " + n));
+    }
+    if (running) {
+      return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE,
+          "observer '" + observerId + "' is already running an episode"));
+    }
+    running = true;
+    Episode e = new Episode(request.getEpisode(), n, actions);
+    e.state = env.reset();
+    e.next();
+    return e.promise.future().andThen(ar -> running = false);
+  }
+
+  /** The state of one running episode; confined to the runner's context. */
+  private final class Episode {
+    final long episode;
+    final int n;
+    final ActionSource actions;
+    final float[] rewards;
+    final boolean[] done;
+    final Promise<RunEpisodeReply> promise = Promise.promise();
+    float[] state;
+    int step;
+
+    Episode(long episode, int n, ActionSource actions) {
+      this.episode = episode;
+      this.n = n;
+      this.actions = actions;
+      this.rewards = new float[n];
+      this.done = new boolean[n];
+    }
+
+    /**
+     * Asks for the action of {@code step}. Each reply schedules the next request from its own
+     * callback (the reply arrives asynchronously), so the loop needs no future chain of n links.
+     */
+    void next() {
+      SelectActionRequest q = SelectActionRequest.newBuilder()
+          .setObserverId(observerId)
+          .setEpisode(episode)
+          .setStep(step)
+          .setState(Tensors.vector(state))
+          .build();
+      Future<?> f;
+      try {
+        f = actions.selectAction(q).map(reply -> {
+          apply(reply.getAction());
+          return null;
+        });
+      } catch (RuntimeException ex) {
+        f = Future.failedFuture(ex);
+      }
+      f.onComplete(ar -> {
+        if (ar.failed()) {
+          promise.fail(RpcException.of(ar.cause()));
+        } else if (step == n) {
+          promise.complete(reply());
+        } else {
+          next();
+        }
+      });
+    }
+
+    /** Steps the environment with the agent's action (a bad action fails the episode). */
+    void apply(int action) {
+      CartPole.Step s = env.step(action);
+      rewards[step] = (float) s.reward();
+      boolean isDone = s.terminated() || s.truncated();
+      done[step] = isDone;
+      // The tutorial resets when done and after the last step (the next episode resets again).
+      state = isDone || step + 1 == n ? env.reset() : s.observation();
+      step++;
+    }
+
+    RunEpisodeReply reply() {
+      RunEpisodeReply.Builder b = RunEpisodeReply.newBuilder().setObserverId(observerId);
+      for (int i = 0; i < n; i++) {
+        b.addRewards(rewards[i]);
+        b.addTerminated(done[i]);
+      }
+      // gamma does not change the first sub-episode's length.
+      b.setFirstEpisodeReward(EpisodeReturns.compute(rewards, done, 1.0).firstEpisodeReward());
+      return b.build();
+    }
+  }
+}

@@ -1,0 +1,88 @@
+package dev.batchrpc.observer;
+
+import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.NodeConfig;
+import dev.batchrpc.runtime.node.Nodes;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code batch-rpc observer}: one CartPole observer on the clustered event bus, running episodes for
+ * the agent until stopped (SIGTERM or Ctrl-C closes it cleanly).
+ */
+@Command(name = "observer", mixinStandardHelpOptions = true,
+    description = {
+        "Runs one CartPole-v1 observer: it joins the cluster, registers with the agent and runs",
+        "each episode the agent asks for, requesting an action at every step.",
+        "Start the agent with --observers N and N observers with --index 0..N-1 (same --seed).",
+        ""
+    })
+public final class ObserverCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
+
+  @Mixin
+  NodeOptions node;
+
+  @Option(names = "--index", defaultValue = "${env:BATCHRPC_INDEX:-0}",
+      description = "This observer's index among the agent's observers (0..N-1); picks its "
+          + "environment's random stream. Env BATCHRPC_INDEX. Default: ${DEFAULT-VALUE}.")
+  int index;
+
+  @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
+      description = "The observer's id ([A-Za-z0-9_.-]+). Env BATCHRPC_ID. Default: observer-<index>, "
+          + "the id the agent expects.")
+  String id;
+
+  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
+      description = "The run's seed (give the agent the same one). Env BATCHRPC_SEED. "
+          + "Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--action-timeout-ms", defaultValue = "${env:BATCHRPC_ACTION_TIMEOUT_MS:-60000}",
+      description = "How long one action request may wait for the agent. "
+          + "Env BATCHRPC_ACTION_TIMEOUT_MS. Default: ${DEFAULT-VALUE}.")
+  long actionTimeoutMs;
+
+  @Override
+  public Integer call() throws Exception {
+    NodeConfig nodeConfig;
+    ObserverConfig config;
+    try {
+      nodeConfig = node.toConfig();
+      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(index) : id,
+          index, seed, actionTimeoutMs, true);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    if (!nodeConfig.clustered()) {
+      throw new ParameterException(spec.commandLine(), "an observer alone has no agent to talk to: "
+          + "add --clustered (and --cluster-members of the agent's node), or run the agent with its "
+          + "observers in one process: 'batch-rpc agent --observers N'");
+    }
+    Node n = Nodes.start(nodeConfig).await();
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        n.close().await(10, TimeUnit.SECONDS);
+      } catch (Exception ignored) {
+        // Best effort on the way out.
+      }
+    }, "observer-shutdown"));
+    n.vertx().deployVerticle(new ObserverVerticle(config)).await();
+    // The bench and scripts wait for this exact line.
+    System.out.println("observer " + config.id() + " ready (index " + config.index() + ", seed "
+        + config.seed() + ", node " + n.nodeId() + ")");
+    System.out.flush();
+    new CountDownLatch(1).await();
+    return 0;
+  }
+}

@@ -1,0 +1,282 @@
+package dev.batchrpc.ps;
+
+import com.google.protobuf.UnsafeByteOperations;
+import dev.batchrpc.compute.Backend;
+import dev.batchrpc.compute.Backends;
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.Tensors;
+import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.ModelReply;
+import dev.batchrpc.proto.v1.Tensor;
+import dev.batchrpc.proto.v1.UpdateRequest;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.round.Arrival;
+import dev.batchrpc.runtime.round.BatchResult;
+import dev.batchrpc.runtime.round.PartialPolicy;
+import dev.batchrpc.runtime.round.Round;
+import dev.batchrpc.runtime.round.RoundBatch;
+import dev.batchrpc.runtime.round.RoundConfig;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.WorkerExecutor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
+
+/**
+ * The batch-updating parameter server, independent of transport: the event-bus consumer and the
+ * gRPC service both call {@link #getModel} and {@link #updateAndFetch}, so they share one round.
+ *
+ * <p>A round collects one {@link UpdateRequest} per trainer; the last arrival runs, on the round's
+ * ordered worker thread: stage each gradient straight from its protobuf bytes into the
+ * {@link ParameterStore} (arrival order), {@code step(n)} (sum, divide by n, one SGD step), read
+ * the parameters once into a little-endian array and build ONE {@link ModelReply} that every
+ * caller of the round receives (encoded once per round, sent n times).
+ *
+ * <p>Refusals, each before the request joins a round, so the round and the model are unharmed:
+ * a blank or malformed id ({@code BAD_REQUEST}), gradients of the wrong shape
+ * ({@code SHAPE_MISMATCH}), a model version other than the current one ({@code STALE_VERSION}:
+ * synchronous SGD), NaN or infinity ({@code NON_FINITE}), an unknown trainer
+ * ({@code UNKNOWN_PARTICIPANT}) or a second request in one round ({@code DUPLICATE}).
+ *
+ * <p>Threads: created on, and owned by, one event-loop context (the verticle's). The round state
+ * lives on that context; the store is confined to the round's worker thread (it is created there
+ * too, which a GPU backend needs). {@link #latest} and {@link #version} are written by the worker
+ * and read anywhere (volatile); a trainer only learns a version from a reply, which is sent after
+ * the write, so the version check never refuses a current request.
+ */
+public final class ParameterServer {
+
+  /**
+   * Gradients up to this many floats are checked for NaN/Inf inline on the event loop (a 1M-float
+   * scan takes well under a millisecond); larger ones on a worker, so the loop never stalls.
+   */
+  static final int INLINE_FINITE_CHECK_LIMIT = 1 << 20;
+
+  private final PsConfig config;
+  private final Context context;
+  private final ParameterStore store;
+  private final Round<UpdateRequest, ModelReply> round;
+  private final WorkerExecutor worker;
+  private final int size;
+  private final long[] shape;
+  /** Registered trainers (registration mode); owner context only. */
+  private final Set<String> registered = new LinkedHashSet<>();
+  private volatile ModelReply latest;
+  private volatile long version;
+  private volatile LongConsumer roundListener = v -> { };
+
+  private ParameterServer(PsConfig config, Context context, ParameterStore store,
+      ModelReply initial, WorkerExecutor worker, MeterRegistry registry) {
+    this.config = config;
+    this.context = context;
+    this.store = store;
+    this.worker = worker;
+    this.size = store.size();
+    this.shape = new long[] {size};
+    this.latest = initial;
+    RoundConfig rc = RoundConfig.of("update", "ps", config.trainers()).withWorkerName(workerName());
+    if (config.maxWait() != null) {
+      rc = rc.withMaxWait(config.maxWait(),
+          config.runPartial() ? PartialPolicy.RUN_PARTIAL : PartialPolicy.FAIL);
+    }
+    this.round = Round.builder(context, rc, this::runRound)
+        .validator(this::checkVersion)
+        .knownParticipants(config.participants().isEmpty() ? Set.of() : config.participants())
+        .meterRegistry(registry)
+        .build();
+  }
+
+  /**
+   * Creates the server on the current event-loop context: selects the backend and initialises the
+   * model on the round's worker thread (off the event loop: a 94 MB model takes a while).
+   */
+  public static Future<ParameterServer> create(Context context, PsConfig config, MeterRegistry registry) {
+    WorkerExecutor worker = context.owner().createSharedWorkerExecutor(workerName(), 1, 10, TimeUnit.MINUTES);
+    return worker.executeBlocking(() -> {
+      float[] initial = config.model().initialParameters(config.seed());
+      Backend backend = Backends.select(config.device());
+      try {
+        ParameterStore store = new ParameterStore(backend, initial, config.trainers(), config.lr(),
+            config.momentum());
+        return new Init(store, encode(store, 0, 0));
+      } catch (RuntimeException e) {
+        backend.close();
+        throw e;
+      }
+    }).map(init -> new ParameterServer(config, context, init.store, init.reply, worker, registry))
+        .onFailure(e -> worker.close());
+  }
+
+  private record Init(ParameterStore store, ModelReply reply) {
+  }
+
+  private static String workerName() {
+    return "ps.update.batch";
+  }
+
+  /** The settings. */
+  public PsConfig config() {
+    return config;
+  }
+
+  /** The backend's name (e.g. "cpu (OpenBLAS)"). */
+  public String backendName() {
+    return store.backend().name();
+  }
+
+  /** The current model version (number of steps taken). */
+  public long version() {
+    return version;
+  }
+
+  /** Called on the worker after each round's step with the new version (for benchmarks). */
+  public void onRound(LongConsumer listener) {
+    this.roundListener = listener == null ? v -> { } : listener;
+  }
+
+  /**
+   * The current model. In registration mode (no {@code --participants}) a request with a valid
+   * participant id registers that trainer, which may then send updates.
+   */
+  public Future<ModelReply> getModel(GetModelRequest request) {
+    String id = request.getParticipantId();
+    if (id.isEmpty()) {
+      return Future.succeededFuture(latest);
+    }
+    if (!Addresses.isValidId(id)) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
+          "invalid participant_id '" + id + "': 1-128 characters from [A-Za-z0-9_.-]"));
+    }
+    if (!config.participants().isEmpty()) {
+      if (!config.participants().contains(id)) {
+        return Future.failedFuture(new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "participant '"
+            + id + "' is not one of --participants " + config.participants()));
+      }
+      return Future.succeededFuture(latest);
+    }
+    return registerOnOwner(id).map(v -> latest);
+  }
+
+  private Future<Void> registerOnOwner(String id) {
+    // The registered set is owner-confined: hop there (inline when already on it).
+    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    context.runOnContext(v -> {
+      if (registered.add(id)) {
+        round.setKnownParticipants(List.copyOf(registered)).onComplete(done);
+      } else {
+        done.complete();
+      }
+    });
+    return done.future();
+  }
+
+  /**
+   * Joins the current round with one trainer's gradients.
+   *
+   * @return the model the round produced, or a failed future with an {@link RpcException}
+   */
+  public Future<ModelReply> updateAndFetch(UpdateRequest request) {
+    String id = request.getParticipantId();
+    if (!Addresses.isValidId(id)) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "invalid participant_id '"
+          + id + "': 1-128 characters from [A-Za-z0-9_.-]"));
+    }
+    if (!request.hasGradients()) {
+      return Future.failedFuture(new RpcException(FailureCode.SHAPE_MISMATCH, "participant '" + id
+          + "': gradients are missing (expected shape [" + size + "])"));
+    }
+    try {
+      Tensors.requireShape("gradients of '" + id + "'", request.getGradients(), shape);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(new RpcException(FailureCode.SHAPE_MISMATCH, e.getMessage()
+          + " (the model has " + size + " parameters)"));
+    }
+    // Cheap refusal first; the validator repeats it at arrival, when it is authoritative.
+    try {
+      checkVersion(id, request);
+    } catch (RpcException e) {
+      return Future.failedFuture(e);
+    }
+    if (size <= INLINE_FINITE_CHECK_LIMIT) {
+      try {
+        requireFinite(id, request.getGradients());
+      } catch (RpcException e) {
+        return Future.failedFuture(e);
+      }
+      return round.submit(id, request);
+    }
+    // A large gradient is scanned on the shared worker pool (unordered: trainers' scans run in
+    // parallel), never on the event loop nor on the round's batch thread.
+    return context.owner().<Void>executeBlocking(() -> {
+      requireFinite(id, request.getGradients());
+      return null;
+    }, false).compose(v -> round.submit(id, request));
+  }
+
+  private static void requireFinite(String id, Tensor gradients) {
+    ByteBuffer bytes = gradients.getData().asReadOnlyByteBuffer();
+    int bad = FiniteCheck.firstNonFinite(bytes);
+    if (bad >= 0) {
+      float value = bytes.order(ByteOrder.LITTLE_ENDIAN).getFloat(bytes.position() + 4 * bad);
+      throw new RpcException(FailureCode.NON_FINITE, "gradients of '" + id + "' hold " + value
+          + " at index " + bad + ": all gradients must be finite");
+    }
+  }
+
+  private void checkVersion(String id, UpdateRequest request) {
+    long current = version;
+    long v = request.getModelVersion();
+    if (v != current) {
+      throw new RpcException(FailureCode.STALE_VERSION, "participant '" + id + "' sent gradients for "
+          + (v < current ? "stale" : "future") + " model version " + v + ", the server is at version "
+          + current + " (synchronous SGD: fetch the model again and recompute)");
+    }
+  }
+
+  /** Runs on the round's worker thread. */
+  private BatchResult<ModelReply> runRound(RoundBatch<UpdateRequest> batch) {
+    List<Arrival<UpdateRequest>> arrivals = batch.arrivals();
+    for (int i = 0; i < arrivals.size(); i++) {
+      store.stage(i, Tensors.asFloatBuffer(arrivals.get(i).request().getGradients()));
+    }
+    long v = store.step(arrivals.size());
+    ModelReply reply = encode(store, v, arrivals.size());
+    latest = reply;
+    version = v;
+    roundListener.accept(v);
+    return BatchResult.shared(reply);
+  }
+
+  /** Reads the parameters once into fresh bytes that the reply wraps without a copy. Worker only. */
+  private static ModelReply encode(ParameterStore store, long v, int roundSize) {
+    int size = store.size();
+    byte[] bytes = new byte[4 * size];
+    store.readParameters(ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
+    Tensor params = Tensor.newBuilder().addShape(size).setData(UnsafeByteOperations.unsafeWrap(bytes)).build();
+    return ModelReply.newBuilder().setModelVersion(v).setParameters(params).setRoundSize(roundSize).build();
+  }
+
+  /** A host copy of the parameters, read on the worker. */
+  public Future<float[]> parameters() {
+    return worker.executeBlocking(store::parameters);
+  }
+
+  /** Closes the round (failing waiting callers with UNAVAILABLE), then frees the model. */
+  public Future<Void> close() {
+    return round.close()
+        .compose(v -> worker.executeBlocking(() -> {
+          store.close();
+          store.backend().close();
+          return null;
+        }))
+        .eventually(worker::close)
+        .mapEmpty();
+  }
+}

@@ -1,0 +1,153 @@
+package dev.batchrpc.ps;
+
+import dev.batchrpc.compute.Backend;
+import dev.batchrpc.compute.DeviceArray;
+import java.nio.FloatBuffer;
+
+/**
+ * The parameter server's model state on one {@link Backend}: the flat parameters, the SGD
+ * momentum buffer, the round's gradient slots and the model version.
+ *
+ * <p>A round is {@code stage(0, g0) ... stage(n-1, g_{n-1})} then {@link #step(int)}: the staged
+ * gradients are summed in slot (arrival) order, divided by n, and one {@code torch.optim.SGD} step
+ * with momentum is taken, exactly as the tutorial's {@code p.grad += g} per arrival,
+ * {@code p.grad /= n}, {@code optimizer.step()}. The gradient buffer is overwritten by the next
+ * round, which is what {@code zero_grad(set_to_none=False)} followed by accumulation amounts to.
+ *
+ * <p>Thread confinement: every method runs on the round's ordered worker thread (GPU work must
+ * stay on one thread); the class does no locking.
+ */
+public final class ParameterStore implements AutoCloseable {
+
+  private final Backend backend;
+  private final int size;
+  private final float lr;
+  private final float momentum;
+  private final DeviceArray params;
+  private final DeviceArray momentumBuf;
+  private final DeviceArray grad;
+  private DeviceArray slots;
+  private int capacity;
+  private boolean firstStep = true;
+  private long version;
+
+  /**
+   * @param initial the initial parameters (copied)
+   * @param capacity the number of gradient slots, i.e. the largest round expected; grows on demand
+   */
+  public ParameterStore(Backend backend, float[] initial, int capacity, float lr, float momentum) {
+    if (initial.length == 0) {
+      throw new IllegalArgumentException("the model has no parameters");
+    }
+    if (capacity < 1) {
+      throw new IllegalArgumentException("capacity must be >= 1, got " + capacity);
+    }
+    if (!(lr > 0) || !Float.isFinite(lr)) {
+      throw new IllegalArgumentException("learning rate must be a positive finite number, got " + lr);
+    }
+    if (!(momentum >= 0 && momentum < 1)) {
+      throw new IllegalArgumentException("momentum must be in [0, 1), got " + momentum);
+    }
+    this.backend = backend;
+    this.size = initial.length;
+    this.lr = lr;
+    this.momentum = momentum;
+    this.params = backend.upload(initial);
+    this.momentumBuf = backend.allocate(size);
+    this.grad = backend.allocate(size);
+    this.capacity = capacity;
+    this.slots = backend.allocate(Math.multiplyExact(capacity, size));
+  }
+
+  /** The number of parameters. */
+  public int size() {
+    return size;
+  }
+
+  /** The model version: the number of optimizer steps taken since the initial model. */
+  public long version() {
+    return version;
+  }
+
+  /** The backend holding the model. */
+  public Backend backend() {
+    return backend;
+  }
+
+  /**
+   * Copies one participant's gradient into round slot {@code slot} (its arrival index).
+   *
+   * @throws IllegalArgumentException if the gradient's length is not {@link #size()}
+   */
+  public void stage(int slot, FloatBuffer gradient) {
+    if (gradient.remaining() != size) {
+      throw new IllegalArgumentException(
+          "gradient has " + gradient.remaining() + " elements, the model has " + size);
+    }
+    if (slot < 0) {
+      throw new IllegalArgumentException("slot must be >= 0, got " + slot);
+    }
+    ensureCapacity(slot + 1);
+    backend.copyIn(gradient, slots, slot * size);
+  }
+
+  /**
+   * Averages the first {@code count} staged gradients and takes one SGD step.
+   *
+   * @return the new model version
+   */
+  public long step(int count) {
+    if (count < 1 || count > capacity) {
+      throw new IllegalArgumentException("round size must be in [1, " + capacity + "], got " + count);
+    }
+    backend.averageAndSgd(slots, count, grad, params, momentumBuf, lr, momentum, firstStep);
+    firstStep = false;
+    return ++version;
+  }
+
+  /** Writes the parameters into {@code dst} (its remaining space must be {@link #size()}). */
+  public void readParameters(FloatBuffer dst) {
+    if (dst.remaining() != size) {
+      throw new IllegalArgumentException(
+          "destination has room for " + dst.remaining() + " floats, the model has " + size);
+    }
+    backend.copyOut(params, 0, dst);
+  }
+
+  /** A host copy of the parameters. */
+  public float[] parameters() {
+    return backend.download(params);
+  }
+
+  /** The last round's averaged gradient (host copy); for tests and diagnostics. */
+  public float[] lastAverage() {
+    return backend.download(grad);
+  }
+
+  private void ensureCapacity(int needed) {
+    if (needed <= capacity) {
+      return;
+    }
+    // Grow by allocating the larger slot matrix first, so a failed allocation leaves the store
+    // as it was; rows already staged in this round are carried over. Growth is rare (a round
+    // larger than any before), so the row-by-row copy through the host is acceptable.
+    int grown = Math.max(needed, capacity * 2);
+    DeviceArray bigger = backend.allocate(Math.multiplyExact(grown, size));
+    float[] row = new float[size];
+    for (int i = 0; i < capacity; i++) {
+      backend.copyOut(slots, i * size, row, 0, size);
+      backend.copyIn(row, 0, bigger, i * size, size);
+    }
+    slots.close();
+    slots = bigger;
+    capacity = grown;
+  }
+
+  @Override
+  public void close() {
+    params.close();
+    momentumBuf.close();
+    grad.close();
+    slots.close();
+  }
+}

@@ -1,0 +1,152 @@
+package dev.batchrpc.ps;
+
+import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.NodeConfig;
+import dev.batchrpc.runtime.node.Nodes;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code batch-rpc ps}: runs the batch-updating parameter server until SIGTERM/Ctrl-C. */
+@Command(name = "ps", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {
+        "Runs the batch-updating parameter server: every round collects one gradient from each of",
+        "--trainers trainers, averages them, takes one SGD step and sends every trainer of the",
+        "round the same new model. Serves the event bus (ps.update-and-fetch, ps.get-model) and,",
+        "with --grpc-port, gRPC (batchrpc.v1.ParameterServer) on the same rounds.",
+        ""})
+public final class PsCommand implements Callable<Integer> {
+
+  @Mixin
+  NodeOptions node;
+
+  @Option(names = "--trainers", defaultValue = "${env:BATCHRPC_TRAINERS:-5}",
+      description = "Trainers per round (gradients averaged per step). Env BATCHRPC_TRAINERS. Default: ${DEFAULT-VALUE}.")
+  int trainers;
+
+  @Option(names = "--participants", split = ",", defaultValue = "${env:BATCHRPC_PARTICIPANTS:-}",
+      description = "The only trainer ids allowed, comma-separated. Env BATCHRPC_PARTICIPANTS. "
+          + "Default: none (any trainer that fetched the model with its id may join).")
+  List<String> participants;
+
+  @Option(names = "--max-wait-ms", defaultValue = "${env:BATCHRPC_MAX_WAIT_MS:-0}",
+      description = "Close a round this long after its first gradient even if not all trainers "
+          + "arrived; 0 waits for all. Env BATCHRPC_MAX_WAIT_MS. Default: ${DEFAULT-VALUE}.")
+  long maxWaitMs;
+
+  @Option(names = "--partial-policy", defaultValue = "${env:BATCHRPC_PARTIAL_POLICY:-run}",
+      description = "What a round closed by --max-wait-ms does: run (step on what arrived) or fail "
+          + "(its trainers get ROUND_TIMEOUT). Env BATCHRPC_PARTIAL_POLICY. Default: ${DEFAULT-VALUE}.")
+  String partialPolicy;
+
+  @Option(names = "--device", defaultValue = "${env:BATCHRPC_DEVICE:-auto}",
+      description = "auto, cpu or cuda (auto falls back to cpu and says why). Env BATCHRPC_DEVICE. Default: ${DEFAULT-VALUE}.")
+  String device;
+
+  @Option(names = "--model", defaultValue = "${env:BATCHRPC_MODEL:-mlp}",
+      description = "mlp (trainable, see --layers) or replay (a flat vector of --replay-params "
+          + "parameters, to measure the server alone). Env BATCHRPC_MODEL. Default: ${DEFAULT-VALUE}.")
+  String model;
+
+  @Option(names = "--layers", defaultValue = "${env:BATCHRPC_LAYERS:-784,256,10}",
+      description = "MLP layer sizes, inputs first. Env BATCHRPC_LAYERS. Default: ${DEFAULT-VALUE}.")
+  String layers;
+
+  @Option(names = "--replay-params", defaultValue = "${env:BATCHRPC_REPLAY_PARAMS:-23569502}",
+      description = "Parameters of the replay model (default: ResNet-50's). Env BATCHRPC_REPLAY_PARAMS. Default: ${DEFAULT-VALUE}.")
+  int replayParams;
+
+  @Option(names = "--lr", defaultValue = "${env:BATCHRPC_LR:-0.001}",
+      description = "SGD learning rate. Env BATCHRPC_LR. Default: ${DEFAULT-VALUE}.")
+  float lr;
+
+  @Option(names = "--momentum", defaultValue = "${env:BATCHRPC_MOMENTUM:-0.9}",
+      description = "SGD momentum. Env BATCHRPC_MOMENTUM. Default: ${DEFAULT-VALUE}.")
+  float momentum;
+
+  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
+      description = "Seed of the initial parameters. Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--grpc-port", defaultValue = "${env:BATCHRPC_GRPC_PORT:--1}",
+      description = "gRPC port for non-JVM trainers; 0 picks a free port, -1 serves no gRPC. "
+          + "Env BATCHRPC_GRPC_PORT. Default: ${DEFAULT-VALUE}.")
+  int grpcPort;
+
+  @Option(names = "--grpc-host", defaultValue = "${env:BATCHRPC_GRPC_HOST:-0.0.0.0}",
+      description = "Address the gRPC server binds. Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
+  String grpcHost;
+
+  /** The validated settings; each error names its flag. */
+  public PsConfig toConfig() {
+    String policy = partialPolicy.trim().toLowerCase(Locale.ROOT);
+    if (!policy.equals("run") && !policy.equals("fail")) {
+      throw new IllegalArgumentException("--partial-policy must be run or fail, got '" + partialPolicy + "'");
+    }
+    if (maxWaitMs < 0) {
+      throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMs);
+    }
+    ModelSpec spec = new ModelSpec(model, parseLayers(layers), replayParams);
+    List<String> ids = participants == null ? List.of()
+        : participants.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
+        policy.equals("run"), device, spec, lr, momentum, seed, grpcPort, grpcHost);
+  }
+
+  /** Parses {@code --layers} ("784,256,10"). */
+  public static int[] parseLayers(String text) {
+    try {
+      return Arrays.stream(text.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--layers must be comma-separated integers like 784,256,10, got '"
+          + text + "'");
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    PsConfig config;
+    NodeConfig nodeConfig;
+    try {
+      config = toConfig();
+      nodeConfig = node.toConfig();
+    } catch (IllegalArgumentException e) {
+      System.err.println("batch-rpc ps: " + e.getMessage());
+      return 2;
+    }
+    Node n = Nodes.start(nodeConfig).await();
+    ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry());
+    try {
+      n.vertx().deployVerticle(verticle).await();
+    } catch (Exception e) {
+      System.err.println("batch-rpc ps: failed to start: " + e.getMessage());
+      n.close().await();
+      return 1;
+    }
+    ParameterServer ps = verticle.server().await();
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        n.close().await();
+      } catch (Exception e) {
+        System.err.println("batch-rpc ps: error while stopping: " + e.getMessage());
+      }
+      stopped.countDown();
+    }, "ps-shutdown"));
+    System.out.println("ps: serving " + config.model() + " for rounds of " + config.trainers()
+        + " trainers (lr " + config.lr() + ", momentum " + config.momentum() + ") on " + ps.backendName()
+        + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
+        + nodeConfig.clusterName() + "')" : "local")
+        + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
+        + ". Ctrl-C to stop.");
+    stopped.await();
+    return 0;
+  }
+}

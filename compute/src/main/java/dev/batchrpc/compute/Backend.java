@@ -131,6 +131,68 @@ public interface Backend extends AutoCloseable {
                  DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
                  DeviceArray probsOut, int[] actionsOut);
 
+  /**
+   * {@link #policyAct} with keyed draws: the result (probabilities and actions) equals
+   * {@code policyAct} called with row b's dropout scales from
+   * {@link dev.batchrpc.compute.random.KeyedDraws#dropoutScales
+   * KeyedDraws.dropoutScales(seed, step, observers[b], dropoutP, ..., hidden)} and its uniform
+   * {@link dev.batchrpc.compute.random.KeyedDraws#uniform
+   * KeyedDraws.uniform(seed, step, observers[b])}, for b in {@code [0, batch)}. So the draws of a
+   * round are a pure function of (seed, step, observer): a GPU backend generates them inside the
+   * kernel where they are used (uploading only the batch observer ids instead of a
+   * [batch x hidden] mask), and the agent regenerates an episode's masks for the backward pass.
+   *
+   * <p>Only the first {@code batch} entries of {@code observers} are read; a repeated id gets the
+   * same draws as its first occurrence. The argument checks and their messages are those of
+   * {@code policyAct}, plus {@code observers} (at least {@code batch} ids) and {@code dropoutP}
+   * (in [0, 1]); nothing is written when a check fails.
+   *
+   * <p>This default is the reference: it draws on the host and calls {@code policyAct} (through
+   * temporary arrays of this backend); the CPU backend uses it as is.
+   */
+  default void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
+                              DeviceArray states, int[] observers, long seed, long step,
+                              float dropoutP, DeviceArray probsOut, int[] actionsOut) {
+    checkKeyedArgs(in, hidden, out, batch, observers, dropoutP);
+    float[] scale = new float[batch * hidden];
+    float[] u = new float[batch];
+    for (int b = 0; b < batch; b++) {
+      dev.batchrpc.compute.random.KeyedDraws.dropoutScales(seed, step, observers[b], dropoutP,
+          scale, b * hidden, hidden);
+      u[b] = dev.batchrpc.compute.random.KeyedDraws.uniform(seed, step, observers[b]);
+    }
+    try (DeviceArray ds = upload(scale); DeviceArray du = upload(u)) {
+      policyAct(params, in, hidden, out, batch, states, ds, du, probsOut, actionsOut);
+    }
+  }
+
+  /**
+   * The checks {@link #policyActKeyed} makes before the ones of {@code policyAct}: dimensions,
+   * observers, dropout probability (the messages a GPU override repeats), and a mask size that
+   * fits a Java array (a limit of this host reference only).
+   */
+  private static void checkKeyedArgs(int in, int hidden, int out, int batch, int[] observers,
+                             float dropoutP) {
+    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
+      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
+          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
+    }
+    if (observers == null) {
+      throw new IllegalArgumentException("policyAct observers is null");
+    }
+    if (observers.length < batch) {
+      throw new IllegalArgumentException("policyAct observers has length " + observers.length
+          + " but the batch is " + batch);
+    }
+    if (!(dropoutP >= 0f && dropoutP <= 1f)) {
+      throw new IllegalArgumentException("policyAct dropoutP must be in [0, 1], got " + dropoutP);
+    }
+    if ((long) batch * hidden > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("policyAct dropout mask [" + batch + " x " + hidden
+          + "] does not fit one array");
+    }
+  }
+
   /** Frees everything the backend holds (handles, modules). Arrays must not be used after. */
   @Override
   void close();

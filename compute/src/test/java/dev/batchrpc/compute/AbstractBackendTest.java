@@ -5,6 +5,7 @@ import static dev.batchrpc.compute.Fixtures.slice;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchrpc.compute.random.KeyedDraws;
 import dev.batchrpc.compute.random.Rng;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -331,5 +332,154 @@ public abstract class AbstractBackendTest {
         .hasMessageContaining("4-64-2");
     assertThat(down(probs)).containsOnly(0f);
     assertThat(actions).containsOnly(-1);
+  }
+
+  // ---- keyed policy -----------------------------------------------------------------------------
+
+  /** Observer ids for a keyed round: scattered, negative, repeated, and more than the batch. */
+  private static int[] observerIds(int batch) {
+    int[] ids = new int[batch + 3];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = (i * 7919) % 1009 - 20;
+    }
+    if (batch > 2) {
+      ids[batch - 1] = ids[0]; // a repeated id gets the same draws
+    }
+    return ids;
+  }
+
+  @Test
+  void policyActKeyedEqualsPolicyActWithKeyedDraws() {
+    float[] p = Fixtures.load("policy").get(0).floats("params");
+    Rng rng = new Rng(77);
+    for (int batch : new int[] {0, 1, 37, 300}) {
+      for (long[] key : new long[][] {{42, 0}, {0x0123456789ABCDEFL, 0x100000003L}, {-1, -1}}) {
+        long seed = key[0];
+        long step = key[1];
+        int[] obs = observerIds(batch);
+        float[] x = random(rng, batch * 4 + 4); // longer than needed: buffers may be reused
+        if (batch > 2) {
+          System.arraycopy(x, 0, x, (batch - 1) * 4, 4); // the repeated id's row: same state
+        }
+        float[] scale = new float[batch * 128];
+        float[] u = new float[batch];
+        for (int b = 0; b < batch; b++) {
+          KeyedDraws.dropoutScales(seed, step, obs[b], 0.6f, scale, b * 128, 128);
+          u[b] = KeyedDraws.uniform(seed, step, obs[b]);
+        }
+        DeviceArray params = up(p);
+        DeviceArray states = up(x);
+        DeviceArray expectedProbs = backend.allocate(batch * 2);
+        int[] expectedActions = new int[batch];
+        backend.policyAct(params, 4, 128, 2, batch, states, up(scale), up(u), expectedProbs,
+            expectedActions);
+        DeviceArray probs = backend.allocate(batch * 2 + 2);
+        int[] actions = new int[batch + 1];
+        actions[batch] = -5;
+        backend.policyActKeyed(params, 4, 128, 2, batch, states, obs, seed, step, 0.6f, probs,
+            actions);
+        float[] got = down(probs);
+        float[] want = down(expectedProbs);
+        String what = "batch " + batch + " seed " + seed + " step " + step;
+        assertClose(what + " probs", slice(got, 0, batch * 2), want, atol(), rtol());
+        assertThat(got[batch * 2]).isZero();
+        assertThat(actions[batch]).as("actionsOut beyond the batch").isEqualTo(-5);
+        for (int b = 0; b < batch; b++) {
+          float pLeft = want[b * 2];
+          if (Math.abs(u[b] - pLeft) > 1e-5f) {
+            assertThat(actions[b]).as(what + " action %d (u=%s)", b, u[b])
+                .isEqualTo(expectedActions[b]);
+          }
+        }
+        if (batch > 2) {
+          assertThat(slice(got, (batch - 1) * 2, 2)).as("repeated observer id")
+              .containsExactly(slice(got, 0, 2));
+          assertThat(actions[batch - 1]).as("repeated observer id").isEqualTo(actions[0]);
+        }
+      }
+    }
+  }
+
+  @Test
+  void policyActKeyedIsDeterministicAndDependsOnTheStep() {
+    float[] p = Fixtures.load("policy").get(0).floats("params");
+    int batch = 200;
+    int[] obs = observerIds(batch);
+    DeviceArray params = up(p);
+    DeviceArray states = up(random(new Rng(3), batch * 4));
+    float[][] probs = new float[3][];
+    for (int i = 0; i < 3; i++) {
+      DeviceArray out = backend.allocate(batch * 2);
+      backend.policyActKeyed(params, 4, 128, 2, batch, states, obs, 9, i == 2 ? 11 : 10, 0.6f,
+          out, new int[batch]);
+      probs[i] = down(out);
+    }
+    assertThat(probs[1]).containsExactly(probs[0]);
+    int differ = 0;
+    for (int i = 0; i < probs[0].length; i++) {
+      differ += probs[2][i] != probs[0][i] ? 1 : 0;
+    }
+    assertThat(differ).as("probabilities changed by another step's masks").isGreaterThan(batch);
+  }
+
+  @Test
+  void policyActKeyedRejectsBadInputAndWritesNothing() {
+    float[] p = Fixtures.load("policy").get(0).floats("params");
+    int batch = 5;
+    DeviceArray params = up(p);
+    DeviceArray states = up(random(new Rng(4), batch * 4));
+    DeviceArray probs = up(new float[batch * 2]);
+    int[] actions = new int[batch];
+    java.util.Arrays.fill(actions, -1);
+    int[] obs = {0, 1, 2, 3, 4};
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 128, 2, batch, states,
+        new int[] {0, 1, 2, 3}, 1, 1, 0.6f, probs, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("observers")
+        .hasMessageContaining("4").hasMessageContaining("batch is 5");
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 128, 2, batch, states, null, 1, 1,
+        0.6f, probs, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("observers");
+    for (float bad : new float[] {-0.5f, 1.01f, Float.NaN}) {
+      assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 128, 2, batch, states, obs, 1, 1,
+          bad, probs, actions))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("dropoutP");
+    }
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 128, 2, batch + 1, states,
+        new int[] {0, 1, 2, 3, 4, 5}, 1, 1, 0.6f, probs, actions))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("[" + (batch + 1) + " x 4]");
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 64, 2, batch, states, obs, 1, 1,
+        0.6f, probs, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("898")
+        .hasMessageContaining("4-64-2");
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 128, 2, batch, states, obs, 1, 1,
+        0.6f, probs, new int[batch - 1]))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("actionsOut");
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 4, 128, 2, batch, states, obs, 1, 1,
+        0.6f, params, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("alias");
+    assertThatThrownBy(() -> backend.policyActKeyed(params, 0, 128, 2, batch, states, obs, 1, 1,
+        0.6f, probs, actions))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("in=0");
+    assertThat(down(probs)).containsOnly(0f);
+    assertThat(actions).containsOnly(-1);
+    assertThat(down(params)).containsExactly(p);
+  }
+
+  @Test
+  void policyActKeyedWithDropoutOneUsesTheBiasesOnly() {
+    // p = 1 drops every hidden unit: logits are b2 for every row, whatever the state
+    float[] p = Fixtures.load("policy").get(0).floats("params");
+    int batch = 3;
+    DeviceArray probs = backend.allocate(batch * 2);
+    backend.policyActKeyed(up(p), 4, 128, 2, batch, up(random(new Rng(5), batch * 4)),
+        new int[] {1, 2, 3}, 1, 1, 1f, probs, new int[batch]);
+    float b20 = p[898 - 2];
+    float b21 = p[898 - 1];
+    double p0 = 1 / (1 + Math.exp(b21 - b20));
+    float[] got = down(probs);
+    for (int b = 0; b < batch; b++) {
+      assertThat((double) got[2 * b]).isCloseTo(p0, org.assertj.core.data.Offset.offset(1e-6));
+    }
   }
 }

@@ -1,0 +1,42 @@
+package dev.batchrpc.trainer;
+
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.ProtobufCodec;
+import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.ModelReply;
+import dev.batchrpc.proto.v1.UpdateRequest;
+import dev.batchrpc.runtime.RpcException;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.Message;
+
+/** How a trainer reaches the parameter server. Failures are {@link RpcException}s. */
+public interface PsClient {
+
+  /** The current model (registers the trainer with a server in registration mode). */
+  Future<ModelReply> getModel(String participantId);
+
+  /** Joins the current round; completes with the model the round produced. */
+  Future<ModelReply> updateAndFetch(UpdateRequest request);
+
+  /** A client over the (local or clustered) event bus with a per-request timeout. */
+  static PsClient eventBus(Vertx vertx, long timeoutMs) {
+    ProtobufCodec.register(vertx);
+    return new PsClient() {
+      @Override
+      public Future<ModelReply> getModel(String participantId) {
+        return vertx.eventBus().<ModelReply>request(Addresses.PS_GET_MODEL,
+                GetModelRequest.newBuilder().setParticipantId(participantId).build(),
+                ProtobufCodec.options(timeoutMs))
+            .map(Message::body).recover(e -> Future.failedFuture(RpcException.of(e)));
+      }
+
+      @Override
+      public Future<ModelReply> updateAndFetch(UpdateRequest request) {
+        return vertx.eventBus().<ModelReply>request(Addresses.PS_UPDATE_AND_FETCH, request,
+                ProtobufCodec.options(timeoutMs))
+            .map(Message::body).recover(e -> Future.failedFuture(RpcException.of(e)));
+      }
+    };
+  }
+}

@@ -1,0 +1,155 @@
+package dev.batchrpc.trainer;
+
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.NodeConfig;
+import dev.batchrpc.runtime.node.Nodes;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code batch-rpc trainer}: one trainer against a running parameter server. */
+@Command(name = "trainer", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {
+        "Runs one trainer: fetches the model from the parameter server, then for --batches rounds",
+        "computes a gradient on its data, joins the server's round (update-and-fetch) and applies",
+        "the new model. Start the server first ('batch-rpc ps'); with --clustered, point",
+        "--cluster-members at it.",
+        ""})
+public final class TrainerCommand implements Callable<Integer> {
+
+  @Mixin
+  NodeOptions node;
+
+  @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
+      description = "This trainer's id, unique per round ([A-Za-z0-9_.-]+). Env BATCHRPC_ID. "
+          + "Default: trainer-<process id>.")
+  String id;
+
+  @Option(names = "--batches", defaultValue = "${env:BATCHRPC_BATCHES:-200}",
+      description = "Rounds to take part in. Env BATCHRPC_BATCHES. Default: ${DEFAULT-VALUE}.")
+  int batches;
+
+  @Option(names = "--batch-size", defaultValue = "${env:BATCHRPC_BATCH_SIZE:-20}",
+      description = "Samples per batch. Env BATCHRPC_BATCH_SIZE. Default: ${DEFAULT-VALUE}.")
+  int batchSize;
+
+  @Option(names = "--task", defaultValue = "${env:BATCHRPC_TASK:-synthetic}",
+      description = "synthetic (a learnable seeded classification task: the loss falls), mse (the "
+          + "tutorial's random inputs and labels) or replay (a fixed pre-made gradient, no compute; "
+          + "pair with 'ps --model replay'). Env BATCHRPC_TASK. Default: ${DEFAULT-VALUE}.")
+  String task;
+
+  @Option(names = "--layers", defaultValue = "${env:BATCHRPC_LAYERS:-784,256,10}",
+      description = "MLP layer sizes, the same as the server's. Env BATCHRPC_LAYERS. Default: ${DEFAULT-VALUE}.")
+  String layers;
+
+  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
+      description = "Task seed (the same for all trainers of a run; each trainer's batches also "
+          + "depend on its id). Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--timeout-ms", defaultValue = "${env:BATCHRPC_TIMEOUT_MS:-120000}",
+      description = "Longest wait for one round's reply. Env BATCHRPC_TIMEOUT_MS. Default: ${DEFAULT-VALUE}.")
+  long timeoutMs;
+
+  @Option(names = "--wait-for-ps-ms", defaultValue = "${env:BATCHRPC_WAIT_FOR_PS_MS:-30000}",
+      description = "How long to retry the first model fetch while the server is not reachable yet. "
+          + "Env BATCHRPC_WAIT_FOR_PS_MS. Default: ${DEFAULT-VALUE}.")
+  long waitForPsMs;
+
+  @Option(names = "--progress-every", defaultValue = "${env:BATCHRPC_PROGRESS_EVERY:-10}",
+      description = "Print a progress line every N rounds (0: only the summary). "
+          + "Env BATCHRPC_PROGRESS_EVERY. Default: ${DEFAULT-VALUE}.")
+  int progressEvery;
+
+  /** Runs the command alone (the suite's {@code batch-rpc trainer} is the usual entry point). */
+  public static void main(String[] args) {
+    System.exit(new picocli.CommandLine(new TrainerCommand()).setCaseInsensitiveEnumValuesAllowed(true)
+        .execute(args));
+  }
+
+  /** Builds the task from the options; errors name the flag. */
+  GradientTask buildTask(String trainerId) {
+    String t = task.trim().toLowerCase(Locale.ROOT);
+    if (t.equals("replay")) {
+      return new ReplayTask();
+    }
+    int[] sizes;
+    try {
+      sizes = Arrays.stream(layers.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--layers must be comma-separated integers like 784,256,10, got '"
+          + layers + "'");
+    }
+    if (sizes.length < 2 || Arrays.stream(sizes).anyMatch(s -> s < 1)) {
+      throw new IllegalArgumentException("--layers needs at least 2 sizes >= 1, got '" + layers + "'");
+    }
+    return new ClassificationTask(t, sizes, batchSize, seed, trainerId);
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    String trainerId = id == null || id.isBlank() ? "trainer-" + ProcessHandle.current().pid() : id.trim();
+    GradientTask gradientTask;
+    NodeConfig nodeConfig;
+    try {
+      dev.batchrpc.proto.Addresses.requireValidId(trainerId);
+      if (timeoutMs < 1 || waitForPsMs < 0 || progressEvery < 0 || batches < 1) {
+        throw new IllegalArgumentException("--timeout-ms must be >= 1, --wait-for-ps-ms and "
+            + "--progress-every >= 0, --batches >= 1");
+      }
+      gradientTask = buildTask(trainerId);
+      nodeConfig = node.toConfig();
+    } catch (IllegalArgumentException e) {
+      System.err.println("batch-rpc trainer: " + e.getMessage());
+      return 2;
+    }
+    Node n = Nodes.start(nodeConfig).await();
+    try {
+      PsClient client = PsClient.eventBus(n.vertx(), timeoutMs);
+      waitForServer(n.vertx(), client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
+      System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
+      Trainer trainer = new Trainer(n.vertx(), client, trainerId, gradientTask, batches, p -> {
+        if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
+          System.out.printf(Locale.ROOT, "trainer %s: round %d/%d loss %.5f model v%d %.1f rounds/s%n",
+              p.trainerId(), p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
+        }
+      });
+      Trainer.Summary s = trainer.run().await();
+      System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s%n",
+          s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond());
+      return 0;
+    } catch (Exception e) {
+      System.err.println("batch-rpc trainer: " + RpcException.of(e).getMessage());
+      return 1;
+    } finally {
+      n.close().await();
+    }
+  }
+
+  /**
+   * Retries the first fetch while the server is unreachable (no handler yet: the server is still
+   * starting, or the cluster has not propagated its registration), up to the deadline.
+   */
+  static Future<Void> waitForServer(Vertx vertx, PsClient client, String id, long deadlineNanos) {
+    return client.getModel(id).<Void>mapEmpty().recover(e -> {
+      RpcException r = RpcException.of(e);
+      if (r.code() != FailureCode.UNAVAILABLE || System.nanoTime() > deadlineNanos) {
+        return Future.failedFuture(new RpcException(r.code(), "cannot reach the parameter server: "
+            + r.getMessage()));
+      }
+      Promise<Void> later = Promise.promise();
+      vertx.setTimer(200, t -> waitForServer(vertx, client, id, deadlineNanos).onComplete(later));
+      return later.future();
+    });
+  }
+}

@@ -320,3 +320,150 @@ extern "C" __global__ void policy_act(const float* __restrict__ params, int in, 
     }
   }
 }
+
+// ---- the agent's fused round with keyed draws ----------------------------------------------------
+
+// Philox4x32-10 (Salmon et al., SC 2011; Random123), bit for bit as
+// dev.batchrpc.compute.random.Philox: ten rounds of
+//   (hi0, lo0) = mulhilo(0xD2511F53, c0), (hi1, lo1) = mulhilo(0xCD9E8D57, c2),
+//   c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0),
+// the key bumped by (0x9E3779B9, 0xBB67AE85) before every round but the first.
+// __host__ as well, so a host program can check it against the known answers without a GPU.
+__host__ __device__ __forceinline__ unsigned int philox_mulhi(unsigned int a, unsigned int b) {
+#ifdef __CUDA_ARCH__
+  return __umulhi(a, b);
+#else
+  return (unsigned int)(((unsigned long long)a * b) >> 32);
+#endif
+}
+
+__host__ __device__ __forceinline__ uint4 philox4x32_10(uint4 c, uint2 k) {
+#pragma unroll
+  for (int r = 0; r < 10; ++r) {
+    if (r > 0) {
+      k.x += 0x9E3779B9u;
+      k.y += 0xBB67AE85u;
+    }
+    const unsigned int hi0 = philox_mulhi(0xD2511F53u, c.x);
+    const unsigned int lo0 = 0xD2511F53u * c.x;
+    const unsigned int hi1 = philox_mulhi(0xCD9E8D57u, c.z);
+    const unsigned int lo1 = 0xCD9E8D57u * c.z;
+    c = make_uint4(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+  }
+  return c;
+}
+
+// The uniform of a Philox word as KeyedDraws.toUniform: its top 24 bits times 2^-24 (both steps
+// exact in float32), in [0, 1 - 2^-24].
+__host__ __device__ __forceinline__ float keyed_uniform(unsigned int x) {
+  return (float)(x >> 8) * 5.9604644775390625e-8f;  // 2^-24; both steps exact, no rounding
+}
+
+// KeyedDraws.SAMPLE_BLOCK: the counter block whose word 0 samples the action.
+#define KEYED_SAMPLE_BLOCK 0xffffffffu
+
+// policy_act with the draws made here, as dev.batchrpc.compute.random.KeyedDraws lays them out:
+//   key = (seedLo, seedHi), counter = (stepLo, stepHi, observers[row], block).
+// Hidden unit j = 128 g + 32 w + lane takes word w of block 32 g + lane: one Philox call per lane
+// per 128 units, for exactly the units the lane owns. Kept iff uniform < keep (a float compare,
+// exact), scale keptValue, else 0 (keep and keptValue come from the host: KeyedDraws.keepThreshold
+// and keptValue). The sampling uniform is word 0 of block KEYED_SAMPLE_BLOCK; it is always in
+// [0, 1), so this kernel needs no validation pass. The arithmetic after the mask is policy_act's,
+// operation for operation and in the same order, so both kernels give identical bits for the same
+// scales and uniforms.
+extern "C" __global__ void policy_act_keyed(const float* __restrict__ params, int in, int hidden,
+                                            int out, int batch, const float* __restrict__ states,
+                                            const int* __restrict__ observers,
+                                            unsigned int seedLo, unsigned int seedHi,
+                                            unsigned int stepLo, unsigned int stepHi, float keep,
+                                            float keptValue, float* __restrict__ probsOut,
+                                            int* __restrict__ actionsOut, int useShared) {
+  extern __shared__ float sParams[];
+  const int nParams = hidden * in + hidden + out * hidden + out;
+  const float* P = params;
+  if (useShared) {
+    for (int i = threadIdx.x; i < nParams; i += blockDim.x) sParams[i] = params[i];
+    __syncthreads();
+    P = sParams;
+  }
+  const float* W1 = P;
+  const float* B1 = W1 + hidden * in;
+  const float* W2 = B1 + hidden;
+  const float* B2 = W2 + out * hidden;
+  const uint2 key = make_uint2(seedLo, seedHi);
+
+  const int lane = threadIdx.x & 31;
+  const int warpsPerBlock = blockDim.x >> 5;
+  const long long firstRow = (long long)blockIdx.x * warpsPerBlock + (threadIdx.x >> 5);
+  const long long rowStride = (long long)gridDim.x * warpsPerBlock;
+
+  for (long long row = firstRow; row < batch; row += rowStride) {
+    const float* x = states + row * in;
+    const unsigned int obs = (unsigned int)__ldg(observers + row);
+    float z[POLICY_MAX_OUT];
+#pragma unroll
+    for (int o = 0; o < POLICY_MAX_OUT; ++o) z[o] = 0.0f;
+
+    // units in increasing j per lane (g outer, w inner), the order of policy_act's loop
+    for (int g = 0; 128 * g < hidden; ++g) {
+      const uint4 r = philox4x32_10(make_uint4(stepLo, stepHi, obs, 32u * g + lane), key);
+      const unsigned int words[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const int j = 128 * g + 32 * w + lane;
+        if (j < hidden) {
+          const float s = keyed_uniform(words[w]) < keep ? keptValue : 0.0f;
+          float acc = 0.0f;
+          const float* wr = W1 + j * in;
+          for (int i = 0; i < in; ++i) acc = __fadd_rn(acc, __fmul_rn(wr[i], __ldg(x + i)));
+          float h = __fmul_rn(__fadd_rn(acc, B1[j]), s);
+          h = h > 0.0f ? h : 0.0f;
+#pragma unroll
+          for (int o = 0; o < POLICY_MAX_OUT; ++o) {
+            if (o < out) z[o] = __fadd_rn(z[o], __fmul_rn(W2[o * hidden + j], h));
+          }
+        }
+      }
+    }
+    // Warp tree reduction of each logit's 32 lane partials; every lane ends with the full sum.
+#pragma unroll
+    for (int o = 0; o < POLICY_MAX_OUT; ++o) {
+      if (o < out) {
+        float v = z[o];
+        for (int off = 16; off > 0; off >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, off));
+        z[o] = __fadd_rn(v, B2[o]);
+      }
+    }
+    if (lane == 0) {
+      const float u =
+          keyed_uniform(philox4x32_10(make_uint4(stepLo, stepHi, obs, KEYED_SAMPLE_BLOCK), key).x);
+      float mx = z[0];
+      for (int o = 1; o < out; ++o) mx = fmaxf(mx, z[o]);
+      float total = 0.0f;
+#pragma unroll
+      for (int o = 0; o < POLICY_MAX_OUT; ++o) {
+        if (o < out) {
+          z[o] = expf(__fsub_rn(z[o], mx));
+          total = __fadd_rn(total, z[o]);
+        }
+      }
+      const float inv = __fdiv_rn(1.0f, total);
+      float cum = 0.0f;
+      int action = out - 1;
+      bool chosen = false;
+#pragma unroll
+      for (int o = 0; o < POLICY_MAX_OUT; ++o) {
+        if (o < out) {
+          const float p = __fmul_rn(z[o], inv);
+          probsOut[row * out + o] = p;
+          cum = __fadd_rn(cum, p);
+          if (!chosen && u < cum) {
+            action = o;
+            chosen = true;
+          }
+        }
+      }
+      actionsOut[row] = action;
+    }
+  }
+}

@@ -18,6 +18,7 @@ import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
 import dev.batchrpc.compute.DeviceArray;
+import dev.batchrpc.compute.random.KeyedDraws;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteOrder;
@@ -50,6 +51,9 @@ import jcuda.jcublas.cublasOperation;
  * (within 2 ulp): probabilities agree within 1e-5 absolute; an action can differ only when the
  * uniform lies within that distance of a cumulative probability. {@code sgemm} is cuBLAS's FP32
  * GEMM (no TF32), within the usual {@code k * 2^-23 * |A||B|} of any other float32 GEMM.
+ * {@code policyActKeyed} draws its masks and uniforms in the kernel (Philox, exactly as
+ * {@link KeyedDraws}) and then computes as {@code policyAct}: identical to {@code policyAct} on this
+ * backend with those draws, and so within {@code policyAct}'s tolerance of the CPU.
  *
  * <p>Thread confinement: one CUDA context (the device's primary context) and one cuBLAS handle,
  * driven by one thread at a time (the round's ordered worker). Because an ordered worker may hop
@@ -78,11 +82,15 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   private final CUfunction[] adam = new CUfunction[5];
   private final CUfunction policyAct = new CUfunction();
   private final CUfunction checkUniforms = new CUfunction();
+  private final CUfunction policyActKeyedKernel = new CUfunction();
   /** The guard word of policy_act (POLICY_GUARD_CLEAR in kernels.cu), allocated on first use. */
   private CUdeviceptr policyGuard;
   private static final int GUARD_CLEAR = 0x7fffffff;
   private CUdeviceptr actionsScratch;
   private int actionsScratchLength;
+  /** Device copy of a keyed round's observer ids (grow-only). */
+  private CUdeviceptr observersScratch;
+  private int observersScratchLength;
   private Thread boundThread;
   private boolean closed;
 
@@ -125,6 +133,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
       }
       cuModuleGetFunction(policyAct, module, "policy_act");
       cuModuleGetFunction(checkUniforms, module, "check_uniforms");
+      cuModuleGetFunction(policyActKeyedKernel, module, "policy_act_keyed");
       JCublas2.cublasCreate(cublas);
     } catch (RuntimeException e) {
       cuDevicePrimaryCtxRelease(device);
@@ -564,6 +573,121 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
         null, args, null);
   }
 
+  /**
+   * The fused agent round with the draws made inside the kernel ({@code policy_act_keyed}): only
+   * the {@code batch} observer ids go up (4 bytes a row, against 512 for a 128-unit mask and 4 for
+   * a uniform), and only the actions come back. The masks and uniforms are
+   * {@link KeyedDraws}' bit for bit, and the arithmetic after them is {@code policyAct}'s, so the
+   * result is identical to {@code policyAct} on this backend with those draws. A keyed uniform is
+   * in [0, 1) by construction, so there is no validation pass and no guard read-back.
+   */
+  @Override
+  public void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
+                             DeviceArray states, int[] observers, long seed, long step,
+                             float dropoutP, DeviceArray probsOut, int[] actionsOut) {
+    launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
+        probsOut, actionsOut.length);
+    if (batch > 0) {
+      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
+    }
+  }
+
+  /**
+   * {@link #policyActKeyed} without reading the actions back (they stay in a device buffer until
+   * the next call): uploads the observer ids and queues the kernel. For benchmarks; the
+   * probabilities are written as usual.
+   */
+  public void policyActKeyedOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
+                                     DeviceArray states, int[] observers, long seed, long step,
+                                     float dropoutP, DeviceArray probsOut) {
+    launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
+        probsOut, batch);
+  }
+
+  /**
+   * Checks in the order of the interface's default (so a bad call fails with the same message on
+   * every backend): dimensions, observers, dropout probability, then policyAct's checks; then
+   * uploads the observer ids and queues the kernel.
+   */
+  private void launchPolicyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
+                                    DeviceArray states, int[] observers, long seed, long step,
+                                    float dropoutP, DeviceArray probsOut, int actionsCapacity) {
+    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
+      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
+          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
+    }
+    if (observers == null) {
+      throw new IllegalArgumentException("policyAct observers is null");
+    }
+    if (observers.length < batch) {
+      throw new IllegalArgumentException("policyAct observers has length " + observers.length
+          + " but the batch is " + batch);
+    }
+    if (!(dropoutP >= 0f && dropoutP <= 1f)) {
+      throw new IllegalArgumentException("policyAct dropoutP must be in [0, 1], got " + dropoutP);
+    }
+    if (out > POLICY_MAX_OUT) {
+      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
+          + " actions, got out=" + out);
+    }
+    CudaArray w = array(params, "params");
+    CudaArray x = array(states, "states");
+    CudaArray probs = array(probsOut, "probsOut");
+    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
+    if (w.length() != paramCount) {
+      throw new IllegalArgumentException("policyAct params has length " + w.length() + " but a "
+          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
+    }
+    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
+    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
+        (long) batch * out);
+    if (actionsCapacity < batch) {
+      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
+          + " but the batch is " + batch);
+    }
+    if (probs == w || probs == x) {
+      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
+    }
+    float keep = KeyedDraws.keepThreshold(dropoutP);
+    float keptValue = KeyedDraws.keptValue(dropoutP);
+    open();
+    if (batch == 0) {
+      return;
+    }
+    if (actionsScratchLength < batch) {
+      if (actionsScratch != null) {
+        cuMemFree(actionsScratch);
+      }
+      actionsScratch = new CUdeviceptr();
+      cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
+      actionsScratchLength = batch;
+    }
+    if (observersScratchLength < batch) {
+      if (observersScratch != null) {
+        cuMemFree(observersScratch);
+      }
+      observersScratch = new CUdeviceptr();
+      cuMemAlloc(observersScratch, (long) batch * Sizeof.INT);
+      observersScratchLength = batch;
+    }
+    // ordered on the default stream after any kernel still reading the previous ids
+    cuMemcpyHtoD(observersScratch, Pointer.to(observers), (long) batch * Sizeof.INT);
+    long sharedBytes = paramCount * Sizeof.FLOAT;
+    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
+    int warpsPerBlock = BLOCK / 32;
+    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
+    // key = (seed lo, seed hi), counter = (step lo, step hi, observer, block): KeyedDraws' layout
+    Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
+        Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
+        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(observersScratch),
+        Pointer.to(new int[] {(int) seed}), Pointer.to(new int[] {(int) (seed >>> 32)}),
+        Pointer.to(new int[] {(int) step}), Pointer.to(new int[] {(int) (step >>> 32)}),
+        Pointer.to(new float[] {keep}), Pointer.to(new float[] {keptValue}),
+        Pointer.to(probs.ptr()), Pointer.to(actionsScratch), Pointer.to(new int[] {useShared}));
+    cuLaunchKernel(policyActKeyedKernel, blocks, 1, 1, BLOCK, 1, 1,
+        useShared == 1 ? (int) sharedBytes : 0, null, args, null);
+  }
+
   /** A grid-stride launch over {@code items} work items (vectors) with BLOCK threads a block. */
   private void launch(CUfunction f, long items, int sharedBytes, Pointer... args) {
     // Enough blocks to fill every SM several times over; the grid-stride loop covers the rest,
@@ -604,6 +728,10 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     if (policyGuard != null) {
       cuMemFree(policyGuard);
       policyGuard = null;
+    }
+    if (observersScratch != null) {
+      cuMemFree(observersScratch);
+      observersScratch = null;
     }
     JCublas2.cublasDestroy(cublas);
     cuModuleUnload(module);

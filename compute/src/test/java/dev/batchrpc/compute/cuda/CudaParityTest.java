@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.batchrpc.compute.Backend;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.cpu.CpuBackend;
+import dev.batchrpc.compute.random.KeyedDraws;
 import dev.batchrpc.compute.random.Rng;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -24,7 +25,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * 1 ulp. SGEMM: {@code |gpu - cpu| <= 4 k 2^-24 sum_p |alpha a_ip b_pj| + |beta c|} (two float32
  * GEMMs with different summation orders). policyAct: probabilities within 1e-5 absolute (other
  * summation order for the hidden layer; expf within 2 ulp); actions identical for every row
- * whose uniform is farther than 1e-5 from a cumulative probability.
+ * whose uniform is farther than 1e-5 from a cumulative probability. policyActKeyed: the same
+ * tolerance against the CPU's (host-drawn) reference, and bit-identical to the GPU's own policyAct
+ * given {@link KeyedDraws}' draws (the kernel draws the same bits and then computes as policy_act).
  */
 @Tag("gpu")
 class CudaParityTest {
@@ -309,6 +312,143 @@ class CudaParityTest {
           x.upload(u), probs, actions);
       return x.download(probs);
     });
+  }
+
+  // ---- keyed draws ------------------------------------------------------------------------------
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 11, 1000, 100_000})
+  void policyActKeyedMatchesCpu(int batch) {
+    keyedParity(batch, 4, 128, 2, 0x5EEDL + batch, 3L * batch + 1);
+  }
+
+  /** A partial last group of 128 units, two groups, and the global-memory parameter path. */
+  @Test
+  void policyActKeyedWithOtherShapesMatchesCpu() {
+    keyedParity(300, 4, 100, 2, 1, 2);
+    keyedParity(300, 4, 200, 3, 3, 4);
+    keyedParity(50, 100, 128, 3, 5, 6);
+  }
+
+  /** Observer ids of a keyed round: scattered, some negative, more than the batch. */
+  private static int[] observers(int batch, long seed) {
+    Rng rng = new Rng(seed);
+    int[] ids = new int[batch + 2];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = (int) rng.nextLong();
+    }
+    return ids;
+  }
+
+  private static void keyedParity(int batch, int in, int hidden, int out, long seed, long step) {
+    Rng rng = new Rng(seed);
+    int nParams = hidden * in + hidden + out * hidden + out;
+    float[] params = random(rng, nParams, (float) (1 / Math.sqrt(in)));
+    float[] states = random(rng, batch * in, 2f);
+    int[] ids = observers(batch, seed);
+    int[] cpuActions = new int[batch];
+    int[] gpuActions = new int[batch];
+    float[] cpuProbs = keyed(cpu, params, in, hidden, out, batch, states, ids, seed, step,
+        cpuActions);
+    float[] gpuProbs = keyed(gpu, params, in, hidden, out, batch, states, ids, seed, step,
+        gpuActions);
+    for (int i = 0; i < cpuProbs.length; i++) {
+      assertThat(gpuProbs[i]).as("probs[%d] batch=%d %d-%d-%d", i, batch, in, hidden, out)
+          .isCloseTo(cpuProbs[i], org.assertj.core.data.Offset.offset(1e-5f));
+    }
+    int ambiguous = 0;
+    for (int r = 0; r < batch; r++) {
+      float u = KeyedDraws.uniform(seed, step, ids[r]);
+      boolean nearTie = false;
+      float cum = 0f;
+      for (int o = 0; o < out - 1; o++) {
+        cum += cpuProbs[r * out + o];
+        nearTie |= Math.abs(u - cum) <= 1e-5f;
+      }
+      if (nearTie) {
+        ambiguous++;
+        continue;
+      }
+      assertThat(gpuActions[r]).as("action of row %d (u=%s) batch=%d", r, u, batch)
+          .isEqualTo(cpuActions[r]);
+    }
+    assertThat(ambiguous).as("rows with a uniform within 1e-5 of a cumulative probability")
+        .isLessThanOrEqualTo(Math.max(1, batch / 100));
+  }
+
+  private static float[] keyed(Backend b, float[] params, int in, int hidden, int out, int batch,
+                               float[] states, int[] ids, long seed, long step, int[] actions) {
+    return run(b, x -> {
+      DeviceArray probs = x.allocate(batch * out);
+      x.policyActKeyed(x.upload(params), in, hidden, out, batch, x.upload(states), ids, seed,
+          step, 0.6f, probs, actions);
+      return x.download(probs);
+    });
+  }
+
+  /**
+   * The in-kernel draws are KeyedDraws' bits: policy_act_keyed equals policy_act fed with the
+   * host's masks and uniforms exactly (same operations in the same order after the mask). A
+   * mismatch here with the tolerance tests passing points at the layout (block, word, key).
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 1000, 33_333})
+  void policyActKeyedIsBitIdenticalToPolicyActWithHostDraws(int batch) {
+    for (int[] shape : new int[][] {{4, 128, 2}, {4, 200, 3}}) {
+      int in = shape[0];
+      int hidden = shape[1];
+      int out = shape[2];
+      long seed = -7L * batch;
+      long step = (1L << 32) + batch;
+      Rng rng = new Rng(batch);
+      float[] params = random(rng, hidden * in + hidden + out * hidden + out, 0.5f);
+      float[] states = random(rng, batch * in, 2f);
+      int[] ids = observers(batch, batch);
+      float[] scale = new float[batch * hidden];
+      float[] u = new float[batch];
+      for (int r = 0; r < batch; r++) {
+        KeyedDraws.dropoutScales(seed, step, ids[r], 0.6f, scale, r * hidden, hidden);
+        u[r] = KeyedDraws.uniform(seed, step, ids[r]);
+      }
+      int[] hostActions = new int[batch];
+      int[] keyedActions = new int[batch];
+      float[] hostProbs = policy(gpu, params, in, hidden, out, batch, states, scale, u,
+          hostActions);
+      float[] keyedProbs = keyed(gpu, params, in, hidden, out, batch, states, ids, seed, step,
+          keyedActions);
+      assertThat(keyedProbs).as("probs batch=%d hidden=%d", batch, hidden).isEqualTo(hostProbs);
+      assertThat(keyedActions).as("actions batch=%d hidden=%d", batch, hidden)
+          .isEqualTo(hostActions);
+    }
+  }
+
+  @Test
+  void policyActKeyedRejectsBadInputOnTheGpuAndWritesNothing() {
+    int batch = 4;
+    try (DeviceArray params = gpu.upload(new float[898]);
+         DeviceArray states = gpu.upload(new float[batch * 4]);
+         DeviceArray probs = gpu.upload(new float[batch * 2])) {
+      int[] actions = {-1, -1, -1, -1};
+      assertThatThrownBy(() -> gpu.policyActKeyed(params, 4, 128, 2, batch, states,
+          new int[] {1, 2, 3}, 1, 1, 0.6f, probs, actions))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("policyAct observers has length 3 but the batch is 4");
+      assertThatThrownBy(() -> gpu.policyActKeyed(params, 4, 128, 2, batch, states,
+          new int[] {1, 2, 3, 4}, 1, 1, 2f, probs, actions))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("policyAct dropoutP must be in [0, 1], got 2.0");
+      assertThatThrownBy(() -> gpu.policyActKeyed(params, 4, 128, 17, batch, states,
+          new int[] {1, 2, 3, 4}, 1, 1, 0.6f, probs, actions))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 16");
+      try (DeviceArray foreign = cpu.upload(new float[batch * 4])) {
+        assertThatThrownBy(() -> gpu.policyActKeyed(params, 4, 128, 2, batch, foreign,
+            new int[] {1, 2, 3, 4}, 1, 1, 0.6f, probs, actions))
+            .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("states")
+            .hasMessageContaining("cpu");
+      }
+      assertThat(gpu.download(probs)).containsOnly(0f);
+      assertThat(actions).containsOnly(-1);
+    }
   }
 
   /** An agent episode: several acting rounds, then an Adam step on the policy, on each backend. */

@@ -4,6 +4,7 @@ import dev.batchrpc.compute.Backend;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.Tensor;
 import dev.batchrpc.compute.cpu.CpuBackend;
+import dev.batchrpc.compute.random.KeyedDraws;
 import dev.batchrpc.compute.random.Rng;
 
 /**
@@ -17,6 +18,11 @@ import dev.batchrpc.compute.random.Rng;
  * {@link #grad()}. With a {@link CpuBackend} the device arrays ARE the host arrays (zero-copy);
  * with a GPU backend the 898 parameters are downloaded before, and the gradient uploaded after,
  * each {@code reinforce}.
+ *
+ * <p>Keyed draws: {@link #actKeyed} takes observer ids and a (seed, step) instead of the masks and
+ * uniforms, and the backend draws them ({@link Backend#policyActKeyed}, on a GPU inside the
+ * kernel); {@link #keyedDropoutScales} regenerates an episode's masks for {@code reinforce} from
+ * the same keys, so nothing per step needs to be kept but the states, actions and step numbers.
  *
  * <p>Not thread-safe: driven by one thread (the agent's ordered worker).
  */
@@ -128,6 +134,67 @@ public final class PolicyNet implements AutoCloseable {
         actions);
     backend.copyOut(probsBuf, 0, probs.data(), 0, batch * OUT);
     return new Act(probs, actions);
+  }
+
+  /**
+   * One round of action selection with keyed draws: row b's dropout scales and uniform are
+   * {@link KeyedDraws}' for {@code (seed, step, observers[b])} with p = {@link #DROPOUT}. The result
+   * equals {@link #act} given those draws. {@code step} names the round: use a new one for every
+   * round of a seed (e.g. a global round counter), and the same (seed, step, observers) again in
+   * {@link #keyedDropoutScales} to recover the masks for {@link #reinforce}.
+   *
+   * @param states [batch x 4]
+   * @param observers the batch's observer ids, one per row of {@code states}
+   */
+  public Act actKeyed(Tensor states, int[] observers, long seed, long step) {
+    states.requireShape("states", -1, IN);
+    int batch = states.dim(0);
+    if (observers.length != batch) {
+      throw new IllegalArgumentException("observers has length " + observers.length
+          + " but states has shape " + states.shapeString());
+    }
+    Tensor probs = Tensor.zeros(batch, OUT);
+    int[] actions = new int[batch];
+    if (zeroCopy) {
+      CpuBackend cpu = (CpuBackend) backend;
+      backend.policyActKeyed(params, IN, HIDDEN, OUT, batch, cpu.wrap(states.data()), observers,
+          seed, step, (float) DROPOUT, cpu.wrap(probs.data()), actions);
+      return new Act(probs, actions);
+    }
+    statesBuf = ensure(statesBuf, batch * IN);
+    probsBuf = ensure(probsBuf, batch * OUT);
+    backend.copyIn(states.data(), 0, statesBuf, 0, batch * IN);
+    backend.policyActKeyed(params, IN, HIDDEN, OUT, batch, statesBuf, observers, seed, step,
+        (float) DROPOUT, probsBuf, actions);
+    backend.copyOut(probsBuf, 0, probs.data(), 0, batch * OUT);
+    return new Act(probs, actions);
+  }
+
+  /**
+   * The dropout scales an episode acted with through {@link #actKeyed}, for {@link #reinforce}:
+   * [steps.length * observers.length x 128], row {@code t * N + i} (step-major, as reinforce's
+   * rows) holding {@link KeyedDraws#dropoutScales} of {@code (seed, steps[t], observers[i])} with
+   * p = {@link #DROPOUT}, bit for bit the masks the rounds used.
+   *
+   * @param steps the step of each of the episode's rounds, in order
+   * @param observers the observers of every round, in row order (N of them)
+   */
+  public static Tensor keyedDropoutScales(long seed, long[] steps, int[] observers) {
+    long rows = (long) steps.length * observers.length;
+    if (rows * HIDDEN > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException(steps.length + " steps x " + observers.length
+          + " observers x " + HIDDEN + " scales do not fit one tensor");
+    }
+    Tensor scales = Tensor.zeros((int) rows, HIDDEN);
+    float[] d = scales.data();
+    int row = 0;
+    for (long step : steps) {
+      for (int observer : observers) {
+        KeyedDraws.dropoutScales(seed, step, observer, (float) DROPOUT, d, row * HIDDEN, HIDDEN);
+        row++;
+      }
+    }
+    return scales;
   }
 
   /** A buffer of at least {@code n} floats (grow-only; the old one is freed). */

@@ -9,6 +9,7 @@ import dev.batchrpc.compute.Tensor;
 import dev.batchrpc.compute.cpu.CpuBackend;
 import dev.batchrpc.compute.optim.Adam;
 import dev.batchrpc.compute.random.Init;
+import dev.batchrpc.compute.random.KeyedDraws;
 import dev.batchrpc.compute.random.Rng;
 import org.junit.jupiter.api.Test;
 
@@ -114,5 +115,90 @@ class PolicyNetTest {
     assertThatThrownBy(() -> new PolicyNet(backend, new float[897]))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("897")
         .hasMessageContaining("898");
+  }
+
+  // ---- keyed draws ------------------------------------------------------------------------------
+
+  @Test
+  void actKeyedEqualsActWithKeyedDraws() {
+    float[] params = PolicyNet.initialParams(new Rng(1));
+    int batch = 9;
+    int[] ids = {4, 8, 15, 16, 23, 42, -1, 0, 1 << 30};
+    Tensor states = Tensor.of(random(new Rng(2), batch * 4), batch, 4);
+    try (PolicyNet net = new PolicyNet(backend, params)) {
+      PolicyNet.Act keyed = net.actKeyed(states, ids, 77, 5);
+      float[] u = new float[batch];
+      for (int b = 0; b < batch; b++) {
+        u[b] = KeyedDraws.uniform(77, 5, ids[b]);
+      }
+      PolicyNet.Act plain = net.act(states, PolicyNet.keyedDropoutScales(77, new long[] {5}, ids),
+          u);
+      assertThat(keyed.probs().data()).containsExactly(plain.probs().data());
+      assertThat(keyed.actions()).containsExactly(plain.actions());
+      assertThatThrownBy(() -> net.actKeyed(states, new int[batch - 1], 77, 5))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("observers");
+    }
+  }
+
+  @Test
+  void keyedDropoutScalesAreStepMajorKeyedDrawsWithPointSix() {
+    long[] steps = {10, 11, 12};
+    int[] ids = {7, 3};
+    Tensor s = PolicyNet.keyedDropoutScales(99, steps, ids);
+    assertThat(s.shape()).containsExactly(6, 128);
+    float[] row = new float[128];
+    for (int t = 0; t < steps.length; t++) {
+      for (int i = 0; i < ids.length; i++) {
+        KeyedDraws.dropoutScales(99, steps[t], ids[i], 0.6f, row, 0, 128);
+        float[] got = java.util.Arrays.copyOfRange(s.data(), (t * 2 + i) * 128,
+            (t * 2 + i + 1) * 128);
+        assertThat(got).as("row of step %d observer %d", steps[t], ids[i]).containsExactly(row);
+        for (float v : got) {
+          assertThat(v == 0f || v == 2.5f).isTrue();
+        }
+      }
+    }
+  }
+
+  /** An episode acted with keyed draws trains exactly as one acted with the same masks kept. */
+  @Test
+  void reinforceWithRegeneratedMasksEqualsReinforceWithKeptMasks() {
+    float[] params = PolicyNet.initialParams(new Rng(3));
+    int n = 4;
+    int steps = 5;
+    int[] ids = {0, 1, 2, 3};
+    long[] stepIds = new long[steps];
+    Rng rng = new Rng(4);
+    Tensor states = Tensor.zeros(steps * n, 4);
+    int[] actions = new int[steps * n];
+    float[] returns = new float[steps * n];
+    float[] kept = new float[steps * n * 128];
+    try (PolicyNet net = new PolicyNet(backend, params)) {
+      for (int t = 0; t < steps; t++) {
+        stepIds[t] = 1000 + 3L * t;
+        Tensor round = Tensor.of(random(rng, n * 4), n, 4);
+        System.arraycopy(round.data(), 0, states.data(), t * n * 4, n * 4);
+        PolicyNet.Act act = net.actKeyed(round, ids, 42, stepIds[t]);
+        System.arraycopy(act.actions(), 0, actions, t * n, n);
+        for (int i = 0; i < n; i++) {
+          KeyedDraws.dropoutScales(42, stepIds[t], ids[i], 0.6f, kept, (t * n + i) * 128, 128);
+          returns[t * n + i] = rng.nextFloat();
+        }
+      }
+      float lossKept = net.reinforce(states, Tensor.of(kept, steps * n, 128), actions, returns, n);
+      float[] gradKept = backend.download(net.grad());
+      float lossKeyed = net.reinforce(states, PolicyNet.keyedDropoutScales(42, stepIds, ids),
+          actions, returns, n);
+      assertThat(lossKeyed).isEqualTo(lossKept);
+      assertThat(backend.download(net.grad())).containsExactly(gradKept);
+    }
+  }
+
+  private static float[] random(Rng rng, int n) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = rng.nextFloat() * 2f - 1f;
+    }
+    return a;
   }
 }

@@ -1,0 +1,335 @@
+package dev.batchrpc.suite.bench;
+
+import dev.batchrpc.ps.ModelSpec;
+import dev.batchrpc.ps.ParameterServer;
+import dev.batchrpc.ps.ParameterServerVerticle;
+import dev.batchrpc.ps.PsConfig;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.NodeConfig;
+import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.trainer.ClassificationTask;
+import dev.batchrpc.trainer.GradientTask;
+import dev.batchrpc.trainer.PsClient;
+import dev.batchrpc.trainer.ReplayTask;
+import dev.batchrpc.trainer.Trainer;
+import io.vertx.core.Future;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code batch-rpc bench ps}: rounds/s and MB/s of the batch-updating parameter server with N
+ * trainers, for an MLP (trainers compute real gradients: the tutorial's random-input MSE task) and
+ * a {@code replay} model (trainers send a fixed pre-made gradient, so the server and transport
+ * alone are measured), each in one process and with one OS process per trainer clustered on
+ * loopback; beside a memory-copy baseline of one round's bytes measured in the same run.
+ *
+ * <p>Timing: rounds are timed on the server, from the end of the last warm-up round to the end of
+ * the last measured round (JVM start, cluster join and the first fetch are excluded and reported
+ * as "startup"). One round's bytes are N gradients in plus one model out, (N+1)·P·4.
+ */
+@Command(name = "ps", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Benchmarks the batch-updating parameter server (see 'ps' and 'trainer').", ""})
+public final class PsBench implements Callable<Integer> {
+
+  @Option(names = "--rounds", defaultValue = "200",
+      description = "Measured rounds for the mlp model. Default: ${DEFAULT-VALUE}.")
+  int rounds;
+
+  @Option(names = "--replay-rounds", defaultValue = "10",
+      description = "Measured rounds for the replay model. Default: ${DEFAULT-VALUE}.")
+  int replayRounds;
+
+  @Option(names = "--warmup", defaultValue = "5",
+      description = "Untimed rounds before measuring (JIT, buffers). Default: ${DEFAULT-VALUE}.")
+  int warmup;
+
+  @Option(names = "--trainers", defaultValue = "5", description = "Trainers per round. Default: ${DEFAULT-VALUE}.")
+  int trainers;
+
+  @Option(names = "--models", split = ",", defaultValue = "mlp,replay",
+      description = "Models: mlp (784-256-10, batch --batch-size) and/or replay. Default: ${DEFAULT-VALUE}.")
+  List<String> models;
+
+  @Option(names = "--modes", split = ",", defaultValue = "inproc,procs",
+      description = "inproc (server and trainers in this JVM) and/or procs (one OS process per "
+          + "trainer, clustered on 127.0.0.1). Default: ${DEFAULT-VALUE}.")
+  List<String> modes;
+
+  @Option(names = "--batch-size", defaultValue = "20", description = "MLP batch size. Default: ${DEFAULT-VALUE}.")
+  int batchSize;
+
+  @Option(names = "--replay-params", defaultValue = "23569502",
+      description = "Replay model size (default: ResNet-50's). Default: ${DEFAULT-VALUE}.")
+  int replayParams;
+
+  @Option(names = "--trainer-heap", defaultValue = "1g",
+      description = "-Xmx of each trainer process. Default: ${DEFAULT-VALUE}.")
+  String trainerHeap;
+
+  @Option(names = "--out", defaultValue = "bench-results",
+      description = "Directory for the CSV file. Default: ${DEFAULT-VALUE}.")
+  Path out;
+
+  private static final String LOOPBACK = "127.0.0.1";
+  private static final int[] MLP = {784, 256, 10};
+
+  /** One measured configuration. */
+  record Row(String model, String mode, int trainers, int params, int rounds, double seconds,
+      double startupSeconds, double baselineMs) {
+    double roundBytes() {
+      return (trainers + 1.0) * params * 4;
+    }
+
+    double roundsPerSecond() {
+      return rounds / seconds;
+    }
+
+    double mbPerSecond() {
+      return roundBytes() * roundsPerSecond() / 1e6;
+    }
+
+    double roundMs() {
+      return seconds * 1000 / rounds;
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    for (String m : models) {
+      if (!m.equals("mlp") && !m.equals("replay")) {
+        System.err.println("batch-rpc bench ps: --models takes mlp and/or replay, got '" + m + "'");
+        return 2;
+      }
+    }
+    for (String m : modes) {
+      if (!m.equals("inproc") && !m.equals("procs")) {
+        System.err.println("batch-rpc bench ps: --modes takes inproc and/or procs, got '" + m + "'");
+        return 2;
+      }
+    }
+    if (rounds < 1 || replayRounds < 1 || warmup < 0 || trainers < 1 || batchSize < 1) {
+      System.err.println("batch-rpc bench ps: --rounds, --replay-rounds, --trainers and --batch-size must be "
+          + ">= 1, --warmup >= 0");
+      return 2;
+    }
+    System.setProperty("hazelcast.wait.seconds.before.join", "0");
+    List<Row> rows = new ArrayList<>();
+    for (String model : models) {
+      ModelSpec spec = model.equals("mlp") ? ModelSpec.mlp(MLP) : ModelSpec.replay(replayParams);
+      int n = model.equals("mlp") ? rounds : replayRounds;
+      double baseline = baselineMs(spec.parameterCount());
+      System.out.printf(Locale.ROOT, "[bench ps] %s: %d parameters; memory-copy baseline of one round "
+          + "(%d x %.1f MB) %.2f ms%n", model, spec.parameterCount(), trainers + 1,
+          spec.parameterCount() * 4 / 1e6, baseline);
+      for (String mode : modes) {
+        System.out.printf(Locale.ROOT, "[bench ps] %s %s: %d trainers, %d warm-up + %d rounds ...%n",
+            model, mode, trainers, warmup, n);
+        Row row = mode.equals("inproc") ? inProcess(spec, model, n, baseline) : processes(spec, model, n, baseline);
+        rows.add(row);
+        System.out.printf(Locale.ROOT, "[bench ps] %s %s: %.1f rounds/s, %.0f MB/s, %.2f ms/round (%.1fx baseline)%n",
+            model, mode, row.roundsPerSecond(), row.mbPerSecond(), row.roundMs(), row.roundMs() / baseline);
+      }
+    }
+    print(rows);
+    Path csv = write(rows);
+    System.out.println("CSV: " + csv.toAbsolutePath());
+    return 0;
+  }
+
+  private GradientTask task(String model, String id) {
+    // The tutorial's workload for the MLP: random inputs, random one-hot labels, MSE.
+    return model.equals("mlp") ? new ClassificationTask("mse", MLP, batchSize, 0, id) : new ReplayTask();
+  }
+
+  private PsConfig psConfig(ModelSpec spec) {
+    return new PsConfig(trainers, List.of(), null, true, "cpu", spec, 0.001f, 0.9f, 0, -1, LOOPBACK);
+  }
+
+  /** Round-completion times on the server; written by the round's worker, read after the run. */
+  private static final class Clock {
+    final long[] at;
+    final CountDownLatch done = new CountDownLatch(1);
+
+    Clock(int total) {
+      at = new long[total + 1];
+    }
+
+    void round(long version) {
+      if (version < at.length) {
+        at[(int) version] = System.nanoTime();
+      }
+      if (version == at.length - 1) {
+        done.countDown();
+      }
+    }
+  }
+
+  private Row inProcess(ModelSpec spec, String model, int n, double baseline) throws Exception {
+    int total = warmup + n;
+    Node node = Nodes.start(NodeConfig.local()).await();
+    try {
+      long t0 = System.nanoTime();
+      ParameterServerVerticle v = new ParameterServerVerticle(psConfig(spec), node.registry());
+      node.vertx().deployVerticle(v).await();
+      ParameterServer ps = v.server().await();
+      Clock clock = new Clock(total);
+      ps.onRound(clock::round);
+      PsClient client = PsClient.eventBus(node.vertx(), 300_000);
+      List<Future<Trainer.Summary>> runs = new ArrayList<>();
+      for (int i = 0; i < trainers; i++) {
+        String id = "bench-" + i;
+        client.getModel(id).await();
+        runs.add(new Trainer(node.vertx(), client, id, task(model, id), total, progress(total)).run());
+      }
+      Future.all(runs).await();
+      return row(model, "inproc", spec, n, clock, t0, baseline);
+    } finally {
+      node.close().await();
+    }
+  }
+
+  private java.util.function.Consumer<Trainer.Progress> progress(int total) {
+    int every = Math.max(1, total / 5);
+    return p -> {
+      if (p.trainerId().equals("bench-0") && (p.round() % every == 0)) {
+        System.out.printf(Locale.ROOT, "[bench ps]   round %d/%d, model v%d, %.1f rounds/s%n", p.round(), total,
+            p.modelVersion(), p.roundsPerSecond());
+      }
+    };
+  }
+
+  private Row processes(ModelSpec spec, String model, int n, double baseline) throws Exception {
+    int total = warmup + n;
+    String cluster = "bench-" + UUID.randomUUID();
+    int psPort = freePort();
+    Node node = Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of())).await();
+    List<Process> procs = new ArrayList<>();
+    try {
+      ParameterServerVerticle v = new ParameterServerVerticle(psConfig(spec), node.registry());
+      node.vertx().deployVerticle(v).await();
+      ParameterServer ps = v.server().await();
+      Clock clock = new Clock(total);
+      int every = Math.max(1, total / 5);
+      ps.onRound(version -> {
+        clock.round(version);
+        if (version % every == 0) {
+          System.out.printf(Locale.ROOT, "[bench ps]   round %d/%d%n", version, total);
+        }
+      });
+      long t0 = System.nanoTime();
+      Path logs = Files.createTempDirectory("batchrpc-bench-");
+      for (int i = 0; i < trainers; i++) {
+        procs.add(spawn(cluster, LOOPBACK + ":" + psPort, "bench-" + i, model, total, logs));
+      }
+      long limitMs = 120_000 + total * (model.equals("mlp") ? 1_000L : 20_000L);
+      if (!clock.done.await(limitMs, TimeUnit.MILLISECONDS)) {
+        throw new IllegalStateException("the trainer processes did not finish " + total + " rounds in "
+            + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
+      }
+      for (Process p : procs) {
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+          throw new IllegalStateException("a trainer process failed; logs in " + logs);
+        }
+      }
+      return row(model, "procs", spec, n, clock, t0, baseline);
+    } finally {
+      for (Process p : procs) {
+        p.destroyForcibly();
+      }
+      node.close().await();
+    }
+  }
+
+  private Process spawn(String cluster, String seed, String id, String model, int total, Path logs)
+      throws IOException {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx" + trainerHeap, "--add-modules=jdk.incubator.vector",
+        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
+        "-Dhazelcast.wait.seconds.before.join=0",
+        "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "trainer",
+        "--clustered", "--cluster-name", cluster, "--cluster-members", seed, "--cluster-host", LOOPBACK,
+        "--cluster-port", String.valueOf(freePort()), "--id", id, "--batches", String.valueOf(total),
+        "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",
+        "--task", model.equals("mlp") ? "mse" : "replay", "--batch-size", String.valueOf(batchSize),
+        "--layers", "784,256,10"));
+    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(logs.resolve(id + ".log").toFile())
+        .start();
+  }
+
+  private Row row(String model, String mode, ModelSpec spec, int n, Clock clock, long t0, double baseline) {
+    long start = clock.at[warmup];
+    long end = clock.at[warmup + n];
+    // startup: from deployment (in-process) or process spawn (procs) to the end of the first round
+    double startup = (clock.at[1] - t0) / 1e9;
+    return new Row(model, mode, trainers, spec.parameterCount(), n, (end - start) / 1e9, startup, baseline);
+  }
+
+  /** The median over a few repetitions of copying one round's bytes: N gradients in, one model out. */
+  private double baselineMs(int params) {
+    float[] src = new float[params];
+    float[] dst = new float[params];
+    Arrays.fill(src, 1f);
+    double[] ms = new double[7];
+    for (int r = 0; r < ms.length; r++) {
+      long t = System.nanoTime();
+      for (int i = 0; i < trainers + 1; i++) {
+        System.arraycopy(src, 0, dst, 0, params);
+        src[i % params] += dst[(i * 7) % params]; // keep the copies observable
+      }
+      ms[r] = (System.nanoTime() - t) / 1e6;
+    }
+    Arrays.sort(ms);
+    return ms[ms.length / 2];
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static void print(List<Row> rows) {
+    System.out.println();
+    System.out.printf(Locale.ROOT, "%-7s %-7s %8s %11s %7s %10s %10s %10s %12s %10s %10s%n", "model", "mode",
+        "trainers", "params", "rounds", "rounds/s", "MB/s", "ms/round", "baseline ms", "x baseline", "startup s");
+    for (Row r : rows) {
+      System.out.printf(Locale.ROOT, "%-7s %-7s %8d %11d %7d %10.1f %10.0f %10.2f %12.2f %10.1f %10.1f%n",
+          r.model(), r.mode(), r.trainers(), r.params(), r.rounds(), r.roundsPerSecond(), r.mbPerSecond(),
+          r.roundMs(), r.baselineMs(), r.roundMs() / r.baselineMs(), r.startupSeconds());
+    }
+    System.out.println("(one round = " + "N gradients in + one model out; reference: PyTorch 1.13 RPC, "
+        + "5 trainers, CPU, same MLP: about 39 rounds/s)");
+  }
+
+  private Path write(List<Row> rows) throws IOException {
+    Files.createDirectories(out);
+    Path file = out.resolve("ps-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
+        + ".csv");
+    try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
+      w.println("model,mode,trainers,params,rounds,seconds,rounds_per_s,mb_per_s,ms_per_round,baseline_ms,"
+          + "x_baseline,startup_s");
+      for (Row r : rows) {
+        w.printf(Locale.ROOT, "%s,%s,%d,%d,%d,%.4f,%.2f,%.1f,%.3f,%.3f,%.2f,%.2f%n", r.model(), r.mode(),
+            r.trainers(), r.params(), r.rounds(), r.seconds(), r.roundsPerSecond(), r.mbPerSecond(), r.roundMs(),
+            r.baselineMs(), r.roundMs() / r.baselineMs(), r.startupSeconds());
+      }
+    }
+    return file;
+  }
+}

@@ -44,7 +44,29 @@ public final class KeyedDraws {
   /** The counter block whose word 0 is the sampling uniform. */
   public static final int SAMPLE_BLOCK = 0xFFFFFFFF;
 
+  /** keepThreshold and keptValue of one p, computed once (the decimal round trip is slow). */
+  private record Threshold(float p, float keep, float scale) {
+  }
+
+  /**
+   * The last p's threshold: an immutable record published through a volatile field, so threads
+   * that race on it at worst recompute it.
+   */
+  private static volatile Threshold last = new Threshold(0.6f, 0.4f, 2.5f);
+
   private KeyedDraws() {
+  }
+
+  private static Threshold threshold(float p) {
+    Threshold t = last;
+    if (Float.floatToRawIntBits(t.p) == Float.floatToRawIntBits(p)) {
+      return t;
+    }
+    checkProbability(p);
+    float keep = (float) (1.0 - Double.parseDouble(Float.toString(p)));
+    t = new Threshold(p, keep, keep == 0f ? 0f : 1f / keep);
+    last = t;
+    return t;
   }
 
   /** The counter block of hidden unit {@code j}: {@code 32 * (j / 128) + j % 32}. */
@@ -69,8 +91,7 @@ public final class KeyedDraws {
    * @throws IllegalArgumentException if p is not in [0, 1]
    */
   public static float keepThreshold(float p) {
-    checkProbability(p);
-    return (float) (1.0 - Double.parseDouble(Float.toString(p)));
+    return threshold(p).keep;
   }
 
   /**
@@ -79,8 +100,7 @@ public final class KeyedDraws {
    * @throws IllegalArgumentException if p is not in [0, 1]
    */
   public static float keptValue(float p) {
-    float keep = keepThreshold(p);
-    return keep == 0f ? 0f : 1f / keep;
+    return threshold(p).scale;
   }
 
   /** Throws {@link IllegalArgumentException} unless {@code 0 <= p <= 1}. */
@@ -100,8 +120,9 @@ public final class KeyedDraws {
    */
   public static void dropoutScales(long seed, long step, int observer, float p, float[] out,
                                    int off, int hidden) {
-    float keep = keepThreshold(p);
-    float scale = keep == 0f ? 0f : 1f / keep;
+    Threshold t = threshold(p);
+    float keep = t.keep;
+    float scale = t.scale;
     if (hidden < 0 || off < 0 || (long) off + hidden > out.length) {
       throw new IllegalArgumentException("range [" + off + ", " + ((long) off + hidden)
           + ") is outside an array of length " + out.length);

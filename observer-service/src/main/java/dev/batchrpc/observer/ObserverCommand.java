@@ -43,8 +43,8 @@ public final class ObserverCommand implements Callable<Integer> {
           + "the id the agent expects.")
   String id;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
-      description = "The run's seed (give the agent the same one). Env BATCHRPC_SEED. "
+  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-543}",
+      description = "The run's seed (give the agent the same one; 543 as in the tutorial). Env BATCHRPC_SEED. "
           + "Default: ${DEFAULT-VALUE}.")
   long seed;
 

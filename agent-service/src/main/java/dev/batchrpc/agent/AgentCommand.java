@@ -1,0 +1,187 @@
+package dev.batchrpc.agent;
+
+import dev.batchrpc.observer.ObserverConfig;
+import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.NodeConfig;
+import dev.batchrpc.runtime.node.Nodes;
+import io.vertx.core.Future;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code batch-rpc agent}: trains the CartPole policy for a number of episodes with N observers,
+ * printing one progress line per episode. Without {@code --clustered} the observers run in the
+ * same process; with it, the agent waits for N {@code batch-rpc observer} processes to register.
+ */
+@Command(name = "agent", mixinStandardHelpOptions = true,
+    description = {
+        "Runs the batch-processing CartPole agent (the tutorial's REINFORCE policy, Adam).",
+        "Each episode: every observer runs --steps steps, asking the agent for an action at every",
+        "step (batch mode: one forward pass per step for all observers); then one update.",
+        "Without --clustered, the N observers run in this process. With --clustered, start",
+        "'batch-rpc observer --clustered --index i' for i = 0..N-1 with the same --seed.",
+        ""
+    })
+public final class AgentCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
+
+  @Mixin
+  NodeOptions node;
+
+  @Option(names = "--observers", defaultValue = "${env:BATCHRPC_OBSERVERS:-1}",
+      description = "Number of observers N (world size N+1), ids observer-0..N-1. "
+          + "Env BATCHRPC_OBSERVERS. Default: ${DEFAULT-VALUE}.")
+  int observers;
+
+  @Option(names = "--episodes", defaultValue = "${env:BATCHRPC_EPISODES:-10}",
+      description = "Episodes to run. Env BATCHRPC_EPISODES. Default: ${DEFAULT-VALUE}.")
+  int episodes;
+
+  @Option(names = "--steps", defaultValue = "${env:BATCHRPC_STEPS:-500}",
+      description = "Steps per observer per episode (n_steps). Env BATCHRPC_STEPS. Default: ${DEFAULT-VALUE}.")
+  int steps;
+
+  @Option(names = "--mode", defaultValue = "${env:BATCHRPC_MODE:-batch}",
+      description = "batch (one forward pass per step for all observers) or nobatch (one per request). "
+          + "Env BATCHRPC_MODE. Default: ${DEFAULT-VALUE}.")
+  String mode;
+
+  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-543}",
+      description = "The run's seed (observers need the same; 543 as in the tutorial). "
+          + "Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--gamma", defaultValue = "${env:BATCHRPC_GAMMA:-1.0}",
+      description = "Discount of the reward-to-go, in [0, 1]. Env BATCHRPC_GAMMA. Default: ${DEFAULT-VALUE}.")
+  double gamma;
+
+  @Option(names = "--lr", defaultValue = "${env:BATCHRPC_LR:-0.01}",
+      description = "Adam's learning rate. Env BATCHRPC_LR. Default: ${DEFAULT-VALUE}.")
+  float lr;
+
+  @Option(names = "--device", defaultValue = "${env:BATCHRPC_DEVICE:-auto}",
+      description = "auto, cpu or cuda (auto falls back to the CPU and says why). Env BATCHRPC_DEVICE. "
+          + "Default: ${DEFAULT-VALUE}.")
+  String device;
+
+  @Option(names = "--grpc-port", defaultValue = "${env:BATCHRPC_GRPC_PORT:--1}",
+      description = "Serve Agent.SelectAction/RegisterObserver over gRPC on this port (0: any free "
+          + "port, -1: off). Env BATCHRPC_GRPC_PORT. Default: ${DEFAULT-VALUE}.")
+  int grpcPort;
+
+  @Option(names = "--grpc-host", defaultValue = "${env:BATCHRPC_GRPC_HOST:-0.0.0.0}",
+      description = "Address the gRPC server binds. Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
+  String grpcHost;
+
+  @Option(names = "--episode-timeout-ms", defaultValue = "${env:BATCHRPC_EPISODE_TIMEOUT_MS:-600000}",
+      description = "Longest an observer's episode may take. Env BATCHRPC_EPISODE_TIMEOUT_MS. "
+          + "Default: ${DEFAULT-VALUE}.")
+  long episodeTimeoutMs;
+
+  @Option(names = "--register-timeout-s", defaultValue = "${env:BATCHRPC_REGISTER_TIMEOUT_S:-300}",
+      description = "With --clustered: how long to wait for all observers to register. "
+          + "Env BATCHRPC_REGISTER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+  int registerTimeoutS;
+
+  @Override
+  public Integer call() throws Exception {
+    NodeConfig nodeConfig;
+    AgentConfig config;
+    try {
+      if (episodes < 1) {
+        throw new IllegalArgumentException("--episodes must be at least 1, got " + episodes);
+      }
+      if (steps < 1) {
+        throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
+      }
+      if (registerTimeoutS < 1) {
+        throw new IllegalArgumentException("--register-timeout-s must be at least 1, got " + registerTimeoutS);
+      }
+      nodeConfig = node.toConfig();
+      config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
+          .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    Node n = Nodes.start(nodeConfig).await();
+    Thread hook = new Thread(() -> closeQuietly(n), "agent-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      AgentVerticle agent = new AgentVerticle(config, n.registry());
+      n.vertx().deployVerticle(agent).await();
+      System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
+          config.observers(), config.mode().cliName(), episodes, steps, seed,
+          agent.grpcPort() > 0 ? ", gRPC on " + grpcHost + ":" + agent.grpcPort() : "");
+      if (!nodeConfig.clustered()) {
+        List<Future<String>> deployed = new ArrayList<>();
+        for (int i = 0; i < config.observers(); i++) {
+          deployed.add(n.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))));
+        }
+        Future.all(deployed).await();
+      } else {
+        awaitObservers(agent, config);
+      }
+      agent.observersReady().await(registerTimeoutS, TimeUnit.SECONDS);
+      long t0 = System.nanoTime();
+      AgentVerticle.EpisodeResult last = null;
+      for (int e = 0; e < episodes; e++) {
+        last = agent.runEpisode(steps).await();
+        System.out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",
+            last.episode() + 1, last.runningReward(), last.episodeReward(), last.loss(), last.seconds());
+      }
+      LatencyLog.Summary lat = agent.drainLatencies().await();
+      System.out.printf(Locale.ROOT, "done: %d episode(s) in %.3f s, running reward %.2f; action latency "
+              + "p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%n",
+          episodes, (System.nanoTime() - t0) / 1e9, last.runningReward(), lat.p50Us(), lat.p90Us(), lat.p99Us(),
+          lat.count());
+      return 0;
+    } catch (Exception e) {
+      System.err.println("agent: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+      return 1;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+        closeQuietly(n);
+      } catch (IllegalStateException shuttingDown) {
+        // The hook is closing the node already.
+      }
+    }
+  }
+
+  private void awaitObservers(AgentVerticle agent, AgentConfig config) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(registerTimeoutS);
+    while (!agent.observersReady().isComplete()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("not all " + config.observers() + " observers registered within "
+            + registerTimeoutS + " s (--register-timeout-s); start 'batch-rpc observer --clustered --index i'");
+      }
+      System.out.println("agent: waiting for " + config.observers() + " observer(s) to register ...");
+      try {
+        agent.observersReady().await(5, TimeUnit.SECONDS);
+      } catch (java.util.concurrent.TimeoutException stillWaiting) {
+        // Print the line again.
+      }
+    }
+  }
+
+  private static void closeQuietly(Node n) {
+    try {
+      n.close().await(10, TimeUnit.SECONDS);
+    } catch (Exception ignored) {
+      // Best effort on the way out.
+    }
+  }
+}

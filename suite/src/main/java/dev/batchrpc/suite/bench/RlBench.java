@@ -1,0 +1,395 @@
+package dev.batchrpc.suite.bench;
+
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.LatencyLog;
+import dev.batchrpc.observer.ObserverConfig;
+import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.NodeConfig;
+import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.suite.bench.rl.RlPlot;
+import io.vertx.core.Future;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code batch-rpc bench rl}: the tutorial's benchmark. For each world size (agent + N observers),
+ * mode and deployment, runs the agent for a number of episodes and reports the episode-loop time
+ * (the tutorial's {@code batch_s}/{@code nobatch_s}), the per-request latency percentiles measured at
+ * the agent, start-up separately, and the running reward (learning) per seed.
+ *
+ * <p>Deployments: {@code inproc}, the agent and its observers on one plain Vert.x; {@code procs},
+ * the agent clustered in this JVM and one OS process per observer (as the tutorial runs one
+ * process per rank), Hazelcast on 127.0.0.1. Observer processes start once per world size and seed
+ * and serve both modes.
+ */
+@Command(name = "rl", mixinStandardHelpOptions = true,
+    description = {
+        "Benchmarks the batch-processing CartPole agent against its non-batch mode, like the",
+        "tutorial: world size (agent + observers) against episode-loop time, in one process and",
+        "with one OS process per observer. Prints a table, writes CSV and a PNG figure.",
+        ""
+    })
+public final class RlBench implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
+
+  @Option(names = "--world-sizes", defaultValue = "2-11",
+      description = "World sizes (agent + observers, >= 2): a range '2-11' or a list '2,6,11'. "
+          + "Default: ${DEFAULT-VALUE}.")
+  String worldSizes;
+
+  @Option(names = "--episodes", defaultValue = "10", description = "Episodes per run. Default: ${DEFAULT-VALUE}.")
+  int episodes;
+
+  @Option(names = "--steps", defaultValue = "500", description = "Steps per episode. Default: ${DEFAULT-VALUE}.")
+  int steps;
+
+  @Option(names = "--modes", split = ",", defaultValue = "batch,nobatch",
+      description = "Modes, comma-separated: batch, nobatch. Default: ${DEFAULT-VALUE}.")
+  List<String> modes;
+
+  @Option(names = "--deployments", split = ",", defaultValue = "inproc,procs",
+      description = "Deployments, comma-separated: inproc (one process), procs (one OS process per "
+          + "observer, clustered on loopback). Default: ${DEFAULT-VALUE}.")
+  List<String> deployments;
+
+  @Option(names = "--seeds", split = ",", defaultValue = "543",
+      description = "Seeds, comma-separated; each (world size, mode, deployment) runs once per seed: "
+          + "times are the median over seeds, the learning report lists every seed. "
+          + "Default: ${DEFAULT-VALUE}.")
+  List<Long> seeds;
+
+  @Option(names = "--device", defaultValue = "cpu", description = "auto, cpu or cuda. Default: ${DEFAULT-VALUE}.")
+  String device;
+
+  @Option(names = "--out", defaultValue = "bench-results",
+      description = "Directory for rl.csv, rl-learning.csv and rl.png. Default: ${DEFAULT-VALUE}.")
+  File out;
+
+  /** One run's measurements. */
+  record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
+      double runSeconds, double startupSeconds, LatencyLog.Summary latency, double[] runningRewards) {
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    List<Integer> sizes;
+    List<AgentMode> ms = new ArrayList<>();
+    try {
+      sizes = parseWorldSizes(worldSizes);
+      for (String m : modes) {
+        ms.add(AgentMode.parse(m));
+      }
+      for (String d : deployments) {
+        if (!d.equals("inproc") && !d.equals("procs")) {
+          throw new IllegalArgumentException("--deployments must be inproc and/or procs, got '" + d + "'");
+        }
+      }
+      if (episodes < 1 || steps < 1) {
+        throw new IllegalArgumentException("--episodes and --steps must be at least 1");
+      }
+      if (seeds.isEmpty()) {
+        throw new IllegalArgumentException("--seeds must name at least one seed");
+      }
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    List<Result> results = new ArrayList<>();
+    if (deployments.contains("inproc")) {
+      Node node = Nodes.start(NodeConfig.local()).await();
+      try {
+        for (int ws : sizes) {
+          for (long seed : seeds) {
+            for (AgentMode mode : ms) {
+              results.add(runInProcess(node, ws, mode, seed));
+            }
+          }
+        }
+      } finally {
+        node.close().await(10, TimeUnit.SECONDS);
+      }
+    }
+    if (deployments.contains("procs")) {
+      System.setProperty("hazelcast.wait.seconds.before.join", "0");
+      int port = freePort();
+      String cluster = "bench-rl-" + UUID.randomUUID();
+      Node node = Nodes.start(NodeConfig.clustered(cluster, "127.0.0.1", port, List.of())).await();
+      try {
+        for (int ws : sizes) {
+          for (long seed : seeds) {
+            results.addAll(runProcesses(node, cluster, port, ws, ms, seed));
+          }
+        }
+      } finally {
+        node.close().await(20, TimeUnit.SECONDS);
+      }
+    }
+    report(results, sizes);
+    return 0;
+  }
+
+  private AgentConfig config(int ws, AgentMode mode, long seed) {
+    return AgentConfig.of(ws - 1, mode, seed).withTraining(1.0, AgentConfig.DEFAULT_LR, device);
+  }
+
+  private Result runInProcess(Node node, int ws, AgentMode mode, long seed) {
+    long t0 = System.nanoTime();
+    AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
+    List<String> ids = new ArrayList<>();
+    ids.add(node.vertx().deployVerticle(agent).await());
+    for (int i = 0; i < ws - 1; i++) {
+      ids.add(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))).await());
+    }
+    agent.observersReady().await();
+    double startup = (System.nanoTime() - t0) / 1e9;
+    Result r = episodes(agent, "inproc", ws, mode, seed, startup, t0);
+    for (String id : ids) {
+      node.vertx().undeploy(id).await();
+    }
+    return r;
+  }
+
+  private List<Result> runProcesses(Node node, String cluster, int agentPort, int ws, List<AgentMode> ms,
+                                    long seed) throws Exception {
+    long t0 = System.nanoTime();
+    List<Process> procs = new ArrayList<>();
+    List<Result> done = new ArrayList<>();
+    try {
+      CountDownLatch ready = new CountDownLatch(ws - 1);
+      out.mkdirs();
+      for (int i = 0; i < ws - 1; i++) {
+        procs.add(startObserver(cluster, agentPort, i, seed, ready));
+      }
+      if (!ready.await(180, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("observer processes did not start within 180 s; see "
+            + new File(out, "rl-observer-*.log"));
+      }
+      double spawn = (System.nanoTime() - t0) / 1e9;
+      for (AgentMode mode : ms) {
+        long t1 = System.nanoTime();
+        AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
+        String id = node.vertx().deployVerticle(agent).await();
+        // The agent announces its start; each observer process registers again.
+        agent.observersReady().await(60, TimeUnit.SECONDS);
+        double startup = spawn + (System.nanoTime() - t1) / 1e9;
+        done.add(episodes(agent, "procs", ws, mode, seed, startup, t1));
+        node.vertx().undeploy(id).await();
+        spawn = 0;
+      }
+    } finally {
+      for (Process p : procs) {
+        p.destroy();
+      }
+      for (Process p : procs) {
+        if (!p.waitFor(15, TimeUnit.SECONDS)) {
+          p.destroyForcibly();
+        }
+      }
+    }
+    return done;
+  }
+
+  private Process startObserver(String cluster, int agentPort, int index, long seed, CountDownLatch ready)
+      throws IOException {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx256m", "-XX:+UseSerialGC",
+        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
+        "-Dhazelcast.wait.seconds.before.join=0",
+        "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "observer",
+        "--clustered", "--cluster-name", cluster, "--cluster-host", "127.0.0.1",
+        "--cluster-port", Integer.toString(freePort()), "--cluster-members", "127.0.0.1:" + agentPort,
+        "--index", Integer.toString(index), "--seed", Long.toString(seed)));
+    Process p = new ProcessBuilder(cmd)
+        .redirectError(ProcessBuilder.Redirect.appendTo(new File(out, "rl-observer-" + index + ".log")))
+        .start();
+    Thread reader = new Thread(() -> {
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = r.readLine()) != null) {
+          if (line.startsWith("observer ") && line.contains(" ready ")) {
+            ready.countDown();
+          }
+        }
+      } catch (IOException ignored) {
+        // The process ended.
+      }
+    }, "rl-observer-" + index + "-out");
+    reader.setDaemon(true);
+    reader.start();
+    return p;
+  }
+
+  private Result episodes(AgentVerticle agent, String deployment, int ws, AgentMode mode, long seed,
+                          double startup, long t0) {
+    agent.drainLatencies().await();
+    double loop = 0;
+    double[] running = new double[episodes];
+    for (int e = 0; e < episodes; e++) {
+      AgentVerticle.EpisodeResult r = agent.runEpisode(steps).await();
+      loop += r.seconds();
+      running[e] = r.runningReward();
+    }
+    LatencyLog.Summary lat = agent.drainLatencies().await();
+    double run = (System.nanoTime() - t0) / 1e9;
+    System.out.printf(Locale.ROOT, "[%-6s ws=%2d %-7s seed=%d] %d episodes x %d steps: loop %.3f s "
+            + "(start-up %.2f s), latency p50 %.0f us p99 %.0f us, running reward %.1f%n",
+        deployment, ws, mode.cliName(), seed, episodes, steps, loop, startup, lat.p50Us(), lat.p99Us(),
+        running[episodes - 1]);
+    return new Result(deployment, ws, mode.cliName(), seed, loop, run, startup, lat, running);
+  }
+
+  private void report(List<Result> results, List<Integer> sizes) throws IOException {
+    out.mkdirs();
+    try (PrintWriter w = new PrintWriter(new File(out, "rl.csv"), StandardCharsets.UTF_8)) {
+      w.println("deployment,world_size,mode,seed,episodes,steps,episode_loop_s,run_s,startup_s,"
+          + "requests,p50_us,p90_us,p99_us,max_us,final_running_reward");
+      for (Result r : results) {
+        w.printf(Locale.ROOT, "%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f%n", r.deployment(),
+            r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
+            r.startupSeconds(), r.latency().count(), r.latency().p50Us(), r.latency().p90Us(),
+            r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1]);
+      }
+    }
+    try (PrintWriter w = new PrintWriter(new File(out, "rl-learning.csv"), StandardCharsets.UTF_8)) {
+      StringBuilder h = new StringBuilder("deployment,world_size,mode,seed");
+      for (int e = 1; e <= episodes; e++) {
+        h.append(",running_reward_ep").append(e);
+      }
+      w.println(h);
+      for (Result r : results) {
+        StringBuilder b = new StringBuilder(r.deployment() + "," + r.worldSize() + "," + r.mode() + "," + r.seed());
+        for (double v : r.runningRewards()) {
+          b.append(String.format(Locale.ROOT, ",%.3f", v));
+        }
+        w.println(b);
+      }
+    }
+    Map<String, List<double[]>> series = new LinkedHashMap<>();
+    System.out.println();
+    for (String d : deployments) {
+      System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d seed(s), %d episodes x %d steps%n",
+          d, d.equals("inproc") ? "one process" : "one OS process per observer", seeds.size(), episodes, steps);
+      System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us");
+      for (int ws : sizes) {
+        double[] b = stats(results, d, ws, "batch");
+        double[] nb = stats(results, d, ws, "nobatch");
+        if (Double.isNaN(b[0]) && Double.isNaN(nb[0])) {
+          continue;
+        }
+        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f%n", ws, b[0], nb[0], b[1], b[2], nb[1], nb[2]);
+        for (String m : List.of("batch", "nobatch")) {
+          double v = m.equals("batch") ? b[0] : nb[0];
+          if (!Double.isNaN(v)) {
+            series.computeIfAbsent(d + " " + m, k -> new ArrayList<>()).add(new double[] {ws, v});
+          }
+        }
+      }
+      System.out.println();
+    }
+    System.out.println("learning: running reward after " + episodes + " episodes (per seed)");
+    System.out.println("deployment, world_size, mode, running_reward...");
+    for (String d : deployments) {
+      for (int ws : sizes) {
+        for (String m : List.of("batch", "nobatch")) {
+          StringBuilder b = new StringBuilder();
+          for (Result r : results) {
+            if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(m)) {
+              b.append(String.format(Locale.ROOT, " %.1f", r.runningRewards()[episodes - 1]));
+            }
+          }
+          if (b.length() > 0) {
+            System.out.println(d + ", " + ws + ", " + m + "," + b);
+          }
+        }
+      }
+    }
+    File png = new File(out, "rl.png");
+    RlPlot.write(png, "batch-rpc bench rl: " + episodes + " episodes x " + steps + " steps", series);
+    System.out.println();
+    System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + png);
+  }
+
+  /** {median loop s, median p50 us, median p99 us} over seeds, NaN when absent. */
+  private static double[] stats(List<Result> results, String d, int ws, String mode) {
+    List<double[]> v = new ArrayList<>();
+    for (Result r : results) {
+      if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(mode)) {
+        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us()});
+      }
+    }
+    if (v.isEmpty()) {
+      return new double[] {Double.NaN, Double.NaN, Double.NaN};
+    }
+    double[] out = new double[3];
+    for (int k = 0; k < 3; k++) {
+      double[] col = new double[v.size()];
+      for (int i = 0; i < v.size(); i++) {
+        col[i] = v.get(i)[k];
+      }
+      Arrays.sort(col);
+      out[k] = col[col.length / 2];
+    }
+    return out;
+  }
+
+  /** Parses "2-11" or "2,6,11" into sorted distinct world sizes, each >= 2. */
+  static List<Integer> parseWorldSizes(String s) {
+    TreeSet<Integer> set = new TreeSet<>();
+    try {
+      for (String part : s.split(",")) {
+        String p = part.trim();
+        int dash = p.indexOf('-', 1);
+        if (dash > 0) {
+          int a = Integer.parseInt(p.substring(0, dash).trim());
+          int b = Integer.parseInt(p.substring(dash + 1).trim());
+          if (b < a) {
+            throw new IllegalArgumentException("--world-sizes range '" + p + "' is empty");
+          }
+          for (int i = a; i <= b; i++) {
+            set.add(i);
+          }
+        } else {
+          set.add(Integer.parseInt(p));
+        }
+      }
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--world-sizes must be a range like 2-11 or a list like 2,6,11, got '" + s + "'");
+    }
+    if (set.isEmpty() || set.first() < 2) {
+      throw new IllegalArgumentException("--world-sizes must all be >= 2 (agent + at least one observer), got '" + s + "'");
+    }
+    return new ArrayList<>(set);
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return s.getLocalPort();
+    }
+  }
+}

@@ -392,9 +392,13 @@ public abstract class AbstractBackendTest {
           }
         }
         if (batch > 2) {
-          assertThat(slice(got, (batch - 1) * 2, 2)).as("repeated observer id")
-              .containsExactly(slice(got, 0, 2));
-          assertThat(actions[batch - 1]).as("repeated observer id").isEqualTo(actions[0]);
+          // Same id, same state, same draws: the same row up to rounding. Not bit for bit: a
+          // BLAS may round a row differently by its position in the batch (vector body vs tail).
+          assertClose(what + " repeated observer id", slice(got, (batch - 1) * 2, 2),
+              slice(got, 0, 2), atol(), rtol());
+          if (Math.abs(u[0] - got[0]) > 1e-5f) {
+            assertThat(actions[batch - 1]).as("repeated observer id").isEqualTo(actions[0]);
+          }
         }
       }
     }

@@ -3,9 +3,11 @@ package dev.batchrpc.agent;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.ops.Readiness;
 import io.vertx.core.Future;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,6 +42,9 @@ public final class AgentCommand implements Callable<Integer> {
 
   @Mixin
   NodeOptions node;
+
+  @Mixin
+  OpsOptions ops;
 
   @Option(names = "--observers", defaultValue = "${env:BATCHRPC_OBSERVERS:-1}",
       description = "Number of observers N (world size N+1), ids observer-0..N-1. "
@@ -111,6 +116,7 @@ public final class AgentCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--register-timeout-s must be at least 1, got " + registerTimeoutS);
       }
       nodeConfig = node.toConfig();
+      ops.validate();
       config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
           .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs);
     } catch (IllegalArgumentException e) {
@@ -120,8 +126,16 @@ public final class AgentCommand implements Callable<Integer> {
     Thread hook = new Thread(() -> closeQuietly(n), "agent-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     try {
+      Readiness readiness = new Readiness().require("consumers").require("model");
+      if (n.isClustered()) {
+        readiness.set("cluster", true);
+      }
+      String opsLine = ops.start(n, readiness).await();
       AgentVerticle agent = new AgentVerticle(config, n.registry());
       n.vertx().deployVerticle(agent).await();
+      readiness.set("model", true);
+      readiness.set("consumers", true);
+      System.out.println("agent: " + opsLine);
       System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
           config.observers(), config.mode().cliName(), episodes, steps, seed,
           agent.grpcPort() > 0 ? ", gRPC on " + grpcHost + ":" + agent.grpcPort() : "");

@@ -15,11 +15,14 @@ import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.ops.ServiceMeters;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
 import dev.batchrpc.runtime.round.Round;
 import dev.batchrpc.runtime.round.RoundBatch;
 import dev.batchrpc.runtime.round.RoundConfig;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -87,6 +90,11 @@ public final class AgentVerticle extends VerticleBase {
   private final Set<String> registered = new HashSet<>();
   private final Map<String, SocketAddress> grpcObservers = new HashMap<>();
   private final Promise<Void> ready = Promise.promise();
+  // Meters (null without a registry); the rewards are written on the event loop, read by scrapes.
+  private Counter actionsServed;
+  private Counter episodesDone;
+  private volatile double lastEpisodeReward;
+  private volatile double lastRunningReward;
   private GrpcClient grpcClient;
   private HttpServer grpcHttp;
   private long nextEpisode;
@@ -110,8 +118,12 @@ public final class AgentVerticle extends VerticleBase {
     // Pool size 1, shared by name with the round: one thread runs every forward pass and update.
     worker = vertx.createSharedWorkerExecutor(workerName, 1, 10, TimeUnit.MINUTES);
     round = newRound();
-    Future<PolicyAgent> created = worker.executeBlocking(() -> new PolicyAgent(
-        Backends.select(config.device()), config.observers(), config.seed(), config.lr()), true);
+    Future<PolicyAgent> created = worker.executeBlocking(() -> {
+      dev.batchrpc.compute.Backend backend = Backends.select(config.device());
+      ServiceMeters.backend(registry, "agent", backend.isGpu());
+      return new PolicyAgent(backend, config.observers(), config.seed(), config.lr());
+    }, true);
+    registerMeters();
     return created.compose(p -> {
       policy = p;
       List<Future<?>> needs = new ArrayList<>();
@@ -146,6 +158,26 @@ public final class AgentVerticle extends VerticleBase {
     }, true)).eventually(() -> worker.close());
   }
 
+  /** The agent's own meters (the round's are registered by the round); none without a registry. */
+  private void registerMeters() {
+    if (registry == null) {
+      return;
+    }
+    actionsServed = Counter.builder("agent.actions.served")
+        .description("Actions answered to observers")
+        .tag("mode", config.mode().cliName())
+        .register(registry);
+    episodesDone = Counter.builder("agent.episodes")
+        .description("Episodes completed (each followed by one policy update)")
+        .register(registry);
+    Gauge.builder("agent.episode.reward", this, a -> a.lastEpisodeReward)
+        .description("The last episode's reward (the tutorial's ep_reward)")
+        .register(registry);
+    Gauge.builder("agent.running.reward", this, a -> a.lastRunningReward)
+        .description("The running reward after the last episode")
+        .register(registry);
+  }
+
   private Round<SelectActionRequest, SelectActionReply> newRound() {
     int size = config.mode() == AgentMode.BATCH ? config.observers() : 1;
     return Round.<SelectActionRequest, SelectActionReply>builder(context,
@@ -178,6 +210,9 @@ public final class AgentVerticle extends VerticleBase {
     return round.submit(q.getObserverId(), q).andThen(ar -> {
       if (ar.succeeded()) {
         latencies.add(System.nanoTime() - t0);
+        if (actionsServed != null) {
+          actionsServed.increment();
+        }
       }
     });
   }
@@ -370,6 +405,13 @@ public final class AgentVerticle extends VerticleBase {
       return worker.executeBlocking(() -> policy.finishEpisode(rewards, done, first, config.gamma()), true);
     }).map(u -> new EpisodeResult(episode, nSteps, u.loss(), u.episodeReward(), u.runningReward(),
         (System.nanoTime() - t0) / 1e9))
+        .andThen(ar -> {
+          if (ar.succeeded() && episodesDone != null) {
+            lastEpisodeReward = ar.result().episodeReward();
+            lastRunningReward = ar.result().runningReward();
+            episodesDone.increment();
+          }
+        })
         .transform(ar -> {
           running = false;
           gate.close();

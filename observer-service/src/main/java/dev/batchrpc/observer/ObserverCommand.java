@@ -1,9 +1,11 @@
 package dev.batchrpc.observer;
 
 import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.ops.Readiness;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -33,9 +35,14 @@ public final class ObserverCommand implements Callable<Integer> {
   @Mixin
   NodeOptions node;
 
+  @Mixin
+  OpsOptions ops;
+
   @Option(names = "--index", defaultValue = "${env:BATCHRPC_INDEX:-0}",
       description = "This observer's index among the agent's observers (0..N-1); picks its "
-          + "environment's random stream. Env BATCHRPC_INDEX. Default: ${DEFAULT-VALUE}.")
+          + "environment's random stream; -1 claims the next free index from a cluster-wide counter "
+          + "(for replicas that cannot be numbered, e.g. compose --scale). Env BATCHRPC_INDEX. "
+          + "Default: ${DEFAULT-VALUE}.")
   int index;
 
   @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
@@ -59,8 +66,13 @@ public final class ObserverCommand implements Callable<Integer> {
     ObserverConfig config;
     try {
       nodeConfig = node.toConfig();
-      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(index) : id,
-          index, seed, actionTimeoutMs, true);
+      ops.validate();
+      if (index < -1) {
+        throw new IllegalArgumentException("--index must be >= 0, or -1 for the next free one; got " + index);
+      }
+      // Validates the other settings now; with --index -1 rebuilt once the index is claimed.
+      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(Math.max(index, 0)) : id,
+          Math.max(index, 0), seed, actionTimeoutMs, true);
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
@@ -77,7 +89,19 @@ public final class ObserverCommand implements Callable<Integer> {
         // Best effort on the way out.
       }
     }, "observer-shutdown"));
+    Readiness readiness = new Readiness().require("consumers");
+    readiness.set("cluster", true);
+    String opsLine = ops.start(n, readiness).await();
+    if (index < 0) {
+      // One counter per cluster (per cluster name): replicas get 0, 1, 2, ... in start order.
+      int claimed = Math.toIntExact(n.vertx().sharedData().getCounter("batchrpc.observer.next-index")
+          .compose(c -> c.getAndIncrement()).await());
+      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(claimed) : id,
+          claimed, seed, actionTimeoutMs, true);
+    }
     n.vertx().deployVerticle(new ObserverVerticle(config)).await();
+    readiness.set("consumers", true);
+    System.out.println("observer " + config.id() + ": " + opsLine);
     // The bench and scripts wait for this exact line.
     System.out.println("observer " + config.id() + " ready (index " + config.index() + ", seed "
         + config.seed() + ", node " + n.nodeId() + ")");

@@ -4,6 +4,9 @@ import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.ops.ServiceMeters;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.vertx.core.Future;
@@ -50,6 +53,7 @@ public final class ParameterServerVerticle extends VerticleBase {
   public Future<?> start() {
     return ParameterServer.create(context, config, registry).compose(ps -> {
       server = ps;
+      registerMeters(ps);
       Future<Void> update = vertx.eventBus().<UpdateRequest>consumer(Addresses.PS_UPDATE_AND_FETCH,
           msg -> ps.updateAndFetch(msg.body())
               .onSuccess(msg::reply)
@@ -60,6 +64,17 @@ public final class ParameterServerVerticle extends VerticleBase {
               .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
       return Future.all(update, get, startGrpc(ps));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
+  }
+
+  /** The server's own meters (the round's are registered by the round). */
+  private void registerMeters(ParameterServer ps) {
+    Gauge.builder("ps.model.version", ps, ParameterServer::version)
+        .description("The model version the server holds (SGD steps taken)")
+        .register(registry);
+    FunctionCounter.builder("ps.updates.applied", ps, ParameterServer::version)
+        .description("Batched SGD updates applied to the model (one per round)")
+        .register(registry);
+    ServiceMeters.backend(registry, "ps", ps.backendName().startsWith("cuda"));
   }
 
   private Future<Void> startGrpc(ParameterServer ps) {

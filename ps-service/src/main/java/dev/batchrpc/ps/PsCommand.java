@@ -1,9 +1,11 @@
 package dev.batchrpc.ps;
 
 import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.ops.Readiness;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -26,6 +28,9 @@ public final class PsCommand implements Callable<Integer> {
 
   @Mixin
   NodeOptions node;
+
+  @Mixin
+  OpsOptions ops;
 
   @Option(names = "--trainers", defaultValue = "${env:BATCHRPC_TRAINERS:-5}",
       description = "Trainers per round (gradients averaged per step). Env BATCHRPC_TRAINERS. Default: ${DEFAULT-VALUE}.")
@@ -117,14 +122,24 @@ public final class PsCommand implements Callable<Integer> {
     try {
       config = toConfig();
       nodeConfig = node.toConfig();
+      ops.validate();
     } catch (IllegalArgumentException e) {
       System.err.println("batch-rpc ps: " + e.getMessage());
       return 2;
     }
     Node n = Nodes.start(nodeConfig).await();
+    // Ops first, so liveness answers while a large model initialises; ready once it is served.
+    Readiness readiness = new Readiness().require("consumers").require("model");
+    if (n.isClustered()) {
+      readiness.set("cluster", true);
+    }
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry());
+    String opsLine;
     try {
+      opsLine = ops.start(n, readiness).await();
       n.vertx().deployVerticle(verticle).await();
+      readiness.set("model", true);
+      readiness.set("consumers", true);
     } catch (Exception e) {
       System.err.println("batch-rpc ps: failed to start: " + e.getMessage());
       n.close().await();
@@ -145,7 +160,7 @@ public final class PsCommand implements Callable<Integer> {
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
         + nodeConfig.clusterName() + "')" : "local")
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
-        + ". Ctrl-C to stop.");
+        + "; " + opsLine + ". Ctrl-C to stop.");
     stopped.await();
     return 0;
   }

@@ -3,9 +3,11 @@ package dev.batchrpc.trainer;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.cli.NodeOptions;
+import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.ops.Readiness;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -29,9 +31,12 @@ public final class TrainerCommand implements Callable<Integer> {
   @Mixin
   NodeOptions node;
 
+  @Mixin
+  OpsOptions ops;
+
   @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
       description = "This trainer's id, unique per round ([A-Za-z0-9_.-]+). Env BATCHRPC_ID. "
-          + "Default: trainer-<process id>.")
+          + "Default: trainer-<process id> (in a container, where the process id is 1: trainer-<host name>).")
   String id;
 
   @Option(names = "--batches", defaultValue = "${env:BATCHRPC_BATCHES:-200}",
@@ -98,7 +103,7 @@ public final class TrainerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    String trainerId = id == null || id.isBlank() ? "trainer-" + ProcessHandle.current().pid() : id.trim();
+    String trainerId = id == null || id.isBlank() ? defaultId() : id.trim();
     GradientTask gradientTask;
     NodeConfig nodeConfig;
     try {
@@ -109,14 +114,22 @@ public final class TrainerCommand implements Callable<Integer> {
       }
       gradientTask = buildTask(trainerId);
       nodeConfig = node.toConfig();
+      ops.validate();
     } catch (IllegalArgumentException e) {
       System.err.println("batch-rpc trainer: " + e.getMessage());
       return 2;
     }
     Node n = Nodes.start(nodeConfig).await();
     try {
+      Readiness readiness = new Readiness().require("model");
+      if (n.isClustered()) {
+        readiness.set("cluster", true);
+      }
+      String opsLine = ops.start(n, readiness).await();
       PsClient client = PsClient.eventBus(n.vertx(), timeoutMs);
       waitForServer(n.vertx(), client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
+      readiness.set("model", true);
+      System.out.println("trainer " + trainerId + ": " + opsLine);
       System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
       Trainer trainer = new Trainer(n.vertx(), client, trainerId, gradientTask, batches, p -> {
         if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
@@ -125,8 +138,10 @@ public final class TrainerCommand implements Callable<Integer> {
         }
       });
       Trainer.Summary s = trainer.run().await();
-      System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s%n",
-          s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond());
+      System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s "
+              + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
+          s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
+          s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
       return 0;
     } catch (Exception e) {
       System.err.println("batch-rpc trainer: " + RpcException.of(e).getMessage());
@@ -134,6 +149,25 @@ public final class TrainerCommand implements Callable<Integer> {
     } finally {
       n.close().await();
     }
+  }
+
+  /**
+   * trainer-&lt;pid&gt;, unique per machine; in a container every trainer is process 1, so there the
+   * host name (the container's or pod's, unique in the cluster) stands in.
+   */
+  static String defaultId() {
+    long pid = ProcessHandle.current().pid();
+    if (pid != 1) {
+      return "trainer-" + pid;
+    }
+    String host;
+    try {
+      host = java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.net.UnknownHostException e) {
+      host = System.getenv().getOrDefault("HOSTNAME", "1");
+    }
+    String clean = host.replaceAll("[^A-Za-z0-9_.-]", "-");
+    return "trainer-" + (clean.length() > 100 ? clean.substring(0, 100) : clean);
   }
 
   /**

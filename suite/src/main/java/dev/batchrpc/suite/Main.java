@@ -27,7 +27,7 @@ import picocli.CommandLine.Command;
         "test suite, as CI runs it) and 'bench compute' (JMH benchmarks of the compute core)."
     },
     subcommands = {
-        VersionCommand.class, dev.batchrpc.ps.PsCommand.class, dev.batchrpc.trainer.TrainerCommand.class, dev.batchrpc.suite.bench.BenchCommand.class,
+        VersionCommand.class, DemoCommand.class, dev.batchrpc.ps.PsCommand.class, dev.batchrpc.trainer.TrainerCommand.class, dev.batchrpc.suite.bench.BenchCommand.class,
         dev.batchrpc.agent.AgentCommand.class, dev.batchrpc.observer.ObserverCommand.class,
         CommandLine.HelpCommand.class
     })

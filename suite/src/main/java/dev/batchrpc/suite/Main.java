@@ -29,7 +29,7 @@ import picocli.CommandLine.Command;
     subcommands = {
         VersionCommand.class, DemoCommand.class, dev.batchrpc.ps.PsCommand.class, dev.batchrpc.trainer.TrainerCommand.class, dev.batchrpc.suite.bench.BenchCommand.class,
         dev.batchrpc.agent.AgentCommand.class, dev.batchrpc.observer.ObserverCommand.class,
-        CommandLine.HelpCommand.class
+        ConfigDocs.class, CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
 

@@ -9,6 +9,9 @@ import picocli.CommandLine.Command;
 @Command(name = "version", description = "Print the version, the Java runtime and the compute backends found.")
 public final class VersionCommand implements Runnable {
 
+  @picocli.CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+  boolean help;
+
   @Override
   public void run() {
     for (String line : lines()) {

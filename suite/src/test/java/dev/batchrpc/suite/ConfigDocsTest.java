@@ -1,0 +1,50 @@
+package dev.batchrpc.suite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** docs/configuration.md is what picocli's model generates; every setting has a variable; --help everywhere. */
+class ConfigDocsTest {
+
+  @Test
+  void configurationDocIsUpToDate() throws Exception {
+    Path doc = Deploy.root().resolve("docs/configuration.md");
+    assertThat(Files.exists(doc)).as("missing %s: run ./batch-rpc config-docs > docs/configuration.md", doc).isTrue();
+    assertThat(Files.readString(doc))
+        .as("docs/configuration.md is out of date with the commands' options; regenerate it with:%n"
+            + "  ./batch-rpc config-docs > docs/configuration.md")
+        .isEqualTo(ConfigDocs.render());
+  }
+
+  @Test
+  void everySettingOfEveryServiceHasAnEnvironmentVariableNamedAfterItsFlag() {
+    CommandLine main = Main.commandLine();
+    for (String name : ConfigDocs.SERVICE_COMMANDS) {
+      for (ConfigDocs.Setting s : ConfigDocs.settings(main.getSubcommands().get(name).getCommandSpec())) {
+        String expected = "BATCHRPC_" + s.flag().substring(2).replace('-', '_').toUpperCase(java.util.Locale.ROOT);
+        assertThat(s.env()).as("%s %s", name, s.flag()).isEqualTo(expected);
+        assertThat(s.description()).as("%s %s mentions its variable in --help", name, s.flag()).contains(expected);
+      }
+    }
+  }
+
+  @Test
+  void helpWorksForEveryCommand() {
+    CommandLine main = Main.commandLine();
+    for (String name : main.getSubcommands().keySet()) {
+      if (name.equals("help")) {
+        continue;
+      }
+      StringWriter out = new StringWriter();
+      int exit = Main.commandLine().setOut(new PrintWriter(out)).execute(name, "--help");
+      assertThat(exit).as(name).isZero();
+      assertThat(out.toString()).as(name).contains("Usage:").contains("--help");
+    }
+  }
+}

@@ -8,6 +8,7 @@ import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import java.util.function.LongFunction;
 
 /**
  * One observer's episode loop, the tutorial's {@code Observer.run_episode}: reset the environment,
@@ -24,18 +25,20 @@ import io.vertx.core.Promise;
 public final class EpisodeRunner {
 
   private final String observerId;
-  private final CartPole env;
+  private final LongFunction<CartPole> envForEpisode;
+  private CartPole env;
   private boolean running;
 
   /**
-   * A runner for observer {@code observerId} with its own environment.
+   * A runner for observer {@code observerId}.
    *
    * @param observerId the id sent with each action request
-   * @param env the observer's environment (owned by this runner from now on)
+   * @param envForEpisode a fresh environment for each agent episode number (seeded from it, so
+   *     an episode is a pure function of (seed, observer, episode, actions))
    */
-  public EpisodeRunner(String observerId, CartPole env) {
+  public EpisodeRunner(String observerId, LongFunction<CartPole> envForEpisode) {
     this.observerId = observerId;
-    this.env = env;
+    this.envForEpisode = envForEpisode;
   }
 
   /**
@@ -56,6 +59,7 @@ public final class EpisodeRunner {
           "observer '" + observerId + "' is already running an episode"));
     }
     running = true;
+    env = envForEpisode.apply(request.getEpisode());
     Episode e = new Episode(request.getEpisode(), n, actions);
     e.state = env.reset();
     e.next();

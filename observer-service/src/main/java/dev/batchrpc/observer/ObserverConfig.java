@@ -58,6 +58,16 @@ public record ObserverConfig(String id, int index, long seed, long actionTimeout
     return mix(mix(seed ^ 0x0B5E_27E2_0000_0001L) + index);
   }
 
+  /**
+   * The seed of this observer's CartPole for agent episode {@code episode}: each episode starts a
+   * fresh environment from (seed, index, episode), so an episode's resets never depend on what
+   * ran before it in this process (an observer process that served another agent, or another
+   * mode, gives the same episodes as a fresh one).
+   */
+  public long environmentSeed(long episode) {
+    return mix(environmentSeed() + episode);
+  }
+
   private static long mix(long z) {
     z += 0x9E3779B97F4A7C15L;
     z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;

@@ -65,7 +65,7 @@ public final class ObserverVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     ProtobufCodec.register(vertx);
-    runner = new EpisodeRunner(config.id(), new CartPole(config.environmentSeed()));
+    runner = new EpisodeRunner(config.id(), episode -> new CartPole(config.environmentSeed(episode)));
     actions = actionSourceOverride != null ? actionSourceOverride
         : q -> vertx.eventBus().<SelectActionReply>request(Addresses.AGENT_SELECT_ACTION, q,
             ProtobufCodec.options(config.actionTimeoutMs())).map(Message::body);

@@ -61,7 +61,7 @@ class ObserverVerticleTest {
         })
         .onComplete(ctx.succeeding(reply -> ctx.verify(() -> {
           // The same loop run directly on a CartPole with the observer's seed.
-          CartPole env = new CartPole(config.environmentSeed());
+          CartPole env = new CartPole(config.environmentSeed(7));
           float[] state = env.reset();
           float[] rewards = new float[STEPS];
           boolean[] done = new boolean[STEPS];

@@ -32,6 +32,8 @@ public final class CpuBackend implements Backend {
   private static final int BLOCK = 4096;
 
   private float[] hiddenScratch = new float[0];
+  /** One block of one gradient row for the buffer-reading {@code averageAndSgd}. */
+  private final float[] rowScratch = new float[BLOCK];
 
   /** A CPU backend; the BLAS is selected (and logged) once per process, on first use. */
   public CpuBackend() {
@@ -217,6 +219,66 @@ public final class CpuBackend implements Backend {
       averageBlock(s, count, length, g, start, end);
       sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
     }
+  }
+
+  /**
+   * {@link #averageAndSgd} with the gradients read straight from their buffers (e.g. little-endian
+   * views of the wire bytes) instead of from a staged {@code [count x length]} matrix: the CPU
+   * parameter server's round without the staging copy.
+   *
+   * <p>Bit for bit the same arithmetic as staging the rows in this order and calling
+   * {@link #averageAndSgd}: per element, {@code g = ((row0 + row1) + ...) + row_{n-1}}, then
+   * {@code g / n}, then the SGD update, each rounded to float32 as there. Block by block (a block
+   * of each row is copied into an L1-sized scratch, which for a little-endian view on a
+   * little-endian machine is a plain memory copy), so every gradient byte is read once and the
+   * parameters, momentum and average are touched once per round: about half the memory traffic
+   * of stage-then-average ({@code n} reads instead of {@code n} reads + {@code n} writes +
+   * {@code n} reads).
+   *
+   * @param rows the gradients in arrival order; each from its position, {@code remaining()} must
+   *     equal the parameter count; positions are not changed
+   */
+  public void averageAndSgd(java.nio.FloatBuffer[] rows, DeviceArray gradOut, DeviceArray params,
+                            DeviceArray momentumBuf, float lr, float momentum, boolean firstStep) {
+    float[] g = data(gradOut, "gradOut");
+    float[] p = data(params, "params");
+    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    int length = p.length;
+    if (rows == null || rows.length < 1) {
+      throw new IllegalArgumentException("averageAndSgd needs at least one gradient row");
+    }
+    java.nio.FloatBuffer[] views = new java.nio.FloatBuffer[rows.length];
+    for (int r = 0; r < rows.length; r++) {
+      if (rows[r] == null || rows[r].remaining() != length) {
+        throw new IllegalArgumentException("averageAndSgd row " + r + " has "
+            + (rows[r] == null ? "no buffer" : rows[r].remaining() + " elements") + ", the model has "
+            + length);
+      }
+      views[r] = rows[r].duplicate();
+    }
+    float[] scratch = rowScratch;
+    float n = rows.length;
+    for (int start = 0; start < length; start += BLOCK) {
+      int end = Math.min(length, start + BLOCK);
+      int len = end - start;
+      // row 0 straight into the average (as averageBlock's arraycopy), then the others in order
+      bulkGet(views[0], start, g, start, len);
+      for (int r = 1; r < views.length; r++) {
+        bulkGet(views[r], start, scratch, 0, len);
+        for (int j = 0; j < len; j++) {
+          g[start + j] += scratch[j];
+        }
+      }
+      for (int j = start; j < end; j++) {
+        g[j] /= n;
+      }
+      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
+    }
+  }
+
+  /** Copies {@code len} floats from {@code src} at (its position + {@code from}) into {@code dst}. */
+  private static void bulkGet(java.nio.FloatBuffer src, int from, float[] dst, int dstOff, int len) {
+    src.get(src.position() + from, dst, dstOff, len);
   }
 
   @Override

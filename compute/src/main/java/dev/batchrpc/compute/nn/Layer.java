@@ -34,4 +34,13 @@ public interface Layer {
    * accumulates (+=) parameter gradients into the bound gradient slice.
    */
   Tensor backward(Tensor gradY);
+
+  /**
+   * Like {@link #backward}, for the first layer of a model, whose input gradient nobody needs:
+   * accumulates the parameter gradients and may skip computing the input gradient (returning
+   * null). The default simply calls {@link #backward}.
+   */
+  default Tensor backwardParamsOnly(Tensor gradY) {
+    return backward(gradY);
+  }
 }

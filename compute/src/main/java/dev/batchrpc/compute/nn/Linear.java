@@ -95,6 +95,20 @@ public final class Linear implements Layer {
 
   @Override
   public Tensor backward(Tensor gradY) {
+    return backward(gradY, true);
+  }
+
+  /**
+   * Skips {@code grad_x = grad_y W} (a [batch x out] x [out x in] GEMM, as large as the
+   * {@code grad_W} one) and returns null; the parameter gradients are exactly those of
+   * {@link #backward}.
+   */
+  @Override
+  public Tensor backwardParamsOnly(Tensor gradY) {
+    return backward(gradY, false);
+  }
+
+  private Tensor backward(Tensor gradY, boolean inputGrad) {
     float[] p = bound();
     Tensor x = lastInput;
     if (x == null) {
@@ -106,8 +120,11 @@ public final class Linear implements Layer {
           + " does not match the output shape [" + batch + ", " + out + "]");
     }
     float[] gy = gradY.data();
-    Tensor gradX = Tensor.zeros(batch, in);
-    Blas.sgemmRowMajor(false, false, batch, in, out, 1f, gy, 0, p, offset, 0f, gradX.data(), 0);
+    Tensor gradX = null;
+    if (inputGrad) {
+      gradX = Tensor.zeros(batch, in);
+      Blas.sgemmRowMajor(false, false, batch, in, out, 1f, gy, 0, p, offset, 0f, gradX.data(), 0);
+    }
     Blas.sgemmRowMajor(true, false, out, in, batch, 1f, gy, 0, x.data(), 0, 1f, grads, offset);
     int b = offset + out * in;
     for (int j = 0; j < out; j++) {

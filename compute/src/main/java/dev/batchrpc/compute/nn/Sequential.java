@@ -100,6 +100,21 @@ public final class Sequential {
     return g;
   }
 
+  /**
+   * {@link #backward} for training: the same parameter gradients, but the first layer does not
+   * compute the gradient with respect to the model's input (nobody needs it; for an MLP's first
+   * Linear that is a GEMM as large as its weight gradient's).
+   */
+  public void backwardParams(Tensor gradY) {
+    Tensor g = gradY;
+    for (int i = layers.size() - 1; i >= 1; i--) {
+      g = layers.get(i).backward(g);
+    }
+    if (!layers.isEmpty()) {
+      layers.get(0).backwardParamsOnly(g);
+    }
+  }
+
   @Override
   public String toString() {
     return "Sequential" + layers + " (" + params.length + " parameters)";

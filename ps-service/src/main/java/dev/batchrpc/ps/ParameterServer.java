@@ -18,11 +18,14 @@ import dev.batchrpc.runtime.round.Round;
 import dev.batchrpc.runtime.round.RoundBatch;
 import dev.batchrpc.runtime.round.RoundConfig;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -34,8 +37,9 @@ import java.util.function.LongConsumer;
  * gRPC service both call {@link #getModel} and {@link #updateAndFetch}, so they share one round.
  *
  * <p>A round collects one {@link UpdateRequest} per trainer; the last arrival runs, on the round's
- * ordered worker thread: stage each gradient straight from its protobuf bytes into the
- * {@link ParameterStore} (arrival order), {@code step(n)} (sum, divide by n, one SGD step), read
+ * ordered worker thread: {@link ParameterStore#step(FloatBuffer[])} over the gradients' protobuf
+ * bytes in arrival order (sum, divide by n, one SGD step; on the CPU one fused pass that reads
+ * each gradient in place, on a GPU staged uploads), read
  * the parameters once into a little-endian array and build ONE {@link ModelReply} that every
  * caller of the round receives (encoded once per round, sent n times).
  *
@@ -71,6 +75,12 @@ public final class ParameterServer {
   private volatile ModelReply latest;
   private volatile long version;
   private volatile LongConsumer roundListener = v -> { };
+  /** Average + SGD step per round (worker). */
+  private final Timer applyTimer;
+  /** Reading the parameters into the shared reply per round (worker). */
+  private final Timer encodeTimer;
+  /** The NaN/Inf scan per request (event loop or shared worker pool). */
+  private final Timer finiteTimer;
 
   private ParameterServer(PsConfig config, Context context, ParameterStore store,
       ModelReply initial, WorkerExecutor worker, MeterRegistry registry) {
@@ -91,6 +101,16 @@ public final class ParameterServer {
         .knownParticipants(config.participants().isEmpty() ? Set.of() : config.participants())
         .meterRegistry(registry)
         .build();
+    MeterRegistry meters = registry == null ? new SimpleMeterRegistry() : registry;
+    this.applyTimer = Timer.builder("ps.round.apply")
+        .description("Average of the round's gradients and the SGD step, on the round's worker")
+        .register(meters);
+    this.encodeTimer = Timer.builder("ps.round.encode")
+        .description("Copying the new parameters into the reply shared by the round's trainers")
+        .register(meters);
+    this.finiteTimer = Timer.builder("ps.finite.check")
+        .description("The NaN/Inf scan of one request's gradients")
+        .register(meters);
   }
 
   /**
@@ -220,9 +240,11 @@ public final class ParameterServer {
     }, false).compose(v -> round.submit(id, request));
   }
 
-  private static void requireFinite(String id, Tensor gradients) {
+  private void requireFinite(String id, Tensor gradients) {
     ByteBuffer bytes = gradients.getData().asReadOnlyByteBuffer();
+    long t0 = System.nanoTime();
     int bad = FiniteCheck.firstNonFinite(bytes);
+    finiteTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
     if (bad >= 0) {
       float value = bytes.order(ByteOrder.LITTLE_ENDIAN).getFloat(bytes.position() + 4 * bad);
       throw new RpcException(FailureCode.NON_FINITE, "gradients of '" + id + "' hold " + value
@@ -240,14 +262,22 @@ public final class ParameterServer {
     }
   }
 
-  /** Runs on the round's worker thread. */
+  /**
+   * Runs on the round's worker thread: average + SGD straight from the requests' bytes (one fused
+   * pass on the CPU, staged uploads on a GPU), then the reply encoded once.
+   */
   private BatchResult<ModelReply> runRound(RoundBatch<UpdateRequest> batch) {
     List<Arrival<UpdateRequest>> arrivals = batch.arrivals();
-    for (int i = 0; i < arrivals.size(); i++) {
-      store.stage(i, Tensors.asFloatBuffer(arrivals.get(i).request().getGradients()));
+    FloatBuffer[] rows = new FloatBuffer[arrivals.size()];
+    for (int i = 0; i < rows.length; i++) {
+      rows[i] = Tensors.asFloatBuffer(arrivals.get(i).request().getGradients());
     }
-    long v = store.step(arrivals.size());
+    long t0 = System.nanoTime();
+    long v = store.step(rows);
+    long t1 = System.nanoTime();
     ModelReply reply = encode(store, v, arrivals.size());
+    applyTimer.record(t1 - t0, TimeUnit.NANOSECONDS);
+    encodeTimer.record(System.nanoTime() - t1, TimeUnit.NANOSECONDS);
     latest = reply;
     version = v;
     roundListener.accept(v);

@@ -51,6 +51,50 @@ class ParameterStoreTest {
   }
 
   @Test
+  void roundFromWireBuffersMatchesPyTorchAndTheStagedRoundBitForBit() {
+    for (Fixtures.Case fx : Fixtures.load("ps_round")) {
+      int n = fx.integer("n_trainers");
+      int[] gs = fx.shape("grads");
+      int p = gs[2];
+      float[] grads = fx.floats("grads");
+      float lr = (float) fx.number("lr");
+      float momentum = (float) fx.number("momentum");
+      try (ParameterStore fused = new ParameterStore(new CpuBackend(), fx.floats("params0"), n, lr, momentum);
+          ParameterStore staged = new ParameterStore(new CpuBackend(), fx.floats("params0"), n, lr, momentum)) {
+        for (int r = 0; r < gs[0]; r++) {
+          FloatBuffer[] rows = new FloatBuffer[n];
+          for (int i = 0; i < n; i++) {
+            rows[i] = wire(grads, (r * n + i) * p, p);
+            staged.stage(i, wire(grads, (r * n + i) * p, p));
+          }
+          assertThat(fused.step(rows)).isEqualTo(r + 1);
+          staged.step(n);
+          assertClose(fx + " average " + r, fused.lastAverage(), slice(fx.floats("average"), r * p, p),
+              Fixtures.ATOL, Fixtures.RTOL);
+          assertClose(fx + " round " + r, fused.parameters(), slice(fx.floats("params"), r * p, p),
+              Fixtures.ATOL, Fixtures.RTOL);
+          assertThat(fused.lastAverage()).containsExactly(staged.lastAverage());
+          assertThat(fused.parameters()).containsExactly(staged.parameters());
+        }
+        assertThat(fused.version()).isEqualTo(gs[0]);
+      }
+    }
+  }
+
+  @Test
+  void aWrongLengthRowInARoundChangesNothing() {
+    float[] p0 = {1, 2, 3};
+    try (ParameterStore store = new ParameterStore(new CpuBackend(), p0, 2, 0.1f, 0.9f)) {
+      FloatBuffer[] rows = {FloatBuffer.wrap(new float[] {1, 1, 1}), FloatBuffer.wrap(new float[4])};
+      assertThatThrownBy(() -> store.step(rows)).isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("gradient 1 has 4 elements, the model has 3");
+      assertThatThrownBy(() -> store.step(new FloatBuffer[0])).hasMessageContaining("at least one");
+      assertThat(store.parameters()).containsExactly(p0);
+      assertThat(store.version()).isZero();
+    }
+  }
+
+  @Test
   void badInputFailsBeforeTouchingTheModel() {
     float[] p0 = {1, 2, 3};
     try (ParameterStore store = new ParameterStore(new CpuBackend(), p0, 2, 0.1f, 0.9f)) {

@@ -98,7 +98,8 @@ public final class ClassificationTask implements GradientTask {
     Tensor out = model.forward(Tensor.of(x, batchSize, inputs));
     Tensor target = Tensor.of(y, batchSize, classes);
     float loss = MseLoss.loss(out, target);
-    model.backward(MseLoss.gradient(out, target));
+    // backwardParams: the first layer's input gradient is never needed, so it is not computed
+    model.backwardParams(MseLoss.gradient(out, target));
     return new Step(loss, Tensors.vector(model.grads()));
   }
 

@@ -38,9 +38,19 @@ public final class Trainer {
    * @param lastLoss the loss of the last batch
    * @param startNanos when the first update was sent ({@link System#nanoTime()})
    * @param endNanos when the last round's model arrived
+   * @param computeNanos total time in the task's step (forward + backward + encoding the gradient)
+   * @param updateNanos total time from sending update-and-fetch to its reply (transport + waiting
+   *     for the other trainers + the server's step)
+   * @param loadNanos total time applying the replies' models
    */
   public record Summary(String trainerId, int rounds, float firstLoss, float lastLoss, long finalVersion,
-      int staleRetries, long startNanos, long endNanos) {
+      int staleRetries, long startNanos, long endNanos, long computeNanos, long updateNanos,
+      long loadNanos) {
+
+    /** A phase's mean per round in milliseconds, e.g. {@code msPerRound(computeNanos())}. */
+    public double msPerRound(long nanos) {
+      return rounds > 0 ? nanos / 1e6 / rounds : 0;
+    }
 
     /** Rounds per second from the first update to the last reply. */
     public double roundsPerSecond() {
@@ -60,6 +70,9 @@ public final class Trainer {
   private float lastLoss = Float.NaN;
   private int stale;
   private long startNanos;
+  private long computeNanos;
+  private long updateNanos;
+  private long loadNanos;
 
   /**
    * @param id the trainer's id ([A-Za-z0-9_.-]+)
@@ -96,6 +109,14 @@ public final class Trainer {
     return done.future();
   }
 
+  /** One task step, timed; on a worker thread, ordered by the chain like every task call. */
+  private GradientTask.Step timedStep() {
+    long t0 = System.nanoTime();
+    GradientTask.Step step = task.step();
+    computeNanos += System.nanoTime() - t0;
+    return step;
+  }
+
   private Future<ModelReply> fetch() {
     return client.getModel(id).compose(m -> vertx.executeBlocking(() -> {
       task.load(m);
@@ -106,9 +127,9 @@ public final class Trainer {
   private Future<Summary> loop(ModelReply model, int round) {
     if (round == batches) {
       return Future.succeededFuture(new Summary(id, batches, firstLoss, lastLoss, model.getModelVersion(),
-          stale, startNanos, System.nanoTime()));
+          stale, startNanos, System.nanoTime(), computeNanos, updateNanos, loadNanos));
     }
-    return vertx.executeBlocking(task::step).compose(step -> {
+    return vertx.executeBlocking(this::timedStep).compose(step -> {
       if (round == 0 && startNanos == 0) {
         startNanos = System.nanoTime();
         firstLoss = step.loss();
@@ -116,9 +137,12 @@ public final class Trainer {
       lastLoss = step.loss();
       UpdateRequest q = UpdateRequest.newBuilder().setParticipantId(id)
           .setModelVersion(model.getModelVersion()).setGradients(step.gradients()).build();
-      return client.updateAndFetch(q);
+      long sent = System.nanoTime();
+      return client.updateAndFetch(q).onSuccess(r -> updateNanos += System.nanoTime() - sent);
     }).compose(reply -> vertx.executeBlocking(() -> {
+      long t0 = System.nanoTime();
       task.load(reply);
+      loadNanos += System.nanoTime() - t0;
       return reply;
     })).transform(ar -> {
       if (ar.succeeded()) {

@@ -82,6 +82,11 @@ public final class PsBench implements Callable<Integer> {
       description = "-Xmx of each trainer process. Default: ${DEFAULT-VALUE}.")
   String trainerHeap;
 
+  @Option(names = "--trainer-java-opts", defaultValue = "${env:BATCHRPC_TRAINER_JAVA_OPTS:-}",
+      description = "Extra JVM options of each trainer process, space-separated (e.g. a JFR "
+          + "recording). Env BATCHRPC_TRAINER_JAVA_OPTS.")
+  String trainerJavaOpts;
+
   @Option(names = "--out", defaultValue = "bench-results",
       description = "Directory for the CSV file. Default: ${DEFAULT-VALUE}.")
   Path out;
@@ -198,6 +203,12 @@ public final class PsBench implements Callable<Integer> {
         runs.add(new Trainer(node.vertx(), client, id, task(model, id), total, progress(total)).run());
       }
       Future.all(runs).await();
+      List<Trainer.Summary> summaries = new ArrayList<>();
+      for (Future<Trainer.Summary> f : runs) {
+        summaries.add(f.result());
+      }
+      printTrainerPhases(summaries);
+      printServerPhases(node.registry());
       return row(model, "inproc", spec, n, clock, t0, baseline);
     } finally {
       node.close().await();
@@ -247,6 +258,15 @@ public final class PsBench implements Callable<Integer> {
           throw new IllegalStateException("a trainer process failed; logs in " + logs);
         }
       }
+      for (int i = 0; i < trainers; i++) {
+        // each trainer's own summary line: its per-round compute, update-and-fetch and load times
+        for (String line : Files.readAllLines(logs.resolve("bench-" + i + ".log"))) {
+          if (line.contains(": done:")) {
+            System.out.println("[bench ps]   " + line);
+          }
+        }
+      }
+      printServerPhases(node.registry());
       return row(model, "procs", spec, n, clock, t0, baseline);
     } finally {
       for (Process p : procs) {
@@ -256,10 +276,42 @@ public final class PsBench implements Callable<Integer> {
     }
   }
 
+  /** The trainers' mean per-round phases (all rounds, warm-up included). */
+  private static void printTrainerPhases(List<Trainer.Summary> summaries) {
+    double compute = 0;
+    double update = 0;
+    double load = 0;
+    for (Trainer.Summary s : summaries) {
+      compute += s.msPerRound(s.computeNanos()) / summaries.size();
+      update += s.msPerRound(s.updateNanos()) / summaries.size();
+      load += s.msPerRound(s.loadNanos()) / summaries.size();
+    }
+    System.out.printf(Locale.ROOT, "[bench ps]   trainer, mean per round: compute %.2f ms, update-and-fetch "
+        + "%.2f ms, load %.2f ms%n", compute, update, load);
+  }
+
+  /** The server's phases from its meters (all rounds, warm-up included). */
+  private static void printServerPhases(io.micrometer.core.instrument.MeterRegistry registry) {
+    System.out.printf(Locale.ROOT, "[bench ps]   server, mean: round wait (first to last arrival) %.2f ms, "
+        + "round compute %.2f ms = apply (average + SGD) %.2f ms + encode %.2f ms; finite check %.3f ms per "
+        + "request%n", meanMs(registry, "ps.round.wait"), meanMs(registry, "ps.round.compute"),
+        meanMs(registry, "ps.round.apply"), meanMs(registry, "ps.round.encode"),
+        meanMs(registry, "ps.finite.check"));
+  }
+
+  private static double meanMs(io.micrometer.core.instrument.MeterRegistry registry, String name) {
+    io.micrometer.core.instrument.Timer t = registry.find(name).timer();
+    return t == null ? Double.NaN : t.mean(TimeUnit.MILLISECONDS);
+  }
+
   private Process spawn(String cluster, String seed, String id, String model, int total, Path logs)
       throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx" + trainerHeap, "--add-modules=jdk.incubator.vector",
+    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx" + trainerHeap));
+    if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
+      cmd.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
+    }
+    cmd.addAll(List.of("--add-modules=jdk.incubator.vector",
         "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
         "-Dhazelcast.wait.seconds.before.join=0",
         "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "trainer",

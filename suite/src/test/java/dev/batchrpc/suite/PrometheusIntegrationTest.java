@@ -109,6 +109,19 @@ class PrometheusIntegrationTest {
       assertThat(r).as(q).isNotEmpty();
       System.out.println("Prometheus: " + q + " -> " + r.encode());
     }
+
+    // Every series the shipped Grafana dashboard queries is one the services publish.
+    String scrape = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort + "/metrics"))
+        .build(), HttpResponse.BodyHandlers.ofString()).body();
+    JsonObject dashboard = new JsonObject(Files.readString(Deploy.root().resolve("deploy/grafana/dashboards/batch-rpc.json")));
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\b(?:ps|agent|compute|vertx)_[a-z_]+\\b")
+        .matcher(dashboard.encode());
+    int checked = 0;
+    while (m.find()) {
+      assertThat(scrape).as("dashboard series %s", m.group()).contains("\n" + m.group());
+      checked++;
+    }
+    assertThat(checked).isGreaterThan(10);
   }
 
   @Test

@@ -63,8 +63,15 @@ public final class Backends {
       }
     }
     Backend cpu = new CpuBackend();
-    logOnce(System.Logger.Level.WARNING, "--device auto: falling back to " + cpu.name()
-        + " because " + why);
+    if (why.startsWith("CUDA driver missing")) {
+      // The ordinary case on a machine without a GPU: say so in one short line, not as a warning.
+      logOnce(System.Logger.Level.INFO, "--device auto: no CUDA driver on this machine, using "
+          + cpu.name());
+    } else {
+      // A driver is there but something else failed: that deserves the whole reason.
+      logOnce(System.Logger.Level.WARNING, "--device auto: falling back to " + cpu.name()
+          + " because " + why);
+    }
     return cpu;
   }
 

@@ -46,6 +46,14 @@ import java.util.function.Supplier;
  * that throws fails that round's callers with {@link FailureCode#BATCH_FAILED}; the next round
  * runs normally.
  *
+ * <p>Inline batches ({@link Builder#inlineBatchesUpTo(int)}, off by default): a round of at most
+ * that many arrivals runs its batch at once on the owner context, when no worker batch is in
+ * flight (so batches still run one at a time, in round order), and answers its callers from
+ * there. For batch functions of a few microseconds (a small CPU forward pass), where the two
+ * thread hand-offs to the worker and back cost more than the work; never for GPU work or
+ * anything that could block, and only for batch functions whose state is not bound to the
+ * worker thread (the hand-offs through the worker order every access).
+ *
  * <h2>Threads</h2>
  * The round is owned by one Vert.x context, normally the event loop of the verticle that creates
  * it. All round state (the open round, N, the known participants) is read and written only on that
@@ -85,6 +93,7 @@ public final class Round<Q, R> {
   private final RequestValidator<Q> validator;
   private final RoundMetrics metrics;
   private final WorkerExecutor worker;
+  private final int inlineMaxArrivals;
 
   // ---- state confined to the owner context ----
   /** The number of participants a round waits for; at least 1. */
@@ -107,6 +116,7 @@ public final class Round<Q, R> {
     this.metrics = new RoundMetrics(b.registry, b.config);
     this.expected = b.config.expected();
     this.known = b.known == null ? null : Set.copyOf(b.known);
+    this.inlineMaxArrivals = b.inlineMaxArrivals;
     // Pool size 1: one thread runs every batch of this round in submission order. The max execute
     // time only raises Vert.x's blocked-thread warning; a large model's batch may legitimately take
     // long, so it is generous.
@@ -311,6 +321,20 @@ public final class Round<Q, R> {
       arrivals.add(new Arrival<>(p.participantId, p.request));
     }
     RoundBatch<Q> batch = new RoundBatch<>(r.id, List.copyOf(arrivals), n, partial);
+    if (r.size() <= inlineMaxArrivals && lastBatch.isComplete()) {
+      // Inline: no worker batch in flight, so this one is next in order anyway; lastBatch stays
+      // complete. Owner context, no hand-off.
+      BatchResult<R> result;
+      try {
+        result = runBatch(batch);
+      } catch (Exception | Error e) {
+        metrics.failed.increment();
+        failAll(r, batchFailure(batch, e));
+        return;
+      }
+      deliver(r, batch, result);
+      return;
+    }
     // Called on the owner context, so the result is delivered back on it; the single-thread pool
     // runs the batches in submission order, one at a time.
     Future<BatchResult<R>> result = worker.executeBlocking(() -> runBatch(batch), true);
@@ -459,6 +483,7 @@ public final class Round<Q, R> {
     private RequestValidator<Q> validator;
     private Collection<String> known;
     private MeterRegistry registry;
+    private int inlineMaxArrivals;
 
     private Builder(Context owner, RoundConfig config, BatchFunction<Q, R> batchFunction) {
       this.owner = Objects.requireNonNull(owner, "owner");
@@ -484,6 +509,19 @@ public final class Round<Q, R> {
     /** The registry the round's meters go to; by default they are recorded nowhere. */
     public Builder<Q, R> meterRegistry(MeterRegistry registry) {
       this.registry = registry;
+      return this;
+    }
+
+    /**
+     * Runs a round's batch on the owner context, without the worker, when it has at most
+     * {@code arrivals} arrivals and no worker batch is in flight (see the class comment); 0, the
+     * default, never does.
+     */
+    public Builder<Q, R> inlineBatchesUpTo(int arrivals) {
+      if (arrivals < 0) {
+        throw new IllegalArgumentException("inlineBatchesUpTo must be >= 0, got " + arrivals);
+      }
+      this.inlineMaxArrivals = arrivals;
       return this;
     }
 

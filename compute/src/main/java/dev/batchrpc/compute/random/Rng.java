@@ -100,9 +100,32 @@ public final class Rng {
     }
     float keep = (float) (1.0 - p);
     float scale = p == 1.0 ? 0f : 1f / keep;
+    // The same draws and results as out[i] = nextFloat() < keep ? scale : 0f, faster (this runs
+    // 128 times per observer and step): nextFloat() is k * 2^-24 for the integer k = top 24 bits,
+    // so "u < keep" is "k < ceil(keep * 2^24)" (exact in double); the comparison becomes a sign
+    // mask (a random 60/40 branch mispredicts often), and the state stays in locals.
+    long threshold = (long) Math.ceil((double) keep * 0x1.0p24);
+    int scaleBits = Float.floatToRawIntBits(scale);
+    long a = s0;
+    long b = s1;
+    long c = s2;
+    long d = s3;
     for (int i = off; i < off + len; i++) {
-      out[i] = nextFloat() < keep ? scale : 0f;
+      long result = Long.rotateLeft(b * 5, 7) * 9;
+      long t = b << 17;
+      c ^= a;
+      d ^= b;
+      b ^= c;
+      a ^= d;
+      c ^= t;
+      d = Long.rotateLeft(d, 45);
+      int mask = (int) (((result >>> 40) - threshold) >> 63);
+      out[i] = Float.intBitsToFloat(scaleBits & mask);
     }
+    s0 = a;
+    s1 = b;
+    s2 = c;
+    s3 = d;
   }
 
   /**

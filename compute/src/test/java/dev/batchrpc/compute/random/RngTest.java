@@ -70,6 +70,24 @@ class RngTest {
   }
 
   @Test
+  void dropoutScalesAreExactlyTheNextFloatComparisonAndLeaveTheStreamWhereItWouldBe() {
+    for (double p : new double[] {0.0, 0.1, 0.5, 0.6, 0.9, 1.0, 1.0 / 3}) {
+      Rng fast = new Rng(21);
+      Rng slow = new Rng(21);
+      float[] got = new float[1000];
+      fast.dropoutScales(got, 3, 990, p);
+      float keep = (float) (1.0 - p);
+      float scale = p == 1.0 ? 0f : 1f / keep;
+      float[] want = new float[1000];
+      for (int i = 3; i < 993; i++) {
+        want[i] = slow.nextFloat() < keep ? scale : 0f;
+      }
+      assertThat(got).as("p = %s", p).containsExactly(want);
+      assertThat(fast.nextLong()).isEqualTo(slow.nextLong());
+    }
+  }
+
+  @Test
   void dropoutScalesKeepAboutOneMinusPAtScaleOneOverOneMinusP() {
     Rng rng = new Rng(9);
     int n = 100_000;

@@ -1,5 +1,10 @@
 package dev.batchrpc.suite;
 
+import dev.batchrpc.agent.AgentCommand;
+import dev.batchrpc.observer.ObserverCommand;
+import dev.batchrpc.ps.PsCommand;
+import dev.batchrpc.suite.bench.BenchCommand;
+import dev.batchrpc.trainer.TrainerCommand;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.logging.LogManager;
@@ -27,9 +32,15 @@ import picocli.CommandLine.Command;
         "test suite, as CI runs it) and 'bench compute' (JMH benchmarks of the compute core)."
     },
     subcommands = {
-        VersionCommand.class, DemoCommand.class, dev.batchrpc.ps.PsCommand.class, dev.batchrpc.trainer.TrainerCommand.class, dev.batchrpc.suite.bench.BenchCommand.class,
-        dev.batchrpc.agent.AgentCommand.class, dev.batchrpc.observer.ObserverCommand.class,
-        ConfigDocs.class, CommandLine.HelpCommand.class
+        DemoCommand.class,
+        PsCommand.class,
+        TrainerCommand.class,
+        AgentCommand.class,
+        ObserverCommand.class,
+        BenchCommand.class,
+        VersionCommand.class,
+        ConfigDocs.class,
+        CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
 
@@ -44,7 +55,18 @@ public final class Main implements Runnable {
 
   /** Builds the command line (tests use it too). */
   public static CommandLine commandLine() {
-    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true)
+        .setUsageHelpWidth(100);
+    abbreviateSynopses(cl);
+    return cl;
+  }
+
+  /** "Usage: batch-rpc ps [OPTIONS]" rather than every option twice (the list follows anyway). */
+  private static void abbreviateSynopses(CommandLine cl) {
+    for (CommandLine sub : cl.getSubcommands().values()) {
+      sub.getCommandSpec().usageMessage().abbreviateSynopsis(true);
+      abbreviateSynopses(sub);
+    }
   }
 
   public static void main(String[] args) {

@@ -25,8 +25,11 @@ import dev.batchrpc.observer.EpisodeReturns;
  * {@code loss = sum_rows -log p(a_row | s_row) * R_row / N}, each observer's actions weighted by
  * its own returns, in both modes.
  *
- * <p>Not thread-safe: confined to the agent's ordered worker thread (a GPU backend's context
- * is bound to it).
+ * <p>Not thread-safe: one caller at a time. On a GPU backend every call comes from the agent's
+ * ordered worker thread (the GPU context is bound to it); on the CPU {@link #act} may also run on
+ * the agent's event loop (inline rounds), never concurrently with the worker's calls (the agent
+ * admits steps only between {@link #beginEpisode} and {@link #finishEpisode}; the hand-offs
+ * between the two threads order every access).
  */
 public final class PolicyAgent implements AutoCloseable {
 
@@ -38,6 +41,7 @@ public final class PolicyAgent implements AutoCloseable {
   private static final int HIDDEN = PolicyNet.HIDDEN;
 
   private final PolicyNet net;
+  private final boolean gpu;
   private final Adam adam;
   private final Rng[] streams;
   private final int n;
@@ -64,6 +68,7 @@ public final class PolicyAgent implements AutoCloseable {
       throw new IllegalArgumentException("observers must be at least 1, got " + observers);
     }
     this.n = observers;
+    this.gpu = backend.isGpu();
     this.net = new PolicyNet(backend, PolicyNet.initialParams(new Rng(derive(seed, 0, 0))));
     this.adam = new Adam(backend, net.params(), net.grad(), lr);
     this.streams = new Rng[observers];
@@ -83,6 +88,11 @@ public final class PolicyAgent implements AutoCloseable {
     z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
     z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
     return z ^ (z >>> 31);
+  }
+
+  /** Whether the backend is a GPU (then every call must come from the one thread that drives it). */
+  public boolean isGpu() {
+    return gpu;
   }
 
   /** N. */

@@ -47,4 +47,24 @@ class FiniteCheckTest {
     ByteBuffer be = le(new float[] {1f, Float.NaN}).order(ByteOrder.BIG_ENDIAN);
     assertThat(FiniteCheck.firstNonFinite(be)).isEqualTo(1);
   }
+
+  @Test
+  void findsTheFirstNonFiniteAcrossChunksAtAnOffset() {
+    // chunk boundaries at multiples of 4096 floats; the buffer starts mid-array (a ByteString view)
+    int n = 3 * 4096 + 7;
+    for (int at : new int[] {0, 4095, 4096, 4097, 2 * 4096, n - 1}) {
+      float[] v = new float[n + 2];
+      java.util.Arrays.fill(v, -2.5e-3f);
+      v[1 + at] = Float.NEGATIVE_INFINITY;
+      v[n + 1] = Float.NaN; // beyond the limit: not part of the data
+      ByteBuffer b = le(v);
+      b.position(4).limit(4 + 4 * n);
+      assertThat(FiniteCheck.firstNonFinite(b)).as("at %d", at).isEqualTo(at);
+      assertThat(b.position()).isEqualTo(4);
+      v[1 + at] = 1f;
+      ByteBuffer ok = le(v);
+      ok.position(4).limit(4 + 4 * n);
+      assertThat(FiniteCheck.firstNonFinite(ok)).isEqualTo(-1);
+    }
+  }
 }

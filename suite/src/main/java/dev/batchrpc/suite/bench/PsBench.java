@@ -320,8 +320,13 @@ public final class PsBench implements Callable<Integer> {
         "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",
         "--task", model.equals("mlp") ? "mse" : "replay", "--batch-size", String.valueOf(batchSize),
         "--layers", "784,256,10"));
-    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(logs.resolve(id + ".log").toFile())
-        .start();
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(logs.resolve(id + ".log").toFile());
+    // One trainer per process, several processes per machine: OpenBLAS's own threads would only
+    // compete with the other trainers for the cores (and spin while waiting), so one thread each
+    // unless the caller chose otherwise.
+    pb.environment().putIfAbsent("OPENBLAS_NUM_THREADS", "1");
+    return pb.start();
   }
 
   private Row row(String model, String mode, ModelSpec spec, int n, Clock clock, long t0, double baseline) {

@@ -85,12 +85,53 @@ public final class RlBench implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   List<Long> seeds;
 
+  @Option(names = "--procs-seeds", split = ",",
+      description = "Seeds of the procs deployment, if not --seeds (its runs take much longer). "
+          + "Default: --seeds.")
+  List<Long> procsSeeds;
+
   @Option(names = "--device", defaultValue = "cpu", description = "auto, cpu or cuda. Default: ${DEFAULT-VALUE}.")
   String device;
+
+  @Option(names = "--warmup-episodes", defaultValue = "1",
+      description = "Untimed episodes before each timed run, by a throwaway agent (another seed) on "
+          + "the same observers: both modes then meet JIT-compiled code, and the timed run's "
+          + "parameters and rewards are the same as without. 0 for cold runs. Default: ${DEFAULT-VALUE}.")
+  int warmupEpisodes;
+
+  @Option(names = "--observer-java-opts", defaultValue = DEFAULT_OBSERVER_JAVA_OPTS,
+      description = "JVM options of each observer process (procs). Default: ${DEFAULT-VALUE}.")
+  String observerJavaOpts;
+
+  @Option(names = "--event-loops", defaultValue = "1",
+      description = "Vert.x event loops of every node of the bench (the one-process node, the agent's, "
+          + "each observer process); 0 for Vert.x's default (twice the cores). On one loop a "
+          + "hand-off between an observer and the agent is a queued task, not a thread wake-up. "
+          + "Default: ${DEFAULT-VALUE}.")
+  int eventLoops;
 
   @Option(names = "--out", defaultValue = "bench-results",
       description = "Directory for rl.csv, rl-learning.csv and rl.png. Default: ${DEFAULT-VALUE}.")
   File out;
+
+  /**
+   * Observer processes: a small heap and the serial collector (the loop allocates little), C1
+   * only (a few thousand requests never repay C2's compile time, and C2's threads compete with
+   * ten observers for the cores), one "processor" seen (fewer Vert.x event loops, GC and
+   * Hazelcast threads), Hazelcast with one operation/IO thread each way.
+   */
+  static final String DEFAULT_OBSERVER_JAVA_OPTS = "-Xms64m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "
+      + "-XX:ActiveProcessorCount=1 -Xshare:auto -Dhazelcast.operation.thread.count=1 "
+      + "-Dhazelcast.operation.generic.thread.count=1 -Dhazelcast.io.thread.count=1";
+
+  /**
+   * Cluster-wide Hazelcast settings of the bench (every member needs the same partition count): no
+   * join pause, and few partitions, so each joining observer migrates 7 small partitions rather
+   * than 271 (Vert.x keeps only its subscription and node maps there).
+   */
+  static final Map<String, String> CLUSTER_PROPERTIES = Map.of(
+      "hazelcast.wait.seconds.before.join", "0",
+      "hazelcast.partition.count", "7");
 
   /** One run's measurements. */
   record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
@@ -114,11 +155,21 @@ public final class RlBench implements Callable<Integer> {
       if (episodes < 1 || steps < 1) {
         throw new IllegalArgumentException("--episodes and --steps must be at least 1");
       }
+      if (warmupEpisodes < 0) {
+        throw new IllegalArgumentException("--warmup-episodes must be >= 0, got " + warmupEpisodes);
+      }
       if (seeds.isEmpty()) {
         throw new IllegalArgumentException("--seeds must name at least one seed");
       }
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    if (eventLoops < 0) {
+      throw new ParameterException(spec.commandLine(), "--event-loops must be >= 0, got " + eventLoops);
+    }
+    if (eventLoops > 0) {
+      // Read by Nodes.start; this process starts only the bench's nodes.
+      System.setProperty(Nodes.EVENT_LOOPS_PROPERTY, Integer.toString(eventLoops));
     }
     List<Result> results = new ArrayList<>();
     if (deployments.contains("inproc")) {
@@ -136,13 +187,13 @@ public final class RlBench implements Callable<Integer> {
       }
     }
     if (deployments.contains("procs")) {
-      System.setProperty("hazelcast.wait.seconds.before.join", "0");
+      CLUSTER_PROPERTIES.forEach(System::setProperty);
       int port = freePort();
       String cluster = "bench-rl-" + UUID.randomUUID();
       Node node = Nodes.start(NodeConfig.clustered(cluster, "127.0.0.1", port, List.of())).await();
       try {
         for (int ws : sizes) {
-          for (long seed : seeds) {
+          for (long seed : seedsOf("procs")) {
             results.addAll(runProcesses(node, cluster, port, ws, ms, seed));
           }
         }
@@ -154,25 +205,50 @@ public final class RlBench implements Callable<Integer> {
     return 0;
   }
 
+  private List<Long> seedsOf(String deployment) {
+    return deployment.equals("procs") && procsSeeds != null && !procsSeeds.isEmpty() ? procsSeeds : seeds;
+  }
+
   private AgentConfig config(int ws, AgentMode mode, long seed) {
     return AgentConfig.of(ws - 1, mode, seed).withTraining(1.0, AgentConfig.DEFAULT_LR, device);
   }
 
-  private Result runInProcess(Node node, int ws, AgentMode mode, long seed) {
+  private Result runInProcess(Node node, int ws, AgentMode mode, long seed) throws Exception {
     long t0 = System.nanoTime();
-    AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
     List<String> ids = new ArrayList<>();
-    ids.add(node.vertx().deployVerticle(agent).await());
     for (int i = 0; i < ws - 1; i++) {
       ids.add(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))).await());
     }
+    warmUp(node, ws, mode, seed);
+    long t1 = System.nanoTime();
+    AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
+    ids.add(0, node.vertx().deployVerticle(agent).await());
     agent.observersReady().await();
+    t0 = warmupEpisodes == 0 ? t0 : t1;
     double startup = (System.nanoTime() - t0) / 1e9;
     Result r = episodes(agent, "inproc", ws, mode, seed, startup, t0);
     for (String id : ids) {
       node.vertx().undeploy(id).await();
     }
     return r;
+  }
+
+  /**
+   * Runs the untimed warm-up episodes with a throwaway agent of another seed, then undeploys it.
+   * Observers start every episode from (seed, index, episode) and keep nothing else, so the
+   * timed agent that follows sees exactly what it would have seen first.
+   */
+  private void warmUp(Node node, int ws, AgentMode mode, long seed) throws Exception {
+    if (warmupEpisodes == 0) {
+      return;
+    }
+    AgentVerticle agent = new AgentVerticle(config(ws, mode, seed + 1), null);
+    String id = node.vertx().deployVerticle(agent).await();
+    agent.observersReady().await(60, TimeUnit.SECONDS);
+    for (int e = 0; e < warmupEpisodes; e++) {
+      agent.runEpisode(steps).await();
+    }
+    node.vertx().undeploy(id).await();
   }
 
   private List<Result> runProcesses(Node node, String cluster, int agentPort, int ws, List<AgentMode> ms,
@@ -192,6 +268,7 @@ public final class RlBench implements Callable<Integer> {
       }
       double spawn = (System.nanoTime() - t0) / 1e9;
       for (AgentMode mode : ms) {
+        warmUp(node, ws, mode, seed);
         long t1 = System.nanoTime();
         AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
         String id = node.vertx().deployVerticle(agent).await();
@@ -218,9 +295,18 @@ public final class RlBench implements Callable<Integer> {
   private Process startObserver(String cluster, int agentPort, int index, long seed, CountDownLatch ready)
       throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx256m", "-XX:+UseSerialGC",
-        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-Dhazelcast.wait.seconds.before.join=0",
+    List<String> cmd = new ArrayList<>();
+    cmd.add(java);
+    for (String o : observerJavaOpts.trim().split("\\s+")) {
+      if (!o.isEmpty()) {
+        cmd.add(o);
+      }
+    }
+    CLUSTER_PROPERTIES.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+    if (eventLoops > 0) {
+      cmd.add("-D" + Nodes.EVENT_LOOPS_PROPERTY + "=" + eventLoops);
+    }
+    cmd.addAll(List.of("-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
         "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "observer",
         "--clustered", "--cluster-name", cluster, "--cluster-host", "127.0.0.1",
         "--cluster-port", Integer.toString(freePort()), "--cluster-members", "127.0.0.1:" + agentPort,
@@ -294,15 +380,18 @@ public final class RlBench implements Callable<Integer> {
     System.out.println();
     for (String d : deployments) {
       System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d seed(s), %d episodes x %d steps%n",
-          d, d.equals("inproc") ? "one process" : "one OS process per observer", seeds.size(), episodes, steps);
-      System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us");
+          d, d.equals("inproc") ? "one process" : "one OS process per observer", seedsOf(d).size(), episodes, steps);
+      System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
+          + "startup_s");
       for (int ws : sizes) {
         double[] b = stats(results, d, ws, "batch");
         double[] nb = stats(results, d, ws, "nobatch");
         if (Double.isNaN(b[0]) && Double.isNaN(nb[0])) {
           continue;
         }
-        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f%n", ws, b[0], nb[0], b[1], b[2], nb[1], nb[2]);
+        // Start-up: the first mode's (for procs it includes starting the observer processes).
+        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f%n", ws, b[0], nb[0], b[1], b[2],
+            nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]));
         for (String m : List.of("batch", "nobatch")) {
           double v = m.equals("batch") ? b[0] : nb[0];
           if (!Double.isNaN(v)) {
@@ -335,19 +424,19 @@ public final class RlBench implements Callable<Integer> {
     System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + png);
   }
 
-  /** {median loop s, median p50 us, median p99 us} over seeds, NaN when absent. */
+  /** {median loop s, median p50 us, median p99 us, median start-up s} over seeds, NaN when absent. */
   private static double[] stats(List<Result> results, String d, int ws, String mode) {
     List<double[]> v = new ArrayList<>();
     for (Result r : results) {
       if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(mode)) {
-        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us()});
+        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us(), r.startupSeconds()});
       }
     }
     if (v.isEmpty()) {
-      return new double[] {Double.NaN, Double.NaN, Double.NaN};
+      return new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
     }
-    double[] out = new double[3];
-    for (int k = 0; k < 3; k++) {
+    double[] out = new double[4];
+    for (int k = 0; k < 4; k++) {
       double[] col = new double[v.size()];
       for (int i = 0; i < v.size(); i++) {
         col[i] = v.get(i)[k];

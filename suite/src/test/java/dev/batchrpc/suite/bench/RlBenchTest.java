@@ -1,0 +1,84 @@
+package dev.batchrpc.suite.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.batchrpc.suite.bench.rl.RlPlot;
+import java.awt.image.BufferedImage;
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code bench rl}'s option parsing and its figure (no run: that is the benchmark itself). */
+class RlBenchTest {
+
+  @Test
+  void worldSizesAreARangeOrAListSortedAndDistinct() {
+    assertThat(RlBench.parseWorldSizes("2-11")).containsExactly(2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
+    assertThat(RlBench.parseWorldSizes("11,2,6")).containsExactly(2, 6, 11);
+    assertThat(RlBench.parseWorldSizes(" 2 , 6 ,6, 2-3 ")).containsExactly(2, 3, 6);
+    assertThat(RlBench.parseWorldSizes("5")).containsExactly(5);
+  }
+
+  @Test
+  void badWorldSizesAreRefusedNamingTheFlag() {
+    for (String bad : List.of("1", "1-3", "0,2", "x", "2-", "6-2", "", "2,,3")) {
+      assertThatThrownBy(() -> RlBench.parseWorldSizes(bad)).as("'%s'", bad)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("--world-sizes");
+    }
+  }
+
+  @Test
+  void theCommandRefusesBadOptionsBeforeRunningAnything() {
+    for (String[] args : List.of(new String[] {"--world-sizes", "1"}, new String[] {"--modes", "fast"},
+        new String[] {"--deployments", "cloud"}, new String[] {"--episodes", "0"},
+        new String[] {"--warmup-episodes", "-1"}, new String[] {"--event-loops", "-2"})) {
+      CommandLine cl = new CommandLine(new RlBench());
+      cl.setErr(new java.io.PrintWriter(new java.io.StringWriter()));
+      assertThat(cl.execute(args)).as(String.join(" ", args)).isEqualTo(2);
+    }
+  }
+
+  @Test
+  void defaultsAreTheTutorialsRun() {
+    RlBench b = new RlBench();
+    new CommandLine(b).parseArgs();
+    assertThat(RlBench.parseWorldSizes(b.worldSizes)).containsExactly(2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
+    assertThat(b.episodes).isEqualTo(10);
+    assertThat(b.steps).isEqualTo(500);
+    assertThat(b.modes).containsExactly("batch", "nobatch");
+    assertThat(b.deployments).containsExactly("inproc", "procs");
+  }
+
+  @Test
+  void thePlotIsAValidPngOfTheFiguresSize(@TempDir Path dir) throws Exception {
+    Map<String, List<double[]>> series = new LinkedHashMap<>();
+    series.put("inproc batch", List.of(new double[] {2, 0.4}, new double[] {6, 0.5}, new double[] {11, 0.7}));
+    series.put("inproc nobatch", List.of(new double[] {2, 0.35}, new double[] {6, 0.6}, new double[] {11, 0.9}));
+    series.put("procs batch", List.of(new double[] {2, 3.1}, new double[] {11, 12.0}));
+    File png = dir.resolve("rl.png").toFile();
+    RlPlot.write(png, "test", series);
+    byte[] head = Files.readAllBytes(png.toPath());
+    assertThat(head).startsWith(0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n');
+    BufferedImage img = ImageIO.read(png);
+    assertThat(img.getWidth()).isEqualTo(900);
+    assertThat(img.getHeight()).isEqualTo(600);
+    // Something was drawn: not a blank white canvas.
+    int white = 0xFFFFFFFF;
+    boolean drawn = false;
+    for (int x = 0; x < img.getWidth() && !drawn; x += 3) {
+      for (int y = 0; y < img.getHeight() && !drawn; y += 3) {
+        drawn = img.getRGB(x, y) != white;
+      }
+    }
+    assertThat(drawn).isTrue();
+  }
+}

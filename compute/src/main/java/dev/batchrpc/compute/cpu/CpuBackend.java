@@ -1,5 +1,11 @@
 package dev.batchrpc.compute.cpu;
 
+import static dev.batchrpc.compute.Checks.checkRange;
+import static dev.batchrpc.compute.Checks.checkStacked;
+import static dev.batchrpc.compute.Checks.requireAtLeast;
+import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
+import static dev.batchrpc.compute.Checks.requireSameLength;
+
 import dev.batchrpc.compute.Backend;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.nn.Softmax;
@@ -438,40 +444,5 @@ public final class CpuBackend implements Backend {
       throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
     }
     return buf;
-  }
-
-  private static void checkStacked(int stackedLength, int count, int length) {
-    if (count < 1 || length < 0) {
-      throw new IllegalArgumentException("need count >= 1 and length >= 0: count=" + count
-          + ", length=" + length);
-    }
-    requireAtLeast("stacked [" + count + " x " + length + "]", stackedLength, (long) count * length);
-  }
-
-  private static void checkRange(String what, int arrayLength, int off, int len) {
-    if (off < 0 || len < 0 || (long) off + len > arrayLength) {
-      throw new IllegalArgumentException(what + " range [" + off + ", " + ((long) off + len)
-          + ") is outside its length " + arrayLength);
-    }
-  }
-
-  private static void requireAtLeast(String what, int actual, long needed) {
-    if (actual < needed) {
-      throw new IllegalArgumentException(what + " needs " + needed + " floats but its array has "
-          + actual);
-    }
-  }
-
-  private static void requireSameLength(String whatA, int a, String whatB, int b) {
-    if (a != b) {
-      throw new IllegalArgumentException(whatA + " length " + a + " differs from " + whatB
-          + " length " + b);
-    }
-  }
-
-  private static void requireFiniteNonNegative(String what, float value) {
-    if (!(value >= 0f) || Float.isInfinite(value)) {
-      throw new IllegalArgumentException(what + " must be finite and >= 0, got " + value);
-    }
   }
 }

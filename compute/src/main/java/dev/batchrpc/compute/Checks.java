@@ -1,0 +1,51 @@
+package dev.batchrpc.compute;
+
+/**
+ * The argument checks every {@link Backend} runs before it touches data, in one place so that both
+ * backends refuse the same calls with the same messages (a failing call changes nothing).
+ */
+public final class Checks {
+
+  private Checks() {
+  }
+
+  /** A [count x length] matrix of rows stored in an array of {@code stackedLength} floats. */
+  public static void checkStacked(int stackedLength, int count, int length) {
+    if (count < 1 || length < 0) {
+      throw new IllegalArgumentException("need count >= 1 and length >= 0: count=" + count
+          + ", length=" + length);
+    }
+    requireAtLeast("stacked [" + count + " x " + length + "]", stackedLength, (long) count * length);
+  }
+
+  /** {@code [off, off + len)} lies inside an array of {@code arrayLength} floats. */
+  public static void checkRange(String what, int arrayLength, int off, int len) {
+    if (off < 0 || len < 0 || (long) off + len > arrayLength) {
+      throw new IllegalArgumentException(what + " range [" + off + ", " + ((long) off + len)
+          + ") is outside its length " + arrayLength);
+    }
+  }
+
+  /** An array of {@code actual} floats holds at least {@code needed}. */
+  public static void requireAtLeast(String what, int actual, long needed) {
+    if (actual < needed) {
+      throw new IllegalArgumentException(what + " needs " + needed + " floats but its array has "
+          + actual);
+    }
+  }
+
+  /** Two arrays have the same length. */
+  public static void requireSameLength(String whatA, int a, String whatB, int b) {
+    if (a != b) {
+      throw new IllegalArgumentException(whatA + " length " + a + " differs from " + whatB
+          + " length " + b);
+    }
+  }
+
+  /** A hyper-parameter is finite and not negative. */
+  public static void requireFiniteNonNegative(String what, float value) {
+    if (!(value >= 0f) || Float.isInfinite(value)) {
+      throw new IllegalArgumentException(what + " must be finite and >= 0, got " + value);
+    }
+  }
+}

@@ -48,4 +48,31 @@ public final class Checks {
       throw new IllegalArgumentException(what + " must be finite and >= 0, got " + value);
     }
   }
+
+  /** Adam's step counts from 1, lr and eps are finite and >= 0, the betas lie in [0, 1). */
+  public static void checkAdamHyperParameters(long step, float lr, float beta1, float beta2, float eps) {
+    if (step < 1) {
+      throw new IllegalArgumentException("adam step counts from 1, got " + step);
+    }
+    requireFiniteNonNegative("adam lr", lr);
+    requireFiniteNonNegative("adam eps", eps);
+    if (!(beta1 >= 0f && beta1 < 1f) || !(beta2 >= 0f && beta2 < 1f)) {
+      throw new IllegalArgumentException("adam betas must be in [0, 1): beta1=" + beta1 + ", beta2="
+          + beta2);
+    }
+  }
+
+  /**
+   * The policy's flat parameters: W1 [hidden x in], b1, W2 [out x hidden], b2.
+   *
+   * @return their count
+   */
+  public static long checkPolicyParams(int length, int in, int hidden, int out) {
+    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
+    if (length != paramCount) {
+      throw new IllegalArgumentException("policyAct params has length " + length + " but a "
+          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
+    }
+    return paramCount;
+  }
 }

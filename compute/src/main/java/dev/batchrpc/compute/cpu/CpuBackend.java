@@ -1,5 +1,7 @@
 package dev.batchrpc.compute.cpu;
 
+import static dev.batchrpc.compute.Checks.checkAdamHyperParameters;
+import static dev.batchrpc.compute.Checks.checkPolicyParams;
 import static dev.batchrpc.compute.Checks.checkRange;
 import static dev.batchrpc.compute.Checks.checkStacked;
 import static dev.batchrpc.compute.Checks.requireAtLeast;
@@ -300,15 +302,7 @@ public final class CpuBackend implements Backend {
     if (p == g || p == fm || p == fv || g == fm || g == fv || fm == fv) {
       throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
     }
-    if (step < 1) {
-      throw new IllegalArgumentException("adam step counts from 1, got " + step);
-    }
-    requireFiniteNonNegative("adam lr", lr);
-    requireFiniteNonNegative("adam eps", eps);
-    if (!(beta1 >= 0f && beta1 < 1f) || !(beta2 >= 0f && beta2 < 1f)) {
-      throw new IllegalArgumentException("adam betas must be in [0, 1): beta1=" + beta1 + ", beta2="
-          + beta2);
-    }
+    checkAdamHyperParameters(step, lr, beta1, beta2, eps);
     // PyTorch computes the bias corrections in double from the Python (double) hyper-parameters;
     // the float's shortest decimal form recovers that double (0.9f -> 0.9), then the scalars are
     // rounded to float32 where torch hands them to a float32 kernel.
@@ -348,11 +342,7 @@ public final class CpuBackend implements Backend {
     float[] scale = data(dropoutScale, "dropoutScale");
     float[] u = data(uniforms, "uniforms");
     float[] probs = data(probsOut, "probsOut");
-    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
-    if (w.length != paramCount) {
-      throw new IllegalArgumentException("policyAct params has length " + w.length + " but a "
-          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
-    }
+    checkPolicyParams(w.length, in, hidden, out);
     requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length, (long) batch * in);
     requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length,
         (long) batch * hidden);

@@ -1,5 +1,7 @@
 package dev.batchrpc.compute.cuda;
 
+import static dev.batchrpc.compute.Checks.checkAdamHyperParameters;
+import static dev.batchrpc.compute.Checks.checkPolicyParams;
 import static dev.batchrpc.compute.Checks.checkRange;
 import static dev.batchrpc.compute.Checks.checkStacked;
 import static dev.batchrpc.compute.Checks.requireAtLeast;
@@ -440,15 +442,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     if (p == g || p == dm || p == dv || g == dm || g == dv || dm == dv) {
       throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
     }
-    if (step < 1) {
-      throw new IllegalArgumentException("adam step counts from 1, got " + step);
-    }
-    requireFiniteNonNegative("adam lr", lr);
-    requireFiniteNonNegative("adam eps", eps);
-    if (!(beta1 >= 0f && beta1 < 1f) || !(beta2 >= 0f && beta2 < 1f)) {
-      throw new IllegalArgumentException("adam betas must be in [0, 1): beta1=" + beta1
-          + ", beta2=" + beta2);
-    }
+    checkAdamHyperParameters(step, lr, beta1, beta2, eps);
     open();
     int length = p.length();
     if (length == 0) {
@@ -529,11 +523,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     CudaArray scale = array(dropoutScale, "dropoutScale");
     CudaArray u = array(uniforms, "uniforms");
     CudaArray probs = array(probsOut, "probsOut");
-    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
-    if (w.length() != paramCount) {
-      throw new IllegalArgumentException("policyAct params has length " + w.length() + " but a "
-          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
-    }
+    long paramCount = checkPolicyParams(w.length(), in, hidden, out);
     requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
     requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length(),
         (long) batch * hidden);
@@ -639,11 +629,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     CudaArray w = array(params, "params");
     CudaArray x = array(states, "states");
     CudaArray probs = array(probsOut, "probsOut");
-    long paramCount = (long) hidden * in + hidden + (long) out * hidden + out;
-    if (w.length() != paramCount) {
-      throw new IllegalArgumentException("policyAct params has length " + w.length() + " but a "
-          + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
-    }
+    long paramCount = checkPolicyParams(w.length(), in, hidden, out);
     requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
     requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
         (long) batch * out);

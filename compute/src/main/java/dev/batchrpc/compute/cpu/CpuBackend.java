@@ -8,6 +8,7 @@ import static dev.batchrpc.compute.Checks.requireAtLeast;
 import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
 import static dev.batchrpc.compute.Checks.requireSameLength;
 
+import dev.batchrpc.compute.AdamScalars;
 import dev.batchrpc.compute.Backend;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.nn.Softmax;
@@ -303,17 +304,12 @@ public final class CpuBackend implements Backend {
       throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
     }
     checkAdamHyperParameters(step, lr, beta1, beta2, eps);
-    // PyTorch computes the bias corrections in double from the Python (double) hyper-parameters;
-    // the float's shortest decimal form recovers that double (0.9f -> 0.9), then the scalars are
-    // rounded to float32 where torch hands them to a float32 kernel.
-    double b1 = asDecimal(beta1);
-    double b2 = asDecimal(beta2);
-    double bc1 = 1.0 - Math.pow(b1, step);
-    double bc2 = 1.0 - Math.pow(b2, step);
-    float negStepSize = (float) -(asDecimal(lr) / bc1);
-    float bc2Sqrt = (float) Math.sqrt(bc2);
-    float oneMinusB1 = (float) (1.0 - b1);
-    float oneMinusB2 = (float) (1.0 - b2);
+    // The same float32 scalars on every backend (see AdamScalars).
+    AdamScalars scalars = AdamScalars.of(lr, beta1, beta2, step);
+    float negStepSize = scalars.negStepSize();
+    float bc2Sqrt = scalars.bc2Sqrt();
+    float oneMinusB1 = scalars.oneMinusBeta1();
+    float oneMinusB2 = scalars.oneMinusBeta2();
     for (int j = 0; j < p.length; j++) {
       float gj = g[j];
       float mj = Math.fma(gj, oneMinusB1, fm[j] * beta1);      // exp_avg.mul_(b1).add_(g, 1-b1)
@@ -325,9 +321,6 @@ public final class CpuBackend implements Backend {
     }
   }
 
-  private static double asDecimal(float f) {
-    return Double.parseDouble(Float.toString(f));
-  }
 
   @Override
   public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,

@@ -25,6 +25,7 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
+import dev.batchrpc.compute.AdamScalars;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.random.KeyedDraws;
 import java.io.IOException;
@@ -448,16 +449,12 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     if (length == 0) {
       return;
     }
-    // The scalars exactly as CpuBackend (and PyTorch) derive them: bias corrections in double
-    // from the decimal hyper-parameters, then rounded to float32 for the element-wise kernel.
-    double b1 = asDecimal(beta1);
-    double b2 = asDecimal(beta2);
-    double bc1 = 1.0 - Math.pow(b1, step);
-    double bc2 = 1.0 - Math.pow(b2, step);
-    float negStepSize = (float) -(asDecimal(lr) / bc1);
-    float bc2Sqrt = (float) Math.sqrt(bc2);
-    float oneMinusB1 = (float) (1.0 - b1);
-    float oneMinusB2 = (float) (1.0 - b2);
+    // The same float32 scalars on every backend (see AdamScalars).
+    AdamScalars scalars = AdamScalars.of(lr, beta1, beta2, step);
+    float negStepSize = scalars.negStepSize();
+    float bc2Sqrt = scalars.bc2Sqrt();
+    float oneMinusB1 = scalars.oneMinusBeta1();
+    float oneMinusB2 = scalars.oneMinusBeta2();
     int w = width(length);
     launch(adam[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
         Pointer.to(dm.ptr()), Pointer.to(dv.ptr()), Pointer.to(new long[] {length}),
@@ -467,9 +464,6 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
         Pointer.to(new float[] {eps}));
   }
 
-  private static double asDecimal(float f) {
-    return Double.parseDouble(Float.toString(f));
-  }
 
   /**
    * The fused agent round. A uniform outside [0, 1) is found by a validation kernel that runs

@@ -77,10 +77,12 @@ class ClusteredDeterminismTest {
     String cluster = "determinism-" + UUID.randomUUID();
     int agentPort = freePort();
     List<String> seed = List.of(LOOPBACK + ":" + agentPort);
-    NodeConfig agentNode = new NodeConfig(true, cluster, List.of(), LOOPBACK, agentPort, false, 0, null, -1);
+    NodeConfig agentNode = new NodeConfig(true, cluster, List.of(), LOOPBACK, agentPort, false, 0, null, -1,
+        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
     List<NodeConfig> observerNodes = new ArrayList<>();
     for (int i = 0; i < OBSERVERS; i++) {
-      observerNodes.add(new NodeConfig(true, cluster, seed, LOOPBACK, freePort(), false, 0, null, -1));
+      observerNodes.add(new NodeConfig(true, cluster, seed, LOOPBACK, freePort(), false, 0, null, -1,
+        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S));
     }
     List<Node> nodes = new ArrayList<>();
     List<Outcome> local = new ArrayList<>();

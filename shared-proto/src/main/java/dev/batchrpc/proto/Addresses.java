@@ -22,6 +22,19 @@ public final class Addresses {
   /** {@code RegisterObserverRequest} in, {@code RegisterObserverReply} out: announce an observer. */
   public static final String AGENT_REGISTER = "agent.register";
 
+  /** {@code LeaveRequest} in, {@code LeaveReply} out: a trainer leaves the parameter server's rounds. */
+  public static final String PS_LEAVE = "ps.leave";
+
+  /** {@code LeaveRequest} in, {@code LeaveReply} out: an observer leaves the agent's rounds. */
+  public static final String AGENT_LEAVE = "agent.leave";
+
+  /**
+   * The event-bus message header naming the sender's cluster node id (its Vert.x node id). A
+   * participant sets it when it registers, so the service can drop it from its rounds when that
+   * node leaves the cluster.
+   */
+  public static final String NODE_HEADER = "batchrpc-node";
+
   /** The longest id accepted, so addresses, logs and metric descriptions stay bounded. */
   public static final int MAX_ID_LENGTH = 128;
 

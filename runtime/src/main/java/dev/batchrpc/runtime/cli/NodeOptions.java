@@ -53,6 +53,11 @@ public final class NodeOptions {
           + "Env BATCHRPC_PUBLIC_PORT.")
   int publicPort;
 
+  @Option(names = "--member-timeout-s", defaultValue = "${env:BATCHRPC_MEMBER_TIMEOUT_S:-10}",
+      description = "A cluster member silent for this long is removed and its trainers or observers "
+          + "leave the rounds, 2-600. Env BATCHRPC_MEMBER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+  int memberTimeoutS;
+
   /**
    * The validated node config.
    *
@@ -62,6 +67,6 @@ public final class NodeOptions {
     List<String> members = clusterMembers == null ? List.of()
         : clusterMembers.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
     return new NodeConfig(clustered, clusterName, members, clusterHost, clusterPort, true,
-        eventBusPort, publicHost == null || publicHost.isBlank() ? null : publicHost, publicPort);
+        eventBusPort, publicHost == null || publicHost.isBlank() ? null : publicHost, publicPort, memberTimeoutS);
   }
 }

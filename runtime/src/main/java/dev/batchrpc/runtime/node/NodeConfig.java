@@ -25,13 +25,20 @@ import java.util.regex.Pattern;
  *     differs from {@code clusterHost} (NAT, containers); {@code null} for {@code clusterHost}
  * @param publicPort {@code --public-port}: the event-bus port peers should connect to; -1 for
  *     {@code eventBusPort}
+ * @param memberTimeoutS {@code --member-timeout-s}: a member that sent no heartbeat for this long
+ *     is removed from the cluster (its participants leave the rounds), 2-600 seconds
  */
 public record NodeConfig(boolean clustered, String clusterName, List<String> clusterMembers,
     String clusterHost, int clusterPort, boolean clusterPortAutoIncrement, int eventBusPort,
-    String publicHost, int publicPort) {
+    String publicHost, int publicPort, int memberTimeoutS) {
 
   /** Hazelcast's usual first port. */
   public static final int DEFAULT_CLUSTER_PORT = 5701;
+  /**
+   * How long a silent member stays in the cluster, by default: short enough that a killed trainer
+   * or observer stops holding rounds within seconds, long enough for a GC pause.
+   */
+  public static final int DEFAULT_MEMBER_TIMEOUT_S = 10;
   /** The default cluster name. */
   public static final String DEFAULT_CLUSTER_NAME = "batch-rpc";
 
@@ -62,12 +69,15 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
     if (publicPort != -1 && (publicPort < 1 || publicPort > 65535)) {
       throw new IllegalArgumentException("--public-port must be 1-65535 (or unset), got " + publicPort);
     }
+    if (memberTimeoutS < 2 || memberTimeoutS > 600) {
+      throw new IllegalArgumentException("--member-timeout-s must be 2-600 seconds, got " + memberTimeoutS);
+    }
   }
 
   /** A plain, non-clustered node: every service in this one process. */
   public static NodeConfig local() {
     return new NodeConfig(false, DEFAULT_CLUSTER_NAME, List.of(), "127.0.0.1", DEFAULT_CLUSTER_PORT,
-        true, 0, null, -1);
+        true, 0, null, -1, DEFAULT_MEMBER_TIMEOUT_S);
   }
 
   /**
@@ -81,19 +91,25 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
    * @return the config
    */
   public static NodeConfig clustered(String clusterName, String host, int clusterPort, List<String> members) {
-    return new NodeConfig(true, clusterName, members, host, clusterPort, true, 0, null, -1);
+    return new NodeConfig(true, clusterName, members, host, clusterPort, true, 0, null, -1, DEFAULT_MEMBER_TIMEOUT_S);
   }
 
   /** This config with the event bus on a fixed port. */
   public NodeConfig withEventBusPort(int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, port, publicHost, publicPort);
+        clusterPortAutoIncrement, port, publicHost, publicPort, memberTimeoutS);
   }
 
   /** This config advertising another event-bus address to its peers. */
   public NodeConfig withPublicAddress(String host, int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, eventBusPort, host, port);
+        clusterPortAutoIncrement, eventBusPort, host, port, memberTimeoutS);
+  }
+
+  /** This config with another member timeout (seconds without a heartbeat before removal). */
+  public NodeConfig withMemberTimeoutS(int seconds) {
+    return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
+        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, seconds);
   }
 
   private static void checkHost(String flag, String host) {

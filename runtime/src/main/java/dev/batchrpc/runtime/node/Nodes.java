@@ -85,6 +85,19 @@ public final class Nodes {
         .onFailure(e -> registry.close());
   }
 
+  /**
+   * The cluster node id of a Vert.x instance (what {@link Node#nodeId()} and membership events
+   * use), or {@link Node#LOCAL_NODE_ID} when it is not clustered. Participants send it in the
+   * {@code batchrpc-node} header when they register.
+   *
+   * @param vertx any Vert.x instance
+   * @return its node id
+   */
+  public static String nodeIdOf(Vertx vertx) {
+    io.vertx.core.spi.cluster.ClusterManager cm = ((io.vertx.core.internal.VertxInternal) vertx).clusterManager();
+    return cm == null ? Node.LOCAL_NODE_ID : cm.getNodeId();
+  }
+
   /** The single place where every node registers its event-bus codecs. */
   private static Node registerCodecs(Node node) {
     ProtobufCodec.register(node.vertx());
@@ -107,6 +120,13 @@ public final class Nodes {
     // Bind and advertise this exact address (a pod IP, 127.0.0.1 in tests), not whatever
     // interface Hazelcast would pick.
     hz.setProperty("hazelcast.local.localAddress", config.clusterHost());
+    // ... and listen on it alone, not on every interface (loopback unless configured otherwise).
+    hz.setProperty("hazelcast.socket.bind.any", "false");
+    // Failure detection: a member silent for memberTimeoutS is removed, and the services drop its
+    // participants from their rounds. Hazelcast's 60 s default would hold a round for a minute.
+    int heartbeat = Math.max(1, config.memberTimeoutS() / 5);
+    hz.setProperty("hazelcast.heartbeat.interval.seconds", Integer.toString(heartbeat));
+    hz.setProperty("hazelcast.max.no.heartbeat.seconds", Integer.toString(config.memberTimeoutS()));
     NetworkConfig network = hz.getNetworkConfig();
     network.setPort(config.clusterPort()).setPortAutoIncrement(config.clusterPortAutoIncrement());
     JoinConfig join = network.getJoin();

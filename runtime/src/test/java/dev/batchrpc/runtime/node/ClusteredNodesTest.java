@@ -57,9 +57,9 @@ class ClusteredNodesTest {
     int portA = freePort();
     int portB = freePort();
     NodeConfig configA = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portB), LOOPBACK, portA,
-        false, 0, null, -1);
+        false, 0, null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
     NodeConfig configB = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portA), LOOPBACK, portB,
-        false, 0, null, -1);
+        false, 0, null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
     Promise<String> left = Promise.promise();
 
     Nodes.start(configA).compose(a -> Nodes.start(configB).map(b -> {

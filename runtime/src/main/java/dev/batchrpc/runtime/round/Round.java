@@ -27,9 +27,24 @@ import java.util.function.Supplier;
  * A round closes when {@code expected} participants have arrived, or, if the config has a
  * {@link RoundConfig#maxWait() maxWait}, when that much time has passed since its first arrival;
  * such a partial round is run with what arrived or failed with
- * {@link FailureCode#ROUND_TIMEOUT}, per its {@link PartialPolicy}. {@link #setExpected(int)}
- * changes N at runtime (cluster membership drives it): an open round that already holds that many
- * arrivals closes at once.
+ * {@link FailureCode#ROUND_TIMEOUT}, per its {@link PartialPolicy}.
+ *
+ * <h2>Membership</h2>
+ * Rounds follow the live participants, so a lost one never holds a round. {@link #leave(String)}
+ * (its node left the cluster, it deregistered, or it stopped answering) removes a participant:
+ * the open round stops waiting for it at once (closing if everyone else is there) and later rounds
+ * do not count it; a request it already placed in the open round stays. {@link #rejoin(String)}
+ * and new ids in {@link #setKnownParticipants} count from the next round: the open round does not
+ * wait for them, but takes their request if it comes. A departed participant's requests are
+ * refused ({@link FailureCode#UNKNOWN_PARTICIPANT}) until it rejoins.
+ *
+ * <p>The number a round waits for, when it opens: {@code max(1, min(N, max(K, N) - D))}, where N
+ * is the configured round size ({@link #setExpected(int)}), K the number of known participants
+ * (0 when anyone may submit) and D the number of departed ones. So with N known participants the
+ * round shrinks by one per departure; with spares (K &gt; N) it shrinks only when fewer than N are
+ * live; while participants are still registering (K &lt; N) it keeps waiting for the unregistered
+ * ones. {@link #setExpected(int)} follows the same rule: a smaller N applies to the open round at
+ * once, a larger one from the next round.
  *
  * <h2>Refusals</h2>
  * A request is refused at once, without joining or harming the open round, when its participant is
@@ -79,7 +94,8 @@ import java.util.function.Supplier;
  * <h2>Metrics</h2>
  * {@code <prefix>.round.size} (arrivals per closed round), {@code <prefix>.round.wait} (first
  * arrival to close), {@code <prefix>.round.compute} (batch time on the worker),
- * {@code <prefix>.rounds{outcome=complete|partial|failed|timeout}} and
+ * {@code <prefix>.rounds{outcome=complete|shrunk|partial|failed|timeout}} ({@code shrunk}: closed
+ * with every live participant after departures lowered its size), {@code <prefix>.round.departures} and
  * {@code <prefix>.round.rejected{reason=<FailureCode>}}; all also tagged {@code round=<name>}.
  *
  * @param <Q> the request type
@@ -96,10 +112,12 @@ public final class Round<Q, R> {
   private final int inlineMaxArrivals;
 
   // ---- state confined to the owner context ----
-  /** The number of participants a round waits for; at least 1. */
+  /** N: the configured round size; at least 1. */
   private int expected;
   /** The participants allowed to submit, or null for anyone. */
   private Set<String> known;
+  /** Participants that left and have not rejoined; their requests are refused. */
+  private final Set<String> departed = new HashSet<>();
   /** The round collecting arrivals, or null when no request is waiting. */
   private Open<Q, R> open;
   /** The sequence number the next opened round gets. */
@@ -165,8 +183,9 @@ public final class Round<Q, R> {
   }
 
   /**
-   * Changes the number of participants a round waits for, from now on. If the open round already
-   * holds at least {@code n} arrivals it closes now (a full round, not a partial one).
+   * Changes N, the configured round size. A smaller N applies to the open round at once (it closes
+   * now if it already holds enough arrivals: a full round, not a partial one); a larger one from
+   * the next round. See the class comment for how departures reduce it.
    *
    * @param n the new expected number, at least 1
    * @return completes on the caller's context once applied
@@ -178,11 +197,66 @@ public final class Round<Q, R> {
     }
     return call(() -> {
       expected = n;
-      if (open != null && open.size() >= expected) {
-        closeOpen(false);
-      }
+      shrinkOpen();
       return Future.succeededFuture();
     });
+  }
+
+  /**
+   * Removes a participant from the rounds: the open round stops waiting for it (and closes if all
+   * other participants it waits for are there), later rounds do not count it, and its requests are
+   * refused until {@link #rejoin(String)}. A request it already placed in the open round stays and
+   * is answered. Idempotent; an id that is not known (when a known set is given) is ignored.
+   *
+   * @param participantId the participant that left
+   * @return the number the next round waits for, on the caller's context
+   */
+  public Future<Integer> leave(String participantId) {
+    Objects.requireNonNull(participantId, "participantId");
+    return call(() -> {
+      if (known != null && !known.contains(participantId) || departed.contains(participantId)) {
+        return Future.succeededFuture(target());
+      }
+      int before = target();
+      departed.add(participantId);
+      metrics.departures.increment();
+      if (open != null && open.uncounted.remove(participantId)) {
+        // It joined while this round was open and was never waited for: take back what its
+        // joining added to the later rounds, not what the open round waits for.
+        open.extra -= Math.min(open.extra, before - target());
+      } else {
+        shrinkOpen();
+      }
+      return Future.succeededFuture(target());
+    });
+  }
+
+  /**
+   * Brings a departed participant back: counted from the next round (the open round does not wait
+   * for it, but takes its request). A participant that never left is unaffected.
+   *
+   * @param participantId the participant that returned
+   * @return the number the next round waits for, on the caller's context
+   */
+  public Future<Integer> rejoin(String participantId) {
+    Objects.requireNonNull(participantId, "participantId");
+    return call(() -> {
+      int before = target();
+      if (departed.remove(participantId)) {
+        countFromNextRound(participantId, target() - before);
+      }
+      return Future.succeededFuture(target());
+    });
+  }
+
+  /**
+   * The number of participants the next round waits for (N less the departures, see the class
+   * comment), read on the owner context.
+   *
+   * @return completes on the caller's context
+   */
+  public Future<Integer> expected() {
+    return call(() -> Future.succeededFuture(target()));
   }
 
   /**
@@ -195,7 +269,22 @@ public final class Round<Q, R> {
   public Future<Void> setKnownParticipants(Collection<String> participantIds) {
     Set<String> copy = participantIds == null ? null : Set.copyOf(participantIds);
     return call(() -> {
+      int before = target();
+      Set<String> previous = known;
       known = copy;
+      if (copy != null) {
+        departed.retainAll(copy);
+      }
+      int grown = target() - before;
+      if (grown > 0 && copy != null) {
+        for (String id : copy) {
+          if (previous == null || !previous.contains(id)) {
+            countFromNextRound(id, grown);
+            grown = 0;
+          }
+        }
+      }
+      shrinkOpen();
       return Future.succeededFuture();
     });
   }
@@ -226,7 +315,7 @@ public final class Round<Q, R> {
           open = null;
           cancelTimer(r);
           failAll(r, new RpcException(FailureCode.UNAVAILABLE,
-              "round '" + config.name() + "' closed with " + r.size() + " of " + expected + " arrived"));
+              "round '" + config.name() + "' closed with " + r.size() + " of " + r.expected + " arrived"));
         }
         lastBatch = lastBatch.eventually(worker::close);
       }
@@ -252,10 +341,16 @@ public final class Round<Q, R> {
           + "' is not one of the " + known.size() + " known participants of round '" + config.name() + "'"));
       return;
     }
+    if (departed.contains(id)) {
+      refuse(p, new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "participant '" + id
+          + "' left the rounds of '" + config.name() + "' (its node left the cluster, it deregistered "
+          + "or it stopped answering); register again to rejoin"));
+      return;
+    }
     if (open != null && open.ids.contains(id)) {
       refuse(p, new RpcException(FailureCode.DUPLICATE, "participant '" + id
           + "' already has a request in open round " + open.id + " of '" + config.name() + "' ("
-          + open.size() + " of " + expected + " arrived)"));
+          + open.size() + " of " + open.expected + " arrived)"));
       return;
     }
     if (validator != null) {
@@ -275,14 +370,61 @@ public final class Round<Q, R> {
       }
     }
     if (open == null) {
-      Open<Q, R> r = new Open<>(nextRound++, System.nanoTime());
+      Open<Q, R> r = new Open<>(nextRound++, System.nanoTime(), target());
       if (config.maxWait() != null) {
         r.timerId = owner.owner().setTimer(config.maxWait().toMillis(), t -> onMaxWait(r));
       }
       open = r;
     }
+    if (open.uncounted.remove(id) && open.extra > 0) {
+      // A participant that (re)joined while this round was open: it is here, so it counts now.
+      open.extra--;
+      open.expected++;
+    }
     open.add(p);
-    if (open.size() >= expected) {
+    if (open.size() >= open.expected) {
+      closeOpen(false);
+    }
+  }
+
+  /** The number a round opened now waits for (class comment). */
+  private int target() {
+    int pool = Math.max(known == null ? 0 : known.size(), expected);
+    return Math.max(1, Math.min(expected, pool - departed.size()));
+  }
+
+  /**
+   * A participant (re)joined and the target grew by {@code grown}: later rounds wait for it, the
+   * open round does not (it takes its request if it comes, see {@link #arrive}).
+   */
+  private void countFromNextRound(String id, int grown) {
+    if (open != null && grown > 0 && !open.ids.contains(id)) {
+      open.uncounted.add(id);
+      open.extra += grown;
+    }
+  }
+
+  /**
+   * Lowers the open round's expected number to what the live participants can still bring: the
+   * target, less the joiners it does not wait for, plus the departed participants whose requests
+   * are already in; closes it if they are all there.
+   */
+  private void shrinkOpen() {
+    if (open == null) {
+      return;
+    }
+    int arrivedDeparted = 0;
+    for (String id : open.ids) {
+      if (departed.contains(id)) {
+        arrivedDeparted++;
+      }
+    }
+    int live = Math.max(1, target() - open.extra + arrivedDeparted);
+    if (live < open.expected) {
+      open.expected = live;
+      open.shrunk = true;
+    }
+    if (open.size() >= open.expected) {
       closeOpen(false);
     }
   }
@@ -307,7 +449,7 @@ public final class Round<Q, R> {
     long waitedNanos = System.nanoTime() - r.firstArrivalNanos;
     metrics.waited(waitedNanos);
     metrics.size.record(r.size());
-    int n = expected;
+    int n = r.expected;
     boolean partial = r.size() < n;
     if (timedOut && config.partialPolicy() == PartialPolicy.FAIL) {
       metrics.timeout.increment();
@@ -377,7 +519,7 @@ public final class Round<Q, R> {
   }
 
   private void deliver(Open<Q, R> r, RoundBatch<Q> batch, BatchResult<R> result) {
-    (batch.partial() ? metrics.partial : metrics.complete).increment();
+    (batch.partial() ? metrics.partial : r.shrunk ? metrics.shrunk : metrics.complete).increment();
     // Invariant: each pending request belongs to exactly one round and is completed exactly once.
     List<Pending<Q, R>> pending = r.pending;
     for (int i = 0; i < pending.size(); i++) {
@@ -453,11 +595,20 @@ public final class Round<Q, R> {
     final long firstArrivalNanos;
     final List<Pending<Q, R>> pending = new ArrayList<>();
     final Set<String> ids = new HashSet<>();
+    /** Participants that (re)joined while this round was open: not waited for, counted if they come. */
+    final Set<String> uncounted = new HashSet<>();
+    /** How much the target grew from joins since this round opened (not waited for here). */
+    int extra;
+    /** How many arrivals close this round: the target when it opened, lowered by departures. */
+    int expected;
+    /** Whether departures lowered {@link #expected}. */
+    boolean shrunk;
     long timerId = -1;
 
-    Open(long id, long firstArrivalNanos) {
+    Open(long id, long firstArrivalNanos, int expected) {
       this.id = id;
       this.firstArrivalNanos = firstArrivalNanos;
+      this.expected = expected;
     }
 
     void add(Pending<Q, R> p) {

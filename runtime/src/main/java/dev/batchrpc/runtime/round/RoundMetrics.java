@@ -10,7 +10,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The meters of one round, registered once. Tags are bounded: the round's constant name, four
+ * The meters of one round, registered once. Tags are bounded: the round's constant name, five
  * outcomes and the failure-code names. Thread-safe (Micrometer meters are).
  */
 final class RoundMetrics {
@@ -22,6 +22,8 @@ final class RoundMetrics {
   final Counter partial;
   final Counter failed;
   final Counter timeout;
+  final Counter shrunk;
+  final Counter departures;
   private final Map<FailureCode, Counter> rejected = new EnumMap<>(FailureCode.class);
 
   RoundMetrics(MeterRegistry registry, RoundConfig config) {
@@ -43,6 +45,11 @@ final class RoundMetrics {
     partial = outcome(registry, p, round, "partial");
     failed = outcome(registry, p, round, "failed");
     timeout = outcome(registry, p, round, "timeout");
+    shrunk = outcome(registry, p, round, "shrunk");
+    departures = Counter.builder(p + ".round.departures")
+        .description("Participants that left the rounds (node left the cluster, deregistered, stopped answering)")
+        .tag("round", round)
+        .register(registry);
     for (FailureCode code : FailureCode.values()) {
       rejected.put(code, Counter.builder(p + ".round.rejected")
           .description("Requests refused before joining a round, by failure code")

@@ -163,7 +163,8 @@ public final class ParameterServer {
 
   /**
    * The current model. In registration mode (no {@code --participants}) a request with a valid
-   * participant id registers that trainer, which may then send updates.
+   * participant id registers that trainer, which may then send updates. A trainer that had left
+   * (see {@link #leave}) is back from the next round once it fetches the model again.
    */
   public Future<ModelReply> getModel(GetModelRequest request) {
     String id = request.getParticipantId();
@@ -179,9 +180,33 @@ public final class ParameterServer {
         return Future.failedFuture(new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "participant '"
             + id + "' is not one of --participants " + config.participants()));
       }
-      return Future.succeededFuture(latest);
+      return round.rejoin(id).map(v -> latest);
     }
-    return registerOnOwner(id).map(v -> latest);
+    return registerOnOwner(id).compose(v -> round.rejoin(id)).map(v -> latest);
+  }
+
+  /**
+   * Removes a trainer from the rounds (it said it is done, or its node left the cluster): the open
+   * round stops waiting for it and later rounds do not count it, until it fetches the model again.
+   *
+   * @return the number of trainers the next round waits for; {@code BAD_REQUEST} for an invalid id
+   */
+  public Future<Integer> leave(String id) {
+    if (!Addresses.isValidId(id)) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "invalid participant_id '"
+          + id + "': 1-128 characters from [A-Za-z0-9_.-]"));
+    }
+    return round.leave(id);
+  }
+
+  /** The number of trainers the next round waits for (the round size less departed trainers). */
+  public Future<Integer> expectedTrainers() {
+    return round.expected();
+  }
+
+  /** The number of gradients waiting in the open round (0 when none is open). */
+  public Future<Integer> openArrivals() {
+    return round.openArrivals();
   }
 
   private Future<Void> registerOnOwner(String id) {

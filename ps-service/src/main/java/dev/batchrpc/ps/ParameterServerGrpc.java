@@ -1,6 +1,8 @@
 package dev.batchrpc.ps;
 
 import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.LeaveReply;
+import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcService;
 import dev.batchrpc.proto.v1.UpdateRequest;
@@ -32,7 +34,14 @@ final class ParameterServerGrpc extends ParameterServerGrpcService {
     return server.updateAndFetch(request).recover(ParameterServerGrpc::toStatus);
   }
 
-  private static Future<ModelReply> toStatus(Throwable failure) {
+  @Override
+  public Future<LeaveReply> leave(LeaveRequest request) {
+    return server.leave(request.getParticipantId())
+        .map(n -> LeaveReply.newBuilder().setExpected(n).build())
+        .recover(ParameterServerGrpc::toStatus);
+  }
+
+  private static <T> Future<T> toStatus(Throwable failure) {
     RpcException e = RpcException.of(failure);
     return Future.failedFuture(new StatusException(e.grpcStatus(), e.getMessage()));
   }

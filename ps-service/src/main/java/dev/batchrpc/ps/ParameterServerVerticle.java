@@ -2,8 +2,11 @@ package dev.batchrpc.ps;
 
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.LeaveReply;
+import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.node.ParticipantNodes;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -16,6 +19,7 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
+import java.util.List;
 
 /**
  * Serves one {@link ParameterServer} on the event bus ({@link Addresses#PS_UPDATE_AND_FETCH},
@@ -29,6 +33,7 @@ public final class ParameterServerVerticle extends VerticleBase {
   private final Promise<ParameterServer> ready = Promise.promise();
   private ParameterServer server;
   private HttpServer http;
+  private ParticipantNodes trainerNodes;
 
   /**
    * @param config the settings
@@ -58,11 +63,26 @@ public final class ParameterServerVerticle extends VerticleBase {
           msg -> ps.updateAndFetch(msg.body())
               .onSuccess(msg::reply)
               .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
+      // A trainer that fetches the model with its id and names its node is tracked: when that
+      // node leaves the cluster, the trainer leaves the rounds.
+      trainerNodes = ParticipantNodes.watch(vertx, id -> ps.leave(id));
       Future<Void> get = vertx.eventBus().<GetModelRequest>consumer(Addresses.PS_GET_MODEL,
           msg -> ps.getModel(msg.body())
-              .onSuccess(msg::reply)
+              .onSuccess(reply -> {
+                if (!msg.body().getParticipantId().isEmpty()) {
+                  trainerNodes.bind(msg.body().getParticipantId(), msg);
+                }
+                msg.reply(reply);
+              })
               .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
-      return Future.all(update, get, startGrpc(ps));
+      Future<Void> leave = vertx.eventBus().<LeaveRequest>consumer(Addresses.PS_LEAVE,
+          msg -> ps.leave(msg.body().getParticipantId())
+              .onSuccess(n -> {
+                trainerNodes.unbind(msg.body().getParticipantId());
+                msg.reply(LeaveReply.newBuilder().setExpected(n).build());
+              })
+              .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
+      return Future.all(List.of(update, get, leave, startGrpc(ps)));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
   }
 
@@ -95,6 +115,9 @@ public final class ParameterServerVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
+    if (trainerNodes != null) {
+      trainerNodes.close();
+    }
     Future<Void> closeHttp = http == null ? Future.succeededFuture() : http.close();
     return closeHttp.compose(v -> server == null ? Future.succeededFuture() : server.close());
   }

@@ -41,9 +41,11 @@ public final class PsCommand implements Callable<Integer> {
           + "Default: none (any trainer that fetched the model with its id may join).")
   List<String> participants;
 
-  @Option(names = "--max-wait-ms", defaultValue = "${env:BATCHRPC_MAX_WAIT_MS:-0}",
+  @Option(names = "--max-wait-ms", defaultValue = "${env:BATCHRPC_MAX_WAIT_MS:-60000}",
       description = "Close a round this long after its first gradient even if not all trainers "
-          + "arrived; 0 waits for all. Env BATCHRPC_MAX_WAIT_MS. Default: ${DEFAULT-VALUE}.")
+          + "arrived (a trainer lost without a trace, e.g. a gRPC client); 0 waits for all. Trainers "
+          + "whose node leaves the cluster stop counting at once. Env BATCHRPC_MAX_WAIT_MS. "
+          + "Default: ${DEFAULT-VALUE}.")
   long maxWaitMs;
 
   @Option(names = "--partial-policy", defaultValue = "${env:BATCHRPC_PARTIAL_POLICY:-run}",

@@ -3,9 +3,12 @@ package dev.batchrpc.trainer;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.LeaveReply;
+import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.node.Nodes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.Message;
@@ -19,6 +22,12 @@ public interface PsClient {
   /** Joins the current round; completes with the model the round produced. */
   Future<ModelReply> updateAndFetch(UpdateRequest request);
 
+  /**
+   * Leaves the server's rounds (a trainer that is done), so they stop waiting for it; fetching
+   * the model again brings it back.
+   */
+  Future<Void> leave(String participantId);
+
   /** A client over the (local or clustered) event bus with a per-request timeout. */
   static PsClient eventBus(Vertx vertx, long timeoutMs) {
     ProtobufCodec.register(vertx);
@@ -27,7 +36,8 @@ public interface PsClient {
       public Future<ModelReply> getModel(String participantId) {
         return vertx.eventBus().<ModelReply>request(Addresses.PS_GET_MODEL,
                 GetModelRequest.newBuilder().setParticipantId(participantId).build(),
-                ProtobufCodec.options(timeoutMs))
+                // The node header lets the server drop this trainer when its node leaves.
+                ProtobufCodec.options(timeoutMs).addHeader(Addresses.NODE_HEADER, Nodes.nodeIdOf(vertx)))
             .map(Message::body).recover(e -> Future.failedFuture(RpcException.of(e)));
       }
 
@@ -36,6 +46,14 @@ public interface PsClient {
         return vertx.eventBus().<ModelReply>request(Addresses.PS_UPDATE_AND_FETCH, request,
                 ProtobufCodec.options(timeoutMs))
             .map(Message::body).recover(e -> Future.failedFuture(RpcException.of(e)));
+      }
+
+      @Override
+      public Future<Void> leave(String participantId) {
+        return vertx.eventBus().<LeaveReply>request(Addresses.PS_LEAVE,
+                LeaveRequest.newBuilder().setParticipantId(participantId).build(),
+                ProtobufCodec.options(timeoutMs))
+            .<Void>mapEmpty().recover(e -> Future.failedFuture(RpcException.of(e)));
       }
     };
   }

@@ -1,12 +1,10 @@
 package dev.batchrpc.runtime.node;
 
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.spi.cluster.NodeListener;
 import java.util.List;
-import java.util.Objects;
 
 /**
  * A started Vert.x instance with its process-wide Prometheus registry, plain or clustered. Made by
@@ -72,24 +70,7 @@ public final class Node {
    * @return a handle that stops the events
    */
   public Watch watchMembers(NodeListener listener) {
-    Objects.requireNonNull(listener, "listener");
-    if (clusterManager == null) {
-      return () -> { };
-    }
-    Context context = vertx.getOrCreateContext();
-    NodeListener onContext = new NodeListener() {
-      @Override
-      public void nodeAdded(String nodeId) {
-        context.runOnContext(v -> listener.nodeAdded(nodeId));
-      }
-
-      @Override
-      public void nodeLeft(String nodeId) {
-        context.runOnContext(v -> listener.nodeLeft(nodeId));
-      }
-    };
-    clusterManager.addListener(onContext);
-    return () -> clusterManager.removeListener(onContext);
+    return Nodes.watchMembers(vertx, listener);
   }
 
   /** The registry's metrics in the Prometheus text format, for a {@code /metrics} endpoint. */

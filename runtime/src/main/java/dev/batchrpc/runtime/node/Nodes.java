@@ -98,6 +98,37 @@ public final class Nodes {
     return cm == null ? Node.LOCAL_NODE_ID : cm.getNodeId();
   }
 
+  /**
+   * Observes nodes joining and leaving the cluster of a Vert.x instance started by
+   * {@link #start(NodeConfig)} (see {@link Node#watchMembers}). Events are delivered on the
+   * caller's context (a verticle's event loop), or a new one from a non-Vert.x thread; an instance
+   * that is not clustered, or clustered by another cluster manager, never sees an event.
+   *
+   * @param vertx the node's Vert.x instance
+   * @param listener called with the Vert.x node id of each node added or left
+   * @return a handle that stops the events
+   */
+  public static Node.Watch watchMembers(Vertx vertx, io.vertx.core.spi.cluster.NodeListener listener) {
+    java.util.Objects.requireNonNull(listener, "listener");
+    if (!(((io.vertx.core.internal.VertxInternal) vertx).clusterManager() instanceof FanOutClusterManager cm)) {
+      return () -> { };
+    }
+    io.vertx.core.Context context = vertx.getOrCreateContext();
+    io.vertx.core.spi.cluster.NodeListener onContext = new io.vertx.core.spi.cluster.NodeListener() {
+      @Override
+      public void nodeAdded(String nodeId) {
+        context.runOnContext(v -> listener.nodeAdded(nodeId));
+      }
+
+      @Override
+      public void nodeLeft(String nodeId) {
+        context.runOnContext(v -> listener.nodeLeft(nodeId));
+      }
+    };
+    cm.addListener(onContext);
+    return () -> cm.removeListener(onContext);
+  }
+
   /** The single place where every node registers its event-bus codecs. */
   private static Node registerCodecs(Node node) {
     ProtobufCodec.register(node.vertx());

@@ -1,0 +1,86 @@
+package dev.batchrpc.runtime.node;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.spi.cluster.NodeListener;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * Which cluster node each participant (trainer, observer) registered from, so that a node leaving
+ * the cluster (crashed, killed, partitioned away: Hazelcast removes it after
+ * {@code --member-timeout-s}) becomes the departure of its participants, and no round waits for
+ * them.
+ *
+ * <p>A participant names its node in the {@code batchrpc-node} header of its registration message
+ * ({@link dev.batchrpc.proto.Addresses#NODE_HEADER}, value {@link Nodes#nodeIdOf}); without the
+ * header (a gRPC client, an older client) it is simply not tracked, and the round's maximum wait
+ * and the Leave call are what protect the rounds from it.
+ *
+ * <p>Confined to the context that created it (a verticle's event loop): {@link #bind} must be
+ * called there, and the loss callback runs there.
+ */
+public final class ParticipantNodes {
+
+  private final Map<String, String> nodeOf = new HashMap<>();
+  private final Node.Watch watch;
+
+  private ParticipantNodes(Vertx vertx, Consumer<String> onLost) {
+    this.watch = Nodes.watchMembers(vertx, new NodeListener() {
+      @Override
+      public void nodeAdded(String nodeId) {
+        // A participant on a new node counts once it registers.
+      }
+
+      @Override
+      public void nodeLeft(String nodeId) {
+        List<String> lost = nodeOf.entrySet().stream()
+            .filter(e -> e.getValue().equals(nodeId)).map(Map.Entry::getKey).sorted().toList();
+        for (String id : lost) {
+          nodeOf.remove(id);
+          onLost.accept(id);
+        }
+      }
+    });
+  }
+
+  /**
+   * Starts tracking on the current context.
+   *
+   * @param vertx the node's Vert.x instance (started by {@link Nodes})
+   * @param onLost called on this context with each participant whose node left the cluster
+   * @return the tracker
+   */
+  public static ParticipantNodes watch(Vertx vertx, Consumer<String> onLost) {
+    return new ParticipantNodes(vertx, Objects.requireNonNull(onLost, "onLost"));
+  }
+
+  /**
+   * Records that a participant registered from the node named in the message's header (no header,
+   * or this process's own node id when not clustered: not tracked).
+   *
+   * @param participantId the participant
+   * @param registration its registration message
+   */
+  public void bind(String participantId, Message<?> registration) {
+    String node = registration.headers().get(dev.batchrpc.proto.Addresses.NODE_HEADER);
+    if (node == null || node.isBlank() || Node.LOCAL_NODE_ID.equals(node)) {
+      nodeOf.remove(participantId);
+      return;
+    }
+    nodeOf.put(participantId, node);
+  }
+
+  /** Forgets a participant (it left by itself). */
+  public void unbind(String participantId) {
+    nodeOf.remove(participantId);
+  }
+
+  /** Stops watching the cluster. */
+  public void close() {
+    watch.cancel();
+  }
+}

@@ -96,6 +96,18 @@ public final class AgentCommand implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   long episodeTimeoutMs;
 
+  @Option(names = "--max-wait-ms", defaultValue = "${env:BATCHRPC_MAX_WAIT_MS:-10000}",
+      description = "Close a step round this long after its first state even if not all observers "
+          + "sent theirs (an observer lost without a trace); 0 waits for all. Observers whose node "
+          + "leaves the cluster stop counting at once. Env BATCHRPC_MAX_WAIT_MS. Default: ${DEFAULT-VALUE}.")
+  long maxWaitMs;
+
+  @Option(names = "--partial-policy", defaultValue = "${env:BATCHRPC_PARTIAL_POLICY:-run}",
+      description = "What a step round closed by --max-wait-ms does: run (answer the observers that "
+          + "arrived; the missing ones sit out the rest of the episode) or fail (the episode fails). "
+          + "Env BATCHRPC_PARTIAL_POLICY. Default: ${DEFAULT-VALUE}.")
+  String partialPolicy;
+
   @Option(names = "--register-timeout-s", defaultValue = "${env:BATCHRPC_REGISTER_TIMEOUT_S:-300}",
       description = "With --clustered: how long to wait for all observers to register. "
           + "Env BATCHRPC_REGISTER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
@@ -118,7 +130,8 @@ public final class AgentCommand implements Callable<Integer> {
       nodeConfig = node.toConfig();
       ops.validate();
       config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
-          .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs);
+          .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs)
+          .withRoundWait(maxWaitMs, parsePartialPolicy(partialPolicy));
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
@@ -173,6 +186,14 @@ public final class AgentCommand implements Callable<Integer> {
         // The hook is closing the node already.
       }
     }
+  }
+
+  private static boolean parsePartialPolicy(String value) {
+    return switch (value == null ? "" : value.trim().toLowerCase(Locale.ROOT)) {
+      case "run" -> true;
+      case "fail" -> false;
+      default -> throw new IllegalArgumentException("--partial-policy must be run or fail, got '" + value + "'");
+    };
   }
 
   private void awaitObservers(AgentVerticle agent, AgentConfig config) throws Exception {

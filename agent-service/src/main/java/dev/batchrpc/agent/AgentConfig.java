@@ -21,14 +21,21 @@ import java.util.List;
  * @param grpcPort the gRPC port ({@code --grpc-port}): -1 for none, 0 for any free port
  * @param grpcHost the address the gRPC server binds ({@code --grpc-host})
  * @param episodeTimeoutMs the longest one observer's episode may take ({@code --episode-timeout-ms})
+ * @param maxWaitMs how long a step round waits after its first state before it closes with the
+ *     observers that sent theirs ({@code --max-wait-ms}), 0 for no limit
+ * @param runPartial {@code --partial-policy}: a step round closed by the maximum wait answers the
+ *     observers that arrived (true; the missing ones sit out the rest of the episode) or fails them
  */
 public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, double gamma, float lr,
-    String device, int grpcPort, String grpcHost, long episodeTimeoutMs) {
+    String device, int grpcPort, String grpcHost, long episodeTimeoutMs, long maxWaitMs,
+    boolean runPartial) {
 
   /** The tutorial's learning rate. */
   public static final float DEFAULT_LR = 0.01f;
   /** Default episode timeout: ten minutes. */
   public static final long DEFAULT_EPISODE_TIMEOUT_MS = 600_000;
+  /** Default maximum wait of a step round: a step takes microseconds, so 10 s means trouble. */
+  public static final long DEFAULT_MAX_WAIT_MS = 10_000;
 
   /** Validates and copies. */
   public AgentConfig {
@@ -59,6 +66,9 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
     if (episodeTimeoutMs <= 0) {
       throw new IllegalArgumentException("--episode-timeout-ms must be > 0, got " + episodeTimeoutMs);
     }
+    if (maxWaitMs < 0) {
+      throw new IllegalArgumentException("--max-wait-ms must be >= 0 (0: no limit), got " + maxWaitMs);
+    }
     if (grpcHost == null || grpcHost.isBlank()) {
       throw new IllegalArgumentException("--grpc-host must not be empty");
     }
@@ -76,7 +86,8 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
     for (int i = 0; i < n; i++) {
       ids.add(ObserverConfig.defaultId(i));
     }
-    return new AgentConfig(ids, mode, seed, 1.0, DEFAULT_LR, "cpu", -1, "127.0.0.1", DEFAULT_EPISODE_TIMEOUT_MS);
+    return new AgentConfig(ids, mode, seed, 1.0, DEFAULT_LR, "cpu", -1, "127.0.0.1", DEFAULT_EPISODE_TIMEOUT_MS,
+        DEFAULT_MAX_WAIT_MS, true);
   }
 
   /** The number of observers. */
@@ -86,16 +97,25 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
 
   /** The same with another gRPC address. */
   public AgentConfig withGrpc(String host, int port) {
-    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, port, host, episodeTimeoutMs);
+    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, port, host, episodeTimeoutMs, maxWaitMs,
+        runPartial);
   }
 
   /** The same with another discount, learning rate and device. */
   public AgentConfig withTraining(double gamma, float lr, String device) {
-    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, episodeTimeoutMs);
+    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, episodeTimeoutMs,
+        maxWaitMs, runPartial);
   }
 
   /** The same with another episode timeout. */
   public AgentConfig withEpisodeTimeoutMs(long ms) {
-    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, ms);
+    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, ms, maxWaitMs,
+        runPartial);
+  }
+
+  /** The same with another step-round maximum wait (0: none) and partial-round policy. */
+  public AgentConfig withRoundWait(long ms, boolean partialRuns) {
+    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, episodeTimeoutMs,
+        ms, partialRuns);
   }
 }

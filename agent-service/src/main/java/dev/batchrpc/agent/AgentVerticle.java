@@ -7,6 +7,8 @@ import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.AgentGrpcService;
+import dev.batchrpc.proto.v1.LeaveReply;
+import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ObserverGrpcClient;
 import dev.batchrpc.proto.v1.RegisterObserverReply;
 import dev.batchrpc.proto.v1.RegisterObserverRequest;
@@ -15,9 +17,11 @@ import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.node.ParticipantNodes;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
+import dev.batchrpc.runtime.round.PartialPolicy;
 import dev.batchrpc.runtime.round.Round;
 import dev.batchrpc.runtime.round.RoundBatch;
 import dev.batchrpc.runtime.round.RoundConfig;
@@ -37,6 +41,7 @@ import io.vertx.grpc.client.GrpcClientOptions;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.StatusException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -45,6 +50,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
 
 /**
  * The batch-processing agent: action selection for every observer's steps, episode orchestration
@@ -65,16 +71,28 @@ import java.util.concurrent.atomic.AtomicInteger;
  * takes one Adam step on the whole episode ({@link PolicyAgent}). Observers register at
  * {@code agent.register}; {@link #observersReady()} completes when all N have.
  *
- * <p>Thread confinement: registrations, the gate, the latency log and the episode state live on
- * this verticle's event loop; the {@link PolicyAgent} lives on the worker.
+ * <h2>Lost observers</h2>
+ * An observer leaves (its node left the cluster, it called {@code agent.leave} / gRPC
+ * {@code Leave}, or its run-episode request failed for want of an answer): the step rounds stop
+ * waiting for it at once, the running episode finishes with the others and updates on their rows
+ * only, and later episodes run without it until it registers again. An observer that misses a
+ * step round closed by {@code --max-wait-ms} sits out the rest of that episode and is back for the
+ * next one.
+ *
+ * <p>Thread confinement: registrations, departures, the gate, the latency log and the episode
+ * state live on this verticle's event loop; the {@link PolicyAgent} lives on the worker.
  */
 public final class AgentVerticle extends VerticleBase {
 
-  /** One episode's outcome. */
+  /**
+   * One episode's outcome; {@code observers}: how many observers finished it (the others left or
+   * sat out, see the class comment).
+   */
   public record EpisodeResult(long episode, int steps, float loss, double episodeReward,
-      double runningReward, double seconds) {
+      double runningReward, double seconds, int observers) {
   }
 
+  private static final Logger LOG = Logger.getLogger(AgentVerticle.class.getName());
   private static final AtomicInteger INSTANCES = new AtomicInteger();
   private static final int GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
   /**
@@ -96,6 +114,17 @@ public final class AgentVerticle extends VerticleBase {
   private StepGate gate;
   private final LatencyLog latencies = new LatencyLog();
   private final Set<String> registered = new HashSet<>();
+  /** Observers that left (node gone, Leave, no answer) and have not registered again. */
+  private final Set<String> departed = new HashSet<>();
+  /**
+   * Observers out of the step rounds until the next episode starts: those that missed a step round
+   * of the running episode (maximum wait) and those that registered again after leaving (an episode
+   * that started without them must not wait for them).
+   */
+  private final Set<String> sittingOut = new HashSet<>();
+  /** The running episode's unanswered run-episode calls, by observer. */
+  private final Map<String, Promise<RunEpisodeReply>> inFlight = new HashMap<>();
+  private ParticipantNodes observerNodes;
   private final Map<String, SocketAddress> grpcObservers = new HashMap<>();
   private final Promise<Void> ready = Promise.promise();
   // Meters (null without a registry); the rewards are written on the event loop, read by scrapes.
@@ -135,11 +164,17 @@ public final class AgentVerticle extends VerticleBase {
       policy = p;
       inlineRows = p.isGpu() ? 0 : INLINE_MAX_ROWS;
       round = newRound();
+      observerNodes = ParticipantNodes.watch(vertx, id -> observerLeft(id, "its node left the cluster"));
       List<Future<?>> needs = new ArrayList<>();
       needs.add(vertx.eventBus().<SelectActionRequest>consumer(Addresses.AGENT_SELECT_ACTION, this::onSelectAction)
           .completion());
       needs.add(vertx.eventBus().<RegisterObserverRequest>consumer(Addresses.AGENT_REGISTER,
-          m -> register(m.body()).onSuccess(m::reply).onFailure(e -> RpcException.replyFailure(m, e))).completion());
+          m -> register(m.body()).onSuccess(r -> {
+            observerNodes.bind(m.body().getObserverId(), m);
+            m.reply(r);
+          }).onFailure(e -> RpcException.replyFailure(m, e))).completion());
+      needs.add(vertx.eventBus().<LeaveRequest>consumer(Addresses.AGENT_LEAVE,
+          m -> leave(m.body()).onSuccess(m::reply).onFailure(e -> RpcException.replyFailure(m, e))).completion());
       if (config.grpcPort() >= 0) {
         needs.add(startGrpc());
       }
@@ -149,6 +184,9 @@ public final class AgentVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
+    if (observerNodes != null) {
+      observerNodes.close();
+    }
     List<Future<?>> done = new ArrayList<>();
     if (round != null) {
       done.add(round.close());
@@ -187,15 +225,25 @@ public final class AgentVerticle extends VerticleBase {
         .register(registry);
   }
 
+  /** A fresh step round that already knows who left. Event loop. */
   private Round<SelectActionRequest, SelectActionReply> newRound() {
     int size = config.mode() == AgentMode.BATCH ? config.observers() : 1;
-    return Round.<SelectActionRequest, SelectActionReply>builder(context,
-            RoundConfig.of("select-action", "agent", size).withWorkerName(workerName), this::batch)
+    RoundConfig rc = RoundConfig.of("select-action", "agent", size).withWorkerName(workerName);
+    if (config.maxWaitMs() > 0) {
+      rc = rc.withMaxWait(Duration.ofMillis(config.maxWaitMs()),
+          config.runPartial() ? PartialPolicy.RUN_PARTIAL : PartialPolicy.FAIL);
+    }
+    Round<SelectActionRequest, SelectActionReply> r = Round.<SelectActionRequest, SelectActionReply>builder(
+            context, rc, this::batch)
         .validator(gate::check)
         .knownParticipants(config.observerIds())
         .meterRegistry(registry)
         .inlineBatchesUpTo(inlineRows)
         .build();
+    for (String id : departed) {
+      r.leave(id);
+    }
+    return r;
   }
 
   /** The gRPC port actually bound, or -1 without gRPC. */
@@ -227,7 +275,12 @@ public final class AgentVerticle extends VerticleBase {
     });
   }
 
-  /** One round's forward pass, on the worker: rows ordered by observer index (determinism). */
+  /**
+   * One round's forward pass, on the worker (or inline): rows ordered by step, then observer index
+   * (determinism). A round holds one step, except after a round closed by the maximum wait, when a
+   * straggler's late step may share a round with the others' next one: each step is then its own
+   * forward pass.
+   */
   private BatchResult<SelectActionReply> batch(RoundBatch<SelectActionRequest> batch) {
     List<Arrival<SelectActionRequest>> arrivals = batch.arrivals();
     int b = arrivals.size();
@@ -237,31 +290,119 @@ public final class AgentVerticle extends VerticleBase {
       order[k] = k;
       indexOfArrival[k] = gate.indexOf(arrivals.get(k).participantId());
     }
-    java.util.Arrays.sort(order, (x, y) -> Integer.compare(indexOfArrival[x], indexOfArrival[y]));
-    int step = arrivals.get(0).request().getStep();
-    int[] observers = new int[b];
-    float[][] states = new float[b][];
-    for (int r = 0; r < b; r++) {
-      Arrival<SelectActionRequest> a = arrivals.get(order[r]);
-      if (a.request().getStep() != step) {
-        // The gate makes this impossible; fail the round loudly rather than mix steps.
-        throw new IllegalStateException("round mixes steps " + step + " and " + a.request().getStep());
-      }
-      observers[r] = indexOfArrival[order[r]];
-      states[r] = StepGate.state(a.participantId(), a.request());
-    }
-    PolicyNet.Act act = policy.act(step, observers, states);
+    java.util.Arrays.sort(order, (x, y) -> {
+      int byStep = Integer.compare(arrivals.get(x).request().getStep(), arrivals.get(y).request().getStep());
+      return byStep != 0 ? byStep : Integer.compare(indexOfArrival[x], indexOfArrival[y]);
+    });
     SelectActionReply[] replies = new SelectActionReply[b];
-    float[] probs = act.probs().data();
-    for (int r = 0; r < b; r++) {
-      replies[order[r]] = SelectActionReply.newBuilder()
-          .setAction(act.actions()[r])
-          .addProbabilities(probs[r * PolicyNet.OUT])
-          .addProbabilities(probs[r * PolicyNet.OUT + 1])
-          .setBatchSize(b)
-          .build();
+    for (int from = 0; from < b; ) {
+      int step = arrivals.get(order[from]).request().getStep();
+      int to = from;
+      while (to < b && arrivals.get(order[to]).request().getStep() == step) {
+        to++;
+      }
+      int rows = to - from;
+      int[] observers = new int[rows];
+      float[][] states = new float[rows][];
+      for (int r = 0; r < rows; r++) {
+        Arrival<SelectActionRequest> a = arrivals.get(order[from + r]);
+        observers[r] = indexOfArrival[order[from + r]];
+        states[r] = StepGate.state(a.participantId(), a.request());
+      }
+      PolicyNet.Act act = policy.act(step, observers, states);
+      float[] probs = act.probs().data();
+      for (int r = 0; r < rows; r++) {
+        replies[order[from + r]] = SelectActionReply.newBuilder()
+            .setAction(act.actions()[r])
+            .addProbabilities(probs[r * PolicyNet.OUT])
+            .addProbabilities(probs[r * PolicyNet.OUT + 1])
+            .setBatchSize(rows)
+            .build();
+      }
+      from = to;
+    }
+    if (batch.partial()) {
+      Set<String> arrived = new HashSet<>();
+      for (Arrival<SelectActionRequest> a : arrivals) {
+        arrived.add(a.participantId());
+      }
+      context.runOnContext(v -> sitOutMissing(arrived, arrivals.get(0).request().getStep()));
     }
     return BatchResult.perArrival(List.of(replies));
+  }
+
+  // ---- membership -----------------------------------------------------------------------------
+
+  /** gRPC / event-bus Leave: the observer is gone until it registers again. Event loop. */
+  private Future<LeaveReply> leave(LeaveRequest q) {
+    String id = q.getParticipantId();
+    if (gate.indexOf(id) < 0) {
+      return Future.failedFuture(new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "observer '" + id
+          + "' is not one of the agent's observers " + config.observerIds()));
+    }
+    observerNodes.unbind(id);
+    return observerLeft(id, "it left").map(n -> LeaveReply.newBuilder().setExpected(n).build());
+  }
+
+  /**
+   * An observer is gone: the step rounds stop waiting for it, the running episode goes on without
+   * it, later episodes leave it out until it registers again. Event loop.
+   */
+  private Future<Integer> observerLeft(String id, String why) {
+    if (departed.add(id)) {
+      LOG.warning(() -> "agent: observer '" + id + "' left (" + why + "); the rounds go on without it");
+      registered.remove(id);
+      excludeFromEpisode(id, why);
+    }
+    return round.leave(id);
+  }
+
+  /**
+   * After a step round closed by the maximum wait: the episode's observers that did not send that
+   * step sit out the rest of the episode (they are out of step with the others). Event loop.
+   */
+  private void sitOutMissing(Set<String> arrived, int step) {
+    for (String id : config.observerIds()) {
+      if (inFlight.containsKey(id) && !arrived.contains(id) && sittingOut.add(id)) {
+        LOG.warning(() -> "agent: observer '" + id + "' missed step " + step + " (--max-wait-ms "
+            + config.maxWaitMs() + "); it sits out the rest of the episode");
+        round.leave(id);
+        excludeFromEpisode(id, "missed step " + step);
+      }
+    }
+  }
+
+  /** Stops waiting for an observer's episode: it is left out of this episode's update. */
+  private void excludeFromEpisode(String id, String why) {
+    Promise<RunEpisodeReply> p = inFlight.remove(id);
+    if (p != null) {
+      p.tryFail(new Excluded(id, why));
+    }
+  }
+
+  /** The failure of a run-episode call of an observer that left or sits out the episode. */
+  private static final class Excluded extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    Excluded(String id, String why) {
+      super("observer '" + id + "' is left out of this episode: " + why, null, false, false);
+    }
+  }
+
+  /**
+   * Whether a failed run-episode call means the observer is gone (no handler, no answer in time,
+   * a broken connection) rather than that it reported a refusal.
+   */
+  private static boolean isLoss(Throwable failure) {
+    if (failure instanceof StatusException status) {
+      return status.status() == io.vertx.grpc.common.GrpcStatus.UNAVAILABLE
+          || status.status() == io.vertx.grpc.common.GrpcStatus.DEADLINE_EXCEEDED;
+    }
+    if (failure instanceof RpcException || failure instanceof io.vertx.core.eventbus.ReplyException) {
+      return RpcException.of(failure).code() == FailureCode.UNAVAILABLE;
+    }
+    // A gRPC transport failure: connection refused or reset, stream closed.
+    return true;
   }
 
   // ---- registration -------------------------------------------------------------------------
@@ -282,6 +423,10 @@ public final class AgentVerticle extends VerticleBase {
       grpcObservers.remove(id);
     }
     registered.add(id);
+    if (departed.remove(id)) {
+      LOG.info(() -> "agent: observer '" + id + "' is back; it takes part from the next episode");
+      sittingOut.add(id);
+    }
     if (registered.size() == config.observers()) {
       ready.tryComplete();
     }
@@ -308,7 +453,9 @@ public final class AgentVerticle extends VerticleBase {
   // ---- gRPC -----------------------------------------------------------------------------------
 
   private Future<HttpServer> startGrpc() {
-    GrpcServer server = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES));
+    // A client's deadline (grpc-timeout) is enforced here too: its call ends DEADLINE_EXCEEDED.
+    GrpcServer server = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES)
+        .setScheduleDeadlineAutomatically(true));
     server.addService(new AgentGrpcService() {
       @Override
       public Future<SelectActionReply> selectAction(SelectActionRequest request) {
@@ -318,6 +465,11 @@ public final class AgentVerticle extends VerticleBase {
       @Override
       public Future<RegisterObserverReply> registerObserver(RegisterObserverRequest request) {
         return register(request).recover(AgentVerticle::toStatus);
+      }
+
+      @Override
+      public Future<LeaveReply> leave(LeaveRequest request) {
+        return AgentVerticle.this.leave(request).recover(AgentVerticle::toStatus);
       }
     });
     return vertx.createHttpServer().requestHandler(server).listen(config.grpcPort(), config.grpcHost())
@@ -371,37 +523,75 @@ public final class AgentVerticle extends VerticleBase {
     if (running) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "an episode is already running"));
     }
+    List<String> members = new ArrayList<>();
+    for (String id : config.observerIds()) {
+      if (!departed.contains(id)) {
+        members.add(id);
+      }
+    }
+    if (members.isEmpty()) {
+      return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "no live observer: all "
+          + config.observers() + " left (register an observer again)"));
+    }
     running = true;
     long episode = nextEpisode++;
     long t0 = System.nanoTime();
+    // Those that sat out the last episode, or came back since, take part again.
+    for (String id : sittingOut) {
+      round.rejoin(id);
+    }
+    sittingOut.clear();
     RunEpisodeRequest q = RunEpisodeRequest.newBuilder().setEpisode(episode).setNSteps(nSteps).build();
+    int n = config.observers();
     return worker.executeBlocking(() -> {
       policy.beginEpisode(nSteps);
       return null;
     }, true).compose(v -> {
-      gate.open(episode, nSteps);
+      boolean[] inEpisode = new boolean[n];
       List<Future<RunEpisodeReply>> replies = new ArrayList<>();
-      for (String id : config.observerIds()) {
-        replies.add(runOn(id, q));
+      for (String id : members) {
+        inEpisode[gate.indexOf(id)] = true;
+        Promise<RunEpisodeReply> reply = Promise.promise();
+        inFlight.put(id, reply);
+        runOn(id, q).onComplete(ar -> {
+          if (inFlight.remove(id, reply)) {
+            if (ar.failed() && isLoss(ar.cause())) {
+              observerLeft(id, "its episode call failed: " + RpcException.of(ar.cause()).getMessage());
+              reply.tryFail(new Excluded(id, "no answer"));
+            } else {
+              reply.handle(ar);
+            }
+          }
+        });
+        replies.add(reply.future());
       }
-      return Future.all(replies).map(all -> {
-        List<RunEpisodeReply> list = new ArrayList<>();
-        for (int i = 0; i < replies.size(); i++) {
-          list.add(all.resultAt(i));
+      gate.open(episode, nSteps, inEpisode);
+      return Future.join(replies).transform(ignored -> {
+        // Every call is answered or excluded; a refusal by a live observer fails the episode.
+        for (Future<RunEpisodeReply> r : replies) {
+          if (r.failed() && !(r.cause() instanceof Excluded)) {
+            return Future.failedFuture(r.cause());
+          }
         }
-        return list;
+        return Future.succeededFuture(replies);
       });
-    }).compose(list -> {
+    }).compose(replies -> {
       gate.close();
-      int n = list.size();
+      inFlight.clear();
       float[][] rewards = new float[n][];
       boolean[][] done = new boolean[n][];
       float[] first = new float[n];
-      for (int i = 0; i < n; i++) {
-        RunEpisodeReply r = list.get(i);
+      boolean[] included = new boolean[n];
+      for (int k = 0; k < members.size(); k++) {
+        Future<RunEpisodeReply> f = replies.get(k);
+        if (f.failed()) {
+          continue;
+        }
+        int i = gate.indexOf(members.get(k));
+        RunEpisodeReply r = f.result();
         if (r.getRewardsCount() != nSteps || r.getTerminatedCount() != nSteps) {
           return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "observer '"
-              + config.observerIds().get(i) + "' reported " + r.getRewardsCount() + " rewards and "
+              + members.get(k) + "' reported " + r.getRewardsCount() + " rewards and "
               + r.getTerminatedCount() + " flags for " + nSteps + " steps"));
         }
         rewards[i] = new float[nSteps];
@@ -411,10 +601,16 @@ public final class AgentVerticle extends VerticleBase {
           done[i][t] = r.getTerminated(t);
         }
         first[i] = r.getFirstEpisodeReward();
+        included[i] = true;
       }
-      return worker.executeBlocking(() -> policy.finishEpisode(rewards, done, first, config.gamma()), true);
+      if (!java.util.stream.IntStream.range(0, n).anyMatch(i -> included[i])) {
+        return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "episode " + episode
+            + ": every observer left or sat out before the end"));
+      }
+      return worker.executeBlocking(() -> policy.finishEpisode(rewards, done, first, config.gamma(), included),
+          true);
     }).map(u -> new EpisodeResult(episode, nSteps, u.loss(), u.episodeReward(), u.runningReward(),
-        (System.nanoTime() - t0) / 1e9))
+        (System.nanoTime() - t0) / 1e9, u.observers()))
         .andThen(ar -> {
           if (ar.succeeded() && episodesDone != null) {
             lastEpisodeReward = ar.result().episodeReward();
@@ -425,6 +621,7 @@ public final class AgentVerticle extends VerticleBase {
         .transform(ar -> {
           running = false;
           gate.close();
+          inFlight.clear();
           if (ar.succeeded()) {
             return Future.succeededFuture(ar.result());
           }
@@ -442,7 +639,10 @@ public final class AgentVerticle extends VerticleBase {
           ProtobufCodec.options(config.episodeTimeoutMs())).map(Message::body);
     }
     if (grpcClient == null) {
-      grpcClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES));
+      // Every call has a deadline: an observer's episode may take --episode-timeout-ms at most.
+      grpcClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES)
+          .setTimeout((int) Math.min(Integer.MAX_VALUE, config.episodeTimeoutMs()))
+          .setTimeoutUnit(TimeUnit.MILLISECONDS).setScheduleDeadlineAutomatically(true));
     }
     return ObserverGrpcClient.create(grpcClient, grpc).runEpisode(q);
   }

@@ -33,8 +33,8 @@ import dev.batchrpc.observer.EpisodeReturns;
  */
 public final class PolicyAgent implements AutoCloseable {
 
-  /** What one episode's update did. */
-  public record EpisodeUpdate(float loss, double episodeReward, double runningReward) {
+  /** What one episode's update did; {@code observers}: how many observers' rows it used. */
+  public record EpisodeUpdate(float loss, double episodeReward, double runningReward, int observers) {
   }
 
   private static final int IN = PolicyNet.IN;
@@ -53,7 +53,6 @@ public final class PolicyAgent implements AutoCloseable {
   private float[] scales = new float[0];
   private int[] actions = new int[0];
   private boolean[] acted = new boolean[0];
-  private int actedRows;
 
   /**
    * A fresh agent.
@@ -115,7 +114,6 @@ public final class PolicyAgent implements AutoCloseable {
       java.util.Arrays.fill(acted, false);
     }
     steps = nSteps;
-    actedRows = 0;
   }
 
   /** The number of steps of the episode being recorded (0 before the first). */
@@ -172,7 +170,6 @@ public final class PolicyAgent implements AutoCloseable {
       actions[row] = act.actions()[r];
       acted[row] = true;
     }
-    actedRows += b;
     return act;
   }
 
@@ -189,36 +186,81 @@ public final class PolicyAgent implements AutoCloseable {
    */
   public EpisodeUpdate finishEpisode(float[][] rewards, boolean[][] done, float[] firstEpisodeRewards,
                                      double gamma) {
-    int rows = steps * n;
-    if (actedRows != rows) {
-      throw new IllegalStateException("only " + actedRows + " of " + rows + " (step, observer) actions "
-          + "were recorded for this episode");
-    }
-    if (rewards.length != n || done.length != n || firstEpisodeRewards.length != n) {
+    boolean[] all = new boolean[n];
+    java.util.Arrays.fill(all, true);
+    return finishEpisode(rewards, done, firstEpisodeRewards, gamma, all);
+  }
+
+  /**
+   * Ends the episode with the observers that finished it: as {@link #finishEpisode(float[][],
+   * boolean[][], float[], double)} over the {@code included} observers' rows only (an observer lost
+   * or sitting out mid-episode is left out of the update and the rewards; the loss is divided by
+   * the number included). With every observer included it is exactly the full update.
+   *
+   * @param rewards per observer (index order), each step's reward; ignored (may be null) for an
+   *     observer not included
+   * @param done per observer, each step's done flag; ignored for an observer not included
+   * @param firstEpisodeRewards per observer, its episode reward
+   * @param gamma the discount
+   * @param included which observers finished the episode; at least one
+   * @throws IllegalStateException when an included observer did not act at every step, or none is
+   *     included (nothing changes)
+   */
+  public EpisodeUpdate finishEpisode(float[][] rewards, boolean[][] done, float[] firstEpisodeRewards,
+                                     double gamma, boolean[] included) {
+    if (rewards.length != n || done.length != n || firstEpisodeRewards.length != n || included.length != n) {
       throw new IllegalArgumentException("expected the results of " + n + " observers, got " + rewards.length);
     }
-    float[] returns = new float[rows];
-    double sum = 0;
+    int live = 0;
     for (int i = 0; i < n; i++) {
+      if (!included[i]) {
+        continue;
+      }
+      live++;
+      for (int t = 0; t < steps; t++) {
+        if (!acted[t * n + i]) {
+          throw new IllegalStateException("observer " + i + " did not act at step " + t + " of this episode");
+        }
+      }
       if (rewards[i].length != steps || done[i].length != steps) {
         throw new IllegalArgumentException("observer " + i + " reported " + rewards[i].length
             + " rewards and " + done[i].length + " done flags for an episode of " + steps + " steps");
       }
+    }
+    if (live == 0) {
+      throw new IllegalStateException("no observer finished the episode");
+    }
+    // Rows t * live + j for the j-th included observer: with everyone included, the recorded
+    // order t * n + i itself.
+    int rows = steps * live;
+    float[] xs = new float[rows * IN];
+    float[] ss = new float[rows * HIDDEN];
+    int[] as = new int[rows];
+    float[] returns = new float[rows];
+    double sum = 0;
+    int j = 0;
+    for (int i = 0; i < n; i++) {
+      if (!included[i]) {
+        continue;
+      }
       float[] r = EpisodeReturns.compute(rewards[i], done[i], gamma).returns();
       for (int t = 0; t < steps; t++) {
-        returns[t * n + i] = r[t];
+        int from = t * n + i;
+        int to = t * live + j;
+        System.arraycopy(states, from * IN, xs, to * IN, IN);
+        System.arraycopy(scales, from * HIDDEN, ss, to * HIDDEN, HIDDEN);
+        as[to] = actions[from];
+        returns[to] = r[t];
       }
       sum += firstEpisodeRewards[i];
+      j++;
     }
-    float loss = net.reinforce(Tensor.of(java.util.Arrays.copyOf(states, rows * IN), rows, IN),
-        Tensor.of(java.util.Arrays.copyOf(scales, rows * HIDDEN), rows, HIDDEN),
-        java.util.Arrays.copyOf(actions, rows), returns, n);
+    float loss = net.reinforce(Tensor.of(xs, rows, IN), Tensor.of(ss, rows, HIDDEN), as, returns, live);
     adam.step();
-    double episodeReward = sum / n;
+    double episodeReward = sum / live;
     runningReward = 0.5 * episodeReward + 0.5 * runningReward;
     steps = 0;
-    actedRows = 0;
-    return new EpisodeUpdate(loss, episodeReward, runningReward);
+    return new EpisodeUpdate(loss, episodeReward, runningReward, live);
   }
 
   /** The running reward (0 before the first episode). */

@@ -24,6 +24,8 @@ final class StepGate {
 
   private final Map<String, Integer> index = new HashMap<>();
   private final int[] next;
+  /** The observers taking part in the open episode. */
+  private final boolean[] member;
   private boolean open;
   private long episode = -1;
   private int steps;
@@ -34,6 +36,7 @@ final class StepGate {
       index.put(ids.get(i), i);
     }
     next = new int[ids.size()];
+    member = new boolean[ids.size()];
   }
 
   /** The index of observer {@code id}, or -1. */
@@ -42,11 +45,19 @@ final class StepGate {
     return i == null ? -1 : i;
   }
 
-  /** Admits the steps 0..steps-1 of {@code episode} from now on. */
+  /** Admits the steps 0..steps-1 of {@code episode} from every observer, from now on. */
   void open(long episode, int steps) {
+    boolean[] all = new boolean[next.length];
+    java.util.Arrays.fill(all, true);
+    open(episode, steps, all);
+  }
+
+  /** Admits the steps 0..steps-1 of {@code episode} from the observers in {@code members}. */
+  void open(long episode, int steps, boolean[] members) {
     this.episode = episode;
     this.steps = steps;
     java.util.Arrays.fill(next, 0);
+    System.arraycopy(members, 0, member, 0, member.length);
     open = true;
   }
 
@@ -71,6 +82,10 @@ final class StepGate {
     if (!open) {
       throw new RpcException(FailureCode.UNAVAILABLE, "no episode is running (observer '" + id
           + "' asked for episode " + q.getEpisode() + ", step " + q.getStep() + ")");
+    }
+    if (!member[i]) {
+      throw new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "observer '" + id + "' is not part of episode "
+          + episode + " (it left or was not live when the episode started)");
     }
     if (q.getEpisode() != episode) {
       throw new RpcException(FailureCode.BAD_REQUEST, "observer '" + id + "' sent episode "

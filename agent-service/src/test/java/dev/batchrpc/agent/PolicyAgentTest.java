@@ -97,9 +97,39 @@ class PolicyAgentTest {
       agent.act(0, new int[] {0, 1}, new float[][] {{0, 0, 0, 0}, {0, 0, 0, 0}});
       assertThatThrownBy(() -> agent.finishEpisode(new float[][] {{1, 1}, {1, 1}},
           new boolean[][] {{false, false}, {false, false}}, new float[] {2, 2}, 1.0))
-          .isInstanceOf(IllegalStateException.class).hasMessageContaining("only 2 of 4");
+          .isInstanceOf(IllegalStateException.class).hasMessageContaining("did not act at step 1");
       assertThat(agent.parameters()).containsExactly(before);
       assertThatThrownBy(() -> agent.beginEpisode(0)).hasMessageContaining("n_steps must be > 0");
+    }
+  }
+
+  @Test
+  void anEpisodeFinishedWithoutALostObserverIsTheUpdateOfTheOthersAlone() {
+    // Observer 1 is lost after step 0: the two-observer agent's update over observer 0 alone must
+    // be a one-observer agent's update over the same steps (same seed: same streams for observer 0).
+    int steps = 3;
+    float[][] s0 = {{0.01f, 0.02f, -0.03f, 0.04f}, {0.02f, -0.1f, 0.05f, 0.2f}, {-0.03f, 0.3f, 0.02f, -0.1f}};
+    float[][] rewards = {{1, 1, 1}, null};
+    boolean[][] done = {{false, false, true}, null};
+    try (PolicyAgent two = new PolicyAgent(new CpuBackend(), 2, SEED, 0.01f);
+         PolicyAgent one = new PolicyAgent(new CpuBackend(), 1, SEED, 0.01f)) {
+      two.beginEpisode(steps);
+      one.beginEpisode(steps);
+      two.act(0, new int[] {0, 1}, new float[][] {s0[0], {0.5f, 0.5f, 0.5f, 0.5f}});
+      one.act(0, new int[] {0}, new float[][] {s0[0]});
+      for (int t = 1; t < steps; t++) {
+        two.act(t, new int[] {0}, new float[][] {s0[t]});
+        one.act(t, new int[] {0}, new float[][] {s0[t]});
+      }
+      assertThatThrownBy(() -> two.finishEpisode(rewards, done, new float[] {3, 0}, 1.0,
+          new boolean[] {true, true})).as("observer 1 did not finish").isInstanceOf(RuntimeException.class);
+      PolicyAgent.EpisodeUpdate u2 = two.finishEpisode(rewards, done, new float[] {3, 0}, 1.0,
+          new boolean[] {true, false});
+      PolicyAgent.EpisodeUpdate u1 = one.finishEpisode(new float[][] {rewards[0]}, new boolean[][] {done[0]},
+          new float[] {3}, 1.0);
+      assertThat(u2.loss()).isEqualTo(u1.loss());
+      assertThat(u2.episodeReward()).isEqualTo(3.0);
+      assertThat(two.parameters()).containsExactly(one.parameters());
     }
   }
 }

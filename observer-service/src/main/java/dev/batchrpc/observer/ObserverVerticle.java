@@ -8,6 +8,7 @@ import dev.batchrpc.proto.v1.RegisterObserverRequest;
 import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.node.Nodes;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
@@ -101,7 +102,9 @@ public final class ObserverVerticle extends VerticleBase {
       registerTimer = -1;
     }
     RegisterObserverRequest q = RegisterObserverRequest.newBuilder().setObserverId(config.id()).build();
-    vertx.eventBus().<RegisterObserverReply>request(Addresses.AGENT_REGISTER, q, ProtobufCodec.options(5_000))
+    // The node header lets the agent drop this observer when its node leaves the cluster.
+    vertx.eventBus().<RegisterObserverReply>request(Addresses.AGENT_REGISTER, q,
+            ProtobufCodec.options(5_000).addHeader(Addresses.NODE_HEADER, Nodes.nodeIdOf(vertx)))
         .onSuccess(reply -> LOG.fine(() -> "observer '" + config.id() + "' registered; the agent knows "
             + reply.body().getObserverCount() + " observer(s)"))
         .onFailure(e -> {

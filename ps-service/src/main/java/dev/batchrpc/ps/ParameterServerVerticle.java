@@ -104,7 +104,9 @@ public final class ParameterServerVerticle extends VerticleBase {
     // Vert.x gRPC refuses messages over 256 KB by default: a model or gradient is 4 bytes per
     // parameter (94 MB for ResNet-50), so the limit follows the model size.
     long max = config.grpcMaxMessageBytes();
-    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max));
+    // A client's deadline (grpc-timeout) is enforced here too: its call ends DEADLINE_EXCEEDED.
+    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max)
+        .setScheduleDeadlineAutomatically(true));
     grpc.addService(new ParameterServerGrpc(ps));
     return vertx.createHttpServer(new HttpServerOptions())
         .requestHandler(grpc)

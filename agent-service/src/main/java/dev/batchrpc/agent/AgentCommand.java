@@ -8,6 +8,7 @@ import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.ops.Readiness;
+import dev.batchrpc.runtime.round.PartialPolicy;
 import io.vertx.core.Future;
 import java.util.ArrayList;
 import java.util.List;
@@ -131,7 +132,7 @@ public final class AgentCommand implements Callable<Integer> {
       ops.validate();
       config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
           .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs)
-          .withRoundWait(maxWaitMs, parsePartialPolicy(partialPolicy));
+          .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL);
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
@@ -186,14 +187,6 @@ public final class AgentCommand implements Callable<Integer> {
         // The hook is closing the node already.
       }
     }
-  }
-
-  private static boolean parsePartialPolicy(String value) {
-    return switch (value == null ? "" : value.trim().toLowerCase(Locale.ROOT)) {
-      case "run" -> true;
-      case "fail" -> false;
-      default -> throw new IllegalArgumentException("--partial-policy must be run or fail, got '" + value + "'");
-    };
   }
 
   private void awaitObservers(AgentVerticle agent, AgentConfig config) throws Exception {

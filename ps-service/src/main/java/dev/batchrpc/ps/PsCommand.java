@@ -6,6 +6,7 @@ import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.ops.Readiness;
+import dev.batchrpc.runtime.round.PartialPolicy;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -93,10 +94,7 @@ public final class PsCommand implements Callable<Integer> {
 
   /** The validated settings; each error names its flag. */
   public PsConfig toConfig() {
-    String policy = partialPolicy.trim().toLowerCase(Locale.ROOT);
-    if (!policy.equals("run") && !policy.equals("fail")) {
-      throw new IllegalArgumentException("--partial-policy must be run or fail, got '" + partialPolicy + "'");
-    }
+    PartialPolicy policy = PartialPolicy.parse(partialPolicy);
     if (maxWaitMs < 0) {
       throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMs);
     }
@@ -104,7 +102,7 @@ public final class PsCommand implements Callable<Integer> {
     List<String> ids = participants == null ? List.of()
         : participants.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
     return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
-        policy.equals("run"), device, spec, lr, momentum, seed, grpcPort, grpcHost);
+        policy == PartialPolicy.RUN_PARTIAL, device, spec, lr, momentum, seed, grpcPort, grpcHost);
   }
 
   /** Parses {@code --layers} ("784,256,10"). */

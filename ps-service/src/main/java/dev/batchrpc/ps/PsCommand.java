@@ -6,6 +6,8 @@ import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.ops.Readiness;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -89,6 +91,22 @@ public final class PsCommand implements Callable<Integer> {
       description = "Address the gRPC server binds. Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
   String grpcHost;
 
+  @Option(names = "--checkpoint-dir", defaultValue = "${env:BATCHRPC_CHECKPOINT_DIR:-}",
+      description = "Directory for checkpoints of the parameters, optimizer state and model version "
+          + "(created if missing; one directory per model). At start the newest intact one is "
+          + "restored. Empty: no checkpoints. Env BATCHRPC_CHECKPOINT_DIR. Default: none.")
+  String checkpointDir;
+
+  @Option(names = "--checkpoint-every", defaultValue = "${env:BATCHRPC_CHECKPOINT_EVERY:-50}",
+      description = "Rounds between checkpoints: a crash loses at most this many updates (a final "
+          + "checkpoint is written on shutdown). Env BATCHRPC_CHECKPOINT_EVERY. Default: ${DEFAULT-VALUE}.")
+  int checkpointEvery;
+
+  @Option(names = "--checkpoint-keep", defaultValue = "${env:BATCHRPC_CHECKPOINT_KEEP:-3}",
+      description = "How many of the newest checkpoints to keep (older ones are deleted). "
+          + "Env BATCHRPC_CHECKPOINT_KEEP. Default: ${DEFAULT-VALUE}.")
+  int checkpointKeep;
+
   /** The validated settings; each error names its flag. */
   public PsConfig toConfig() {
     String policy = partialPolicy.trim().toLowerCase(Locale.ROOT);
@@ -101,8 +119,16 @@ public final class PsCommand implements Callable<Integer> {
     ModelSpec spec = new ModelSpec(model, parseLayers(layers), replayParams);
     List<String> ids = participants == null ? List.of()
         : participants.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    Path dir;
+    try {
+      dir = checkpointDir == null || checkpointDir.isBlank() ? null : Path.of(checkpointDir.trim());
+    } catch (InvalidPathException e) {
+      throw new IllegalArgumentException("--checkpoint-dir '" + checkpointDir + "' is not a path: "
+          + e.getMessage());
+    }
     return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
-        policy.equals("run"), device, spec, lr, momentum, seed, grpcPort, grpcHost);
+        policy.equals("run"), device, spec, lr, momentum, seed, grpcPort, grpcHost,
+        new CheckpointConfig(dir, checkpointEvery, checkpointKeep));
   }
 
   /** Parses {@code --layers} ("784,256,10"). */
@@ -160,7 +186,7 @@ public final class PsCommand implements Callable<Integer> {
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
         + nodeConfig.clusterName() + "')" : "local")
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
-        + "; " + opsLine + ". Ctrl-C to stop.");
+        + "; " + ps.checkpointStatus() + "; " + opsLine + ". Ctrl-C to stop.");
     stopped.await();
     return 0;
   }

@@ -107,6 +107,11 @@ public final class PsCommand implements Callable<Integer> {
           + "Env BATCHRPC_CHECKPOINT_KEEP. Default: ${DEFAULT-VALUE}.")
   int checkpointKeep;
 
+  /** Runs the command alone (the suite's {@code batch-rpc ps} is the usual entry point). */
+  public static void main(String[] args) {
+    System.exit(new picocli.CommandLine(new PsCommand()).execute(args));
+  }
+
   /** The validated settings; each error names its flag. */
   public PsConfig toConfig() {
     String policy = partialPolicy.trim().toLowerCase(Locale.ROOT);

@@ -64,6 +64,19 @@ class CheckpointsTest {
     return out;
   }
 
+  /** Checkpoints of versions {@code older} and {@code newer} of one run; the older one's state. */
+  private ParameterStore.State twoCheckpoints(int older, int newer) throws IOException {
+    Checkpoints checkpoints = Checkpoints.open(dir, MODEL, 3);
+    try (ParameterStore s = store()) {
+      steps(s, 0, older);
+      checkpoints.write(Checkpoint.of(MODEL, s));
+      ParameterStore.State state = s.export();
+      steps(s, older, newer);
+      checkpoints.write(Checkpoint.of(MODEL, s));
+      return state;
+    }
+  }
+
   private List<String> names() throws IOException {
     try (Stream<Path> s = Files.list(dir)) {
       return s.map(p -> p.getFileName().toString()).sorted().toList();
@@ -137,17 +150,9 @@ class CheckpointsTest {
 
   @Test
   void aTornNewestCheckpointIsSkippedAndTheOlderOneRestored() throws IOException {
-    Checkpoints checkpoints = Checkpoints.open(dir, MODEL, 3);
-    ParameterStore.State atThree;
-    try (ParameterStore s = store()) {
-      steps(s, 0, 3);
-      checkpoints.write(Checkpoint.of(MODEL, s));
-      atThree = s.export();
-      steps(s, 3, 6);
-      Path newest = checkpoints.write(Checkpoint.of(MODEL, s));
-      try (RandomAccessFile f = new RandomAccessFile(newest.toFile(), "rw")) {
-        f.setLength(f.length() / 2);
-      }
+    ParameterStore.State atThree = twoCheckpoints(3, 6);
+    try (RandomAccessFile f = new RandomAccessFile(dir.resolve(Checkpoints.fileName(6)).toFile(), "rw")) {
+      f.setLength(f.length() / 2);
     }
     Checkpoints.Restored r = Checkpoints.open(dir, MODEL, 3).restore();
     assertThat(r.file().getFileName().toString()).isEqualTo("ps-000000000003.ckpt");
@@ -161,18 +166,13 @@ class CheckpointsTest {
 
   @Test
   void aCheckpointWithABadCrcIsSkipped() throws IOException {
-    Checkpoints checkpoints = Checkpoints.open(dir, MODEL, 3);
-    try (ParameterStore s = store()) {
-      steps(s, 0, 2);
-      checkpoints.write(Checkpoint.of(MODEL, s));
-      steps(s, 2, 4);
-      Path newest = checkpoints.write(Checkpoint.of(MODEL, s));
-      byte[] b = Files.readAllBytes(newest);
-      b[b.length / 2] ^= 0x10; // one bit of one parameter: same length, CRC no longer matches
-      Files.write(newest, b);
-      assertThatThrownBy(() -> Checkpoints.read(newest)).isInstanceOf(IOException.class)
-          .hasMessageContaining("corrupt: CRC32C");
-    }
+    twoCheckpoints(2, 4);
+    Path newest = dir.resolve(Checkpoints.fileName(4));
+    byte[] b = Files.readAllBytes(newest);
+    b[b.length / 2] ^= 0x10; // one bit of one parameter: same length, CRC no longer matches
+    Files.write(newest, b);
+    assertThatThrownBy(() -> Checkpoints.read(newest)).isInstanceOf(IOException.class)
+        .hasMessageContaining("corrupt: CRC32C");
     Checkpoints.Restored r = Checkpoints.open(dir, MODEL, 3).restore();
     assertThat(r.checkpoint().version()).isEqualTo(2);
     assertThat(r.skipped()).singleElement().asString().contains("CRC32C");

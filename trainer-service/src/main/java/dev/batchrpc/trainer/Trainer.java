@@ -28,8 +28,14 @@ import java.util.function.Consumer;
  * trainer retries with capped exponential backoff ({@value #FIRST_BACKOFF_MS} ms doubling to
  * {@value #MAX_BACKOFF_MS} ms, with jitter) for up to the retry timeout. Each retry fetches the model
  * again with the trainer's id (which registers it with a fresh server) and recomputes the gradient
- * at that model, then the loop goes on from the round it was in: rounds are counted as this
- * trainer completed them, so it still takes part in exactly {@code batches} rounds. What counts as
+ * at that model, then the loop goes on. Its rounds follow the model's version: every step of a
+ * full round holds one gradient of each trainer, so a server restored to an older version takes
+ * back this trainer's rounds since then (they are redone, counted in
+ * {@link Summary#roundsRedone()}), and a server that took a step whose reply was lost gives that
+ * round. All trainers of a run therefore agree on where they are, and the final model holds
+ * exactly {@code batches} rounds of each (with partial rounds, {@code --max-wait-ms}, the count
+ * during an outage is approximate: a partial round is counted for the trainers it missed). What
+ * counts as
  * an outage: {@code UNAVAILABLE} (no handler, a reply timeout, a closing server),
  * {@code UNKNOWN_PARTICIPANT} on an update (a fresh server in registration mode does not know the
  * trainer yet), {@code STALE_VERSION} beyond the immediate retries (a server restored an older or
@@ -75,10 +81,11 @@ public final class Trainer {
    * @param outageRetries the retries during those outages
    * @param outageNanos the time without a completed round in those outages: from the last round
    *     before each (or the start) to the first round after it
+   * @param roundsRedone rounds done again because a restarted server had lost their updates
    */
   public record Summary(String trainerId, int rounds, float firstLoss, float lastLoss, long finalVersion,
       int staleRetries, long startNanos, long endNanos, long computeNanos, long updateNanos,
-      long loadNanos, int outages, int outageRetries, long outageNanos) {
+      long loadNanos, int outages, int outageRetries, long outageNanos, int roundsRedone) {
 
     /** A phase's mean per round in milliseconds, e.g. {@code msPerRound(computeNanos())}. */
     public double msPerRound(long nanos) {
@@ -107,8 +114,8 @@ public final class Trainer {
   private long computeNanos;
   private long updateNanos;
   private long loadNanos;
-  /** The highest model version a reply brought (what an outage may take back). */
-  private long lastSeenVersion = -1;
+  /** The version of the model the task holds (the last fetch or reply), -1 before the first. */
+  private long heldVersion = -1;
   /** When the last round completed (or the run started): where an outage's quiet time begins. */
   private long lastRoundNanos;
   /** The outage in progress, or null. */
@@ -116,21 +123,25 @@ public final class Trainer {
   private int outages;
   private int outageRetries;
   private long outageNanos;
+  private int roundsRedone;
 
   /**
    * An outage in progress: when its first failure came (the retry timeout counts from there), the
-   * last round before it, the version seen by then, and the retries so far.
+   * last round before it, the version held then and now, the rounds redone and the retries.
    */
   private static final class Outage {
     final long startNanos;
     final long quietSinceNanos;
-    final long seenVersion;
+    final long heldAtStart;
+    long held;
+    int redone;
     int retries;
 
-    Outage(long startNanos, long quietSinceNanos, long seenVersion) {
+    Outage(long startNanos, long quietSinceNanos, long held) {
       this.startNanos = startNanos;
       this.quietSinceNanos = quietSinceNanos;
-      this.seenVersion = seenVersion;
+      this.heldAtStart = held;
+      this.held = held;
     }
   }
 
@@ -200,20 +211,60 @@ public final class Trainer {
     return client.getModel(id).compose(m -> vertx.executeBlocking(() -> {
       task.load(m);
       return m;
-    }));
+    })).onSuccess(m -> heldVersion = m.getModelVersion());
   }
 
-  /** Fetches the model (registering the trainer) and goes on with {@code round}. */
+  /** Fetches the model (registering the trainer) and goes on with {@code round}, rebased in an outage. */
   private Future<Summary> fetchAndLoop(int round) {
-    return fetch().transform(ar -> ar.succeeded() ? loop(ar.result(), round)
-        : retryOrFail(RpcException.of(ar.cause()), round, true));
+    return fetch().transform(ar -> {
+      if (ar.failed()) {
+        return retryOrFail(RpcException.of(ar.cause()), round, true);
+      }
+      ModelReply m = ar.result();
+      return loop(m, outage == null ? round : rebase(round, m.getModelVersion()));
+    });
+  }
+
+  /**
+   * In an outage, the round to go on with at the server's {@code version}: this trainer's rounds
+   * follow the model's version (every step of a full round holds its gradient), so versions the
+   * server lost are rounds to redo, and versions it gained while the reply was lost are rounds done.
+   */
+  private int rebase(int round, long version) {
+    long delta = outage.held < 0 ? 0 : version - outage.held;
+    outage.held = version;
+    int next = (int) Math.max(0, Math.min(batches, round + delta));
+    if (next < round) {
+      outage.redone += round - next;
+      roundsRedone += round - next;
+    }
+    return next;
+  }
+
+  /**
+   * Outside an outage, a stale refusal followed by a fetch of an older version than the trainer
+   * held: the server was restored from a checkpoint between two of this trainer's requests (its
+   * peers may be in an outage of their own). Its rounds since that version are redone, as in
+   * {@link #rebase}; a newer version (a partial round ran without it) changes no count.
+   */
+  private int rollBack(int round, long held, long version) {
+    if (version >= held) {
+      return round;
+    }
+    int next = (int) Math.max(0, round - (held - version));
+    roundsRedone += round - next;
+    LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT,
+        "trainer %s: the parameter server went back from model version %d to %d (restored from a "
+            + "checkpoint): redoing %d round(s) from round %d/%d", id, held, version, round - next, next + 1,
+        batches));
+    return next;
   }
 
   private Future<Summary> loop(ModelReply model, int round) {
     if (round == batches) {
       return Future.succeededFuture(new Summary(id, batches, firstLoss, lastLoss, model.getModelVersion(),
           stale, startNanos, System.nanoTime(), computeNanos, updateNanos, loadNanos, outages,
-          outageRetries, outageNanos));
+          outageRetries, outageNanos, roundsRedone));
     }
     return vertx.executeBlocking(this::timedStep).compose(step -> {
       if (round == 0 && startNanos == 0) {
@@ -238,7 +289,7 @@ public final class Trainer {
           recovered(round, reply.getModelVersion());
         }
         lastRoundNanos = System.nanoTime();
-        lastSeenVersion = Math.max(lastSeenVersion, reply.getModelVersion());
+        heldVersion = reply.getModelVersion();
         double secs = (System.nanoTime() - startNanos) / 1e9;
         progress.accept(new Progress(id, round + 1, batches, lastLoss, reply.getModelVersion(),
             secs > 0 ? (round + 1) / secs : 0));
@@ -247,7 +298,9 @@ public final class Trainer {
       RpcException e = RpcException.of(ar.cause());
       if (e.code() == FailureCode.STALE_VERSION && stale < MAX_STALE_RETRIES && outage == null) {
         stale++;
-        return fetch().compose(m -> loop(m, round));
+        long held = model.getModelVersion();
+        return fetch().transform(f -> f.failed() ? retryOrFail(RpcException.of(f.cause()), round, true)
+            : loop(f.result(), rollBack(round, held, f.result().getModelVersion())));
       }
       return retryOrFail(e, round, false);
     });
@@ -267,7 +320,7 @@ public final class Trainer {
           + ": " + e.getMessage(), e));
     }
     if (outage == null) {
-      outage = new Outage(now, lastRoundNanos, lastSeenVersion);
+      outage = new Outage(now, lastRoundNanos, heldVersion);
       outages++;
       LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT,
           "trainer %s: parameter server lost in round %d/%d, %.1f s after the last round (%s: %s); "
@@ -300,10 +353,10 @@ public final class Trainer {
     long resumedFrom = version - 1;
     LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
         "trainer %s: parameter server back, %.1f s without a round (%.1f s and %d retries after the "
-            + "failure): round %d/%d done at model version %d (resumed from version %d; this trainer had "
-            + "seen version %d: %d updates lost)", id, quiet / 1e9, (now - outage.startNanos) / 1e9,
-        outage.retries, round + 1, batches, version, resumedFrom, outage.seenVersion,
-        Math.max(0, outage.seenVersion - resumedFrom)));
+            + "failure): resumed from model version %d, this trainer had version %d (%d updates lost, "
+            + "%d of its rounds redone); round %d/%d done at version %d", id, quiet / 1e9,
+        (now - outage.startNanos) / 1e9, outage.retries, resumedFrom, outage.heldAtStart,
+        Math.max(0, outage.heldAtStart - resumedFrom), outage.redone, round + 1, batches, version));
     outage = null;
   }
 }

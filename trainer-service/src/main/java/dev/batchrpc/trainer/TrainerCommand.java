@@ -153,8 +153,9 @@ public final class TrainerCommand implements Callable<Integer> {
           s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
           s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
       if (s.outages() > 0) {
-        System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries%n",
-            s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries());
+        System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "
+            + "%d round(s) redone%n", s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries(),
+            s.roundsRedone());
       }
       return 0;
     } catch (Exception e) {

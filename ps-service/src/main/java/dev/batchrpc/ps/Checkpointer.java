@@ -21,8 +21,9 @@ import java.util.concurrent.TimeUnit;
  * ({@value #WRITER}), which writes it ({@link Checkpoints#write}) while the next round collects
  * its gradients. The bound is that a crash loses at most C updates that a trainer has seen: a
  * round never publishes a version more than C past the newest durable checkpoint. Checkpoints
- * fall at versions kC, so the round after one (version kC + 1) may be published only once kC is
- * on disk: if the write is still running then, that round waits for it (timed as
+ * fall C versions apart (at k, k + C, ...: k is 0 or the restored version), so the round after
+ * one (version k + 1) may be published only once k is on disk: if the write is still running
+ * then, that round waits for it (timed as
  * {@code ps.checkpoint.wait}). A write usually finishes while the trainers compute, so rounds
  * rarely wait; one slower than a round stretches that round rather than the bound. A due
  * checkpoint therefore never finds a write in flight, and none is ever skipped.

@@ -22,7 +22,8 @@ import java.util.function.Consumer;
  *
  * <p>Synchronous SGD: a refusal with {@code STALE_VERSION} (the trainer missed a round, e.g. a
  * partial round ran without it) makes it fetch the model again and recompute, at most
- * {@value #MAX_STALE_RETRIES} times in a row.
+ * {@value #MAX_STALE_RETRIES} times in a row. If the fetched version is older than the one it held,
+ * the server was restored from a checkpoint meanwhile: its rounds since then are redone (below).
  *
  * <p>Outages ({@code --retry-timeout-s} above 0): when the server is gone or was restarted, the
  * trainer retries with capped exponential backoff ({@value #FIRST_BACKOFF_MS} ms doubling to
@@ -35,8 +36,7 @@ import java.util.function.Consumer;
  * round. All trainers of a run therefore agree on where they are, and the final model holds
  * exactly {@code batches} rounds of each (with partial rounds, {@code --max-wait-ms}, the count
  * during an outage is approximate: a partial round is counted for the trainers it missed). What
- * counts as
- * an outage: {@code UNAVAILABLE} (no handler, a reply timeout, a closing server),
+ * counts as an outage: {@code UNAVAILABLE} (no handler, a reply timeout, a closing server),
  * {@code UNKNOWN_PARTICIPANT} on an update (a fresh server in registration mode does not know the
  * trainer yet), {@code STALE_VERSION} beyond the immediate retries (a server restored an older or
  * newer checkpoint) and {@code DUPLICATE} (this trainer's earlier request, whose reply timed out,

@@ -68,6 +68,8 @@ public final class ParameterServer {
   private final ParameterStore store;
   private final Round<UpdateRequest, ModelReply> round;
   private final WorkerExecutor worker;
+  /** Checkpoints and their schedule (a no-op without --checkpoint-dir); round worker only. */
+  private final Checkpointer checkpointer;
   private final int size;
   private final long[] shape;
   /** Registered trainers (registration mode); owner context only. */
@@ -83,14 +85,16 @@ public final class ParameterServer {
   private final Timer finiteTimer;
 
   private ParameterServer(PsConfig config, Context context, ParameterStore store,
-      ModelReply initial, WorkerExecutor worker, MeterRegistry registry) {
+      ModelReply initial, WorkerExecutor worker, Checkpointer checkpointer, MeterRegistry registry) {
     this.config = config;
     this.context = context;
     this.store = store;
     this.worker = worker;
+    this.checkpointer = checkpointer;
     this.size = store.size();
     this.shape = new long[] {size};
     this.latest = initial;
+    this.version = initial.getModelVersion();
     RoundConfig rc = RoundConfig.of("update", "ps", config.trainers()).withWorkerName(workerName());
     if (config.maxWait() != null) {
       rc = rc.withMaxWait(config.maxWait(),
@@ -115,26 +119,38 @@ public final class ParameterServer {
 
   /**
    * Creates the server on the current event-loop context: selects the backend and initialises the
-   * model on the round's worker thread (off the event loop: a 94 MB model takes a while).
+   * model on the round's worker thread (off the event loop: a 94 MB model takes a while). With
+   * {@code --checkpoint-dir} the model, its optimizer state and its version come from the newest
+   * intact checkpoint there, if any; the first reply carries the restored version.
    */
   public static Future<ParameterServer> create(Context context, PsConfig config, MeterRegistry registry) {
     WorkerExecutor worker = context.owner().createSharedWorkerExecutor(workerName(), 1, 10, TimeUnit.MINUTES);
     return worker.executeBlocking(() -> {
-      float[] initial = config.model().initialParameters(config.seed());
-      Backend backend = Backends.select(config.device());
+      Checkpointer checkpointer = Checkpointer.open(config, registry);
+      Backend backend = null;
       try {
+        ParameterStore.State restored = checkpointer.restore();
+        float[] initial = restored != null ? restored.parameters() : config.model().initialParameters(config.seed());
+        backend = Backends.select(config.device());
         ParameterStore store = new ParameterStore(backend, initial, config.trainers(), config.lr(),
             config.momentum());
-        return new Init(store, encode(store, 0, 0));
-      } catch (RuntimeException e) {
-        backend.close();
+        if (restored != null) {
+          store.restore(restored);
+        }
+        return new Init(store, encode(store, store.version(), 0), checkpointer);
+      } catch (Exception e) {
+        checkpointer.close();
+        if (backend != null) {
+          backend.close();
+        }
         throw e;
       }
-    }).map(init -> new ParameterServer(config, context, init.store, init.reply, worker, registry))
+    }).map(init -> new ParameterServer(config, context, init.store, init.reply, worker, init.checkpointer,
+            registry))
         .onFailure(e -> worker.close());
   }
 
-  private record Init(ParameterStore store, ModelReply reply) {
+  private record Init(ParameterStore store, ModelReply reply, Checkpointer checkpointer) {
   }
 
   private static String workerName() {
@@ -149,6 +165,20 @@ public final class ParameterServer {
   /** The backend's name (e.g. "cpu (OpenBLAS)"). */
   public String backendName() {
     return store.backend().name();
+  }
+
+  /**
+   * The checkpoint settings and what was restored at start, in one phrase (for the start line),
+   * e.g. "checkpoints in /data every 50 rounds (restored version 1200 from ps-000000001200.ckpt in
+   * 3.1 ms)" or "no checkpoints".
+   */
+  public String checkpointStatus() {
+    return checkpointer.describe();
+  }
+
+  /** The model version restored from a checkpoint at start, or -1 when none was. */
+  public long restoredVersion() {
+    return checkpointer.restoredVersion();
   }
 
   /** The current model version (number of steps taken). */
@@ -303,6 +333,8 @@ public final class ParameterServer {
     ModelReply reply = encode(store, v, arrivals.size());
     applyTimer.record(t1 - t0, TimeUnit.NANOSECONDS);
     encodeTimer.record(System.nanoTime() - t1, TimeUnit.NANOSECONDS);
+    // Before publishing v: may wait for the previous checkpoint's write (the loss bound).
+    checkpointer.afterStep(store);
     latest = reply;
     version = v;
     roundListener.accept(v);
@@ -323,15 +355,25 @@ public final class ParameterServer {
     return worker.executeBlocking(store::parameters);
   }
 
-  /** Closes the round (failing waiting callers with UNAVAILABLE), then frees the model. */
+  /**
+   * Closes the round (failing waiting callers with UNAVAILABLE), writes a final checkpoint (with
+   * {@code --checkpoint-dir}, unless the newest one is current), then frees the model.
+   */
   public Future<Void> close() {
     return round.close()
         .compose(v -> worker.executeBlocking(() -> {
-          store.close();
-          store.backend().close();
+          try {
+            checkpointer.finish(store);
+          } finally {
+            store.close();
+            store.backend().close();
+          }
           return null;
         }))
-        .eventually(worker::close)
+        .eventually(() -> {
+          checkpointer.close();
+          return worker.close();
+        })
         .mapEmpty();
   }
 }

@@ -20,6 +20,30 @@ import java.nio.FloatBuffer;
  */
 public final class ParameterStore implements AutoCloseable {
 
+  /**
+   * Everything a later step depends on, as host copies: restoring it into a store of the same
+   * size, lr and momentum makes that store's next step bit-identical to this one's.
+   *
+   * @param version the model version (optimizer steps taken)
+   * @param stepped whether a step was taken: the first step initialises the momentum buffer
+   *     with the gradient ({@code torch.optim.SGD}'s first-step rule), later ones blend into it
+   * @param parameters the flat parameters
+   * @param momentumBuffer the SGD momentum buffer (zeros before the first step)
+   */
+  public record State(long version, boolean stepped, float[] parameters, float[] momentumBuffer) {
+
+    /** Checks the invariants; the arrays are kept, not copied (they are large). */
+    public State {
+      if (version < 0) {
+        throw new IllegalArgumentException("model version must be >= 0, got " + version);
+      }
+      if (parameters.length != momentumBuffer.length) {
+        throw new IllegalArgumentException("parameters (" + parameters.length
+            + ") and momentum buffer (" + momentumBuffer.length + ") differ in length");
+      }
+    }
+  }
+
   private final Backend backend;
   private final int size;
   private final float lr;
@@ -68,6 +92,16 @@ public final class ParameterStore implements AutoCloseable {
   /** The model version: the number of optimizer steps taken since the initial model. */
   public long version() {
     return version;
+  }
+
+  /** The SGD learning rate. */
+  public float lr() {
+    return lr;
+  }
+
+  /** The SGD momentum. */
+  public float momentum() {
+    return momentum;
   }
 
   /** The backend holding the model. */
@@ -147,6 +181,27 @@ public final class ParameterStore implements AutoCloseable {
           "destination has room for " + dst.remaining() + " floats, the model has " + size);
     }
     backend.copyOut(params, 0, dst);
+  }
+
+  /** A host copy of the whole optimizer state (for checkpoints). Worker thread only, like every call. */
+  public State export() {
+    return new State(version, !firstStep, backend.download(params), backend.download(momentumBuf));
+  }
+
+  /**
+   * Replaces the model and optimizer state with {@code state} (a restored checkpoint).
+   *
+   * @throws IllegalArgumentException if the state's length is not {@link #size()} (nothing changes)
+   */
+  public void restore(State state) {
+    if (state.parameters().length != size) {
+      throw new IllegalArgumentException("state has " + state.parameters().length
+          + " parameters, the model has " + size);
+    }
+    backend.copyIn(state.parameters(), 0, params, 0, size);
+    backend.copyIn(state.momentumBuffer(), 0, momentumBuf, 0, size);
+    firstStep = !state.stepped();
+    version = state.version();
   }
 
   /** A host copy of the parameters. */

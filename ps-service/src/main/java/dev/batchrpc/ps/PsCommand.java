@@ -7,6 +7,8 @@ import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.ops.Readiness;
 import dev.batchrpc.runtime.round.PartialPolicy;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -91,6 +93,27 @@ public final class PsCommand implements Callable<Integer> {
       description = "Address the gRPC server binds. Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
   String grpcHost;
 
+  @Option(names = "--checkpoint-dir", defaultValue = "${env:BATCHRPC_CHECKPOINT_DIR:-}",
+      description = "Directory for checkpoints of the parameters, optimizer state and model version "
+          + "(created if missing; one directory per model). At start the newest intact one is "
+          + "restored. Empty: no checkpoints. Env BATCHRPC_CHECKPOINT_DIR. Default: none.")
+  String checkpointDir;
+
+  @Option(names = "--checkpoint-every", defaultValue = "${env:BATCHRPC_CHECKPOINT_EVERY:-50}",
+      description = "Rounds between checkpoints: a crash loses at most this many updates (a final "
+          + "checkpoint is written on shutdown). Env BATCHRPC_CHECKPOINT_EVERY. Default: ${DEFAULT-VALUE}.")
+  int checkpointEvery;
+
+  @Option(names = "--checkpoint-keep", defaultValue = "${env:BATCHRPC_CHECKPOINT_KEEP:-3}",
+      description = "How many of the newest checkpoints to keep (older ones are deleted). "
+          + "Env BATCHRPC_CHECKPOINT_KEEP. Default: ${DEFAULT-VALUE}.")
+  int checkpointKeep;
+
+  /** Runs the command alone (the suite's {@code batch-rpc ps} is the usual entry point). */
+  public static void main(String[] args) {
+    System.exit(new picocli.CommandLine(new PsCommand()).execute(args));
+  }
+
   /** The validated settings; each error names its flag. */
   public PsConfig toConfig() {
     PartialPolicy policy = PartialPolicy.parse(partialPolicy);
@@ -100,8 +123,16 @@ public final class PsCommand implements Callable<Integer> {
     ModelSpec spec = new ModelSpec(model, parseLayers(layers), replayParams);
     List<String> ids = participants == null ? List.of()
         : participants.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    Path dir;
+    try {
+      dir = checkpointDir == null || checkpointDir.isBlank() ? null : Path.of(checkpointDir.trim());
+    } catch (InvalidPathException e) {
+      throw new IllegalArgumentException("--checkpoint-dir '" + checkpointDir + "' is not a path: "
+          + e.getMessage());
+    }
     return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
-        policy == PartialPolicy.RUN_PARTIAL, device, spec, lr, momentum, seed, grpcPort, grpcHost);
+        policy == PartialPolicy.RUN_PARTIAL, device, spec, lr, momentum, seed, grpcPort, grpcHost,
+        new CheckpointConfig(dir, checkpointEvery, checkpointKeep));
   }
 
   /** Parses {@code --layers} ("784,256,10"). */
@@ -159,7 +190,7 @@ public final class PsCommand implements Callable<Integer> {
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
         + nodeConfig.clusterName() + "')" : "local")
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
-        + "; " + opsLine + ". Ctrl-C to stop.");
+        + "; " + ps.checkpointStatus() + "; " + opsLine + ". Ctrl-C to stop.");
     stopped.await();
     return 0;
   }

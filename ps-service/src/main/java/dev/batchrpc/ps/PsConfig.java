@@ -23,10 +23,11 @@ import java.util.Set;
  * @param seed {@code --seed}: seeds the initial parameters
  * @param grpcPort {@code --grpc-port}: the gRPC port, 0 for any free port, -1 for no gRPC server
  * @param grpcHost {@code --grpc-host}: the address the gRPC server binds
+ * @param checkpoints {@code --checkpoint-*}: durability (off: {@link CheckpointConfig#OFF})
  */
 public record PsConfig(int trainers, List<String> participants, Duration maxWait, boolean runPartial,
     String device, ModelSpec model, float lr, float momentum, long seed, int grpcPort,
-    String grpcHost) {
+    String grpcHost, CheckpointConfig checkpoints) {
 
   /** Validates every field. */
   public PsConfig {
@@ -67,6 +68,15 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
     if (device == null || device.isBlank()) {
       throw new IllegalArgumentException("--device must be one of auto, cpu, cuda");
     }
+    checkpoints = checkpoints == null ? CheckpointConfig.OFF : checkpoints;
+  }
+
+  /** The settings without checkpoints. */
+  public PsConfig(int trainers, List<String> participants, Duration maxWait, boolean runPartial,
+      String device, ModelSpec model, float lr, float momentum, long seed, int grpcPort,
+      String grpcHost) {
+    this(trainers, participants, maxWait, runPartial, device, model, lr, momentum, seed, grpcPort,
+        grpcHost, CheckpointConfig.OFF);
   }
 
   /** The tutorial's defaults for a model: N trainers, lr 0.001, momentum 0.9, no gRPC. */
@@ -78,19 +88,25 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
   /** This config with a fixed set of participants. */
   public PsConfig withParticipants(String... ids) {
     return new PsConfig(trainers, Arrays.asList(ids), maxWait, runPartial, device, model, lr,
-        momentum, seed, grpcPort, grpcHost);
+        momentum, seed, grpcPort, grpcHost, checkpoints);
   }
 
   /** This config with a gRPC server on {@code port} (0: any free port). */
   public PsConfig withGrpcPort(int port) {
     return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum,
-        seed, port, grpcHost);
+        seed, port, grpcHost, checkpoints);
   }
 
   /** This config with another seed for the initial parameters. */
   public PsConfig withSeed(long newSeed) {
     return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum,
-        newSeed, grpcPort, grpcHost);
+        newSeed, grpcPort, grpcHost, checkpoints);
+  }
+
+  /** This config with checkpoint settings. */
+  public PsConfig withCheckpoints(CheckpointConfig newCheckpoints) {
+    return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum,
+        seed, grpcPort, grpcHost, newCheckpoints);
   }
 
   /**

@@ -26,6 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.yaml.snakeyaml.Yaml;
 import picocli.CommandLine;
 
@@ -40,13 +41,16 @@ class ComposeFileTest {
   private static final Set<String> SERVICES = Set.of("ps", "trainer", "agent", "observer");
   private static final Pattern VAR = Pattern.compile("\\$\\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?}");
 
+  private static Map<String, Object> compose;
   private static Map<String, Object> services;
   private final List<SuiteProcess> processes = new ArrayList<>();
+  @TempDir
+  Path tmp;
 
   @BeforeAll
   @SuppressWarnings("unchecked")
   static void load() throws IOException {
-    Map<String, Object> compose = new Yaml().load(Files.readString(Deploy.root().resolve("docker-compose.yml")));
+    compose = new Yaml().load(Files.readString(Deploy.root().resolve("docker-compose.yml")));
     services = (Map<String, Object>) compose.get("services");
   }
 
@@ -120,6 +124,19 @@ class ComposeFileTest {
     assertThat(env("observer", Map.of()).get("BATCHRPC_SEED")).isEqualTo(env("agent", Map.of()).get("BATCHRPC_SEED"));
   }
 
+  @Test
+  @SuppressWarnings("unchecked")
+  void theServersCheckpointsLiveOnANamedVolume() {
+    String dir = env("ps", Map.of()).get("BATCHRPC_CHECKPOINT_DIR");
+    assertThat(dir).as("ps checkpoints (BATCHRPC_CHECKPOINT_DIR)").isNotBlank();
+    List<String> mounts = (List<String>) ((Map<String, Object>) services.get("ps")).get("volumes");
+    String volume = mounts.stream().filter(m -> m.endsWith(":" + dir)).map(m -> m.substring(0, m.indexOf(':')))
+        .findFirst().orElseThrow(() -> new AssertionError("no volume mounted at " + dir + ": " + mounts));
+    // a named volume (declared at the top level), not a path: it outlives the container
+    assertThat(volume).doesNotContain("/");
+    assertThat((Map<String, Object>) compose.get("volumes")).containsKey(volume);
+  }
+
   // ---- the services, as local processes ---------------------------------------------------------
 
   @Test
@@ -159,8 +176,9 @@ class ComposeFileTest {
   /**
    * Runs compose services on this machine, changing only what a host needs: host names become
    * 127.0.0.1 (the first node started takes the seed's place of the 'ps' DNS name, on a free
-   * Hazelcast port), the cluster name becomes a random one, and ports that several local processes
-   * would share (metrics, gRPC) become "any free port".
+   * Hazelcast port), the cluster name becomes a random one, ports that several local processes
+   * would share (metrics, gRPC) become "any free port", and the checkpoint volume a temporary
+   * directory.
    */
   private final class Local {
     private final String cluster = "compose-" + UUID.randomUUID();
@@ -174,6 +192,10 @@ class ComposeFileTest {
       env.put("BATCHRPC_METRICS_PORT", "0");
       if (env.containsKey("BATCHRPC_GRPC_PORT")) {
         env.put("BATCHRPC_GRPC_PORT", "0");
+      }
+      if (env.containsKey("BATCHRPC_CHECKPOINT_DIR")) {
+        // the container's volume path is not this machine's
+        env.put("BATCHRPC_CHECKPOINT_DIR", tmp.resolve(service + "-checkpoints").toString());
       }
       if (seed) {
         seedPort = freePort();

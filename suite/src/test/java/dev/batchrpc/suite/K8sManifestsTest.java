@@ -12,9 +12,11 @@ import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.KubernetesResource;
 import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.api.model.Probe;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.vertx.core.json.JsonObject;
@@ -160,6 +162,25 @@ class K8sManifestsTest {
     EnvVar index = observer.getEnv().stream().filter(v -> v.getName().equals("BATCHRPC_INDEX")).findFirst().orElseThrow();
     assertThat(index.getValueFrom().getFieldRef().getFieldPath())
         .isEqualTo("metadata.labels['apps.kubernetes.io/pod-index']");
+  }
+
+  @Test
+  void theServerCheckpointsToAPersistentVolumeClaimOfItsOwn() {
+    StatefulSet ps = one(StatefulSet.class, "ps");
+    Container c = container(ps.getSpec().getTemplate());
+    String dir = env(c).get("BATCHRPC_CHECKPOINT_DIR");
+    assertThat(dir).as("ps BATCHRPC_CHECKPOINT_DIR").isNotBlank();
+    VolumeMount mount = c.getVolumeMounts().stream().filter(m -> m.getMountPath().equals(dir)).findFirst()
+        .orElseThrow(() -> new AssertionError("nothing mounted at " + dir));
+    // from the StatefulSet's claim template: the volume follows ps-0 wherever it is scheduled
+    assertThat(ps.getSpec().getVolumeClaimTemplates()).extracting(t -> t.getMetadata().getName())
+        .contains(mount.getName());
+    PersistentVolumeClaim claim = ps.getSpec().getVolumeClaimTemplates().stream()
+        .filter(t -> t.getMetadata().getName().equals(mount.getName())).findFirst().orElseThrow();
+    assertThat(claim.getSpec().getAccessModes()).contains("ReadWriteOnce");
+    assertThat(claim.getSpec().getResources().getRequests()).containsKey("storage");
+    // the image's user (uid 10001) can write the volume
+    assertThat(ps.getSpec().getTemplate().getSpec().getSecurityContext().getFsGroup()).isEqualTo(10001L);
   }
 
   // ---- helpers --------------------------------------------------------------------------------

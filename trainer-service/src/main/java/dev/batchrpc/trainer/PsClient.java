@@ -13,7 +13,11 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.Message;
 
-/** How a trainer reaches the parameter server. Failures are {@link RpcException}s. */
+/**
+ * How a trainer reaches the parameter server. Failures are {@link RpcException}s: the server's
+ * refusals keep their code; a transport failure (no handler for the address, no reply within the
+ * timeout) is {@code UNAVAILABLE}, which {@link Trainer} treats as an outage to ride out.
+ */
 public interface PsClient {
 
   /** The current model (registers the trainer with a server in registration mode). */
@@ -28,7 +32,11 @@ public interface PsClient {
    */
   Future<Void> leave(String participantId);
 
-  /** A client over the (local or clustered) event bus with a per-request timeout. */
+  /**
+   * A client over the (local or clustered) event bus with a per-request timeout. The timeout is
+   * also how long a request in flight to a server that died goes unanswered: the event bus does
+   * not fail it when the peer goes away.
+   */
   static PsClient eventBus(Vertx vertx, long timeoutMs) {
     ProtobufCodec.register(vertx);
     return new PsClient() {

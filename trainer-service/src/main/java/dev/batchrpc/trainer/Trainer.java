@@ -8,6 +8,12 @@ import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -16,7 +22,27 @@ import java.util.function.Consumer;
  *
  * <p>Synchronous SGD: a refusal with {@code STALE_VERSION} (the trainer missed a round, e.g. a
  * partial round ran without it) makes it fetch the model again and recompute, at most
- * {@value #MAX_STALE_RETRIES} times in a row; any other failure ends the run with that failure.
+ * {@value #MAX_STALE_RETRIES} times in a row. If the fetched version is older than the one it held,
+ * the server was restored from a checkpoint meanwhile: its rounds since then are redone (below).
+ *
+ * <p>Outages ({@code --retry-timeout-s} above 0): when the server is gone or was restarted, the
+ * trainer retries with capped exponential backoff ({@value #FIRST_BACKOFF_MS} ms doubling to
+ * {@value #MAX_BACKOFF_MS} ms, with jitter) for up to the retry timeout. Each retry fetches the model
+ * again with the trainer's id (which registers it with a fresh server) and recomputes the gradient
+ * at that model, then the loop goes on. Its rounds follow the model's version: every step of a
+ * full round holds one gradient of each trainer, so a server restored to an older version takes
+ * back this trainer's rounds since then (they are redone, counted in
+ * {@link Summary#roundsRedone()}), and a server that took a step whose reply was lost gives that
+ * round. All trainers of a run therefore agree on where they are, and the final model holds
+ * exactly {@code batches} rounds of each (with partial rounds, {@code --max-wait-ms}, the count
+ * during an outage is approximate: a partial round is counted for the trainers it missed). What
+ * counts as an outage: {@code UNAVAILABLE} (no handler, a reply timeout, a closing server),
+ * {@code UNKNOWN_PARTICIPANT} on an update (a fresh server in registration mode does not know the
+ * trainer yet), {@code STALE_VERSION} beyond the immediate retries (a server restored an older or
+ * newer checkpoint) and {@code DUPLICATE} (this trainer's earlier request, whose reply timed out,
+ * still waits in the server's open round). The outage and the recovery are logged on one line
+ * each. Any other failure ({@code BAD_REQUEST}, {@code SHAPE_MISMATCH}, {@code NON_FINITE}, ...)
+ * ends the run with that failure, as does an outage longer than the retry timeout.
  *
  * <p>Threads: {@link #run()} runs the whole loop on one context of its own; the task is called on
  * worker threads, one call at a time, ordered by the chain of futures.
@@ -25,6 +51,15 @@ public final class Trainer {
 
   /** Consecutive stale refusals tolerated before giving up. */
   public static final int MAX_STALE_RETRIES = 3;
+  /** The first wait before retrying after a failure. */
+  public static final long FIRST_BACKOFF_MS = 200;
+  /** The longest wait between retries. */
+  public static final long MAX_BACKOFF_MS = 2000;
+
+  private static final System.Logger LOG = System.getLogger(Trainer.class.getName());
+  /** Failures of an update that mean the server is gone, restarted or has moved on. */
+  private static final Set<FailureCode> OUTAGE = EnumSet.of(FailureCode.UNAVAILABLE,
+      FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.DUPLICATE);
 
   /** One completed round, as seen by this trainer. */
   public record Progress(String trainerId, int round, int batches, float loss, long modelVersion,
@@ -42,10 +77,15 @@ public final class Trainer {
    * @param updateNanos total time from sending update-and-fetch to its reply (transport + waiting
    *     for the other trainers + the server's step)
    * @param loadNanos total time applying the replies' models
+   * @param outages how many times the server was lost and found again
+   * @param outageRetries the retries during those outages
+   * @param outageNanos the time without a completed round in those outages: from the last round
+   *     before each (or the start) to the first round after it
+   * @param roundsRedone rounds done again because a restarted server had lost their updates
    */
   public record Summary(String trainerId, int rounds, float firstLoss, float lastLoss, long finalVersion,
       int staleRetries, long startNanos, long endNanos, long computeNanos, long updateNanos,
-      long loadNanos) {
+      long loadNanos, int outages, int outageRetries, long outageNanos, int roundsRedone) {
 
     /** A phase's mean per round in milliseconds, e.g. {@code msPerRound(computeNanos())}. */
     public double msPerRound(long nanos) {
@@ -64,6 +104,7 @@ public final class Trainer {
   private final GradientTask task;
   private final int batches;
   private final Consumer<Progress> progress;
+  private final long retryTimeoutNanos;
 
   // ---- confined to the run's chain of futures ----
   private float firstLoss = Float.NaN;
@@ -73,6 +114,36 @@ public final class Trainer {
   private long computeNanos;
   private long updateNanos;
   private long loadNanos;
+  /** The version of the model the task holds (the last fetch or reply), -1 before the first. */
+  private long heldVersion = -1;
+  /** When the last round completed (or the run started): where an outage's quiet time begins. */
+  private long lastRoundNanos;
+  /** The outage in progress, or null. */
+  private Outage outage;
+  private int outages;
+  private int outageRetries;
+  private long outageNanos;
+  private int roundsRedone;
+
+  /**
+   * An outage in progress: when its first failure came (the retry timeout counts from there), the
+   * last round before it, the version held then and now, the rounds redone and the retries.
+   */
+  private static final class Outage {
+    final long startNanos;
+    final long quietSinceNanos;
+    final long heldAtStart;
+    long held;
+    int redone;
+    int retries;
+
+    Outage(long startNanos, long quietSinceNanos, long held) {
+      this.startNanos = startNanos;
+      this.quietSinceNanos = quietSinceNanos;
+      this.heldAtStart = held;
+      this.held = held;
+    }
+  }
 
   /**
    * @param id the trainer's id ([A-Za-z0-9_.-]+)
@@ -81,10 +152,26 @@ public final class Trainer {
    */
   public Trainer(Vertx vertx, PsClient client, String id, GradientTask task, int batches,
       Consumer<Progress> progress) {
+    this(vertx, client, id, task, batches, progress, Duration.ZERO);
+  }
+
+  /**
+   * @param id the trainer's id ([A-Za-z0-9_.-]+)
+   * @param batches how many rounds to take part in, at least 1
+   * @param progress called on the trainer's context after each round; may be null
+   * @param retryTimeout how long one outage of the server may last before the run fails; zero
+   *     for none (the first outage ends the run)
+   */
+  public Trainer(Vertx vertx, PsClient client, String id, GradientTask task, int batches,
+      Consumer<Progress> progress, Duration retryTimeout) {
     dev.batchrpc.proto.Addresses.requireValidId(id);
     if (batches < 1) {
       throw new IllegalArgumentException("--batches must be at least 1, got " + batches);
     }
+    if (retryTimeout == null || retryTimeout.isNegative()) {
+      throw new IllegalArgumentException("--retry-timeout-s must be >= 0, got " + retryTimeout);
+    }
+    this.retryTimeoutNanos = retryTimeout.toNanos();
     this.vertx = vertx;
     this.client = client;
     this.id = id;
@@ -105,7 +192,10 @@ public final class Trainer {
       ctx = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
     }
     Promise<Summary> done = Promise.promise();
-    ctx.runOnContext(v -> fetch().compose(m -> loop(m, 0)).onComplete(done));
+    ctx.runOnContext(v -> {
+      lastRoundNanos = System.nanoTime();
+      fetchAndLoop(0).onComplete(done);
+    });
     return done.future();
   }
 
@@ -121,13 +211,63 @@ public final class Trainer {
     return client.getModel(id).compose(m -> vertx.executeBlocking(() -> {
       task.load(m);
       return m;
-    }));
+    })).onSuccess(m -> heldVersion = m.getModelVersion());
+  }
+
+  /** Fetches the model (registering the trainer) and goes on with {@code round}, rebased in an outage. */
+  private Future<Summary> fetchAndLoop(int round) {
+    return fetch().transform(ar -> {
+      if (ar.failed()) {
+        return retryOrFail(RpcException.of(ar.cause()), round, true);
+      }
+      ModelReply m = ar.result();
+      return loop(m, outage == null ? round : rebase(round, m.getModelVersion()));
+    });
+  }
+
+  /**
+   * In an outage, the round to go on with at the server's {@code version}: this trainer's rounds
+   * follow the model's version (every step of a full round holds its gradient), so versions the
+   * server lost are rounds to redo, and versions it gained while the reply was lost are rounds done.
+   */
+  private int rebase(int round, long version) {
+    long delta = outage.held < 0 ? 0 : version - outage.held;
+    outage.held = version;
+    int next = (int) Math.max(0, Math.min(batches, round + delta));
+    if (next < round) {
+      outage.redone += round - next;
+      roundsRedone += round - next;
+    }
+    return next;
+  }
+
+  /**
+   * Outside an outage, a stale refusal followed by a fetch of an older version than the trainer
+   * held: the server was restored from a checkpoint between two of this trainer's requests (its
+   * peers may be in an outage of their own). Its rounds since that version are redone, as in
+   * {@link #rebase}; a newer version (a partial round ran without it) changes no count.
+   */
+  private int rollBack(int round, long held, long version) {
+    if (version >= held) {
+      return round;
+    }
+    int next = (int) Math.max(0, round - (held - version));
+    roundsRedone += round - next;
+    LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT,
+        "trainer %s: the parameter server went back from model version %d to %d (restored from a "
+            + "checkpoint): redoing %d round(s) from round %d/%d", id, held, version, round - next, next + 1,
+        batches));
+    return next;
   }
 
   private Future<Summary> loop(ModelReply model, int round) {
     if (round == batches) {
-      return Future.succeededFuture(new Summary(id, batches, firstLoss, lastLoss, model.getModelVersion(),
-          stale, startNanos, System.nanoTime(), computeNanos, updateNanos, loadNanos));
+      long end = System.nanoTime();
+      // Done: leave the server's rounds, so peers still redoing rounds never wait for this one.
+      // Best effort: a server that is gone has no rounds to leave.
+      return client.leave(id).transform(left -> Future.succeededFuture(new Summary(id, batches, firstLoss,
+          lastLoss, model.getModelVersion(), stale, startNanos, end, computeNanos, updateNanos, loadNanos,
+          outages, outageRetries, outageNanos, roundsRedone)));
     }
     return vertx.executeBlocking(this::timedStep).compose(step -> {
       if (round == 0 && startNanos == 0) {
@@ -148,18 +288,78 @@ public final class Trainer {
       if (ar.succeeded()) {
         stale = 0;
         ModelReply reply = ar.result();
+        if (outage != null) {
+          recovered(round, reply.getModelVersion());
+        }
+        lastRoundNanos = System.nanoTime();
+        heldVersion = reply.getModelVersion();
         double secs = (System.nanoTime() - startNanos) / 1e9;
         progress.accept(new Progress(id, round + 1, batches, lastLoss, reply.getModelVersion(),
             secs > 0 ? (round + 1) / secs : 0));
         return loop(reply, round + 1);
       }
       RpcException e = RpcException.of(ar.cause());
-      if (e.code() == FailureCode.STALE_VERSION && stale < MAX_STALE_RETRIES) {
+      if (e.code() == FailureCode.STALE_VERSION && stale < MAX_STALE_RETRIES && outage == null) {
         stale++;
-        return fetch().compose(m -> loop(m, round));
+        long held = model.getModelVersion();
+        return fetch().transform(f -> f.failed() ? retryOrFail(RpcException.of(f.cause()), round, true)
+            : loop(f.result(), rollBack(round, held, f.result().getModelVersion())));
       }
+      return retryOrFail(e, round, false);
+    });
+  }
+
+  /**
+   * After a failed fetch or update: waits and retries if it is an outage within the retry
+   * timeout, else fails the run. A failed fetch is an outage only when the server is unreachable
+   * ({@code UNAVAILABLE}): any other refusal of a fetch (an id not in {@code --participants}, a
+   * model of another shape) will not go away by itself.
+   */
+  private Future<Summary> retryOrFail(RpcException e, int round, boolean fetching) {
+    boolean isOutage = fetching ? e.code() == FailureCode.UNAVAILABLE : OUTAGE.contains(e.code());
+    long now = System.nanoTime();
+    if (!isOutage || retryTimeoutNanos == 0) {
       return Future.failedFuture(new RpcException(e.code(), "trainer '" + id + "' round " + (round + 1)
           + ": " + e.getMessage(), e));
-    });
+    }
+    if (outage == null) {
+      outage = new Outage(now, lastRoundNanos, heldVersion);
+      outages++;
+      LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT,
+          "trainer %s: parameter server lost in round %d/%d, %.1f s after the last round (%s: %s); "
+              + "retrying for up to %d s", id, round + 1, batches, (now - lastRoundNanos) / 1e9, e.code(),
+          e.getMessage(), TimeUnit.NANOSECONDS.toSeconds(retryTimeoutNanos)));
+    }
+    long left = outage.startNanos + retryTimeoutNanos - now;
+    if (left <= 0) {
+      return Future.failedFuture(new RpcException(e.code(), String.format(Locale.ROOT,
+          "trainer '%s' round %d: the parameter server did not come back within --retry-timeout-s %d "
+              + "(%d retries; last failure %s: %s)", id, round + 1,
+          TimeUnit.NANOSECONDS.toSeconds(retryTimeoutNanos), outage.retries, e.code(), e.getMessage()), e));
+    }
+    long backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS << Math.min(outage.retries, 20));
+    long delay = Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1,
+        (long) (backoff * ThreadLocalRandom.current().nextDouble(0.8, 1.2)));
+    outage.retries++;
+    outageRetries++;
+    Promise<Summary> later = Promise.promise();
+    vertx.setTimer(Math.max(1, delay), t -> fetchAndLoop(round).onComplete(later));
+    return later.future();
+  }
+
+  /** The first completed round after an outage: one line saying how long it took. */
+  private void recovered(int round, long version) {
+    long now = System.nanoTime();
+    long quiet = now - outage.quietSinceNanos;
+    outageNanos += quiet;
+    // The round's step was taken from version - 1: the model the server came back with.
+    long resumedFrom = version - 1;
+    LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
+        "trainer %s: parameter server back, %.1f s without a round (%.1f s and %d retries after the "
+            + "failure): resumed from model version %d, this trainer had version %d (%d updates lost, "
+            + "%d of its rounds redone); round %d/%d done at version %d", id, quiet / 1e9,
+        (now - outage.startNanos) / 1e9, outage.retries, resumedFrom, outage.heldAtStart,
+        Math.max(0, outage.heldAtStart - resumedFrom), outage.redone, round + 1, batches, version));
+    outage = null;
   }
 }

@@ -11,6 +11,7 @@ import dev.batchrpc.runtime.ops.Readiness;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -71,6 +72,12 @@ public final class TrainerCommand implements Callable<Integer> {
           + "Env BATCHRPC_WAIT_FOR_PS_MS. Default: ${DEFAULT-VALUE}.")
   long waitForPsMs;
 
+  @Option(names = "--retry-timeout-s", defaultValue = "${env:BATCHRPC_RETRY_TIMEOUT_S:-60}",
+      description = "How long to keep retrying (backoff 0.2 s doubling to 2 s) when the parameter server "
+          + "is lost mid-run, e.g. restarted from a checkpoint; each retry fetches the model again and "
+          + "recomputes. 0 ends the run at the first outage. Env BATCHRPC_RETRY_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+  long retryTimeoutS;
+
   @Option(names = "--progress-every", defaultValue = "${env:BATCHRPC_PROGRESS_EVERY:-10}",
       description = "Print a progress line every N rounds (0: only the summary). "
           + "Env BATCHRPC_PROGRESS_EVERY. Default: ${DEFAULT-VALUE}.")
@@ -112,6 +119,9 @@ public final class TrainerCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--timeout-ms must be >= 1, --wait-for-ps-ms and "
             + "--progress-every >= 0, --batches >= 1");
       }
+      if (retryTimeoutS < 0 || retryTimeoutS > Duration.ofDays(1).toSeconds()) {
+        throw new IllegalArgumentException("--retry-timeout-s must be in [0, 86400], got " + retryTimeoutS);
+      }
       gradientTask = buildTask(trainerId);
       nodeConfig = node.toConfig();
       ops.validate();
@@ -136,12 +146,17 @@ public final class TrainerCommand implements Callable<Integer> {
           System.out.printf(Locale.ROOT, "trainer %s: round %d/%d loss %.5f model v%d %.1f rounds/s%n",
               p.trainerId(), p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
         }
-      });
+      }, Duration.ofSeconds(retryTimeoutS));
       Trainer.Summary s = trainer.run().await();
       System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s "
               + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
           s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
           s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
+      if (s.outages() > 0) {
+        System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "
+            + "%d round(s) redone%n", s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries(),
+            s.roundsRedone());
+      }
       return 0;
     } catch (Exception e) {
       System.err.println("batch-rpc trainer: " + RpcException.of(e).getMessage());

@@ -1,5 +1,7 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.trainer.LoopbackCluster.LOOPBACK;
+import static dev.batchrpc.trainer.LoopbackCluster.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.ps.ModelSpec;
@@ -16,15 +18,11 @@ import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
 import java.io.File;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -33,23 +31,12 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * TCP/IP join, random cluster name): once as nodes of this JVM, once with the trainers as separate
  * OS processes running {@link TrainerCommand}.
  */
-@ExtendWith(VertxExtension.class)
+@ExtendWith({VertxExtension.class, LoopbackCluster.class})
 class ClusteredTrainingTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
   private static final int[] LAYERS = {16, 32, 4};
   private final List<Node> nodes = new ArrayList<>();
   private final List<Process> processes = new ArrayList<>();
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
 
   @AfterEach
   void stopEverything() throws Exception {
@@ -58,12 +45,6 @@ class ClusteredTrainingTest {
     }
     for (Node n : nodes) {
       n.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
     }
   }
 

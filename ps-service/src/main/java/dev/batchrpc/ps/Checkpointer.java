@@ -1,0 +1,241 @@
+package dev.batchrpc.ps;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * When the parameter server checkpoints, and the write-behind that keeps the loss bound.
+ *
+ * <p>After every {@code --checkpoint-every} = C rounds the round's worker copies the store's state
+ * (a host snapshot: the only part that stops the round) and hands it to a thread of its own
+ * ({@value #WRITER}), which writes it ({@link Checkpoints#write}) while the next round collects
+ * its gradients. The bound is that a crash loses at most C updates that a trainer has seen: a
+ * round never publishes a version more than C past the newest durable checkpoint. Checkpoints
+ * fall C versions apart (at k, k + C, ...: k is 0 or the restored version), so the round after
+ * one (version k + 1) may be published only once k is on disk: if the write is still running
+ * then, that round waits for it (timed as
+ * {@code ps.checkpoint.wait}). A write usually finishes while the trainers compute, so rounds
+ * rarely wait; one slower than a round stretches that round rather than the bound. A due
+ * checkpoint therefore never finds a write in flight, and none is ever skipped.
+ *
+ * <p>A failed write is logged and counted ({@code ps.checkpoints{outcome=failed}}); training goes
+ * on and the next checkpoint is due C rounds later (the bound does not hold across a failed
+ * write: the disk decides).
+ *
+ * <p>Threads: every method except {@link #close()} runs on the round's worker thread (the store's),
+ * so the schedule needs no lock; {@code durable} is written by the writer thread and read anywhere.
+ */
+final class Checkpointer {
+
+  static final String WRITER = "ps.checkpoint.write";
+  private static final System.Logger LOG = System.getLogger(Checkpointer.class.getName());
+
+  private final Checkpoints dir;
+  private final ModelSpec model;
+  private final int every;
+  private final ExecutorService writer;
+  private final Timer writeTimer;
+  private final Timer waitTimer;
+  private final Counter written;
+  private final Counter failed;
+
+  // ---- the round worker's ----
+  /** The version of the last checkpoint handed to the writer (or restored). */
+  private long lastStarted;
+  /** The write in progress, or a completed one not yet looked at; null when none. */
+  private CompletableFuture<Void> inFlight;
+  private Checkpoints.Restored restored;
+  private long restoreNanos;
+
+  /** The newest checkpoint on disk (the restored one, or 0: the seed's initial model). */
+  private volatile long durable;
+
+  private Checkpointer(Checkpoints dir, ModelSpec model, int every, MeterRegistry registry) {
+    this.dir = dir;
+    this.model = model;
+    this.every = every;
+    if (dir == null) {
+      this.writer = null;
+      this.writeTimer = null;
+      this.waitTimer = null;
+      this.written = null;
+      this.failed = null;
+      return;
+    }
+    this.writer = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, WRITER);
+      t.setDaemon(true);
+      return t;
+    });
+    MeterRegistry meters = registry == null ? new SimpleMeterRegistry() : registry;
+    this.writeTimer = Timer.builder("ps.checkpoint.write")
+        .description("Writing one checkpoint: encode, fsync, rename, fsync of the directory, pruning")
+        .register(meters);
+    this.waitTimer = Timer.builder("ps.checkpoint.wait")
+        .description("Time a round waited for the previous checkpoint's write to keep the loss bound")
+        .register(meters);
+    this.written = Counter.builder("ps.checkpoints").tag("outcome", "written")
+        .description("Checkpoints written or failed").register(meters);
+    this.failed = Counter.builder("ps.checkpoints").tag("outcome", "failed")
+        .description("Checkpoints written or failed").register(meters);
+    Gauge.builder("ps.checkpoint.version", this, c -> c.durable)
+        .description("The model version of the newest checkpoint on disk")
+        .register(meters);
+  }
+
+  /**
+   * The checkpointer of {@code config}: opens (creates) {@code --checkpoint-dir}, or does nothing
+   * when it is unset. Disk: call on a worker.
+   *
+   * @throws IllegalArgumentException if the directory cannot be used (naming the flag)
+   */
+  static Checkpointer open(PsConfig config, MeterRegistry registry) {
+    CheckpointConfig c = config.checkpoints();
+    Checkpoints dir = c.enabled() ? Checkpoints.open(c.dir(), config.model(), c.keep()) : null;
+    return new Checkpointer(dir, config.model(), c.every(), registry);
+  }
+
+  /**
+   * The state to start from: the newest intact checkpoint, or null (none, or checkpoints off).
+   *
+   * @throws IllegalStateException if the directory's newest intact checkpoint is of another model
+   * @throws IOException if the directory cannot be listed
+   */
+  ParameterStore.State restore() throws IOException {
+    if (dir == null) {
+      return null;
+    }
+    long t0 = System.nanoTime();
+    restored = dir.restore();
+    restoreNanos = System.nanoTime() - t0;
+    if (!restored.found()) {
+      LOG.log(System.Logger.Level.INFO, "no intact checkpoint in " + dir.dir()
+          + ": starting from the initial model");
+      return null;
+    }
+    Checkpoint c = restored.checkpoint();
+    durable = c.version();
+    lastStarted = c.version();
+    LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
+        "restored model version %d from %s in %.1f ms", c.version(), restored.file(), restoreNanos / 1e6));
+    return c.state();
+  }
+
+  /** The restored version, or -1 when nothing was restored. */
+  long restoredVersion() {
+    return restored != null && restored.found() ? restored.checkpoint().version() : -1;
+  }
+
+  /** The newest durable checkpoint's version. */
+  long durableVersion() {
+    return durable;
+  }
+
+  /** One phrase for the server's start line. */
+  String describe() {
+    if (dir == null) {
+      return "no checkpoints";
+    }
+    String from = restoredVersion() >= 0
+        ? String.format(Locale.ROOT, "restored version %d from %s in %.1f ms", restoredVersion(),
+            restored.file().getFileName(), restoreNanos / 1e6)
+        : "no checkpoint to restore, initial model";
+    String skipped = restored == null || restored.skipped().isEmpty() ? ""
+        : ", skipped " + restored.skipped().size() + " torn or corrupt: " + String.join("; ", restored.skipped());
+    return "checkpoints in " + dir.dir() + " every " + every + " rounds (" + from + skipped + ")";
+  }
+
+  /**
+   * After a round's step, before its model is published: keeps the bound (waits for the previous
+   * write if it is still running and needed) and starts a checkpoint when one is due. Never
+   * throws: the round's step is already taken and must be published.
+   */
+  void afterStep(ParameterStore store) {
+    if (dir == null) {
+      return;
+    }
+    long v = store.version();
+    if (inFlight != null) {
+      if (v - durable > every && !inFlight.isDone()) {
+        long t0 = System.nanoTime();
+        awaitInFlight();
+        waitTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+      }
+      if (inFlight.isDone()) {
+        inFlight = null;
+      }
+    }
+    if (v - lastStarted >= every && inFlight == null) {
+      lastStarted = v;
+      try {
+        Checkpoint c = Checkpoint.of(model, store);
+        inFlight = CompletableFuture.runAsync(() -> write(c), writer);
+      } catch (RuntimeException e) {
+        fail(v, e);
+      }
+    }
+  }
+
+  /** On close, after the last round: a final checkpoint unless the newest on disk is current. */
+  void finish(ParameterStore store) {
+    if (dir == null) {
+      return;
+    }
+    if (inFlight != null) {
+      awaitInFlight();
+      inFlight = null;
+    }
+    if (store.version() > durable) {
+      try {
+        Checkpoint c = Checkpoint.of(model, store);
+        CompletableFuture.runAsync(() -> write(c), writer).join();
+      } catch (RuntimeException e) {
+        fail(store.version(), e);
+      }
+    }
+  }
+
+  /** Stops the writer thread (after {@link #finish}). Any thread. */
+  void close() {
+    if (writer != null) {
+      writer.shutdown();
+    }
+  }
+
+  private void awaitInFlight() {
+    try {
+      inFlight.join();
+    } catch (CompletionException e) {
+      // write() counts and logs its own failures; nothing is left to wait for
+    }
+  }
+
+  /** On the writer thread. */
+  private void write(Checkpoint c) {
+    long t0 = System.nanoTime();
+    try {
+      dir.write(c);
+      durable = Math.max(durable, c.version());
+      writeTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+      written.increment();
+    } catch (IOException | RuntimeException e) {
+      fail(c.version(), e);
+    }
+  }
+
+  private void fail(long version, Exception e) {
+    failed.increment();
+    LOG.log(System.Logger.Level.WARNING, "checkpoint of model version " + version + " to " + dir.dir()
+        + " failed (" + e + "); training goes on, the next checkpoint is due " + every + " rounds later");
+  }
+}

@@ -7,6 +7,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import dev.batchrpc.proto.v1.AgentProto;
+import dev.batchrpc.proto.v1.MembershipProto;
 import dev.batchrpc.proto.v1.ObserverProto;
 import dev.batchrpc.proto.v1.ParameterServerProto;
 import dev.batchrpc.proto.v1.TensorProto;
@@ -63,7 +64,7 @@ public final class ProtobufCodec implements MessageCodec<Message, Message> {
   static {
     for (FileDescriptor file : new FileDescriptor[] {TensorProto.getDescriptor(),
         ParameterServerProto.getDescriptor(), AgentProto.getDescriptor(),
-        ObserverProto.getDescriptor()}) {
+        ObserverProto.getDescriptor(), MembershipProto.getDescriptor()}) {
       for (Descriptor type : file.getMessageTypes()) {
         registerType(defaultInstanceOf(file, type));
       }

@@ -7,13 +7,9 @@ import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.FileDescriptor;
 import com.google.protobuf.Message;
 import com.google.protobuf.StringValue;
-import dev.batchrpc.proto.v1.AgentProto;
 import dev.batchrpc.proto.v1.ModelReply;
-import dev.batchrpc.proto.v1.ObserverProto;
-import dev.batchrpc.proto.v1.ParameterServerProto;
 import dev.batchrpc.proto.v1.RunEpisodeReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
-import dev.batchrpc.proto.v1.TensorProto;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -35,10 +31,20 @@ class ProtobufCodecTest {
   private final ProtobufCodec codec = ProtobufCodec.instance();
 
   @Test
-  void everyContractMessageIsRegistered() {
-    Set<String> declared = Stream.of(TensorProto.getDescriptor(),
-            ParameterServerProto.getDescriptor(), AgentProto.getDescriptor(),
-            ObserverProto.getDescriptor())
+  void everyContractMessageIsRegistered() throws Exception {
+    // Every .proto file of the contract, found on disk, so a new file cannot be forgotten.
+    java.util.List<FileDescriptor> files = new java.util.ArrayList<>();
+    try (Stream<java.nio.file.Path> protos = java.nio.file.Files.list(java.nio.file.Path.of("src/main/proto"))) {
+      for (java.nio.file.Path proto : protos.filter(f -> f.toString().endsWith(".proto")).toList()) {
+        java.util.regex.Matcher outer = java.util.regex.Pattern
+            .compile("option java_outer_classname = \"(\\w+)\";").matcher(java.nio.file.Files.readString(proto));
+        assertThat(outer.find()).as("%s names its outer class", proto).isTrue();
+        files.add((FileDescriptor) Class.forName("dev.batchrpc.proto.v1." + outer.group(1))
+            .getMethod("getDescriptor").invoke(null));
+      }
+    }
+    assertThat(files).hasSizeGreaterThanOrEqualTo(5);
+    Set<String> declared = files.stream()
         .map(FileDescriptor::getMessageTypes)
         .flatMap(java.util.List::stream)
         .map(Descriptor::getFullName)

@@ -60,7 +60,8 @@ public interface PsClient {
       public Future<Void> leave(String participantId) {
         return vertx.eventBus().<LeaveReply>request(Addresses.PS_LEAVE,
                 LeaveRequest.newBuilder().setParticipantId(participantId).build(),
-                ProtobufCodec.options(timeoutMs))
+                // Leaving is a courtesy on the way out: never hold a finished trainer long.
+                ProtobufCodec.options(Math.min(timeoutMs, 5_000)))
             .<Void>mapEmpty().recover(e -> Future.failedFuture(RpcException.of(e)));
       }
     };

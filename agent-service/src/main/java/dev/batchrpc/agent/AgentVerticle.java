@@ -15,6 +15,7 @@ import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.net.Tls;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
@@ -30,7 +31,9 @@ import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientOptions;
@@ -320,7 +323,9 @@ public final class AgentVerticle extends VerticleBase {
         return register(request).recover(AgentVerticle::toStatus);
       }
     });
-    return vertx.createHttpServer().requestHandler(server).listen(config.grpcPort(), config.grpcHost())
+    // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
+    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions())).requestHandler(server)
+        .listen(config.grpcPort(), config.grpcHost())
         .onSuccess(s -> grpcHttp = s);
   }
 
@@ -442,7 +447,8 @@ public final class AgentVerticle extends VerticleBase {
           ProtobufCodec.options(config.episodeTimeoutMs())).map(Message::body);
     }
     if (grpcClient == null) {
-      grpcClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES));
+      grpcClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES),
+          Tls.grpcClient(vertx, new HttpClientOptions()));
     }
     return ObserverGrpcClient.create(grpcClient, grpc).runEpisode(q);
   }

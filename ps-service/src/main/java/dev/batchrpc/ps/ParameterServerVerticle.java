@@ -4,6 +4,7 @@ import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.net.Tls;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -86,7 +87,8 @@ public final class ParameterServerVerticle extends VerticleBase {
     long max = config.grpcMaxMessageBytes();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max));
     grpc.addService(new ParameterServerGrpc(ps));
-    return vertx.createHttpServer(new HttpServerOptions())
+    // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
+    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
         .requestHandler(grpc)
         .listen(config.grpcPort(), config.grpcHost())
         .onSuccess(h -> http = h)

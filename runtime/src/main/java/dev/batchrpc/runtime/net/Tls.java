@@ -109,14 +109,17 @@ public final class Tls {
   }
 
   /**
-   * Options for a gRPC client on the instance: with TLS, it trusts the CA alone and presents this
-   * node's certificate (servers may require it); else {@code options} unchanged.
+   * Options for a gRPC client on the instance: HTTP/2 always, and with TLS it trusts the CA alone
+   * and presents this node's certificate (servers may require it). Without TLS, HTTP/2 starts
+   * with prior knowledge, as Vert.x's own default gRPC client does: gRPC servers of other stacks
+   * do not answer an HTTP/1.1 upgrade.
    *
    * @param vertx the instance the client runs on
    * @param options the client's other options (changed in place)
    * @return {@code options}
    */
   public static HttpClientOptions grpcClient(Vertx vertx, HttpClientOptions options) {
+    options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
     TlsConfig config = of(vertx);
     return config == null ? options : grpcClient(options, config);
   }

@@ -16,7 +16,7 @@ import picocli.CommandLine.Spec;
         "Writes TLS material for the --tls-cert, --tls-key and --tls-ca flags into --out: a private",
         "CA (ca.pem, ca-key.pem; reused when the directory has one) and, signed by it, a certificate",
         "and key per --name (<name>.pem, <name>-key.pem). Keys are ECDSA P-256, unencrypted PKCS#8,",
-        "mode 0600. Keep ca-key.pem off the nodes: they need ca.pem and their own pair only.",
+        "mode 0600. Keep ca-key.pem off the nodes (--ca-dir): they need ca.pem and their own pair.",
         ""})
 public final class CertsCommand implements Callable<Integer> {
 
@@ -25,6 +25,11 @@ public final class CertsCommand implements Callable<Integer> {
 
   @Option(names = "--out", required = true, description = "Directory to write into (made with mode 0700 if missing).")
   Path out;
+
+  @Option(names = "--ca-dir",
+      description = "Directory of the CA (ca.pem, ca-key.pem), made or reused; --out then gets a copy of "
+          + "ca.pem but never the CA key. Default: --out.")
+  Path caDir;
 
   @Option(names = "--name", split = ",", defaultValue = "node",
       description = "Node certificate name(s), comma-separated or repeated. Default: ${DEFAULT-VALUE}.")
@@ -43,11 +48,12 @@ public final class CertsCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     Certificates.Result result;
     try {
-      result = Certificates.write(out, names, hosts, days);
+      result = Certificates.write(caDir == null ? out : caDir, out, names, hosts, days);
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
-    System.out.println("certs: " + (result.caCreated() ? "new CA" : "reused the CA") + " in " + out.toAbsolutePath());
+    Path ca = caDir == null ? out : caDir;
+    System.out.println("certs: " + (result.caCreated() ? "new CA" : "reused the CA") + " in " + ca.toAbsolutePath());
     for (Path p : result.files()) {
       System.out.println("  " + p);
     }

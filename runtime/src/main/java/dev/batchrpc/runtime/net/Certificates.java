@@ -105,7 +105,8 @@ public final class Certificates {
    * Writes a certificate and key for each name into {@code dir}, signed by the directory's CA,
    * which is made first if the directory has none.
    *
-   * @param dir the output directory (made, with permissions 0700, when missing)
+   * @param dir the output directory, for the CA and the nodes (made, with permissions 0700, when
+   *     missing)
    * @param names the nodes' names: letters, digits, '.', '_', '-' (not {@code ca})
    * @param hosts the subject alternative names of every node certificate: IP addresses or DNS
    *     names (a leading {@code *.} allowed)
@@ -116,6 +117,24 @@ public final class Certificates {
    * @throws IOException when a file cannot be read or written
    */
   public static Result write(Path dir, List<String> names, List<String> hosts, int days) throws IOException {
+    return write(dir, dir, names, hosts, days);
+  }
+
+  /**
+   * As {@link #write(Path, List, List, int)}, with the CA in its own directory: {@code out} gets
+   * the node files and a copy of {@code ca.pem}, everything a node needs and no more, while
+   * {@code ca-key.pem} stays in {@code caDir}.
+   *
+   * @param caDir where the CA is read from or made (made with permissions 0700 when missing)
+   * @param out where the node files and the copy of {@code ca.pem} go
+   * @param names the nodes' names
+   * @param hosts the node certificates' subject alternative names
+   * @param days the node certificates' lifetime, 1-3650
+   * @return what was written
+   * @throws IOException when a file cannot be read or written
+   */
+  public static Result write(Path caDir, Path out, List<String> names, List<String> hosts, int days)
+      throws IOException {
     if (names == null || names.isEmpty()) {
       throw new IllegalArgumentException("--name: give at least one node name");
     }
@@ -132,10 +151,11 @@ public final class Certificates {
     if (days < 1 || days > CA_DAYS) {
       throw new IllegalArgumentException("--days must be 1-" + CA_DAYS + ", got " + days);
     }
-    createPrivateDirectory(dir);
+    createPrivateDirectory(caDir);
+    createPrivateDirectory(out);
     List<Path> written = new ArrayList<>();
-    Path caCert = dir.resolve(CA_CERT);
-    Path caKey = dir.resolve(CA_KEY);
+    Path caCert = caDir.resolve(CA_CERT);
+    Path caKey = caDir.resolve(CA_KEY);
     boolean created;
     Authority ca;
     try {
@@ -150,11 +170,16 @@ public final class Certificates {
         written.add(caKey);
         created = true;
       }
+      if (!Files.isSameFile(caDir, out)) {
+        Path copy = out.resolve(CA_CERT);
+        writeFile(copy, pem(ca.cert), false);
+        written.add(copy);
+      }
       for (String name : names) {
         KeyPair pair = newKeyPair();
         X509Certificate cert = ca.issue(name, pair, sans, days);
-        Path key = dir.resolve(name + "-key.pem");
-        Path crt = dir.resolve(name + ".pem");
+        Path key = out.resolve(name + "-key.pem");
+        Path crt = out.resolve(name + ".pem");
         writeFile(key, pem(pkcs8(pair.getPrivate())), true);
         writeFile(crt, pem(cert), false);
         written.add(crt);

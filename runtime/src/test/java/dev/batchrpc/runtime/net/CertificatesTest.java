@@ -98,6 +98,20 @@ class CertificatesTest {
   }
 
   @Test
+  void withItsOwnDirectoryTheCaKeyNeverReachesTheNodesFiles() throws Exception {
+    Path ca = dir.resolve("ca");
+    Path nodes = dir.resolve("nodes");
+    Certificates.Result r = Certificates.write(ca, nodes, List.of("n"), Certificates.DEFAULT_HOSTS, 1);
+    assertThat(r.files()).containsExactly(ca.resolve("ca.pem"), ca.resolve("ca-key.pem"), nodes.resolve("ca.pem"),
+        nodes.resolve("n.pem"), nodes.resolve("n-key.pem"));
+    try (var files = Files.list(nodes)) {
+      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("ca.pem", "n.pem", "n-key.pem");
+    }
+    assertThat(Files.readString(nodes.resolve("ca.pem"))).isEqualTo(Files.readString(ca.resolve("ca.pem")));
+    validate(read(nodes.resolve("n.pem")), read(nodes.resolve("ca.pem")));
+  }
+
+  @Test
   void badInputIsRefusedWithTheFlagsName() throws Exception {
     assertThatThrownBy(() -> Certificates.write(dir, List.of("a b"), Certificates.DEFAULT_HOSTS, 1))
         .hasMessageContaining("--name");

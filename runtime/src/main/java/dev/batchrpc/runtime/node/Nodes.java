@@ -188,13 +188,21 @@ public final class Nodes {
 
   /**
    * Hazelcast's filter on Java deserialization (a member is not authenticated, so what it sends
-   * must not pick the classes this node instantiates). Deny by default. Vert.x's cluster data
-   * (registrations, node infos, HA info, counters, locks) uses Hazelcast's own serialization and
-   * needs none of it; what Hazelcast does Java-serialize is an operation's failure, sent back to
-   * the member that invoked it: its own exceptions (e.g. a retryable
-   * {@code WrongTargetException} during a migration, which must decode to be retried) and a few
-   * JDK ones. A failure of another type arrives as a serialization error instead: still a failure.
-   * An empty whitelist would mean "allow all" to Hazelcast, so this one is never empty.
+   * must not pick the classes this node instantiates). Deny by default, then allow what is
+   * Java-serialized in practice:
+   * <ul>
+   *   <li>Vert.x's cluster-wide counters: their updates are entry processors written as
+   *       serializable lambdas of {@code HazelcastCounter} (with {@code Long} arguments). A
+   *       {@code SerializedLambda} resolves only through its capturing class's own
+   *       {@code $deserializeLambda$}, so allowing that one class admits its three lambdas and no
+   *       other code.</li>
+   *   <li>An operation's failure, sent back to the member that invoked it: Hazelcast's own
+   *       exceptions (e.g. a retryable {@code WrongTargetException} during a migration, which
+   *       must decode to be retried) and a few JDK ones. A failure of another type arrives as a
+   *       serialization error instead: still a failure.</li>
+   * </ul>
+   * Vert.x's other cluster data (registrations, node infos, HA info, locks) uses Hazelcast's own
+   * serialization. An empty whitelist would mean "allow all" to Hazelcast; this one never is.
    */
   static JavaSerializationFilterConfig javaSerializationFilter() {
     JavaSerializationFilterConfig filter = new JavaSerializationFilterConfig().setDefaultsDisabled(true);
@@ -203,7 +211,9 @@ public final class Nodes {
         // Exactly java.lang (not java.lang.invoke or .reflect): Throwable, StackTraceElement, the
         // boxed primitives and java.lang's exceptions.
         .addPackages("java.lang")
-        .addClasses("[Ljava.lang.StackTraceElement;", "java.util.ArrayList", "java.util.Collections$EmptyList",
+        .addClasses("java.lang.invoke.SerializedLambda", "io.vertx.spi.cluster.hazelcast.impl.HazelcastCounter",
+            "[Ljava.lang.Object;",
+            "[Ljava.lang.StackTraceElement;", "java.util.ArrayList", "java.util.Collections$EmptyList",
             "java.util.Collections$UnmodifiableList", "java.util.Collections$UnmodifiableRandomAccessList",
             "java.util.concurrent.CancellationException", "java.util.concurrent.ExecutionException",
             "java.util.concurrent.TimeoutException", "java.util.concurrent.RejectedExecutionException",

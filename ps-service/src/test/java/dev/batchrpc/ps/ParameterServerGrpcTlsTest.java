@@ -69,7 +69,8 @@ class ParameterServerGrpcTlsTest {
     Node node = Nodes.start(NodeConfig.local().withTls(Certificates.tlsConfig(cluster, "ps", clientAuth)))
         .await(30, TimeUnit.SECONDS);
     NODES.add(node);
-    ParameterServerVerticle v = new ParameterServerVerticle(PsConfig.of(1, ModelSpec.replay(PARAMETERS)).withGrpcPort(0), null);
+    PsConfig config = PsConfig.of(1, ModelSpec.replay(PARAMETERS)).withGrpcPort(0);
+    ParameterServerVerticle v = new ParameterServerVerticle(config, null);
     node.vertx().deployVerticle(v).await(30, TimeUnit.SECONDS);
     return v.grpcPort();
   }
@@ -78,7 +79,8 @@ class ParameterServerGrpcTlsTest {
   private static Object getModel(int port, HttpClientOptions options) throws Exception {
     GrpcClient client = GrpcClient.client(clients, options);
     try {
-      Future<ModelReply> reply = ParameterServerGrpcClient.create(client, SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+      SocketAddress server = SocketAddress.inetSocketAddress(port, "127.0.0.1");
+      Future<ModelReply> reply = ParameterServerGrpcClient.create(client, server)
           .getModel(GetModelRequest.newBuilder().setParticipantId("t").build());
       return reply.<Object>map(r -> r).otherwise(e -> e).await(15, TimeUnit.SECONDS);
     } finally {
@@ -109,7 +111,8 @@ class ParameterServerGrpcTlsTest {
     assertServed(getModel(port, Tls.grpcClient(new HttpClientOptions(), tls(cluster, "trainer"))));
     assertThat(getModel(port, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false))).as("plaintext").isInstanceOf(Throwable.class);
-    assertThat(getModel(port, trustOnly(cluster.resolve("ca.pem")))).as("no client certificate").isInstanceOf(Throwable.class);
+    assertThat(getModel(port, trustOnly(cluster.resolve("ca.pem")))).as("no client certificate")
+        .isInstanceOf(Throwable.class);
     // Trusts the server but presents a certificate of another CA.
     HttpClientOptions foreignCert = Tls.grpcClient(new HttpClientOptions(), tls(other, "trainer"))
         .setTrustOptions(new PemTrustOptions().addCertPath(cluster.resolve("ca.pem").toString()));

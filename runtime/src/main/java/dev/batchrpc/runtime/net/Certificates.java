@@ -84,7 +84,8 @@ public final class Certificates {
   public static final int CA_DAYS = 3650;
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-  private static final Pattern DNS = Pattern.compile("(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*");
+  private static final Pattern DNS =
+      Pattern.compile("(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*");
   private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
   private static final String SIGNATURE = "SHA256withECDSA";
   private static final SecureRandom RANDOM = new SecureRandom();
@@ -229,24 +230,14 @@ public final class Certificates {
         throw new IllegalArgumentException(certFile.getParent() + " holds only one of " + CA_CERT + " and "
             + CA_KEY + ": restore the other, or use another directory");
       }
-      X509Certificate cert;
-      PrivateKey key;
-      try (Reader in = Files.newBufferedReader(certFile, StandardCharsets.US_ASCII);
-          PEMParser parser = new PEMParser(in)) {
-        Object o = parser.readObject();
-        if (!(o instanceof X509CertificateHolder holder)) {
-          throw new IllegalArgumentException(certFile + " holds no PEM certificate");
-        }
-        cert = new JcaX509CertificateConverter().getCertificate(holder);
+      if (!(readPem(certFile) instanceof X509CertificateHolder holder)) {
+        throw new IllegalArgumentException(certFile + " holds no PEM certificate");
       }
-      try (Reader in = Files.newBufferedReader(keyFile, StandardCharsets.US_ASCII);
-          PEMParser parser = new PEMParser(in)) {
-        Object o = parser.readObject();
-        if (!(o instanceof PrivateKeyInfo info)) {
-          throw new IllegalArgumentException(keyFile + " holds no PKCS#8 private key");
-        }
-        key = new JcaPEMKeyConverter().getPrivateKey(info);
+      X509Certificate cert = new JcaX509CertificateConverter().getCertificate(holder);
+      if (!(readPem(keyFile) instanceof PrivateKeyInfo info)) {
+        throw new IllegalArgumentException(keyFile + " holds no PKCS#8 private key");
       }
+      PrivateKey key = new JcaPEMKeyConverter().getPrivateKey(info);
       if (cert.getBasicConstraints() < 0) {
         throw new IllegalArgumentException(certFile + " is not a CA certificate");
       }
@@ -291,6 +282,14 @@ public final class Certificates {
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
+
+  /** The first PEM object of a file (a certificate holder, a key info, ...), or null. */
+  private static Object readPem(Path file) throws IOException {
+    try (Reader in = Files.newBufferedReader(file, StandardCharsets.US_ASCII);
+        PEMParser parser = new PEMParser(in)) {
+      return parser.readObject();
+    }
+  }
 
   private static KeyPair newKeyPair() throws GeneralSecurityException {
     KeyPairGenerator g = KeyPairGenerator.getInstance("EC");

@@ -18,7 +18,6 @@ import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,7 +42,8 @@ class CertificatesTest {
 
   @Test
   void makesACaAndNodeCertificatesThatChainToIt() throws Exception {
-    Certificates.Result r = Certificates.write(dir, List.of("ps", "trainer-0"), List.of("127.0.0.1", "ps.local", "::1"), 30);
+    Certificates.Result r =
+        Certificates.write(dir, List.of("ps", "trainer-0"), List.of("127.0.0.1", "ps.local", "::1"), 30);
     assertThat(r.caCreated()).isTrue();
     assertThat(r.files()).extracting(p -> p.getFileName().toString())
         .containsExactly("ca.pem", "ca-key.pem", "ps.pem", "ps-key.pem", "trainer-0.pem", "trainer-0-key.pem");
@@ -57,7 +57,7 @@ class CertificatesTest {
     assertThat(ps.getBasicConstraints()).isEqualTo(-1);
     // One certificate for both ends of a connection.
     assertThat(ps.getExtendedKeyUsage()).containsExactlyInAnyOrder("1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2");
-    assertThat(ps.getSubjectAlternativeNames().stream().map(n -> n.get(0) + "=" + n.get(1)).collect(Collectors.toList()))
+    assertThat(ps.getSubjectAlternativeNames().stream().map(n -> n.get(0) + "=" + n.get(1)).toList())
         .containsExactly("7=127.0.0.1", "2=ps.local", "7=0:0:0:0:0:0:0:1");
     assertThat(ps.getNotAfter().getTime() - System.currentTimeMillis()).isBetween(29L * 86_400_000, 30L * 86_400_000);
     // The files are what TlsConfig accepts.

@@ -6,14 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.shareddata.AsyncMap;
 import java.io.IOException;
 import java.io.ObjectInputStream;
 import java.io.Serializable;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -32,7 +29,7 @@ import org.junit.jupiter.api.Timeout;
  */
 class NoJavaSerializationTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
+  private static final String LOOPBACK = TestNodes.LOOPBACK;
 
   /** How often any node deserialized a {@link Payload}: must stay 0. */
   static final AtomicInteger DESERIALIZED = new AtomicInteger();
@@ -59,10 +56,10 @@ class NoJavaSerializationTest {
   static void cluster() throws Exception {
     System.setProperty("hazelcast.wait.seconds.before.join", "0");
     String name = "ser-" + UUID.randomUUID();
-    int portA = freePort();
+    int portA = TestNodes.freePort();
     a = Nodes.start(new NodeConfig(true, name, List.of(), LOOPBACK, portA, false, 0, null, -1,
         NodeConfig.DEFAULT_MEMBER_TIMEOUT_S)).await(60, TimeUnit.SECONDS);
-    b = Nodes.start(new NodeConfig(true, name, List.of(LOOPBACK + ":" + portA), LOOPBACK, freePort(), false, 0,
+    b = Nodes.start(new NodeConfig(true, name, List.of(LOOPBACK + ":" + portA), LOOPBACK, TestNodes.freePort(), false, 0,
         null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S)).await(60, TimeUnit.SECONDS);
   }
 
@@ -112,7 +109,7 @@ class NoJavaSerializationTest {
     }).completion().await(10, TimeUnit.SECONDS);
     // A second Vert.x-based process that did not lock its bus down, as a hostile member might be.
     io.vertx.core.Vertx lax = Nodes.start(new NodeConfig(true, a.config().clusterName(),
-        List.of(LOOPBACK + ":" + a.config().clusterPort()), LOOPBACK, freePort(), false, 0, null, -1,
+        List.of(LOOPBACK + ":" + a.config().clusterPort()), LOOPBACK, TestNodes.freePort(), false, 0, null, -1,
         NodeConfig.DEFAULT_MEMBER_TIMEOUT_S)).await(60, TimeUnit.SECONDS).vertx();
     try {
       lax.eventBus().codecSelector(body -> null);
@@ -121,7 +118,8 @@ class NoJavaSerializationTest {
       Throwable failure = null;
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
       while (System.nanoTime() < deadline) {
-        failure = outcome(lax.eventBus().request("ser.lax", new Payload("hi"), new DeliveryOptions().setSendTimeout(3_000)));
+        failure = TestNodes.outcome(lax.eventBus().request("ser.lax", new Payload("hi"),
+            new DeliveryOptions().setSendTimeout(3_000)), 15_000);
         // Retry while the consumer's registration has not reached the new node yet.
         if (failure == null || !String.valueOf(failure.getMessage()).contains("No handlers")) {
           break;
@@ -161,17 +159,11 @@ class NoJavaSerializationTest {
     onA.put("payload", new Payload("hi")).await(10, TimeUnit.SECONDS);
     // ... and reading it back is refused on either node.
     for (AsyncMap<String, Object> map : List.of(onB, onA)) {
-      Throwable failure = outcome(map.get("payload"));
+      Throwable failure = TestNodes.outcome(map.get("payload"), 15_000);
       assertThat(failure).as("reading a Java-serialized %s", Payload.class.getSimpleName()).isNotNull();
       assertThat(causes(failure)).contains("is not allowed");
     }
     assertThat(DESERIALIZED).hasValue(0);
-  }
-
-  private static Throwable outcome(Future<?> f) throws Exception {
-    Promise<Throwable> p = Promise.promise();
-    f.onComplete(ar -> p.complete(ar.succeeded() ? null : ar.cause()));
-    return p.future().await(15, TimeUnit.SECONDS);
   }
 
   private static String causes(Throwable t) {
@@ -180,11 +172,5 @@ class NoJavaSerializationTest {
       sb.append(c).append(" <- ");
     }
     return sb.toString();
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
   }
 }

@@ -13,8 +13,6 @@ import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.http.ClientAuth;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,7 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TlsClusterTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
+  private static final String LOOPBACK = TestNodes.LOOPBACK;
   /** Short: every refused request below waits this long at most. */
   private static final long REQUEST_TIMEOUT_MS = 3_000;
 
@@ -126,7 +124,7 @@ class TlsClusterTest {
   }
 
   private Node start(TlsConfig tls, List<String> members) throws Exception {
-    NodeConfig config = new NodeConfig(true, clusterName, members, LOOPBACK, freePort(), false, 0, null, -1,
+    NodeConfig config = new NodeConfig(true, clusterName, members, LOOPBACK, TestNodes.freePort(), false, 0, null, -1,
         NodeConfig.DEFAULT_MEMBER_TIMEOUT_S, tls);
     Node n = Nodes.start(config).await(60, TimeUnit.SECONDS);
     started.add(n);
@@ -156,9 +154,7 @@ class TlsClusterTest {
 
   /** The outcome of a request: null for a reply, else the failure. */
   private static Throwable outcome(Node from, String address, String text) throws Exception {
-    Promise<Throwable> p = Promise.promise();
-    request(from, address, text).onComplete(ar -> p.complete(ar.succeeded() ? null : ar.cause()));
-    return p.future().await(REQUEST_TIMEOUT_MS * 3, TimeUnit.MILLISECONDS);
+    return TestNodes.outcome(request(from, address, text), REQUEST_TIMEOUT_MS * 3);
   }
 
   /**
@@ -201,12 +197,6 @@ class TlsClusterTest {
         return t;
       }
       Thread.sleep(50);
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
     }
   }
 }

@@ -88,8 +88,9 @@ public final class AgentCommand implements Callable<Integer> {
           + "port, -1: off). Env BATCHRPC_GRPC_PORT. Default: ${DEFAULT-VALUE}.")
   int grpcPort;
 
-  @Option(names = "--grpc-host", defaultValue = "${env:BATCHRPC_GRPC_HOST:-0.0.0.0}",
-      description = "Address the gRPC server binds. Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--grpc-host", defaultValue = "${env:BATCHRPC_GRPC_HOST:-127.0.0.1}",
+      description = "Address the gRPC server binds (loopback unless set; containers: 0.0.0.0). "
+          + "Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
   String grpcHost;
 
   @Option(names = "--episode-timeout-ms", defaultValue = "${env:BATCHRPC_EPISODE_TIMEOUT_MS:-600000}",

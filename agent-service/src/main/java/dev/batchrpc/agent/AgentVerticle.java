@@ -18,6 +18,7 @@ import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.ParticipantNodes;
+import dev.batchrpc.runtime.net.Tls;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
@@ -34,7 +35,9 @@ import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientOptions;
@@ -472,7 +475,9 @@ public final class AgentVerticle extends VerticleBase {
         return AgentVerticle.this.leave(request).recover(AgentVerticle::toStatus);
       }
     });
-    return vertx.createHttpServer().requestHandler(server).listen(config.grpcPort(), config.grpcHost())
+    // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
+    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions())).requestHandler(server)
+        .listen(config.grpcPort(), config.grpcHost())
         .onSuccess(s -> grpcHttp = s);
   }
 
@@ -642,7 +647,8 @@ public final class AgentVerticle extends VerticleBase {
       // Every call has a deadline: an observer's episode may take --episode-timeout-ms at most.
       grpcClient = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES)
           .setTimeout((int) Math.min(Integer.MAX_VALUE, config.episodeTimeoutMs()))
-          .setTimeoutUnit(TimeUnit.MILLISECONDS).setScheduleDeadlineAutomatically(true));
+          .setTimeoutUnit(TimeUnit.MILLISECONDS).setScheduleDeadlineAutomatically(true),
+          Tls.grpcClient(vertx, new HttpClientOptions()));
     }
     return ObserverGrpcClient.create(grpcClient, grpc).runEpisode(q);
   }

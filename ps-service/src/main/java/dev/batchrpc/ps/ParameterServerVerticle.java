@@ -7,6 +7,7 @@ import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.ParticipantNodes;
+import dev.batchrpc.runtime.net.Tls;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -108,7 +109,8 @@ public final class ParameterServerVerticle extends VerticleBase {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max)
         .setScheduleDeadlineAutomatically(true));
     grpc.addService(new ParameterServerGrpc(ps));
-    return vertx.createHttpServer(new HttpServerOptions())
+    // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
+    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
         .requestHandler(grpc)
         .listen(config.grpcPort(), config.grpcHost())
         .onSuccess(h -> http = h)

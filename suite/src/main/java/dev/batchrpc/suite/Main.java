@@ -38,6 +38,7 @@ import picocli.CommandLine.Command;
         AgentCommand.class,
         ObserverCommand.class,
         BenchCommand.class,
+        CertsCommand.class,
         VersionCommand.class,
         ConfigDocs.class,
         CommandLine.HelpCommand.class

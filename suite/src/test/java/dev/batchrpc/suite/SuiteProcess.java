@@ -100,6 +100,11 @@ final class SuiteProcess implements AutoCloseable {
     return Integer.parseInt(m.group(1));
   }
 
+  /** The OS process id. */
+  long pid() {
+    return process.pid();
+  }
+
   /** Waits for the exit; -1 if still running after the timeout. */
   int awaitExit(long timeoutMs) throws InterruptedException {
     return process.waitFor(timeoutMs, TimeUnit.MILLISECONDS) ? process.exitValue() : -1;

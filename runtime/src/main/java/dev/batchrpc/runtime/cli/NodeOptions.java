@@ -1,5 +1,6 @@
 package dev.batchrpc.runtime.cli;
 
+import dev.batchrpc.runtime.net.TlsConfig;
 import dev.batchrpc.runtime.node.NodeConfig;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -58,6 +59,27 @@ public final class NodeOptions {
           + "leave the rounds, 2-600. Env BATCHRPC_MEMBER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
   int memberTimeoutS;
 
+  @Option(names = "--tls-cert", defaultValue = "${env:BATCHRPC_TLS_CERT}",
+      description = "PEM certificate chain of this node. With --tls-key and --tls-ca (all three or "
+          + "none): TLS with client certificates on the clustered event bus, TLS on gRPC "
+          + "(docs/security.md; make them with 'batch-rpc certs'). Env BATCHRPC_TLS_CERT. Default: none (no TLS).")
+  String tlsCert;
+
+  @Option(names = "--tls-key", defaultValue = "${env:BATCHRPC_TLS_KEY}",
+      description = "PEM private key of --tls-cert (PKCS#8, unencrypted). Env BATCHRPC_TLS_KEY.")
+  String tlsKey;
+
+  @Option(names = "--tls-ca", defaultValue = "${env:BATCHRPC_TLS_CA}",
+      description = "PEM CA certificate(s) that peers' certificates must chain to (a CA private to "
+          + "this deployment). Env BATCHRPC_TLS_CA.")
+  String tlsCa;
+
+  @Option(names = "--grpc-client-auth", defaultValue = "${env:BATCHRPC_GRPC_CLIENT_AUTH:-required}",
+      description = "With TLS: whether gRPC servers demand a client certificate of --tls-ca: none, request "
+          + "or required (the event bus always requires one). Env BATCHRPC_GRPC_CLIENT_AUTH. "
+          + "Default: ${DEFAULT-VALUE}.")
+  String grpcClientAuth;
+
   /**
    * The validated node config.
    *
@@ -66,7 +88,10 @@ public final class NodeOptions {
   public NodeConfig toConfig() {
     List<String> members = clusterMembers == null ? List.of()
         : clusterMembers.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+    // Checked even without TLS, so a typo fails now rather than when TLS is turned on.
+    TlsConfig.parseClientAuth(grpcClientAuth);
     return new NodeConfig(clustered, clusterName, members, clusterHost, clusterPort, true,
-        eventBusPort, publicHost == null || publicHost.isBlank() ? null : publicHost, publicPort, memberTimeoutS);
+        eventBusPort, publicHost == null || publicHost.isBlank() ? null : publicHost, publicPort, memberTimeoutS,
+        TlsConfig.of(tlsCert, tlsKey, tlsCa, grpcClientAuth));
   }
 }

@@ -1,5 +1,6 @@
 package dev.batchrpc.runtime.node;
 
+import dev.batchrpc.runtime.net.TlsConfig;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -27,10 +28,13 @@ import java.util.regex.Pattern;
  *     {@code eventBusPort}
  * @param memberTimeoutS {@code --member-timeout-s}: a member that sent no heartbeat for this long
  *     is removed from the cluster (its participants leave the rounds), 2-600 seconds
+ * @param tls {@code --tls-cert}, {@code --tls-key}, {@code --tls-ca}: TLS with client
+ *     authentication on the clustered event bus, and TLS for the node's gRPC servers and clients;
+ *     {@code null} for none
  */
 public record NodeConfig(boolean clustered, String clusterName, List<String> clusterMembers,
     String clusterHost, int clusterPort, boolean clusterPortAutoIncrement, int eventBusPort,
-    String publicHost, int publicPort, int memberTimeoutS) {
+    String publicHost, int publicPort, int memberTimeoutS, TlsConfig tls) {
 
   /** Hazelcast's usual first port. */
   public static final int DEFAULT_CLUSTER_PORT = 5701;
@@ -74,6 +78,14 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
     }
   }
 
+  /** A node without TLS (the other settings as in the canonical constructor). */
+  public NodeConfig(boolean clustered, String clusterName, List<String> clusterMembers, String clusterHost,
+      int clusterPort, boolean clusterPortAutoIncrement, int eventBusPort, String publicHost, int publicPort,
+      int memberTimeoutS) {
+    this(clustered, clusterName, clusterMembers, clusterHost, clusterPort, clusterPortAutoIncrement, eventBusPort,
+        publicHost, publicPort, memberTimeoutS, null);
+  }
+
   /** A plain, non-clustered node: every service in this one process. */
   public static NodeConfig local() {
     return new NodeConfig(false, DEFAULT_CLUSTER_NAME, List.of(), "127.0.0.1", DEFAULT_CLUSTER_PORT,
@@ -97,19 +109,25 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
   /** This config with the event bus on a fixed port. */
   public NodeConfig withEventBusPort(int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, port, publicHost, publicPort, memberTimeoutS);
+        clusterPortAutoIncrement, port, publicHost, publicPort, memberTimeoutS, tls);
   }
 
   /** This config advertising another event-bus address to its peers. */
   public NodeConfig withPublicAddress(String host, int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, eventBusPort, host, port, memberTimeoutS);
+        clusterPortAutoIncrement, eventBusPort, host, port, memberTimeoutS, tls);
   }
 
   /** This config with another member timeout (seconds without a heartbeat before removal). */
   public NodeConfig withMemberTimeoutS(int seconds) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, seconds);
+        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, seconds, tls);
+  }
+
+  /** This config with TLS ({@code null}: without). */
+  public NodeConfig withTls(TlsConfig config) {
+    return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
+        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, memberTimeoutS, config);
   }
 
   private static void checkHost(String flag, String host) {

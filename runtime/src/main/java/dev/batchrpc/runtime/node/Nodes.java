@@ -1,15 +1,18 @@
 package dev.batchrpc.runtime.node;
 
 import com.hazelcast.config.Config;
+import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
 import dev.batchrpc.proto.ProtobufCodec;
+import dev.batchrpc.runtime.net.Tls;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.eventbus.EventBusOptions;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
@@ -20,6 +23,12 @@ import java.util.logging.Logger;
  * Starts the process's Vert.x node: plain or clustered over Hazelcast (TCP/IP join only, never
  * multicast; phone-home off), with Micrometer metrics into one Prometheus registry and the
  * protobuf event-bus codec registered.
+ *
+ * <p>Security (docs/security.md): every listener binds the configured host (127.0.0.1 unless
+ * configured otherwise); with {@link NodeConfig#tls()} the clustered event bus uses TLS and
+ * requires a peer certificate of the CA, and the node's gRPC servers and clients use TLS
+ * ({@link Tls}); Java serialization is off on the event bus (bodies are protobuf or Vert.x's
+ * simple types) and filtered to Hazelcast's own and a few JDK classes in Hazelcast.
  */
 public final class Nodes {
 
@@ -75,6 +84,9 @@ public final class Nodes {
       if (config.publicPort() != -1) {
         eventBus.setClusterPublicPort(config.publicPort());
       }
+      if (config.tls() != null) {
+        Tls.eventBus(eventBus, config.tls());
+      }
       options.setEventBusOptions(eventBus);
       FanOutClusterManager clusterManager = new FanOutClusterManager(hazelcastConfig(config));
       node = builder.with(options).withClusterManager(clusterManager).buildClustered()
@@ -129,10 +141,43 @@ public final class Nodes {
     return () -> cm.removeListener(onContext);
   }
 
-  /** The single place where every node registers its event-bus codecs. */
+  /**
+   * The single place where every node registers its event-bus codecs, locks the bus down to them
+   * and installs its TLS config for the gRPC servers and clients.
+   */
   private static Node registerCodecs(Node node) {
     ProtobufCodec.register(node.vertx());
+    EventBus bus = node.vertx().eventBus();
+    // No Java serialization, either way: a Serializable or ClusterSerializable body is neither
+    // encoded for the wire nor decoded from it (Vert.x checks these on both sides), so a peer
+    // cannot make this node deserialize a class of its choosing.
+    bus.serializableChecker(className -> false);
+    bus.clusterSerializableChecker(className -> false);
+    if (node.isClustered()) {
+      bus.codecSelector(Nodes::selectClusterCodec);
+    }
+    Tls.install(node.vertx(), node.config().tls());
     return node;
+  }
+
+  /**
+   * The codec selector of a clustered node: Vert.x asks it for a body that none of its built-in
+   * codecs (String, Buffer, JSON, byte[], boxed primitives) takes. Protobuf messages get
+   * {@link ProtobufCodec}; anything else is refused at once with the reason, where Vert.x would
+   * otherwise say only "No message codec for type".
+   *
+   * @param body an event-bus body of no built-in type
+   * @return {@link ProtobufCodec#NAME}
+   * @throws IllegalArgumentException for any other body (thrown by send, request, publish, reply)
+   */
+  static String selectClusterCodec(Object body) {
+    String codec = ProtobufCodec.selectCodec(body);
+    if (codec == null) {
+      throw new IllegalArgumentException("cannot send a " + body.getClass().getName()
+          + " on the clustered event bus: bodies are protobuf messages or Vert.x's simple types "
+          + "(String, Buffer, JsonObject, JsonArray, byte[], boxed primitives); Java serialization is disabled");
+    }
+    return codec;
   }
 
   /**
@@ -168,6 +213,43 @@ public final class Nodes {
         .setValueCollectionType(com.hazelcast.config.MultiMapConfig.ValueCollectionType.SET);
     hz.getMapConfig("__vertx.haInfo").setBackupCount(1);
     hz.getMapConfig("__vertx.nodeInfo").setBackupCount(1);
+    hz.getSerializationConfig().setJavaSerializationFilterConfig(javaSerializationFilter());
     return hz;
+  }
+
+  /**
+   * Hazelcast's filter on Java deserialization (a member is not authenticated, so what it sends
+   * must not pick the classes this node instantiates). Deny by default, then allow what is
+   * Java-serialized in practice:
+   * <ul>
+   *   <li>Vert.x's cluster-wide counters: their updates are entry processors written as
+   *       serializable lambdas of {@code HazelcastCounter} (with {@code Long} arguments). A
+   *       {@code SerializedLambda} resolves only through its capturing class's own
+   *       {@code $deserializeLambda$}, so allowing that one class admits its three lambdas and no
+   *       other code.</li>
+   *   <li>An operation's failure, sent back to the member that invoked it: Hazelcast's own
+   *       exceptions (e.g. a retryable {@code WrongTargetException} during a migration, which
+   *       must decode to be retried) and a few JDK ones. A failure of another type arrives as a
+   *       serialization error instead: still a failure.</li>
+   * </ul>
+   * Vert.x's other cluster data (registrations, node infos, HA info, locks) uses Hazelcast's own
+   * serialization. An empty whitelist would mean "allow all" to Hazelcast; this one never is.
+   */
+  static JavaSerializationFilterConfig javaSerializationFilter() {
+    JavaSerializationFilterConfig filter = new JavaSerializationFilterConfig().setDefaultsDisabled(true);
+    filter.getWhitelist()
+        .addPrefixes("com.hazelcast.")
+        // Exactly java.lang (not java.lang.invoke or .reflect): Throwable, StackTraceElement, the
+        // boxed primitives and java.lang's exceptions.
+        .addPackages("java.lang")
+        .addClasses("java.lang.invoke.SerializedLambda", "io.vertx.spi.cluster.hazelcast.impl.HazelcastCounter",
+            "[Ljava.lang.Object;",
+            "[Ljava.lang.StackTraceElement;", "java.util.ArrayList", "java.util.Collections$EmptyList",
+            "java.util.Collections$UnmodifiableList", "java.util.Collections$UnmodifiableRandomAccessList",
+            "java.util.concurrent.CancellationException", "java.util.concurrent.ExecutionException",
+            "java.util.concurrent.TimeoutException", "java.util.concurrent.RejectedExecutionException",
+            "java.util.ConcurrentModificationException", "java.util.NoSuchElementException",
+            "java.io.IOException", "java.io.UncheckedIOException");
+    return filter;
   }
 }

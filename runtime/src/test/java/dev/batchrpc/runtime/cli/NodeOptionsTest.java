@@ -3,8 +3,13 @@ package dev.batchrpc.runtime.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchrpc.runtime.net.Certificates;
 import dev.batchrpc.runtime.node.NodeConfig;
+import io.vertx.core.http.ClientAuth;
+import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -63,5 +68,39 @@ class NodeOptionsTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--public-port");
     assertThatThrownBy(() -> parse("--clustered=maybe"))
         .isInstanceOf(CommandLine.ParameterException.class).hasMessageContaining("--clustered");
+  }
+
+  @Test
+  void tlsNeedsAllThreeReadablePemFiles(@TempDir Path dir) throws Exception {
+    Certificates.write(dir, List.of("n"), Certificates.DEFAULT_HOSTS, 1);
+    String cert = dir.resolve("n.pem").toString();
+    String key = dir.resolve("n-key.pem").toString();
+    String ca = dir.resolve("ca.pem").toString();
+
+    NodeConfig c = parse("--tls-cert", cert, "--tls-key", key, "--tls-ca", ca);
+    assertThat(c.tls().cert()).isEqualTo(Path.of(cert));
+    assertThat(c.tls().key()).isEqualTo(Path.of(key));
+    assertThat(c.tls().ca()).isEqualTo(Path.of(ca));
+    assertThat(c.tls().grpcClientAuth()).isEqualTo(ClientAuth.REQUIRED);
+    assertThat(parse("--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--grpc-client-auth", "Request")
+        .tls().grpcClientAuth()).isEqualTo(ClientAuth.REQUEST);
+    assertThat(parse().tls()).isNull();
+
+    assertThatThrownBy(() -> parse("--tls-cert", cert))
+        .hasMessageContaining("missing --tls-key, --tls-ca");
+    assertThatThrownBy(() -> parse("--tls-key", key, "--tls-ca", ca))
+        .hasMessageContaining("missing --tls-cert");
+    String nowhere = dir.resolve("nowhere.pem").toString();
+    assertThatThrownBy(() -> parse("--tls-cert", cert, "--tls-key", key, "--tls-ca", nowhere))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--tls-ca").hasMessageContaining(nowhere);
+    // A key where the certificate belongs, and the other way round.
+    assertThatThrownBy(() -> parse("--tls-cert", key, "--tls-key", key, "--tls-ca", ca))
+        .hasMessageContaining("--tls-cert").hasMessageContaining("CERTIFICATE");
+    assertThatThrownBy(() -> parse("--tls-cert", cert, "--tls-key", cert, "--tls-ca", ca))
+        .hasMessageContaining("--tls-key").hasMessageContaining("PRIVATE KEY");
+    assertThatThrownBy(() -> parse("--tls-cert", cert, "--tls-key", key, "--tls-ca", dir.toString()))
+        .hasMessageContaining("--tls-ca");
+    assertThatThrownBy(() -> parse("--grpc-client-auth", "always"))
+        .hasMessageContaining("--grpc-client-auth must be none, request or required");
   }
 }

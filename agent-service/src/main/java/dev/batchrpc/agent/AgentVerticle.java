@@ -2,6 +2,7 @@ package dev.batchrpc.agent;
 
 import dev.batchrpc.compute.Backends;
 import dev.batchrpc.compute.nn.PolicyNet;
+import dev.batchrpc.observer.EpisodeRunner;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
@@ -15,6 +16,8 @@ import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.grpc.GrpcServices;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
@@ -136,10 +139,10 @@ public final class AgentVerticle extends VerticleBase {
       inlineRows = p.isGpu() ? 0 : INLINE_MAX_ROWS;
       round = newRound();
       List<Future<?>> needs = new ArrayList<>();
-      needs.add(vertx.eventBus().<SelectActionRequest>consumer(Addresses.AGENT_SELECT_ACTION, this::onSelectAction)
-          .completion());
-      needs.add(vertx.eventBus().<RegisterObserverRequest>consumer(Addresses.AGENT_REGISTER,
-          m -> register(m.body()).onSuccess(m::reply).onFailure(e -> RpcException.replyFailure(m, e))).completion());
+      needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_SELECT_ACTION,
+          SelectActionRequest.getDefaultInstance(), GRPC_MAX_MESSAGE_BYTES, this::selectAction).completion());
+      needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_REGISTER,
+          RegisterObserverRequest.getDefaultInstance(), GRPC_MAX_MESSAGE_BYTES, this::register).completion());
       if (config.grpcPort() >= 0) {
         needs.add(startGrpc());
       }
@@ -209,10 +212,6 @@ public final class AgentVerticle extends VerticleBase {
   }
 
   // ---- action selection -----------------------------------------------------------------------
-
-  private void onSelectAction(Message<SelectActionRequest> msg) {
-    selectAction(msg.body()).onSuccess(msg::reply).onFailure(e -> RpcException.replyFailure(msg, e));
-  }
 
   /** Submits to the round and logs the latency (receipt to answer). Event loop. */
   private Future<SelectActionReply> selectAction(SelectActionRequest q) {
@@ -309,7 +308,7 @@ public final class AgentVerticle extends VerticleBase {
 
   private Future<HttpServer> startGrpc() {
     GrpcServer server = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES));
-    server.addService(new AgentGrpcService() {
+    GrpcServices.addService(server, new AgentGrpcService() {
       @Override
       public Future<SelectActionReply> selectAction(SelectActionRequest request) {
         return AgentVerticle.this.selectAction(request).recover(AgentVerticle::toStatus);
@@ -335,7 +334,8 @@ public final class AgentVerticle extends VerticleBase {
    * Runs one episode on all observers and one update. Call it from anywhere; one at a time.
    *
    * @param nSteps steps per observer, &gt; 0
-   * @return the episode's outcome; fails with {@code BAD_REQUEST} for {@code nSteps <= 0},
+   * @return the episode's outcome; fails with {@code BAD_REQUEST} for {@code nSteps} outside
+   *     [1, {@link EpisodeRunner#MAX_STEPS}] or an episode record too large for this many observers,
    *     {@code UNAVAILABLE} while another episode runs, or an observer's failure (the round is then
    *     replaced, so the next episode starts clean)
    */
@@ -365,8 +365,9 @@ public final class AgentVerticle extends VerticleBase {
   }
 
   private Future<EpisodeResult> episode(int nSteps) {
-    if (nSteps <= 0) {
-      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "--steps (n_steps) must be > 0, got " + nSteps));
+    if (nSteps <= 0 || nSteps > EpisodeRunner.MAX_STEPS) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "--steps (n_steps) must be > 0 and at most "
+          + EpisodeRunner.MAX_STEPS + ", got " + nSteps));
     }
     if (running) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "an episode is already running"));

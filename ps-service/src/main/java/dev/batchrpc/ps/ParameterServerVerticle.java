@@ -3,7 +3,8 @@ package dev.batchrpc.ps;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
-import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.grpc.GrpcServices;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -54,14 +55,11 @@ public final class ParameterServerVerticle extends VerticleBase {
     return ParameterServer.create(context, config, registry).compose(ps -> {
       server = ps;
       registerMeters(ps);
-      Future<Void> update = vertx.eventBus().<UpdateRequest>consumer(Addresses.PS_UPDATE_AND_FETCH,
-          msg -> ps.updateAndFetch(msg.body())
-              .onSuccess(msg::reply)
-              .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
-      Future<Void> get = vertx.eventBus().<GetModelRequest>consumer(Addresses.PS_GET_MODEL,
-          msg -> ps.getModel(msg.body())
-              .onSuccess(msg::reply)
-              .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
+      // The same size limit as gRPC: a model-sized gradient plus the envelope.
+      Future<Void> update = Consumers.serve(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
+          UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(), ps::updateAndFetch).completion();
+      Future<Void> get = Consumers.serve(vertx.eventBus(), Addresses.PS_GET_MODEL,
+          GetModelRequest.getDefaultInstance(), ps::getModel).completion();
       return Future.all(update, get, startGrpc(ps));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
   }
@@ -85,7 +83,7 @@ public final class ParameterServerVerticle extends VerticleBase {
     // parameter (94 MB for ResNet-50), so the limit follows the model size.
     long max = config.grpcMaxMessageBytes();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max));
-    grpc.addService(new ParameterServerGrpc(ps));
+    GrpcServices.addService(grpc, new ParameterServerGrpc(ps));
     return vertx.createHttpServer(new HttpServerOptions())
         .requestHandler(grpc)
         .listen(config.grpcPort(), config.grpcHost())

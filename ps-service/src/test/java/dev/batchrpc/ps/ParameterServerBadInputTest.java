@@ -7,6 +7,7 @@ import static dev.batchrpc.ps.ParameterServerVerticleTest.send;
 import static dev.batchrpc.ps.ParameterServerVerticleTest.update;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.protobuf.ByteString;
 import dev.batchrpc.compute.Fixtures;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
@@ -15,6 +16,7 @@ import dev.batchrpc.proto.Tensors;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcClient;
+import dev.batchrpc.proto.v1.Tensor;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -92,6 +94,11 @@ class ParameterServerBadInputTest {
                 .onSuccess(c -> codes.put("longer by one", c)),
             busRefusal(vertx, Addresses.PS_UPDATE_AND_FETCH, update("b", 0, new float[2 * P]))
                 .onSuccess(c -> codes.put("twice as long", c)),
+            // shape [P] but two bytes short: the tensor's own invariant
+            busRefusal(vertx, Addresses.PS_UPDATE_AND_FETCH, update("b", 0, new float[P]).toBuilder()
+                .setGradients(Tensor.newBuilder().addShape(P).setData(ByteString.copyFrom(new byte[4 * P - 2])))
+                .build())
+                .onSuccess(c -> codes.put("bytes not matching the shape", c)),
             busRefusal(vertx, Addresses.PS_UPDATE_AND_FETCH, update("b", 0, new float[tooLong]))
                 .onSuccess(c -> codes.put("over the size limit", c)),
             busRefusal(vertx, Addresses.PS_UPDATE_AND_FETCH, Buffer.buffer(MALFORMED))
@@ -110,12 +117,13 @@ class ParameterServerBadInputTest {
         .onComplete(ctx.succeeding(all -> ctx.verify(() -> {
           assertThat(codes).containsEntry("longer by one", FailureCode.SHAPE_MISMATCH)
               .containsEntry("twice as long", FailureCode.SHAPE_MISMATCH)
+              .containsEntry("bytes not matching the shape", FailureCode.SHAPE_MISMATCH)
               .containsEntry("over the size limit", FailureCode.TOO_LARGE)
               .containsEntry("malformed bytes", FailureCode.BAD_REQUEST)
               .containsEntry("json body", FailureCode.BAD_REQUEST)
               .containsEntry("string body", FailureCode.BAD_REQUEST)
               .containsEntry("malformed get-model", FailureCode.BAD_REQUEST)
-              .hasSize(7);
+              .hasSize(8);
           for (int i = 0; i < 3; i++) {
             ModelReply r = all.resultAt(i);
             assertThat(r.getModelVersion()).isEqualTo(1);

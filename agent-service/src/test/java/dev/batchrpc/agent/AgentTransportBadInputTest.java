@@ -1,5 +1,6 @@
 package dev.batchrpc.agent;
 
+import static dev.batchrpc.agent.AgentBadInputTest.code;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -117,13 +118,6 @@ class AgentTransportBadInputTest {
 
   private static Future<Object> request(Vertx vertx, String address, Object body) {
     return vertx.eventBus().request(address, body, new DeliveryOptions().setSendTimeout(10_000)).map(m -> m.body());
-  }
-
-  private static Future<Void> code(Future<?> f, Map<String, Object> answers, String key) {
-    return f.transform(ar -> {
-      answers.put(key, ar.succeeded() ? "accepted!" : RpcException.of(ar.cause()).code());
-      return Future.succeededFuture();
-    });
   }
 
   private static Future<Void> status(Future<?> f, Map<String, Object> answers, String key) {

@@ -17,11 +17,12 @@ import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcClient;
 import dev.batchrpc.proto.v1.Tensor;
-import dev.batchrpc.proto.v1.UpdateRequest;
+import io.vertx.core.CompositeFuture;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
@@ -56,6 +57,20 @@ class ParameterServerBadInputTest {
   /** Length-delimited field 1 claiming 127 bytes, followed by one: never a valid message. */
   private static final byte[] MALFORMED = {0x0A, 0x7F, 'x'};
 
+  /** The good updates of the first round, and the model they must produce. */
+  private static final float[][] ROUND1 = {gradient(0, 0), gradient(1, 0), gradient(2, 0)};
+  private static final float[] EXPECTED = reference(MODEL.initialParameters(0), List.<float[][]>of(ROUND1))[0];
+
+  /** Every trainer of the first round got version 1 of a round of 3, the model of the direct loop. */
+  private static void assertFirstRoundUnharmed(CompositeFuture all) {
+    for (int i = 0; i < 3; i++) {
+      ModelReply r = all.resultAt(i);
+      assertThat(r.getModelVersion()).isEqualTo(1);
+      assertThat(r.getRoundSize()).isEqualTo(3);
+      Fixtures.assertClose("trainer " + i, Tensors.toFloats(r.getParameters()), EXPECTED, 1e-7, 1e-6);
+    }
+  }
+
   private static Future<ParameterServerVerticle> deploy(Vertx vertx) {
     ProtobufCodec.register(vertx);
     ParameterServerVerticle v = new ParameterServerVerticle(CONFIG, null);
@@ -84,8 +99,6 @@ class ParameterServerBadInputTest {
   @Test
   @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
   void eventBusGarbageIsRefusedAndTheRoundAndModelAreUnharmed(Vertx vertx, VertxTestContext ctx) {
-    float[][] round1 = {gradient(0, 0), gradient(1, 0), gradient(2, 0)};
-    float[] expected = reference(MODEL.initialParameters(0), List.<float[][]>of(round1))[0];
     int tooLong = (int) (MAX / 4) + 16;
     Map<String, FailureCode> codes = new TreeMap<>();
     deploy(vertx)
@@ -110,10 +123,10 @@ class ParameterServerBadInputTest {
             busRefusal(vertx, Addresses.PS_GET_MODEL, MALFORMED)
                 .onSuccess(c -> codes.put("malformed get-model", c)))))
         // the round that follows: "b" sends its good update as protobuf bytes in a Buffer
-        .compose(refused -> Future.all(send(vertx, update("a", 0, round1[0])),
-            vertx.eventBus().<Buffer>request(Addresses.PS_UPDATE_AND_FETCH,
-                Buffer.buffer(update("b", 0, round1[1]).toByteArray())).map(m -> (ModelReply) (Object) m.body()),
-            send(vertx, update("py", 0, round1[2]))))
+        .compose(refused -> Future.all(send(vertx, update("a", 0, ROUND1[0])),
+            vertx.eventBus().<ModelReply>request(Addresses.PS_UPDATE_AND_FETCH,
+                Buffer.buffer(update("b", 0, ROUND1[1]).toByteArray())).map(Message::body),
+            send(vertx, update("py", 0, ROUND1[2]))))
         .onComplete(ctx.succeeding(all -> ctx.verify(() -> {
           assertThat(codes).containsEntry("longer by one", FailureCode.SHAPE_MISMATCH)
               .containsEntry("twice as long", FailureCode.SHAPE_MISMATCH)
@@ -124,12 +137,7 @@ class ParameterServerBadInputTest {
               .containsEntry("string body", FailureCode.BAD_REQUEST)
               .containsEntry("malformed get-model", FailureCode.BAD_REQUEST)
               .hasSize(8);
-          for (int i = 0; i < 3; i++) {
-            ModelReply r = all.resultAt(i);
-            assertThat(r.getModelVersion()).isEqualTo(1);
-            assertThat(r.getRoundSize()).isEqualTo(3);
-            Fixtures.assertClose("trainer " + i, Tensors.toFloats(r.getParameters()), expected, 1e-7, 1e-6);
-          }
+          assertFirstRoundUnharmed(all);
           ctx.completeNow();
         })));
   }
@@ -137,8 +145,6 @@ class ParameterServerBadInputTest {
   @Test
   @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
   void grpcOversizedAndMalformedMessagesGetAStatusAndTheServerKeepsServing(Vertx vertx, VertxTestContext ctx) {
-    float[][] round1 = {gradient(0, 0), gradient(1, 0), gradient(2, 0)};
-    float[] expected = reference(MODEL.initialParameters(0), List.<float[][]>of(round1))[0];
     // a client that would send far more than the server accepts
     GrpcClient big = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(64L << 20));
     GrpcClient raw = GrpcClient.client(vertx);
@@ -162,8 +168,8 @@ class ParameterServerBadInputTest {
                 GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(MAX)),
                 SocketAddress.inetSocketAddress(port, "127.0.0.1"));
             return ps.getModel(GetModelRequest.newBuilder().setParticipantId("py").build())
-                .compose(m -> Future.all(send(vertx, update("a", 0, round1[0])), send(vertx, update("b", 0, round1[1])),
-                    ps.updateAndFetchModel(update("py", m.getModelVersion(), round1[2]))));
+                .compose(m -> Future.all(send(vertx, update("a", 0, ROUND1[0])), send(vertx, update("b", 0, ROUND1[1])),
+                    ps.updateAndFetchModel(update("py", m.getModelVersion(), ROUND1[2]))));
           });
     }).onComplete(ctx.succeeding(all -> ctx.verify(() -> {
       assertThat(statuses).containsEntry("oversized", GrpcStatus.RESOURCE_EXHAUSTED)
@@ -173,12 +179,7 @@ class ParameterServerBadInputTest {
           .startsWith("INVALID_ARGUMENT malformed batchrpc.v1.ParameterServer/UpdateAndFetchModel request: ");
       assertThat((String) statuses.get("malformed get-model"))
           .startsWith("INVALID_ARGUMENT malformed batchrpc.v1.ParameterServer/GetModel request: ");
-      for (int i = 0; i < 3; i++) {
-        ModelReply r = all.resultAt(i);
-        assertThat(r.getModelVersion()).isEqualTo(1);
-        assertThat(r.getRoundSize()).isEqualTo(3);
-        Fixtures.assertClose("trainer " + i, Tensors.toFloats(r.getParameters()), expected, 1e-7, 1e-6);
-      }
+      assertFirstRoundUnharmed(all);
       ctx.completeNow();
     })));
   }

@@ -2,6 +2,7 @@ package dev.batchrpc.agent;
 
 import dev.batchrpc.compute.Backends;
 import dev.batchrpc.compute.nn.PolicyNet;
+import dev.batchrpc.observer.EpisodeRunner;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
@@ -19,6 +20,8 @@ import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.ParticipantNodes;
 import dev.batchrpc.runtime.net.Tls;
+import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.grpc.GrpcServices;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
@@ -169,15 +172,13 @@ public final class AgentVerticle extends VerticleBase {
       round = newRound();
       observerNodes = ParticipantNodes.watch(vertx, id -> observerLeft(id, "its node left the cluster"));
       List<Future<?>> needs = new ArrayList<>();
-      needs.add(vertx.eventBus().<SelectActionRequest>consumer(Addresses.AGENT_SELECT_ACTION, this::onSelectAction)
-          .completion());
-      needs.add(vertx.eventBus().<RegisterObserverRequest>consumer(Addresses.AGENT_REGISTER,
-          m -> register(m.body()).onSuccess(r -> {
-            observerNodes.bind(m.body().getObserverId(), m);
-            m.reply(r);
-          }).onFailure(e -> RpcException.replyFailure(m, e))).completion());
-      needs.add(vertx.eventBus().<LeaveRequest>consumer(Addresses.AGENT_LEAVE,
-          m -> leave(m.body()).onSuccess(m::reply).onFailure(e -> RpcException.replyFailure(m, e))).completion());
+      needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_SELECT_ACTION,
+          SelectActionRequest.getDefaultInstance(), GRPC_MAX_MESSAGE_BYTES, this::selectAction).completion());
+      needs.add(Consumers.serveMessages(vertx.eventBus(), Addresses.AGENT_REGISTER,
+          RegisterObserverRequest.getDefaultInstance(), GRPC_MAX_MESSAGE_BYTES,
+          (q, m) -> register(q).onSuccess(r -> observerNodes.bind(q.getObserverId(), m))).completion());
+      needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_LEAVE,
+          LeaveRequest.getDefaultInstance(), this::leave).completion());
       if (config.grpcPort() >= 0) {
         needs.add(startGrpc());
       }
@@ -260,10 +261,6 @@ public final class AgentVerticle extends VerticleBase {
   }
 
   // ---- action selection -----------------------------------------------------------------------
-
-  private void onSelectAction(Message<SelectActionRequest> msg) {
-    selectAction(msg.body()).onSuccess(msg::reply).onFailure(e -> RpcException.replyFailure(msg, e));
-  }
 
   /** Submits to the round and logs the latency (receipt to answer). Event loop. */
   private Future<SelectActionReply> selectAction(SelectActionRequest q) {
@@ -459,7 +456,7 @@ public final class AgentVerticle extends VerticleBase {
     // A client's deadline (grpc-timeout) is enforced here too: its call ends DEADLINE_EXCEEDED.
     GrpcServer server = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES)
         .setScheduleDeadlineAutomatically(true));
-    server.addService(new AgentGrpcService() {
+    GrpcServices.addService(server, new AgentGrpcService() {
       @Override
       public Future<SelectActionReply> selectAction(SelectActionRequest request) {
         return AgentVerticle.this.selectAction(request).recover(AgentVerticle::toStatus);
@@ -492,7 +489,8 @@ public final class AgentVerticle extends VerticleBase {
    * Runs one episode on all observers and one update. Call it from anywhere; one at a time.
    *
    * @param nSteps steps per observer, &gt; 0
-   * @return the episode's outcome; fails with {@code BAD_REQUEST} for {@code nSteps <= 0},
+   * @return the episode's outcome; fails with {@code BAD_REQUEST} for {@code nSteps} outside
+   *     [1, {@link EpisodeRunner#MAX_STEPS}] or an episode record too large for this many observers,
    *     {@code UNAVAILABLE} while another episode runs, or an observer's failure (the round is then
    *     replaced, so the next episode starts clean)
    */
@@ -522,8 +520,9 @@ public final class AgentVerticle extends VerticleBase {
   }
 
   private Future<EpisodeResult> episode(int nSteps) {
-    if (nSteps <= 0) {
-      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "--steps (n_steps) must be > 0, got " + nSteps));
+    if (nSteps <= 0 || nSteps > EpisodeRunner.MAX_STEPS) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "--steps (n_steps) must be > 0 and at most "
+          + EpisodeRunner.MAX_STEPS + ", got " + nSteps));
     }
     if (running) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "an episode is already running"));

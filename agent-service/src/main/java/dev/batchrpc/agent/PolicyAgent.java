@@ -104,6 +104,14 @@ public final class PolicyAgent implements AutoCloseable {
     if (nSteps <= 0) {
       throw new IllegalArgumentException("n_steps must be > 0, got " + nSteps);
     }
+    // The record's largest array holds rows x HIDDEN dropout scales: refuse an episode whose
+    // record would not fit one Java array rather than overflow the index arithmetic.
+    long records = (long) nSteps * n * HIDDEN;
+    if (records > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("n_steps " + nSteps + " x " + n + " observers is too long an episode: "
+          + "its record would need " + records + " dropout scales, at most " + (Integer.MAX_VALUE - 8)
+          + " fit (fewer steps per episode)");
+    }
     int rows = nSteps * n;
     if (states.length < rows * IN) {
       states = new float[rows * IN];

@@ -104,7 +104,8 @@ class AgentBadInputTest {
     };
   }
 
-  private static Future<Void> code(Future<?> f, Map<String, Object> codes, String key) {
+  /** Records under {@code key} the failure code of {@code f} ("accepted!" if it succeeded). */
+  static Future<Void> code(Future<?> f, Map<String, Object> codes, String key) {
     return f.transform(ar -> {
       codes.put(key, ar.succeeded() ? "accepted!" : RpcException.of(ar.cause()).code());
       return Future.succeededFuture();

@@ -140,7 +140,7 @@ class AgentVerticleTest {
         .compose(id -> agent.runEpisode(0).transform(ar -> Future.succeededFuture(ar.cause())))
         .onComplete(ctx.succeeding(e -> ctx.verify(() -> {
           assertThat(RpcException.of(e).code()).isEqualTo(FailureCode.BAD_REQUEST);
-          assertThat(e).hasMessageContaining("must be > 0, got 0");
+          assertThat(e).hasMessageContaining("must be > 0 and at most 1000000, got 0");
           ctx.completeNow();
         })));
   }

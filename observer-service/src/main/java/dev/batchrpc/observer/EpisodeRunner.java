@@ -24,6 +24,13 @@ import java.util.function.LongFunction;
  */
 public final class EpisodeRunner {
 
+  /**
+   * The most steps one episode may ask for. An episode's steps size the observer's reward arrays
+   * and the agent's per-episode record (states, dropout masks, actions: about 540 bytes per step
+   * and observer), so an absurd {@code n_steps} is refused before anything is allocated.
+   */
+  public static final int MAX_STEPS = 1_000_000;
+
   private final String observerId;
   private final LongFunction<CartPole> envForEpisode;
   private CartPole env;
@@ -45,14 +52,14 @@ public final class EpisodeRunner {
    * Runs one episode, asking {@code actions} for each step's action.
    *
    * @return the rewards and done flags of every step; fails with {@code BAD_REQUEST} for
-   *     {@code n_steps <= 0}, {@code UNAVAILABLE} while another episode runs, or the failure of an
+   *     {@code n_steps} outside [1, {@link #MAX_STEPS}] or an action other than 0 or 1, {@code UNAVAILABLE} while another episode runs, or the failure of an
    *     action request (the episode is abandoned; the next one starts afresh)
    */
   public Future<RunEpisodeReply> run(RunEpisodeRequest request, ActionSource actions) {
     int n = request.getNSteps();
-    if (n <= 0) {
+    if (n <= 0 || n > MAX_STEPS) {
       return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
-          "observer '" + observerId + "': n_steps must be > 0, got " + n));
+          "observer '" + observerId + "': n_steps must be > 0 and at most " + MAX_STEPS + ", got " + n));
     }
     if (running) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE,
@@ -116,8 +123,14 @@ public final class EpisodeRunner {
       });
     }
 
-    /** Steps the environment with the agent's action (a bad action fails the episode). */
+    /** Steps the environment with the agent's action; any other action fails the episode unstepped. */
     void apply(int action) {
+      if (action != 0 && action != 1) {
+        // A misbehaving agent (a gRPC one, say): refuse before the environment moves.
+        throw new RpcException(FailureCode.BAD_REQUEST, "observer '" + observerId + "' episode " + episode
+            + " step " + step + ": the agent answered action " + action
+            + ", but CartPole-v1 takes 0 (push left) or 1 (push right)");
+      }
       CartPole.Step s = env.step(action);
       rewards[step] = (float) s.reward();
       boolean isDone = s.terminated() || s.truncated();

@@ -9,6 +9,7 @@ import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.bus.Consumers;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
@@ -19,7 +20,8 @@ import java.util.logging.Logger;
  * An observer: one seeded CartPole-v1 that runs episodes for the agent.
  *
  * <p>Listens at {@code observer.<id>.run-episode} ({@link RunEpisodeRequest} in,
- * {@link dev.batchrpc.proto.v1.RunEpisodeReply} out; {@code BAD_REQUEST} for {@code n_steps <= 0},
+ * {@link dev.batchrpc.proto.v1.RunEpisodeReply} out; {@code BAD_REQUEST} for {@code n_steps}
+ * outside [1, {@link EpisodeRunner#MAX_STEPS}] or an agent's action other than 0 or 1,
  * {@code UNAVAILABLE} while an episode runs). Every step it asks the agent at
  * {@code agent.select-action}, unless another {@link ActionSource} was given.
  *
@@ -70,8 +72,8 @@ public final class ObserverVerticle extends VerticleBase {
     actions = actionSourceOverride != null ? actionSourceOverride
         : q -> vertx.eventBus().<SelectActionReply>request(Addresses.AGENT_SELECT_ACTION, q,
             ProtobufCodec.options(config.actionTimeoutMs())).map(Message::body);
-    Future<Void> episodes = vertx.eventBus().<RunEpisodeRequest>consumer(
-        Addresses.observerRunEpisode(config.id()), this::onRunEpisode).completion();
+    Future<Void> episodes = Consumers.serve(vertx.eventBus(), Addresses.observerRunEpisode(config.id()),
+        RunEpisodeRequest.getDefaultInstance(), q -> runner.run(q, actions)).completion();
     if (!config.register()) {
       return episodes;
     }
@@ -87,12 +89,6 @@ public final class ObserverVerticle extends VerticleBase {
       vertx.cancelTimer(registerTimer);
     }
     return Future.succeededFuture();
-  }
-
-  private void onRunEpisode(Message<RunEpisodeRequest> msg) {
-    runner.run(msg.body(), actions)
-        .onSuccess(msg::reply)
-        .onFailure(e -> RpcException.replyFailure(msg, e));
   }
 
   /** Announces this observer; retries while no agent listens. Event loop only. */

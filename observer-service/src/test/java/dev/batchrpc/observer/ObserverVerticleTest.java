@@ -113,7 +113,7 @@ class ObserverVerticleTest {
         .compose(zero -> {
           ctx.verify(() -> {
             assertThat(zero.code()).isEqualTo(FailureCode.BAD_REQUEST);
-            assertThat(zero).hasMessageContaining("n_steps must be > 0, got 0");
+            assertThat(zero).hasMessageContaining("n_steps must be > 0 and at most 1000000, got 0");
           });
           return failureOf(request(vertx, "observer-0", 0, -5));
         })
@@ -138,7 +138,7 @@ class ObserverVerticleTest {
         .compose(badAction -> {
           ctx.verify(() -> {
             assertThat(badAction.code()).isEqualTo(FailureCode.BAD_REQUEST);
-            assertThat(badAction).hasMessageContaining("got 7");
+            assertThat(badAction).hasMessageContaining("answered action 7");
           });
           return Future.succeededFuture();
         })

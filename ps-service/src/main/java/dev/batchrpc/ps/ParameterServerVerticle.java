@@ -5,9 +5,10 @@ import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
-import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.ParticipantNodes;
 import dev.batchrpc.runtime.net.Tls;
+import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.grpc.GrpcServices;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -60,29 +61,24 @@ public final class ParameterServerVerticle extends VerticleBase {
     return ParameterServer.create(context, config, registry).compose(ps -> {
       server = ps;
       registerMeters(ps);
-      Future<Void> update = vertx.eventBus().<UpdateRequest>consumer(Addresses.PS_UPDATE_AND_FETCH,
-          msg -> ps.updateAndFetch(msg.body())
-              .onSuccess(msg::reply)
-              .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
+      // The same size limit as gRPC: a model-sized gradient plus the envelope.
+      Future<Void> update = Consumers.serve(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
+          UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(), ps::updateAndFetch).completion();
       // A trainer that fetches the model with its id and names its node is tracked: when that
       // node leaves the cluster, the trainer leaves the rounds.
       trainerNodes = ParticipantNodes.watch(vertx, id -> ps.leave(id));
-      Future<Void> get = vertx.eventBus().<GetModelRequest>consumer(Addresses.PS_GET_MODEL,
-          msg -> ps.getModel(msg.body())
-              .onSuccess(reply -> {
-                if (!msg.body().getParticipantId().isEmpty()) {
-                  trainerNodes.bind(msg.body().getParticipantId(), msg);
-                }
-                msg.reply(reply);
-              })
-              .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
-      Future<Void> leave = vertx.eventBus().<LeaveRequest>consumer(Addresses.PS_LEAVE,
-          msg -> ps.leave(msg.body().getParticipantId())
-              .onSuccess(n -> {
-                trainerNodes.unbind(msg.body().getParticipantId());
-                msg.reply(LeaveReply.newBuilder().setExpected(n).build());
-              })
-              .onFailure(e -> RpcException.replyFailure(msg, e))).completion();
+      Future<Void> get = Consumers.serveMessages(vertx.eventBus(), Addresses.PS_GET_MODEL,
+          GetModelRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
+          (q, msg) -> ps.getModel(q).onSuccess(reply -> {
+            if (!q.getParticipantId().isEmpty()) {
+              trainerNodes.bind(q.getParticipantId(), msg);
+            }
+          })).completion();
+      Future<Void> leave = Consumers.serve(vertx.eventBus(), Addresses.PS_LEAVE,
+          LeaveRequest.getDefaultInstance(), q -> ps.leave(q.getParticipantId()).map(n -> {
+            trainerNodes.unbind(q.getParticipantId());
+            return LeaveReply.newBuilder().setExpected(n).build();
+          })).completion();
       return Future.all(List.of(update, get, leave, startGrpc(ps)));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
   }
@@ -108,7 +104,7 @@ public final class ParameterServerVerticle extends VerticleBase {
     // A client's deadline (grpc-timeout) is enforced here too: its call ends DEADLINE_EXCEEDED.
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max)
         .setScheduleDeadlineAutomatically(true));
-    grpc.addService(new ParameterServerGrpc(ps));
+    GrpcServices.addService(grpc, new ParameterServerGrpc(ps));
     // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
     return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
         .requestHandler(grpc)

@@ -114,7 +114,10 @@ public final class TrainerCommand implements Callable<Integer> {
     GradientTask gradientTask;
     NodeConfig nodeConfig;
     try {
-      dev.batchrpc.proto.Addresses.requireValidId(trainerId);
+      if (!dev.batchrpc.proto.Addresses.isValidId(trainerId)) {
+        throw new IllegalArgumentException("--id must be 1-" + dev.batchrpc.proto.Addresses.MAX_ID_LENGTH
+            + " characters from [A-Za-z0-9_.-], got '" + trainerId + "'");
+      }
       if (timeoutMs < 1 || waitForPsMs < 0 || progressEvery < 0 || batches < 1) {
         throw new IllegalArgumentException("--timeout-ms must be >= 1, --wait-for-ps-ms and "
             + "--progress-every >= 0, --batches >= 1");

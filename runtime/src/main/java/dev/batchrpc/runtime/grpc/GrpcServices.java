@@ -1,0 +1,256 @@
+package dev.batchrpc.runtime.grpc;
+
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Timer;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.grpc.common.GrpcError;
+import io.vertx.grpc.common.GrpcMessage;
+import io.vertx.grpc.common.GrpcMessageDecoder;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.common.InvalidMessageException;
+import io.vertx.grpc.common.ServiceMethod;
+import io.vertx.grpc.common.ServiceName;
+import io.vertx.grpc.common.WireFormat;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+import io.vertx.grpc.server.GrpcServerResponse;
+import io.vertx.grpc.server.Service;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Binds generated gRPC services so that undecodable requests get a clear status.
+ *
+ * <p>Why: Vert.x gRPC 5.0.7 answers a request whose message bytes its protobuf decoder refuses by
+ * resetting the HTTP/2 stream, which a client reports as {@code CANCELLED}, as if it had given up
+ * itself. {@link #addService} binds every method of a service with Vert.x's identity decoder (so
+ * gzip is still undone by Vert.x) and decodes each message with the method's own decoder here: a
+ * message that does not decode is answered {@code INVALID_ARGUMENT "malformed <method> request:
+ * ..."}, the same status as every other bad argument, and the service never sees it. Everything
+ * else, the handler the generated code installs included, is Vert.x's.
+ *
+ * <p>The server's {@link GrpcServer#services()} does not list a service bound this way (only gRPC
+ * reflection reads it; we do not serve reflection).
+ */
+public final class GrpcServices {
+
+  private GrpcServices() {
+  }
+
+  /**
+   * Binds every method of {@code service} to {@code server}, decoding requests as described above.
+   *
+   * @param server the server
+   * @param service a generated service (e.g. an {@code XGrpcService} subclass)
+   * @return {@code server}
+   */
+  public static GrpcServer addService(GrpcServer server, Service service) {
+    Objects.requireNonNull(server, "server");
+    Objects.requireNonNull(service, "service");
+    service.bind(new Binder(server));
+    return server;
+  }
+
+  /**
+   * The message a request with undecodable bytes is answered with.
+   *
+   * @param fullMethodName the method, e.g. {@code batchrpc.v1.Agent/SelectAction}
+   * @param failure the decoder's exception
+   * @return the status message
+   */
+  static String malformed(String fullMethodName, Throwable failure) {
+    Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
+    return "malformed " + fullMethodName + " request: " + cause.getMessage();
+  }
+
+  /** Passes everything to the real server, except that methods are bound through {@link Decoding}. */
+  private static final class Binder implements GrpcServer {
+    private final GrpcServer server;
+
+    Binder(GrpcServer server) {
+      this.server = server;
+    }
+
+    @Override
+    public <Req, Resp> GrpcServer callHandler(ServiceMethod<Req, Resp> method,
+        Handler<GrpcServerRequest<Req, Resp>> handler) {
+      ServiceMethod<Buffer, Resp> raw = ServiceMethod.server(method.serviceName(), method.methodName(),
+          method.encoder(), GrpcMessageDecoder.IDENTITY);
+      server.callHandler(raw, request -> handler.handle(new Decoding<>(request, method.decoder())));
+      return this;
+    }
+
+    @Override
+    public GrpcServer callHandler(Handler<GrpcServerRequest<Buffer, Buffer>> handler) {
+      server.callHandler(handler);
+      return this;
+    }
+
+    @Override
+    public GrpcServer addService(Service service) {
+      service.bind(this);
+      return this;
+    }
+
+    @Override
+    public List<Service> services() {
+      return server.services();
+    }
+
+    @Override
+    public void handle(HttpServerRequest request) {
+      server.handle(request);
+    }
+  }
+
+  /**
+   * A request as the generated handler sees it: its messages decoded with the method's decoder,
+   * or the call answered {@code INVALID_ARGUMENT}. Delegates everything else.
+   */
+  private static final class Decoding<Req, Resp> implements GrpcServerRequest<Req, Resp> {
+    private final GrpcServerRequest<Buffer, Resp> raw;
+    private final GrpcMessageDecoder<Req> decoder;
+
+    Decoding(GrpcServerRequest<Buffer, Resp> raw, GrpcMessageDecoder<Req> decoder) {
+      this.raw = raw;
+      this.decoder = decoder;
+    }
+
+    private Req decode(Buffer payload) {
+      return decoder.decode(GrpcMessage.message("identity", raw.format(), payload));
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> handler(Handler<Req> handler) {
+      if (handler == null) {
+        raw.handler(null);
+        return this;
+      }
+      raw.handler(payload -> {
+        Req request;
+        try {
+          request = decode(payload);
+        } catch (RuntimeException e) {
+          response().status(GrpcStatus.INVALID_ARGUMENT).statusMessage(malformed(fullMethodName(), e)).end();
+          return;
+        }
+        handler.handle(request);
+      });
+      return this;
+    }
+
+    @Override
+    public Future<Req> last() {
+      return raw.last().map(this::decode);
+    }
+
+    @SuppressWarnings("unchecked")
+    @Override
+    public GrpcServerResponse<Req, Resp> response() {
+      // The request type is not part of the response's behaviour (it only writes Resp).
+      return (GrpcServerResponse<Req, Resp>) (GrpcServerResponse<?, Resp>) raw.response();
+    }
+
+    @Override
+    public ServiceName serviceName() {
+      return raw.serviceName();
+    }
+
+    @Override
+    public String methodName() {
+      return raw.methodName();
+    }
+
+    @Override
+    public String fullMethodName() {
+      return raw.fullMethodName();
+    }
+
+    @Override
+    public MultiMap headers() {
+      return raw.headers();
+    }
+
+    @Override
+    public String encoding() {
+      return raw.encoding();
+    }
+
+    @Override
+    public WireFormat format() {
+      return raw.format();
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> messageHandler(Handler<GrpcMessage> handler) {
+      raw.messageHandler(handler);
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> invalidMessageHandler(Handler<InvalidMessageException> handler) {
+      raw.invalidMessageHandler(handler);
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> errorHandler(Handler<GrpcError> handler) {
+      raw.errorHandler(handler);
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> exceptionHandler(Handler<Throwable> handler) {
+      raw.exceptionHandler(handler);
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> pause() {
+      raw.pause();
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> resume() {
+      raw.resume();
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> fetch(long amount) {
+      raw.fetch(amount);
+      return this;
+    }
+
+    @Override
+    public GrpcServerRequest<Req, Resp> endHandler(Handler<Void> handler) {
+      raw.endHandler(handler);
+      return this;
+    }
+
+    @Override
+    public Future<Void> end() {
+      return raw.end();
+    }
+
+    @Override
+    public HttpConnection connection() {
+      return raw.connection();
+    }
+
+    @Override
+    public long timeout() {
+      return raw.timeout();
+    }
+
+    @Override
+    public Timer deadline() {
+      return raw.deadline();
+    }
+  }
+}

@@ -91,7 +91,7 @@ class ComposeTlsFileTest {
 
     // The image makes the volumes' mount points its user's, so the service can write them.
     assertThat(Files.readString(Deploy.root().resolve("deploy/docker/Dockerfile")))
-        .contains("mkdir -p /ca /certs && chown 10001 /ca /certs");
+        .containsPattern("mkdir -p [^&]*/ca /certs").contains("chown 10001 /ca /certs");
   }
 
   private static String local(String containerPath, Path certs) {

@@ -99,6 +99,11 @@ class K8sTlsOverlayTest {
       VolumeMount mount = c.getVolumeMounts().stream().filter(m -> m.getName().equals(volume.getName()))
           .findFirst().orElseThrow();
       assertThat(mount.getReadOnly()).isTrue();
+      // The overlay adds to the base's mounts and never replaces them (the ps keeps its checkpoints).
+      assertThat(c.getVolumeMounts()).extracting(VolumeMount::getName).as(name).contains("tmp", "tls");
+      if (raw.get("kind").equals("StatefulSet") && name.endsWith(" ps")) {
+        assertThat(c.getVolumeMounts()).extracting(VolumeMount::getName).as(name).contains("ps-checkpoints");
+      }
       for (String path : tlsData.values()) {
         assertThat(path).as(name).startsWith(mount.getMountPath() + "/");
         assertThat(SECRET_KEYS).as(name).contains(path.substring(mount.getMountPath().length() + 1));
@@ -119,8 +124,9 @@ class K8sTlsOverlayTest {
   }
 
   /**
-   * A JSON-patch "add" of an object member, as kustomize applies it: the parent must exist, and
-   * the member must not (an add there would replace what the base has).
+   * A JSON-patch "add" as kustomize applies it: of an object member (the parent must exist, and
+   * the member must not: an add there would replace what the base has), or of an array element
+   * with "-" (appended to an array the base has).
    */
   @SuppressWarnings("unchecked")
   private static void add(Map<String, Object> doc, String pointer, Object value) {
@@ -130,8 +136,14 @@ class K8sTlsOverlayTest {
       at = at instanceof List<?> l ? l.get(Integer.parseInt(parts[i])) : ((Map<String, Object>) at).get(parts[i]);
       assertThat(at).as("%s exists in the base", pointer).isNotNull();
     }
-    Map<String, Object> parent = (Map<String, Object>) at;
     String last = parts[parts.length - 1];
+    if (last.equals("-")) {
+      // Append to an array, which must exist in the base.
+      assertThat(at).as("%s: an array in the base", pointer).isInstanceOf(List.class);
+      ((List<Object>) at).add(value instanceof Map<?, ?> m ? new LinkedHashMap<>((Map<String, Object>) m) : value);
+      return;
+    }
+    Map<String, Object> parent = (Map<String, Object>) at;
     assertThat(parent).as("the base has no %s to replace", pointer).doesNotContainKey(last);
     parent.put(last, value instanceof Map<?, ?> m ? new LinkedHashMap<>((Map<String, Object>) m) : value);
   }

@@ -29,9 +29,10 @@ public final class Addresses {
   public static final String AGENT_LEAVE = "agent.leave";
 
   /**
-   * The event-bus message header naming the sender's cluster node id (its Vert.x node id). A
-   * participant sets it when it registers, so the service can drop it from its rounds when that
-   * node leaves the cluster.
+   * The event-bus message header naming the sender's cluster node id (its Vert.x node id). Every
+   * clustered node started by the runtime stamps it on all it sends, replies included: a service
+   * drops a participant from its rounds when the participant's node leaves the cluster, and a
+   * client fails its calls in flight when the server's node does.
    */
   public static final String NODE_HEADER = "batchrpc-node";
 

@@ -33,37 +33,12 @@ public interface PsClient {
   Future<Void> leave(String participantId);
 
   /**
-   * A client over the (local or clustered) event bus with a per-request timeout. The timeout is
-   * also how long a request in flight to a server that died goes unanswered: the event bus does
-   * not fail it when the peer goes away.
+   * A client over the (local or clustered) event bus with a per-request timeout. On a clustered
+   * node it also learns the server's node from its replies and fails the calls in flight with
+   * {@code UNAVAILABLE} as soon as that node leaves the cluster (the event bus itself would let
+   * them wait for their timeout), so a trainer starts its retries at once.
    */
   static PsClient eventBus(Vertx vertx, long timeoutMs) {
-    ProtobufCodec.register(vertx);
-    return new PsClient() {
-      @Override
-      public Future<ModelReply> getModel(String participantId) {
-        return vertx.eventBus().<ModelReply>request(Addresses.PS_GET_MODEL,
-                GetModelRequest.newBuilder().setParticipantId(participantId).build(),
-                // The node header lets the server drop this trainer when its node leaves.
-                ProtobufCodec.options(timeoutMs).addHeader(Addresses.NODE_HEADER, Nodes.nodeIdOf(vertx)))
-            .map(Message::body).recover(e -> Future.failedFuture(RpcException.of(e)));
-      }
-
-      @Override
-      public Future<ModelReply> updateAndFetch(UpdateRequest request) {
-        return vertx.eventBus().<ModelReply>request(Addresses.PS_UPDATE_AND_FETCH, request,
-                ProtobufCodec.options(timeoutMs))
-            .map(Message::body).recover(e -> Future.failedFuture(RpcException.of(e)));
-      }
-
-      @Override
-      public Future<Void> leave(String participantId) {
-        return vertx.eventBus().<LeaveReply>request(Addresses.PS_LEAVE,
-                LeaveRequest.newBuilder().setParticipantId(participantId).build(),
-                // Leaving is a courtesy on the way out: never hold a finished trainer long.
-                ProtobufCodec.options(Math.min(timeoutMs, 5_000)))
-            .<Void>mapEmpty().recover(e -> Future.failedFuture(RpcException.of(e)));
-      }
-    };
+    return new EventBusPsClient(vertx, timeoutMs);
   }
 }

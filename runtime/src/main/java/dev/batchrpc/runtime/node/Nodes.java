@@ -155,6 +155,13 @@ public final class Nodes {
     bus.clusterSerializableChecker(className -> false);
     if (node.isClustered()) {
       bus.codecSelector(Nodes::selectClusterCodec);
+      // Every message and reply says which node sent it (dev.batchrpc.proto.Addresses#NODE_HEADER),
+      // so a service can drop a participant, and a client fail its calls, when that node leaves.
+      String self = node.nodeId();
+      bus.addOutboundInterceptor(ctx -> {
+        ctx.message().headers().set(dev.batchrpc.proto.Addresses.NODE_HEADER, self);
+        ctx.next();
+      });
     }
     Tls.install(node.vertx(), node.config().tls());
     return node;

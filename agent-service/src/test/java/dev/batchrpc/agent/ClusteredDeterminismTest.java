@@ -7,20 +7,16 @@ import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -31,31 +27,13 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * each batch orders its rows by observer index, so neither arrival order nor the network may
  * change anything.
  */
-@ExtendWith(VertxExtension.class)
+@ExtendWith({VertxExtension.class, LoopbackNodes.class})
 class ClusteredDeterminismTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
   private static final long SEED = 77;
   private static final int OBSERVERS = 2;
   private static final int EPISODES = 3;
   private static final int STEPS = 40;
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    // Hazelcast waits 5 s before joining by default; nodes started one after another need no pause.
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
-  }
 
   /** What a run ends with: every episode's outcome (less its duration) and the parameters. */
   private record Outcome(List<String> episodes, float[] parameters) {
@@ -74,15 +52,13 @@ class ClusteredDeterminismTest {
   @Timeout(value = 90, timeUnit = TimeUnit.SECONDS)
   void oneProcessAndClusteredEndWithTheSameParametersAndRewards(Vertx vertx, VertxTestContext ctx)
       throws IOException {
-    String cluster = "determinism-" + UUID.randomUUID();
-    int agentPort = freePort();
-    List<String> seed = List.of(LOOPBACK + ":" + agentPort);
-    NodeConfig agentNode = new NodeConfig(true, cluster, List.of(), LOOPBACK, agentPort, false, 0, null, -1,
-        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
+    String cluster = LoopbackNodes.clusterName("determinism");
+    int agentPort = LoopbackNodes.freePort();
+    List<String> seed = List.of(LoopbackNodes.member(agentPort));
+    NodeConfig agentNode = LoopbackNodes.config(cluster, agentPort, List.of());
     List<NodeConfig> observerNodes = new ArrayList<>();
     for (int i = 0; i < OBSERVERS; i++) {
-      observerNodes.add(new NodeConfig(true, cluster, seed, LOOPBACK, freePort(), false, 0, null, -1,
-        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S));
+      observerNodes.add(LoopbackNodes.config(cluster, LoopbackNodes.freePort(), seed));
     }
     List<Node> nodes = new ArrayList<>();
     List<Outcome> local = new ArrayList<>();

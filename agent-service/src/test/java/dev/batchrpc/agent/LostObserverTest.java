@@ -7,22 +7,16 @@ import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.micrometer.core.instrument.Timer;
 import io.vertx.core.Future;
-import io.vertx.core.internal.VertxInternal;
-import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * An observer lost mid-episode never hangs the agent: its node is closed abruptly (Hazelcast
@@ -30,55 +24,33 @@ import org.junit.jupiter.api.Timeout;
  * cluster drops the node, the episode finishes with the other observers and updates on their rows,
  * the next episode runs without it, and a restarted observer is back for the episode after.
  */
+@ExtendWith(LoopbackNodes.class)
 class LostObserverTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
   private static final long SEED = 5;
   private static final int MEMBER_TIMEOUT_S = 3;
   private static final long MAX_WAIT_MS = 30_000;
   private final List<Node> nodes = new ArrayList<>();
-  private final String cluster = "lost-observer-" + UUID.randomUUID();
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
+  private final String cluster = LoopbackNodes.clusterName("lost-observer");
 
   @AfterEach
   void closeNodes() {
-    for (int i = nodes.size() - 1; i >= 0; i--) {
-      try {
-        nodes.get(i).close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception ignored) {
-        // Best effort; the verdict is the test's.
-      }
-    }
+    LoopbackNodes.closeQuietly(nodes);
   }
 
   private static <T> T await(Future<T> f) throws Exception {
-    return f.toCompletionStage().toCompletableFuture().get(90, TimeUnit.SECONDS);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
+    return LoopbackNodes.await(f, 90);
   }
 
   private Node node(int port, List<String> members) throws Exception {
-    Node n = await(Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, port, members)
+    Node n = await(Nodes.start(NodeConfig.clustered(cluster, LoopbackNodes.LOOPBACK, port, members)
         .withMemberTimeoutS(MEMBER_TIMEOUT_S)));
     nodes.add(n);
     return n;
   }
 
   private Node observerNode(List<String> seed, int index) throws Exception {
-    Node n = node(freePort(), seed);
+    Node n = node(LoopbackNodes.freePort(), seed);
     await(n.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(index, SEED))));
     return n;
   }
@@ -86,9 +58,9 @@ class LostObserverTest {
   @Test
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void anObserverNodeClosedAbruptlyMidEpisodeLeavesAndTheEpisodesGoOn() throws Exception {
-    int agentPort = freePort();
+    int agentPort = LoopbackNodes.freePort();
     Node agentNode = node(agentPort, List.of());
-    List<String> seed = List.of(LOOPBACK + ":" + agentPort);
+    List<String> seed = List.of(LoopbackNodes.member(agentPort));
     AgentConfig config = AgentConfig.of(3, AgentMode.BATCH, SEED).withRoundWait(MAX_WAIT_MS, true);
     AgentVerticle agent = new AgentVerticle(config, agentNode.registry());
     await(agentNode.vertx().deployVerticle(agent));
@@ -106,8 +78,7 @@ class LostObserverTest {
     }
     nodes.remove(victim);
     long killed = System.nanoTime();
-    ((HazelcastClusterManager) ((VertxInternal) victim.vertx()).clusterManager())
-        .getHazelcastInstance().getLifecycleService().terminate();
+    LoopbackNodes.crash(victim);
     AgentVerticle.EpisodeResult r0 = await(first);
     double secondsAfterKill = (System.nanoTime() - killed) / 1e9;
     Timer wait = agentNode.registry().get("agent.round.wait").timer();

@@ -3,8 +3,9 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,7 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -43,7 +43,7 @@ class ComposeFileTest {
 
   private static Map<String, Object> compose;
   private static Map<String, Object> services;
-  private final List<SuiteProcess> processes = new ArrayList<>();
+  private final List<ChildJvm> processes = new ArrayList<>();
   @TempDir
   Path tmp;
 
@@ -56,7 +56,7 @@ class ComposeFileTest {
 
   @AfterEach
   void stop() throws InterruptedException {
-    for (SuiteProcess p : processes) {
+    for (ChildJvm p : processes) {
       p.close();
     }
   }
@@ -144,12 +144,12 @@ class ComposeFileTest {
   void psAndTwoTrainersCompleteRounds() throws Exception {
     Map<String, String> vars = Map.of("TRAINERS", "2", "BATCHES", "5", "DEVICE", "cpu");
     Local local = new Local();
-    SuiteProcess ps = local.start("ps", vars, true);
+    ChildJvm ps = local.start("ps", vars, true);
     assertThat(ps.awaitLine(l -> l.startsWith("ps: serving"), 40_000)).as(ps.output()).isNotNull();
     int psOps = ps.awaitMetricsPort(1_000);
-    SuiteProcess t1 = local.start("trainer", vars, false);
-    SuiteProcess t2 = local.start("trainer", vars, false);
-    for (SuiteProcess t : List.of(t1, t2)) {
+    ChildJvm t1 = local.start("trainer", vars, false);
+    ChildJvm t2 = local.start("trainer", vars, false);
+    for (ChildJvm t : List.of(t1, t2)) {
       assertThat(t.awaitExit(60_000)).as(t.output()).isZero();
       assertThat(t.output()).contains("done: 5 rounds");
     }
@@ -163,10 +163,10 @@ class ComposeFileTest {
   void agentAndTwoObserversCompleteEpisodes() throws Exception {
     Map<String, String> vars = Map.of("OBSERVERS", "2", "EPISODES", "2", "STEPS", "20", "DEVICE", "cpu");
     Local local = new Local();
-    SuiteProcess agent = local.start("agent", vars, true);
+    ChildJvm agent = local.start("agent", vars, true);
     assertThat(agent.awaitLine(l -> l.contains("waiting for 2 observer"), 40_000)).as(agent.output()).isNotNull();
-    SuiteProcess o1 = local.start("observer", vars, false);
-    SuiteProcess o2 = local.start("observer", vars, false);
+    ChildJvm o1 = local.start("observer", vars, false);
+    ChildJvm o2 = local.start("observer", vars, false);
     assertThat(agent.awaitExit(60_000)).as("%s%n%s%n%s", agent.output(), o1.output(), o2.output()).isZero();
     assertThat(agent.output()).contains("episode   2").contains("done: 2 episode(s)");
     // BATCHRPC_INDEX=-1: the replicas claimed indexes 0 and 1 from the cluster.
@@ -181,10 +181,10 @@ class ComposeFileTest {
    * directory.
    */
   private final class Local {
-    private final String cluster = "compose-" + UUID.randomUUID();
+    private final String cluster = LoopbackNodes.clusterName("compose");
     private int seedPort = -1;
 
-    SuiteProcess start(String service, Map<String, String> vars, boolean seed) throws IOException {
+    ChildJvm start(String service, Map<String, String> vars, boolean seed) throws IOException {
       Map<String, String> env = new LinkedHashMap<>(env(service, vars));
       env.put("BATCHRPC_CLUSTER_NAME", cluster);
       env.put("BATCHRPC_CLUSTER_HOST", "127.0.0.1");
@@ -198,12 +198,12 @@ class ComposeFileTest {
         env.put("BATCHRPC_CHECKPOINT_DIR", tmp.resolve(service + "-checkpoints").toString());
       }
       if (seed) {
-        seedPort = freePort();
+        seedPort = LoopbackNodes.freePort();
         env.put("BATCHRPC_CLUSTER_PORT", String.valueOf(seedPort));
       }
       assertThat(env.get("BATCHRPC_CLUSTER_MEMBERS")).isEqualTo("ps");
       env.put("BATCHRPC_CLUSTER_MEMBERS", "127.0.0.1:" + seedPort);
-      SuiteProcess p = SuiteProcess.start(service + "-" + processes.size(), command(service), env);
+      ChildJvm p = SuiteProcess.start(service + "-" + processes.size(), command(service), env);
       processes.add(p);
       return p;
     }
@@ -239,12 +239,6 @@ class ComposeFileTest {
     }
     m.appendTail(sb);
     return sb.toString();
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
   }
 
   private static String get(int port, String path) throws Exception {

@@ -3,9 +3,10 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
+import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
+
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,7 +14,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -34,7 +34,7 @@ class LoopbackListenersTest {
   private static final String LISTEN = "0A";
   private static final Pattern SOCKET = Pattern.compile("socket:\\[(\\d+)]");
 
-  private SuiteProcess ps;
+  private ChildJvm ps;
 
   @AfterEach
   void stop() throws InterruptedException {
@@ -55,7 +55,7 @@ class LoopbackListenersTest {
     // free one) and a private cluster name. No host or address setting.
     ps = SuiteProcess.start("ps", List.of("ps", "--clustered", "--trainers", "1", "--device", "cpu",
         "--model", "replay", "--replay-params", "10", "--grpc-port", "0", "--metrics-port", "0",
-        "--cluster-port", String.valueOf(freePort()), "--cluster-name", "loopback-" + UUID.randomUUID()), Map.of());
+        "--cluster-port", String.valueOf(LoopbackNodes.freePort()), "--cluster-name", LoopbackNodes.clusterName("loopback")), Map.of());
     assertThat(ps.awaitLine(l -> l.startsWith("ps: serving"), 60_000)).as(ps.output()).isNotNull();
 
     List<Listener> listeners = listeners(ps.pid());
@@ -106,11 +106,5 @@ class LoopbackListenersTest {
     Matcher m = Pattern.compile(regex).matcher(text);
     assertThat(m.find()).as("'%s' in%n%s", regex, text).isTrue();
     return m.group(1);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
   }
 }

@@ -3,11 +3,13 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
+
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.File;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -55,13 +57,13 @@ class PrometheusIntegrationTest {
         + ".ci/run installs it)");
 
     // The suite: a tiny demo that keeps serving its metrics afterwards.
-    SuiteProcess demo = SuiteProcess.start("demo", List.of("demo", "--device", "cpu", "--metrics-port", "0",
+    ChildJvm demo = SuiteProcess.start("demo", List.of("demo", "--device", "cpu", "--metrics-port", "0",
         "--trainers", "2", "--rounds", "5", "--layers", "8,4,2", "--batch-size", "4",
         "--observers", "2", "--episodes", "2", "--steps", "10", "--linger-s", "120"), Map.of());
     started.add(demo);
     int metricsPort = demo.awaitMetricsPort(30_000);
 
-    int webPort = freePort();
+    int webPort = LoopbackNodes.freePort();
     Path config = tmp.resolve("prometheus.yml");
     Files.writeString(config, String.join("\n",
         "global:",
@@ -162,12 +164,6 @@ class PrometheusIntegrationTest {
       }
     }
     return null;
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
   }
 
   private static String readQuietly(Path p) {

@@ -1,7 +1,7 @@
 package dev.batchrpc.trainer;
 
-import static dev.batchrpc.trainer.LoopbackCluster.LOOPBACK;
-import static dev.batchrpc.trainer.LoopbackCluster.freePort;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.ps.ModelSpec;
@@ -11,6 +11,8 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.junit5.Timeout;
@@ -20,7 +22,6 @@ import java.io.File;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -31,7 +32,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * TCP/IP join, random cluster name): once as nodes of this JVM, once with the trainers as separate
  * OS processes running {@link TrainerCommand}.
  */
-@ExtendWith({VertxExtension.class, LoopbackCluster.class})
+@ExtendWith({VertxExtension.class, LoopbackNodes.class})
 class ClusteredTrainingTest {
 
   private static final int[] LAYERS = {16, 32, 4};
@@ -43,9 +44,7 @@ class ClusteredTrainingTest {
     for (Process p : processes) {
       p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
     }
-    for (Node n : nodes) {
-      n.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
+    LoopbackNodes.closeAll(nodes);
   }
 
   private Future<Node> start(NodeConfig config) {
@@ -65,9 +64,9 @@ class ClusteredTrainingTest {
   @Test
   @Timeout(value = 90, timeUnit = TimeUnit.SECONDS)
   void trainersOnOtherNodesCompleteEveryRound(VertxTestContext ctx) throws IOException {
-    String cluster = "test-" + UUID.randomUUID();
+    String cluster = LoopbackNodes.clusterName("test");
     int psPort = freePort();
-    String seed = LOOPBACK + ":" + psPort;
+    String seed = LoopbackNodes.member(psPort);
     int rounds = 8;
     int[] ports = {freePort(), freePort(), freePort()};
     start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of()))
@@ -102,7 +101,7 @@ class ClusteredTrainingTest {
   @Test
   @Timeout(value = 150, timeUnit = TimeUnit.SECONDS)
   void trainersAsSeparateProcessesCompleteEveryRound(VertxTestContext ctx) throws IOException {
-    String cluster = "test-" + UUID.randomUUID();
+    String cluster = LoopbackNodes.clusterName("test");
     int psPort = freePort();
     int rounds = 6;
     Promise<Long> finished = Promise.promise();
@@ -116,7 +115,7 @@ class ClusteredTrainingTest {
           });
           try {
             for (int i = 0; i < 2; i++) {
-              processes.add(spawnTrainer(cluster, LOOPBACK + ":" + psPort, "proc-trainer-" + i, rounds));
+              processes.add(spawnTrainer(cluster, LoopbackNodes.member(psPort), "proc-trainer-" + i, rounds));
             }
           } catch (IOException e) {
             return Future.failedFuture(e);
@@ -146,15 +145,11 @@ class ClusteredTrainingTest {
 
   private static Process spawnTrainer(String cluster, String seedMember, String id, int rounds)
       throws IOException {
-    String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = List.of(java, "-Xmx256m", "--add-modules=jdk.incubator.vector",
-        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-Dhazelcast.wait.seconds.before.join=0",
-        "-cp", System.getProperty("java.class.path"), TrainerCommand.class.getName(),
-        "--clustered", "--cluster-name", cluster, "--cluster-members", seedMember,
+    List<String> cmd = new ArrayList<>(ChildJvm.command(TrainerCommand.class, "-D" + LoopbackNodes.JOIN_PAUSE + "=0"));
+    cmd.addAll(List.of("--clustered", "--cluster-name", cluster, "--cluster-members", seedMember,
         "--cluster-host", LOOPBACK, "--cluster-port", String.valueOf(freePort()),
         "--id", id, "--batches", String.valueOf(rounds), "--batch-size", "10", "--layers", "16,32,4",
-        "--seed", "5", "--timeout-ms", "30000", "--progress-every", "0");
+        "--seed", "5", "--timeout-ms", "30000", "--progress-every", "0"));
     return new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(new File(System.getProperty("java.io.tmpdir"), "batchrpc-" + id + ".log"))
         .start();

@@ -1,5 +1,8 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
@@ -13,26 +16,22 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
-import io.vertx.core.internal.VertxInternal;
-import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 import java.io.File;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A trainer lost mid-round never hangs the round: its node leaves the cluster (Hazelcast removes a
@@ -41,45 +40,27 @@ import org.junit.jupiter.api.Timeout;
  * node of this JVM closed abruptly (its Hazelcast instance terminated, no goodbye), once with a
  * trainer OS process killed with SIGKILL.
  */
+@ExtendWith(LoopbackNodes.class)
 class LostTrainerTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
   private static final int[] LAYERS = {16, 32, 4};
   private static final int MEMBER_TIMEOUT_S = 3;
   /** The rounds' maximum wait: the lost trainer must be dropped well before it. */
   private static final Duration MAX_WAIT = Duration.ofSeconds(30);
   private final List<Node> nodes = new ArrayList<>();
   private final List<Process> processes = new ArrayList<>();
-  private final String cluster = "test-" + UUID.randomUUID();
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
+  private final String cluster = LoopbackNodes.clusterName("test");
 
   @AfterEach
   void stopEverything() throws Exception {
     for (Process p : processes) {
       p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
     }
-    for (Node n : nodes) {
-      n.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
+    LoopbackNodes.closeAll(nodes);
   }
 
   private static <T> T await(Future<T> f) throws Exception {
-    return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
+    return LoopbackNodes.await(f, 60);
   }
 
   private Node node(int port, List<String> members) throws Exception {
@@ -127,7 +108,7 @@ class LostTrainerTest {
     int psPort = freePort();
     Node psNode = node(psPort, List.of());
     ParameterServer ps = deployPs(psNode, 3);
-    String seed = LOOPBACK + ":" + psPort;
+    String seed = member(psPort);
     Node a = node(freePort(), List.of(seed));
     Node b = node(freePort(), List.of(seed));
     Node c = node(freePort(), List.of(seed));
@@ -149,8 +130,7 @@ class LostTrainerTest {
     waitUntil("a and b in the open round", () -> await(ps.openArrivals()) == 2);
     nodes.remove(c);
     long killed = System.nanoTime();
-    HazelcastClusterManager hz = (HazelcastClusterManager) ((VertxInternal) c.vertx()).clusterManager();
-    hz.getHazelcastInstance().getLifecycleService().terminate();
+    LoopbackNodes.crash(c);
     List<ModelReply> r1 = await(Future.all(a1, b1)).list();
     long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
     System.out.printf("[kill-test] node closed abruptly mid-round: the round completed with %d of 3 "
@@ -176,11 +156,11 @@ class LostTrainerTest {
     int psPort = freePort();
     Node psNode = node(psPort, List.of());
     ParameterServer ps = deployPs(psNode, 3);
-    Node mine = node(freePort(), List.of(LOOPBACK + ":" + psPort));
+    Node mine = node(freePort(), List.of(member(psPort)));
     PsClient client = PsClient.eventBus(mine.vertx(), 60_000);
     await(TrainerCommand.waitForServer(mine.vertx(), client, "a", System.nanoTime() + 30_000_000_000L));
     await(client.getModel("b"));
-    Process victim = spawnTrainer(LOOPBACK + ":" + psPort, "victim");
+    Process victim = spawnTrainer(member(psPort), "victim");
     processes.add(victim);
 
     // The victim registers and sends its round-0 gradient; then it is frozen (SIGSTOP), so it
@@ -217,16 +197,12 @@ class LostTrainerTest {
   }
 
   private Process spawnTrainer(String seedMember, String id) throws IOException {
-    String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = List.of(java, "-Xmx256m", "--add-modules=jdk.incubator.vector",
-        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-Dhazelcast.wait.seconds.before.join=0",
-        "-cp", System.getProperty("java.class.path"), TrainerCommand.class.getName(),
-        "--clustered", "--cluster-name", cluster, "--cluster-members", seedMember,
+    List<String> cmd = new ArrayList<>(ChildJvm.command(TrainerCommand.class, "-D" + LoopbackNodes.JOIN_PAUSE + "=0"));
+    cmd.addAll(List.of("--clustered", "--cluster-name", cluster, "--cluster-members", seedMember,
         "--cluster-host", LOOPBACK, "--cluster-port", String.valueOf(freePort()),
         "--member-timeout-s", String.valueOf(MEMBER_TIMEOUT_S),
         "--id", id, "--batches", "1000", "--batch-size", "10", "--layers", "16,32,4",
-        "--seed", "5", "--timeout-ms", "60000", "--progress-every", "0");
+        "--seed", "5", "--timeout-ms", "60000", "--progress-every", "0"));
     return new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(new File(System.getProperty("java.io.tmpdir"), "batchrpc-" + id + ".log"))
         .start();

@@ -1,7 +1,8 @@
 package dev.batchrpc.trainer;
 
-import static dev.batchrpc.trainer.LoopbackCluster.LOOPBACK;
-import static dev.batchrpc.trainer.LoopbackCluster.freePort;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.ps.Checkpoints;
@@ -9,18 +10,17 @@ import dev.batchrpc.ps.PsCommand;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
@@ -40,7 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  * finish every batch; at most one checkpoint interval of updates is lost. The measured figures
  * are printed with the prefix {@code [kill-test]}.
  */
-@ExtendWith(LoopbackCluster.class)
+@ExtendWith(LoopbackNodes.class)
 class PsKillRestartTest {
 
   private static final int[] LAYERS = {16, 32, 4};
@@ -51,7 +51,7 @@ class PsKillRestartTest {
   @TempDir
   Path dir;
 
-  private final List<Child> children = new ArrayList<>();
+  private final List<ChildJvm> children = new ArrayList<>();
   private Node trainerNode;
 
   /** One model reply a trainer received. */
@@ -60,8 +60,8 @@ class PsKillRestartTest {
 
   @AfterEach
   void stopEverything() throws Exception {
-    for (Child c : children) {
-      c.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    for (ChildJvm c : children) {
+      c.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
     }
     if (trainerNode != null) {
       get(trainerNode.close(), 30);
@@ -75,13 +75,14 @@ class PsKillRestartTest {
     // checkpoints or on one (then its write may still be running: the bound's edge), a different
     // point each run; printed below.
     int killAfter = 2 * EVERY + ThreadLocalRandom.current().nextInt(2 * EVERY + 1);
-    String cluster = "kill-" + UUID.randomUUID();
+    String cluster = LoopbackNodes.clusterName("kill");
     int trainerPort = freePort();
-    Child ps = startPs(cluster, freePort(), List.of());
-    ps.await("ps: serving", 60_000);
+    int psPort = freePort();
+    ChildJvm ps = startPs(cluster, psPort, List.of());
+    ps.awaitPrefix("ps: serving", 60_000);
 
     trainerNode = get(Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, trainerPort,
-        List.of(ps.clusterAddress)).withMemberTimeoutS(3)), 60);
+        List.of(member(psPort))).withMemberTimeoutS(3)), 60);
     Vertx vertx = trainerNode.vertx();
     // A reply normally comes within milliseconds; a request that was in flight at the kill fails
     // after this timeout (the event bus does not notice a dead peer), and the outage begins.
@@ -105,9 +106,9 @@ class PsKillRestartTest {
 
     killPoint.get(60, TimeUnit.SECONDS);
     long atKill = maxVersion(seen);
-    ps.process.destroyForcibly();
-    assertThat(ps.process.waitFor(10, TimeUnit.SECONDS)).as("the server process died").isTrue();
-    assertThat(ps.process.exitValue()).as("killed by SIGKILL (128 + 9)").isEqualTo(137);
+    ps.process().destroyForcibly();
+    assertThat(ps.process().waitFor(10, TimeUnit.SECONDS)).as("the server process died").isTrue();
+    assertThat(ps.process().exitValue()).as("killed by SIGKILL (128 + 9)").isEqualTo(137);
     // Replies already in this node's socket may still be read: let them land before drawing the line.
     Thread.sleep(300);
     long seenBefore = maxVersion(seen);
@@ -116,8 +117,8 @@ class PsKillRestartTest {
     long relaunch = System.nanoTime();
 
     // The same directory; the cluster is found through the trainers' node.
-    Child ps2 = startPs(cluster, freePort(), List.of(LOOPBACK + ":" + trainerPort));
-    String serving = ps2.await("ps: serving", 60_000);
+    ChildJvm ps2 = startPs(cluster, freePort(), List.of(member(trainerPort)));
+    String serving = ps2.awaitPrefix("ps: serving", 60_000);
     double servingSeconds = (System.nanoTime() - relaunch) / 1e9;
     Matcher m = RESTORED.matcher(serving);
     assertThat(m.find()).as("the restarted server restored a checkpoint: %s", serving).isTrue();
@@ -166,8 +167,8 @@ class PsKillRestartTest {
         .as("the first version after the restart").isEqualTo(restored + 1);
 
     // SIGTERM: a graceful stop writes a final checkpoint of the last round.
-    ps2.process.destroy();
-    assertThat(ps2.process.waitFor(30, TimeUnit.SECONDS)).as(ps2.output()).isTrue();
+    ps2.process().destroy();
+    assertThat(ps2.process().waitFor(30, TimeUnit.SECONDS)).as(ps2.output()).isTrue();
     Path newest = Checkpoints.open(dir, dev.batchrpc.ps.ModelSpec.mlp(LAYERS), 3).files().get(0);
     assertThat(Checkpoints.read(newest).version()).as("final checkpoint").isEqualTo(finalVersion);
     System.out.printf(Locale.ROOT, "[kill-test] final checkpoint on SIGTERM: %s%n", newest.getFileName());
@@ -182,79 +183,21 @@ class PsKillRestartTest {
   }
 
   private static <T> T get(Future<T> f, long seconds) throws Exception {
-    return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);
+    return LoopbackNodes.await(f, seconds);
   }
 
-  private Child startPs(String cluster, int port, List<String> members) throws IOException {
-    List<String> cmd = new ArrayList<>(List.of(
-        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx256m", "-XX:TieredStopAtLevel=1", "--add-modules=jdk.incubator.vector",
-        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-Dhazelcast.wait.seconds.before.join=0",
-        "-cp", System.getProperty("java.class.path"), PsCommand.class.getName(),
+  private ChildJvm startPs(String cluster, int port, List<String> members) throws IOException {
+    List<String> args = new ArrayList<>(List.of(
         "--clustered", "--cluster-name", cluster, "--cluster-host", LOOPBACK,
         "--cluster-port", String.valueOf(port), "--member-timeout-s", "3", "--metrics-port", "-1",
         "--trainers", "2", "--model", "mlp", "--layers", "16,32,4", "--device", "cpu", "--lr", "0.05",
         "--seed", "1", "--checkpoint-dir", dir.toString(), "--checkpoint-every", String.valueOf(EVERY)));
     if (!members.isEmpty()) {
-      cmd.addAll(List.of("--cluster-members", String.join(",", members)));
+      args.addAll(List.of("--cluster-members", String.join(",", members)));
     }
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-    pb.environment().keySet().removeIf(k -> k.startsWith("BATCHRPC_"));
-    Child c = new Child(pb.start(), LOOPBACK + ":" + port);
+    ChildJvm c = ChildJvm.start("ps", ChildJvm.command(PsCommand.class, "-XX:TieredStopAtLevel=1",
+        "-D" + LoopbackNodes.JOIN_PAUSE + "=0"), args, Map.of());
     children.add(c);
     return c;
-  }
-
-  /** A child process and the lines it printed. */
-  private static final class Child {
-    final Process process;
-    final String clusterAddress;
-    private final List<String> lines = new ArrayList<>();
-
-    Child(Process process, String clusterAddress) {
-      this.process = process;
-      this.clusterAddress = clusterAddress;
-      Thread pump = new Thread(() -> {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
-            StandardCharsets.UTF_8))) {
-          for (String line = in.readLine(); line != null; line = in.readLine()) {
-            synchronized (lines) {
-              lines.add(line);
-              lines.notifyAll();
-            }
-          }
-        } catch (IOException ended) {
-          // the process is gone
-        }
-      }, "child-output");
-      pump.setDaemon(true);
-      pump.start();
-    }
-
-    /** The first line starting with {@code prefix}; fails with the output if none comes in time. */
-    String await(String prefix, long timeoutMs) throws InterruptedException {
-      long deadline = System.currentTimeMillis() + timeoutMs;
-      synchronized (lines) {
-        while (true) {
-          for (String l : lines) {
-            if (l.startsWith(prefix)) {
-              return l;
-            }
-          }
-          long left = deadline - System.currentTimeMillis();
-          if (left <= 0 || !process.isAlive()) {
-            throw new AssertionError("no line '" + prefix + "' from the server:\n" + output());
-          }
-          lines.wait(Math.min(left, 200));
-        }
-      }
-    }
-
-    String output() {
-      synchronized (lines) {
-        return String.join("\n", lines);
-      }
-    }
   }
 }

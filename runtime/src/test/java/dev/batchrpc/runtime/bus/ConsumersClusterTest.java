@@ -9,6 +9,7 @@ import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -19,14 +20,9 @@ import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -34,21 +30,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * Corrupt protobuf bytes from another cluster node: the receiving consumer answers
  * {@code BAD_REQUEST} at once (the sender does not wait for its timeout) and keeps serving.
  */
-@ExtendWith(VertxExtension.class)
+@ExtendWith({VertxExtension.class, LoopbackNodes.class})
 class ConsumersClusterTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
   private static final String ADDRESS = "test.get-model";
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
 
   /**
    * Writes frames in {@link ProtobufCodec}'s layout under its name, with a known type and
@@ -83,23 +68,15 @@ class ConsumersClusterTest {
     }
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
-  }
-
   @Test
   @Timeout(value = 90, timeUnit = TimeUnit.SECONDS)
   void corruptBytesFromAnotherNodeAreABadRequestAndTheConsumerKeepsServing(VertxTestContext ctx)
       throws IOException {
-    String cluster = "test-" + UUID.randomUUID();
-    int portA = freePort();
-    int portB = freePort();
-    NodeConfig a = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portB), LOOPBACK, portA,
-        false, 0, null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
-    NodeConfig b = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portA), LOOPBACK, portB,
-        false, 0, null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
+    String cluster = LoopbackNodes.clusterName("test");
+    int portA = LoopbackNodes.freePort();
+    int portB = LoopbackNodes.freePort();
+    NodeConfig a = LoopbackNodes.config(cluster, portA, List.of(LoopbackNodes.member(portB)));
+    NodeConfig b = LoopbackNodes.config(cluster, portB, List.of(LoopbackNodes.member(portA)));
     Node[] nodes = new Node[2];
     Nodes.start(a).compose(na -> {
       nodes[0] = na;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.spi.cluster.NodeListener;
@@ -12,54 +13,27 @@ import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /** Two Hazelcast-clustered nodes on 127.0.0.1, joined over TCP/IP with a random cluster name. */
-@ExtendWith(VertxExtension.class)
+@ExtendWith({VertxExtension.class, LoopbackNodes.class})
 class ClusteredNodesTest {
-
-  private static final String LOOPBACK = "127.0.0.1";
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    // Hazelcast waits 5 s before joining by default (to let simultaneous starters merge); two
-    // nodes started one after the other need no pause. Read when each instance starts.
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
 
   private static GetModelRequest request(String participantId) {
     return GetModelRequest.newBuilder().setParticipantId(participantId).build();
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
-  }
-
   @Test
   @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
   void twoNodesExchangeMessagesAndSeeEachOtherLeave(VertxTestContext ctx) throws IOException {
-    String cluster = "test-" + UUID.randomUUID();
-    int portA = freePort();
-    int portB = freePort();
-    NodeConfig configA = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portB), LOOPBACK, portA,
-        false, 0, null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
-    NodeConfig configB = new NodeConfig(true, cluster, List.of(LOOPBACK + ":" + portA), LOOPBACK, portB,
-        false, 0, null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
+    String cluster = LoopbackNodes.clusterName("test");
+    int portA = LoopbackNodes.freePort();
+    int portB = LoopbackNodes.freePort();
+    NodeConfig configA = LoopbackNodes.config(cluster, portA, List.of(LoopbackNodes.member(portB)));
+    NodeConfig configB = LoopbackNodes.config(cluster, portB, List.of(LoopbackNodes.member(portA)));
     Promise<String> left = Promise.promise();
 
     Nodes.start(configA).compose(a -> Nodes.start(configB).map(b -> {

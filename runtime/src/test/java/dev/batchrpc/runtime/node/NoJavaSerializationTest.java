@@ -5,14 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
-import io.vertx.core.Future;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.shareddata.AsyncMap;
 import java.io.IOException;
 import java.io.ObjectInputStream;
 import java.io.Serializable;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -20,6 +19,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * No Java serialization between nodes: a node refuses to send a {@link Serializable} body, refuses
@@ -27,9 +27,8 @@ import org.junit.jupiter.api.Timeout;
  * of a class outside its filter. In no case does the receiving node run the object's
  * {@code readObject}.
  */
+@ExtendWith(LoopbackNodes.class)
 class NoJavaSerializationTest {
-
-  private static final String LOOPBACK = TestNodes.LOOPBACK;
 
   /** How often any node deserialized a {@link Payload}: must stay 0. */
   static final AtomicInteger DESERIALIZED = new AtomicInteger();
@@ -54,18 +53,15 @@ class NoJavaSerializationTest {
 
   @BeforeAll
   static void cluster() throws Exception {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-    String name = "ser-" + UUID.randomUUID();
-    int portA = TestNodes.freePort();
-    a = Nodes.start(new NodeConfig(true, name, List.of(), LOOPBACK, portA, false, 0, null, -1,
-        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S)).await(60, TimeUnit.SECONDS);
-    b = Nodes.start(new NodeConfig(true, name, List.of(LOOPBACK + ":" + portA), LOOPBACK, TestNodes.freePort(), false, 0,
-        null, -1, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S)).await(60, TimeUnit.SECONDS);
+    String name = LoopbackNodes.clusterName("ser");
+    int portA = LoopbackNodes.freePort();
+    a = Nodes.start(LoopbackNodes.config(name, portA, List.of())).await(60, TimeUnit.SECONDS);
+    b = Nodes.start(LoopbackNodes.config(name, LoopbackNodes.freePort(), List.of(LoopbackNodes.member(portA))))
+        .await(60, TimeUnit.SECONDS);
   }
 
   @AfterAll
   static void close() throws Exception {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
     for (Node n : new Node[] {b, a}) {
       if (n != null) {
         n.close().await(20, TimeUnit.SECONDS);
@@ -108,9 +104,8 @@ class NoJavaSerializationTest {
       }
     }).completion().await(10, TimeUnit.SECONDS);
     // A second Vert.x-based process that did not lock its bus down, as a hostile member might be.
-    io.vertx.core.Vertx lax = Nodes.start(new NodeConfig(true, a.config().clusterName(),
-        List.of(LOOPBACK + ":" + a.config().clusterPort()), LOOPBACK, TestNodes.freePort(), false, 0, null, -1,
-        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S)).await(60, TimeUnit.SECONDS).vertx();
+    io.vertx.core.Vertx lax = Nodes.start(LoopbackNodes.config(a.config().clusterName(), LoopbackNodes.freePort(),
+        List.of(LoopbackNodes.member(a)))).await(60, TimeUnit.SECONDS).vertx();
     try {
       lax.eventBus().codecSelector(body -> null);
       lax.eventBus().serializableChecker(className -> true);
@@ -118,7 +113,7 @@ class NoJavaSerializationTest {
       Throwable failure = null;
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
       while (System.nanoTime() < deadline) {
-        failure = TestNodes.outcome(lax.eventBus().request("ser.lax", new Payload("hi"),
+        failure = LoopbackNodes.outcome(lax.eventBus().request("ser.lax", new Payload("hi"),
             new DeliveryOptions().setSendTimeout(3_000)), 15_000);
         // Retry while the consumer's registration has not reached the new node yet.
         if (failure == null || !String.valueOf(failure.getMessage()).contains("No handlers")) {
@@ -159,7 +154,7 @@ class NoJavaSerializationTest {
     onA.put("payload", new Payload("hi")).await(10, TimeUnit.SECONDS);
     // ... and reading it back is refused on either node.
     for (AsyncMap<String, Object> map : List.of(onB, onA)) {
-      Throwable failure = TestNodes.outcome(map.get("payload"), 15_000);
+      Throwable failure = LoopbackNodes.outcome(map.get("payload"), 15_000);
       assertThat(failure).as("reading a Java-serialized %s", Payload.class.getSimpleName()).isNotNull();
       assertThat(causes(failure)).contains("is not allowed");
     }

@@ -6,6 +6,7 @@ import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.net.Certificates;
 import dev.batchrpc.runtime.net.TlsConfig;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.eventbus.Message;
@@ -17,15 +18,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -34,9 +34,9 @@ import org.junit.jupiter.api.io.TempDir;
  * TLS at all, can neither reach their consumers nor be reached: its requests fail, theirs to it
  * fail, and no consumer ever sees a message across the line.
  */
+@ExtendWith(LoopbackNodes.class)
 class TlsClusterTest {
 
-  private static final String LOOPBACK = TestNodes.LOOPBACK;
   /** Short: every refused request below waits this long at most. */
   private static final long REQUEST_TIMEOUT_MS = 3_000;
 
@@ -45,14 +45,13 @@ class TlsClusterTest {
   private static Path cluster;
   private static Path other;
 
-  private final String clusterName = "tls-" + UUID.randomUUID();
+  private final String clusterName = LoopbackNodes.clusterName("tls");
   private final List<Node> started = new ArrayList<>();
   /** Messages each test consumer received, by address. */
   private final Map<String, AtomicInteger> received = new ConcurrentHashMap<>();
 
   @BeforeAll
   static void certificates() throws IOException {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
     cluster = dir.resolve("cluster");
     other = dir.resolve("other");
     Certificates.write(cluster, List.of("a", "b"), Certificates.DEFAULT_HOSTS, 1);
@@ -60,23 +59,16 @@ class TlsClusterTest {
     Certificates.write(other, List.of("a"), Certificates.DEFAULT_HOSTS, 1);
   }
 
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
-
   @AfterEach
   void close() throws Exception {
-    for (Node n : started) {
-      n.close().await(20, TimeUnit.SECONDS);
-    }
+    LoopbackNodes.closeAll(started);
   }
 
   @Test
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
   void nodesOfTheCaExchangeMessagesAndAForeignCertificateCannot() throws Exception {
     Node a = start(Certificates.tlsConfig(cluster, "a", ClientAuth.REQUIRED), List.of());
-    Node b = start(Certificates.tlsConfig(cluster, "b", ClientAuth.REQUIRED), List.of(seed(a)));
+    Node b = start(Certificates.tlsConfig(cluster, "b", ClientAuth.REQUIRED), List.of(LoopbackNodes.member(a)));
     assertThat(a.members()).containsExactlyInAnyOrder(a.nodeId(), b.nodeId());
     consume(a, "tls.a");
     consume(b, "tls.b");
@@ -85,7 +77,7 @@ class TlsClusterTest {
     assertThat(reply(a, "tls.b", "from a")).isEqualTo("tls.b got from a");
     assertThat(reply(b, "tls.a", "from b")).isEqualTo("tls.a got from b");
 
-    Node rogue = start(Certificates.tlsConfig(other, "a", ClientAuth.REQUIRED), List.of(seed(a)));
+    Node rogue = start(Certificates.tlsConfig(other, "a", ClientAuth.REQUIRED), List.of(LoopbackNodes.member(a)));
     assertRefused(a, rogue, "tls.a", "tls.rogue-ca");
   }
 
@@ -94,7 +86,7 @@ class TlsClusterTest {
   void aNodeWithoutTlsCannotExchangeMessagesWithTheTlsCluster() throws Exception {
     Node a = start(Certificates.tlsConfig(cluster, "a", ClientAuth.REQUIRED), List.of());
     consume(a, "tls.a");
-    Node plain = start(null, List.of(seed(a)));
+    Node plain = start(null, List.of(LoopbackNodes.member(a)));
     assertRefused(a, plain, "tls.a", "tls.plain");
   }
 
@@ -124,15 +116,10 @@ class TlsClusterTest {
   }
 
   private Node start(TlsConfig tls, List<String> members) throws Exception {
-    NodeConfig config = new NodeConfig(true, clusterName, members, LOOPBACK, TestNodes.freePort(), false, 0, null, -1,
-        NodeConfig.DEFAULT_MEMBER_TIMEOUT_S, tls);
+    NodeConfig config = LoopbackNodes.config(clusterName, LoopbackNodes.freePort(), members).withTls(tls);
     Node n = Nodes.start(config).await(60, TimeUnit.SECONDS);
     started.add(n);
     return n;
-  }
-
-  private static String seed(Node n) {
-    return LOOPBACK + ":" + n.config().clusterPort();
   }
 
   private void consume(Node n, String address) throws Exception {
@@ -154,7 +141,7 @@ class TlsClusterTest {
 
   /** The outcome of a request: null for a reply, else the failure. */
   private static Throwable outcome(Node from, String address, String text) throws Exception {
-    return TestNodes.outcome(request(from, address, text), REQUEST_TIMEOUT_MS * 3);
+    return LoopbackNodes.outcome(request(from, address, text), REQUEST_TIMEOUT_MS * 3);
   }
 
   /**

@@ -1,5 +1,8 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
+import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
@@ -15,65 +18,37 @@ import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
-import io.vertx.core.internal.VertxInternal;
-import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A trainer waiting in a round when the parameter server's node dies hears about it when the
  * cluster drops the node, not when its request times out: the call fails with UNAVAILABLE and its
  * retries start at once.
  */
+@ExtendWith(LoopbackNodes.class)
 class ServerLossTest {
 
-  private static final String LOOPBACK = "127.0.0.1";
   private static final int[] LAYERS = {4, 3};
   private static final long REQUEST_TIMEOUT_MS = 60_000;
   private final List<Node> nodes = new ArrayList<>();
-  private final String cluster = "server-loss-" + UUID.randomUUID();
-
-  @BeforeAll
-  static void joinWithoutTheDefaultPause() {
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
-  }
-
-  @AfterAll
-  static void restore() {
-    System.clearProperty("hazelcast.wait.seconds.before.join");
-  }
+  private final String cluster = LoopbackNodes.clusterName("server-loss");
 
   @AfterEach
   void closeNodes() {
-    for (Node n : nodes) {
-      try {
-        n.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-      } catch (Exception ignored) {
-        // Best effort; the verdict is the test's.
-      }
-    }
+    LoopbackNodes.closeQuietly(nodes);
   }
 
   private static <T> T await(Future<T> f) throws Exception {
-    return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
+    return LoopbackNodes.await(f, 60);
   }
 
   @Test
@@ -86,7 +61,7 @@ class ServerLossTest {
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, psNode.registry());
     ParameterServer ps = await(psNode.vertx().deployVerticle(verticle).compose(id -> verticle.server()));
     Node trainerNode = await(Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, freePort(),
-        List.of(LOOPBACK + ":" + psPort)).withMemberTimeoutS(3)));
+        List.of(member(psPort))).withMemberTimeoutS(3)));
     nodes.add(trainerNode);
     PsClient client = PsClient.eventBus(trainerNode.vertx(), REQUEST_TIMEOUT_MS);
     await(TrainerCommand.waitForServer(trainerNode.vertx(), client, "t0", System.nanoTime() + 30_000_000_000L));
@@ -102,8 +77,7 @@ class ServerLossTest {
       Thread.sleep(10);
     }
     long crashed = System.nanoTime();
-    ((HazelcastClusterManager) ((VertxInternal) psNode.vertx()).clusterManager())
-        .getHazelcastInstance().getLifecycleService().terminate();
+    LoopbackNodes.crash(psNode);
     ExecutionException failure = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
         () -> waiting.toCompletionStage().toCompletableFuture().get(REQUEST_TIMEOUT_MS, TimeUnit.MILLISECONDS));
     long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - crashed);

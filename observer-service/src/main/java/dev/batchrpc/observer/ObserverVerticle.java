@@ -8,7 +8,6 @@ import dev.batchrpc.proto.v1.RegisterObserverRequest;
 import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.runtime.RpcException;
-import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.bus.Consumers;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -98,9 +97,9 @@ public final class ObserverVerticle extends VerticleBase {
       registerTimer = -1;
     }
     RegisterObserverRequest q = RegisterObserverRequest.newBuilder().setObserverId(config.id()).build();
-    // The node header lets the agent drop this observer when its node leaves the cluster.
-    vertx.eventBus().<RegisterObserverReply>request(Addresses.AGENT_REGISTER, q,
-            ProtobufCodec.options(5_000).addHeader(Addresses.NODE_HEADER, Nodes.nodeIdOf(vertx)))
+    // The node header every clustered node stamps on what it sends lets the agent drop this
+    // observer when its node leaves the cluster.
+    vertx.eventBus().<RegisterObserverReply>request(Addresses.AGENT_REGISTER, q, ProtobufCodec.options(5_000))
         .onSuccess(reply -> LOG.fine(() -> "observer '" + config.id() + "' registered; the agent knows "
             + reply.body().getObserverCount() + " observer(s)"))
         .onFailure(e -> {

@@ -54,9 +54,10 @@ final class EventBusPsClient implements PsClient {
 
   @Override
   public Future<ModelReply> getModel(String participantId) {
+    // The node header every clustered node stamps on what it sends lets the server drop this
+    // trainer when its node leaves.
     return call(Addresses.PS_GET_MODEL, GetModelRequest.newBuilder().setParticipantId(participantId).build(),
-        // The node header lets the server drop this trainer when its node leaves.
-        ProtobufCodec.options(timeoutMs).addHeader(Addresses.NODE_HEADER, Nodes.nodeIdOf(vertx)));
+        ProtobufCodec.options(timeoutMs));
   }
 
   @Override

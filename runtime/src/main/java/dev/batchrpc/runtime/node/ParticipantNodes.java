@@ -15,10 +15,11 @@ import java.util.function.Consumer;
  * {@code --member-timeout-s}) becomes the departure of its participants, and no round waits for
  * them.
  *
- * <p>A participant names its node in the {@code batchrpc-node} header of its registration message
- * ({@link dev.batchrpc.proto.Addresses#NODE_HEADER}, value {@link Nodes#nodeIdOf}); without the
- * header (a gRPC client, an older client) it is simply not tracked, and the round's maximum wait
- * and the Leave call are what protect the rounds from it.
+ * <p>A registration message names its sender's node in the {@code batchrpc-node} header
+ * ({@link dev.batchrpc.proto.Addresses#NODE_HEADER}), which every clustered node started by
+ * {@link Nodes} stamps on what it sends; without the header (a gRPC client, a node of another
+ * make) the participant is simply not tracked, and the round's maximum wait and the Leave call
+ * are what protect the rounds from it.
  *
  * <p>Confined to the context that created it (a verticle's event loop): {@link #bind} must be
  * called there, and the loss callback runs there.

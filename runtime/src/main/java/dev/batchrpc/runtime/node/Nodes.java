@@ -98,19 +98,6 @@ public final class Nodes {
   }
 
   /**
-   * The cluster node id of a Vert.x instance (what {@link Node#nodeId()} and membership events
-   * use), or {@link Node#LOCAL_NODE_ID} when it is not clustered. Participants send it in the
-   * {@code batchrpc-node} header when they register.
-   *
-   * @param vertx any Vert.x instance
-   * @return its node id
-   */
-  public static String nodeIdOf(Vertx vertx) {
-    io.vertx.core.spi.cluster.ClusterManager cm = ((io.vertx.core.internal.VertxInternal) vertx).clusterManager();
-    return cm == null ? Node.LOCAL_NODE_ID : cm.getNodeId();
-  }
-
-  /**
    * Observes nodes joining and leaving the cluster of a Vert.x instance started by
    * {@link #start(NodeConfig)} (see {@link Node#watchMembers}). Events are delivered on the
    * caller's context (a verticle's event loop), or a new one from a non-Vert.x thread; an instance

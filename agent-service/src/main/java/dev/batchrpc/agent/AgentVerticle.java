@@ -40,12 +40,9 @@ import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientOptions;
-import io.vertx.grpc.server.GrpcServer;
-import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.StatusException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -453,10 +450,7 @@ public final class AgentVerticle extends VerticleBase {
   // ---- gRPC -----------------------------------------------------------------------------------
 
   private Future<HttpServer> startGrpc() {
-    // A client's deadline (grpc-timeout) is enforced here too: its call ends DEADLINE_EXCEEDED.
-    GrpcServer server = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(GRPC_MAX_MESSAGE_BYTES)
-        .setScheduleDeadlineAutomatically(true));
-    GrpcServices.addService(server, new AgentGrpcService() {
+    AgentGrpcService service = new AgentGrpcService() {
       @Override
       public Future<SelectActionReply> selectAction(SelectActionRequest request) {
         return AgentVerticle.this.selectAction(request).recover(AgentVerticle::toStatus);
@@ -471,10 +465,8 @@ public final class AgentVerticle extends VerticleBase {
       public Future<LeaveReply> leave(LeaveRequest request) {
         return AgentVerticle.this.leave(request).recover(AgentVerticle::toStatus);
       }
-    });
-    // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
-    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions())).requestHandler(server)
-        .listen(config.grpcPort(), config.grpcHost())
+    };
+    return GrpcServices.listen(vertx, service, GRPC_MAX_MESSAGE_BYTES, config.grpcHost(), config.grpcPort())
         .onSuccess(s -> grpcHttp = s);
   }
 

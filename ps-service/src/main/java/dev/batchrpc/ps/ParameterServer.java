@@ -202,8 +202,7 @@ public final class ParameterServer {
       return Future.succeededFuture(latest);
     }
     if (!Addresses.isValidId(id)) {
-      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
-          "invalid participant_id '" + id + "': 1-128 characters from [A-Za-z0-9_.-]"));
+      return Future.failedFuture(invalidId(id));
     }
     if (!config.participants().isEmpty()) {
       if (!config.participants().contains(id)) {
@@ -223,10 +222,15 @@ public final class ParameterServer {
    */
   public Future<Integer> leave(String id) {
     if (!Addresses.isValidId(id)) {
-      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "invalid participant_id '"
-          + id + "': 1-128 characters from [A-Za-z0-9_.-]"));
+      return Future.failedFuture(invalidId(id));
     }
     return round.leave(id);
+  }
+
+  /** The refusal of a participant id that is not 1-128 characters from [A-Za-z0-9_.-]. */
+  private static RpcException invalidId(String id) {
+    return new RpcException(FailureCode.BAD_REQUEST, "invalid participant_id '" + id
+        + "': 1-128 characters from [A-Za-z0-9_.-]");
   }
 
   /** The number of trainers the next round waits for (the round size less departed trainers). */
@@ -260,8 +264,7 @@ public final class ParameterServer {
   public Future<ModelReply> updateAndFetch(UpdateRequest request) {
     String id = request.getParticipantId();
     if (!Addresses.isValidId(id)) {
-      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "invalid participant_id '"
-          + id + "': 1-128 characters from [A-Za-z0-9_.-]"));
+      return Future.failedFuture(invalidId(id));
     }
     if (!request.hasGradients()) {
       return Future.failedFuture(new RpcException(FailureCode.SHAPE_MISMATCH, "participant '" + id

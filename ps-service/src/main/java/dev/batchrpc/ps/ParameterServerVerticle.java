@@ -6,7 +6,6 @@ import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.node.ParticipantNodes;
-import dev.batchrpc.runtime.net.Tls;
 import dev.batchrpc.runtime.bus.Consumers;
 import dev.batchrpc.runtime.grpc.GrpcServices;
 import dev.batchrpc.runtime.ops.ServiceMeters;
@@ -18,9 +17,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.grpc.server.GrpcServer;
-import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.List;
 
 /**
@@ -100,15 +96,8 @@ public final class ParameterServerVerticle extends VerticleBase {
     }
     // Vert.x gRPC refuses messages over 256 KB by default: a model or gradient is 4 bytes per
     // parameter (94 MB for ResNet-50), so the limit follows the model size.
-    long max = config.grpcMaxMessageBytes();
-    // A client's deadline (grpc-timeout) is enforced here too: its call ends DEADLINE_EXCEEDED.
-    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(max)
-        .setScheduleDeadlineAutomatically(true));
-    GrpcServices.addService(grpc, new ParameterServerGrpc(ps));
-    // TLS when the node has it (--tls-*): the same certificate and CA as the event bus.
-    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
-        .requestHandler(grpc)
-        .listen(config.grpcPort(), config.grpcHost())
+    return GrpcServices.listen(vertx, new ParameterServerGrpc(ps), config.grpcMaxMessageBytes(),
+            config.grpcHost(), config.grpcPort())
         .onSuccess(h -> http = h)
         .mapEmpty();
   }

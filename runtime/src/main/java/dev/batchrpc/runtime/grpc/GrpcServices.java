@@ -5,7 +5,10 @@ import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Timer;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.grpc.common.GrpcError;
 import io.vertx.grpc.common.GrpcMessage;
@@ -15,7 +18,9 @@ import io.vertx.grpc.common.InvalidMessageException;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import io.vertx.grpc.common.WireFormat;
+import dev.batchrpc.runtime.net.Tls;
 import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.Service;
@@ -53,6 +58,30 @@ public final class GrpcServices {
     Objects.requireNonNull(service, "service");
     service.bind(new Binder(server));
     return server;
+  }
+
+  /**
+   * Serves one service over gRPC the way every batch-rpc service does: messages up to
+   * {@code maxMessageBytes} (Vert.x refuses more than 256 KB by default), clients' deadlines
+   * ({@code grpc-timeout}) enforced by the server ({@code DEADLINE_EXCEEDED}), undecodable requests
+   * answered {@code INVALID_ARGUMENT} ({@link #addService}), and TLS when the node has it
+   * ({@code --tls-*}: the same certificate and CA as the event bus).
+   *
+   * @param vertx the node's Vert.x instance
+   * @param service a generated service
+   * @param maxMessageBytes the largest message accepted or sent
+   * @param host the address to bind
+   * @param port the port, 0 for any free one
+   * @return the listening HTTP/2 server
+   */
+  public static Future<HttpServer> listen(Vertx vertx, Service service, long maxMessageBytes, String host,
+      int port) {
+    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(maxMessageBytes)
+        .setScheduleDeadlineAutomatically(true));
+    addService(grpc, service);
+    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
+        .requestHandler(grpc)
+        .listen(port, host);
   }
 
   /**

@@ -344,11 +344,15 @@ public final class ParameterServer {
     return BatchResult.shared(reply);
   }
 
-  /** Reads the parameters once into fresh bytes that the reply wraps without a copy. Worker only. */
+  /**
+   * Reads the parameters once into fresh bytes that the reply wraps without a copy. Off-heap, so the
+   * data channel writes the one copy to every trainer of the round without copying it again (a
+   * heap buffer would be copied into a direct one per socket). Worker only.
+   */
   private static ModelReply encode(ParameterStore store, long v, int roundSize) {
     int size = store.size();
-    byte[] bytes = new byte[4 * size];
-    store.readParameters(ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
+    ByteBuffer bytes = ByteBuffer.allocateDirect(4 * size).order(ByteOrder.LITTLE_ENDIAN);
+    store.readParameters(bytes.asFloatBuffer());
     Tensor params = Tensor.newBuilder().addShape(size).setData(UnsafeByteOperations.unsafeWrap(bytes)).build();
     return ModelReply.newBuilder().setModelVersion(v).setParameters(params).setRoundSize(roundSize).build();
   }

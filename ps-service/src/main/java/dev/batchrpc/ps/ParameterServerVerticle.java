@@ -1,12 +1,17 @@
 package dev.batchrpc.ps;
 
 import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.v1.DataEndpoint;
+import dev.batchrpc.proto.v1.DataEndpointRequest;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.node.ParticipantNodes;
 import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.data.DataChannelConfig;
+import dev.batchrpc.runtime.data.DataServer;
+import dev.batchrpc.runtime.net.Tls;
 import dev.batchrpc.runtime.grpc.GrpcServices;
 import dev.batchrpc.runtime.ops.ServiceMeters;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -21,25 +26,52 @@ import java.util.List;
 
 /**
  * Serves one {@link ParameterServer} on the event bus ({@link Addresses#PS_UPDATE_AND_FETCH},
- * {@link Addresses#PS_GET_MODEL}) and, unless {@code --grpc-port -1}, over gRPC; both feed the
- * same round. Thin: the logic is in {@link ParameterServer}.
+ * {@link Addresses#PS_GET_MODEL}), on a clustered node also on the data channel (tensor bytes off
+ * the event bus: {@link Addresses#PS_DATA_ENDPOINT} tells trainers where), and, unless
+ * {@code --grpc-port -1}, over gRPC; all feed the same round. Thin: the logic is in
+ * {@link ParameterServer}.
  */
 public final class ParameterServerVerticle extends VerticleBase {
 
   private final PsConfig config;
   private final MeterRegistry registry;
+  private final DataChannelConfig dataChannel;
   private final Promise<ParameterServer> ready = Promise.promise();
   private ParameterServer server;
   private HttpServer http;
   private ParticipantNodes trainerNodes;
+  private DataServer dataServer;
 
   /**
+   * A server with a data channel on loopback (any free port) when its node is clustered.
+   *
    * @param config the settings
    * @param registry where the round's metrics go (the node's registry), or null for nowhere
    */
   public ParameterServerVerticle(PsConfig config, MeterRegistry registry) {
+    this(config, registry, DataChannelConfig.loopback());
+  }
+
+  /**
+   * @param config the settings
+   * @param registry where the round's metrics go (the node's registry), or null for nowhere
+   * @param dataChannel where the data channel listens on a clustered node (a local node has none:
+   *     its event bus passes messages by reference)
+   */
+  public ParameterServerVerticle(PsConfig config, MeterRegistry registry, DataChannelConfig dataChannel) {
     this.config = config;
     this.registry = registry == null ? new CompositeMeterRegistry() : registry;
+    this.dataChannel = dataChannel == null ? DataChannelConfig.off() : dataChannel;
+  }
+
+  /** The data channel, or null without one. Valid after deployment. */
+  DataServer dataServer() {
+    return dataServer;
+  }
+
+  /** The data channel's port, or -1 without one. Valid after deployment. */
+  public int dataPort() {
+    return dataServer == null ? -1 : dataServer.port();
   }
 
   /** Completes once deployed, with the server (for its version, parameters, round listener). */
@@ -75,7 +107,17 @@ public final class ParameterServerVerticle extends VerticleBase {
             trainerNodes.unbind(q.getParticipantId());
             return LeaveReply.newBuilder().setExpected(n).build();
           })).completion();
-      return Future.all(List.of(update, get, leave, startGrpc(ps)));
+      Future<Void> data = startData(ps).compose(v -> Consumers.serveMessages(vertx.eventBus(),
+          Addresses.PS_DATA_ENDPOINT, DataEndpointRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
+          (q, msg) -> {
+            // The data channel carries no node header: the node is bound here, where a trainer
+            // asks for the endpoint before its first fetch (and again after every reconnect).
+            if (Addresses.isValidId(q.getParticipantId())) {
+              trainerNodes.bind(q.getParticipantId(), msg);
+            }
+            return Future.succeededFuture(endpoint());
+          }).completion());
+      return Future.all(List.of(update, get, leave, data, startGrpc(ps)));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
   }
 
@@ -88,6 +130,28 @@ public final class ParameterServerVerticle extends VerticleBase {
         .description("Batched SGD updates applied to the model (one per round)")
         .register(registry);
     ServiceMeters.backend(registry, "ps", ps.backendName().startsWith("cuda"));
+  }
+
+  private Future<Void> startData(ParameterServer ps) {
+    if (!vertx.isClustered() || !dataChannel.enabled()) {
+      return Future.succeededFuture();
+    }
+    long gradientBytes = 4L * config.model().parameterCount();
+    // Payloads in flight: a gradient per trainer of this round and the next, and a few spare.
+    long budget = gradientBytes * (2L * config.trainers() + 2);
+    int loops = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
+    return DataServer.listen(vertx, dataChannel.bindHost(), dataChannel.port(),
+            new ParameterServerData(ps, config.model().parameterCount()).methods(), gradientBytes, budget, loops)
+        .onSuccess(d -> dataServer = d)
+        .mapEmpty();
+  }
+
+  private DataEndpoint endpoint() {
+    if (dataServer == null) {
+      return DataEndpoint.getDefaultInstance();
+    }
+    return DataEndpoint.newBuilder().setHost(dataChannel.advertisedHost()).setPort(dataServer.port())
+        .setTls(Tls.of(vertx) != null).setMaxPayloadBytes(4L * config.model().parameterCount()).build();
   }
 
   private Future<Void> startGrpc(ParameterServer ps) {
@@ -108,6 +172,7 @@ public final class ParameterServerVerticle extends VerticleBase {
       trainerNodes.close();
     }
     Future<Void> closeHttp = http == null ? Future.succeededFuture() : http.close();
-    return closeHttp.compose(v -> server == null ? Future.succeededFuture() : server.close());
+    Future<Void> closeData = dataServer == null ? Future.succeededFuture() : dataServer.close();
+    return Future.join(closeHttp, closeData).<Void>mapEmpty().compose(v -> server == null ? Future.succeededFuture() : server.close());
   }
 }

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(VertxExtension.class)
 class ParameterServerVerticleTest {
 
-  private static final int P = 1000;
+  static final int P = 1000;
   private static final ModelSpec MODEL = ModelSpec.replay(P);
 
   /** A deterministic gradient for trainer {@code t} in round {@code r}. */

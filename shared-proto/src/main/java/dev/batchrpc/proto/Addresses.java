@@ -16,6 +16,13 @@ public final class Addresses {
   /** {@code GetModelRequest} in, {@code ModelReply} out: the current model, no round. */
   public static final String PS_GET_MODEL = "ps.get-model";
 
+  /**
+   * {@code DataEndpointRequest} in, {@code DataEndpoint} out: where the parameter server's data
+   * channel listens (tensor bytes travel there, not on the event bus); binds the caller's node to
+   * its participant id.
+   */
+  public static final String PS_DATA_ENDPOINT = "ps.data-endpoint";
+
   /** {@code SelectActionRequest} in, {@code SelectActionReply} out: one observer's step. */
   public static final String AGENT_SELECT_ACTION = "agent.select-action";
 

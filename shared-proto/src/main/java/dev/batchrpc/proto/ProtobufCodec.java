@@ -7,6 +7,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import dev.batchrpc.proto.v1.AgentProto;
+import dev.batchrpc.proto.v1.DataProto;
 import dev.batchrpc.proto.v1.MembershipProto;
 import dev.batchrpc.proto.v1.ObserverProto;
 import dev.batchrpc.proto.v1.ParameterServerProto;
@@ -64,7 +65,7 @@ public final class ProtobufCodec implements MessageCodec<Message, Message> {
   static {
     for (FileDescriptor file : new FileDescriptor[] {TensorProto.getDescriptor(),
         ParameterServerProto.getDescriptor(), AgentProto.getDescriptor(),
-        ObserverProto.getDescriptor(), MembershipProto.getDescriptor()}) {
+        ObserverProto.getDescriptor(), MembershipProto.getDescriptor(), DataProto.getDescriptor()}) {
       for (Descriptor type : file.getMessageTypes()) {
         registerType(defaultInstanceOf(file, type));
       }

@@ -1,26 +1,45 @@
 package dev.batchrpc.trainer;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;
+import dev.batchrpc.proto.v1.DataEndpoint;
+import dev.batchrpc.proto.v1.DataEndpointRequest;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.data.BufferPool;
+import dev.batchrpc.runtime.data.DataClient;
+import dev.batchrpc.runtime.data.TensorPayload;
 import dev.batchrpc.runtime.node.Nodes;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.spi.cluster.NodeListener;
+import java.nio.ByteBuffer;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * {@link PsClient#eventBus}: requests with a timeout, and calls in flight failed at once when the
  * server's node leaves the cluster.
+ *
+ * <p>On a clustered node, tensor bytes take the server's data channel, not the event bus: the
+ * client asks {@link Addresses#PS_DATA_ENDPOINT} where it is (which also tells the server this
+ * trainer's node), connects once and sends {@code get-model} and {@code update-and-fetch} there,
+ * each gradient as a frame payload and each model received once into a reused off-heap buffer
+ * ({@link #release} gives it back). A server without one (port 0 in the answer) and a local node
+ * use the event bus. When the channel fails (server gone or restarted on another port), the
+ * calls fail with {@code UNAVAILABLE} and the next call asks for the endpoint again.
  *
  * <p>Thread-safety: used by any number of trainers on any contexts. The server's node id (from the
  * {@code batchrpc-node} header every clustered node stamps on its replies) is volatile; the calls
@@ -31,7 +50,15 @@ final class EventBusPsClient implements PsClient {
   private final Vertx vertx;
   private final long timeoutMs;
   private final Set<Promise<?>> inFlight = ConcurrentHashMap.newKeySet();
+  /** Model replies whose parameters are in a pooled buffer, until {@link #release}d. */
+  private final Map<ModelReply, ByteBuffer> leased = Collections.synchronizedMap(new IdentityHashMap<>());
   private volatile String serverNode;
+  /** The data channel in use or being set up; null when none is (ask again on the next call). */
+  private volatile Future<Channel> channel;
+
+  /** A connected data channel and where its replies' payloads go (null client: use the event bus). */
+  private record Channel(DataClient client, BufferPool pool) {
+  }
 
   EventBusPsClient(Vertx vertx, long timeoutMs) {
     ProtobufCodec.register(vertx);
@@ -54,15 +81,28 @@ final class EventBusPsClient implements PsClient {
 
   @Override
   public Future<ModelReply> getModel(String participantId) {
-    // The node header every clustered node stamps on what it sends lets the server drop this
-    // trainer when its node leaves.
-    return call(Addresses.PS_GET_MODEL, GetModelRequest.newBuilder().setParticipantId(participantId).build(),
-        ProtobufCodec.options(timeoutMs));
+    GetModelRequest q = GetModelRequest.newBuilder().setParticipantId(participantId).build();
+    return channel(participantId).compose(ch -> ch.client == null
+        // The node header every clustered node stamps on what it sends lets the server drop this
+        // trainer when its node leaves.
+        ? call(Addresses.PS_GET_MODEL, q, ProtobufCodec.options(timeoutMs))
+        : dataCall(ch, Addresses.PS_GET_MODEL, q));
   }
 
   @Override
   public Future<ModelReply> updateAndFetch(UpdateRequest request) {
-    return call(Addresses.PS_UPDATE_AND_FETCH, request, ProtobufCodec.options(timeoutMs));
+    return channel(request.getParticipantId()).compose(ch -> ch.client == null
+        ? call(Addresses.PS_UPDATE_AND_FETCH, request, ProtobufCodec.options(timeoutMs))
+        : dataCall(ch, Addresses.PS_UPDATE_AND_FETCH, request));
+  }
+
+  @Override
+  public void release(ModelReply reply) {
+    ByteBuffer b = leased.remove(reply);
+    Future<Channel> ch = channel;
+    if (b != null && ch != null && ch.succeeded() && ch.result().pool != null) {
+      ch.result().pool.release(b);
+    }
   }
 
   @Override
@@ -74,9 +114,83 @@ final class EventBusPsClient implements PsClient {
         .<Void>mapEmpty().recover(e -> Future.failedFuture(RpcException.of(e)));
   }
 
+  /** The data channel, set up on first use (and after a failure); the event bus on a local node. */
+  private Future<Channel> channel(String participantId) {
+    if (!vertx.isClustered()) {
+      return Future.succeededFuture(new Channel(null, null));
+    }
+    Future<Channel> current = channel;
+    if (current != null && (!current.isComplete() || current.succeeded()
+        && (current.result().client == null || current.result().client.isOpen()))) {
+      return current;
+    }
+    synchronized (this) {
+      if (channel == current) {
+        channel = current = resolve(participantId);
+        Future<Channel> mine = current;
+        mine.onFailure(e -> {
+          synchronized (this) {
+            if (channel == mine) {
+              channel = null;
+            }
+          }
+        });
+      } else {
+        current = channel;
+      }
+    }
+    return current == null ? channel(participantId) : current;
+  }
+
+  /** Asks the server for its data endpoint and connects to it. */
+  private Future<Channel> resolve(String participantId) {
+    DataEndpointRequest q = DataEndpointRequest.newBuilder().setParticipantId(participantId).build();
+    return this.<DataEndpoint>call(Addresses.PS_DATA_ENDPOINT, q, ProtobufCodec.options(timeoutMs))
+        .compose(ep -> {
+          if (ep.getPort() == 0) {
+            return Future.succeededFuture(new Channel(null, null));
+          }
+          // Keep two models' worth of free buffers: the reply in use and the next one.
+          BufferPool pool = new BufferPool(2 * ep.getMaxPayloadBytes());
+          return DataClient.connect(vertx, ep.getHost(), ep.getPort(), ep.getMaxPayloadBytes(), pool)
+              .map(c -> new Channel(c, pool));
+        });
+  }
+
+  private Future<ModelReply> dataCall(Channel ch, String method, com.google.protobuf.Message request) {
+    TensorPayload.Split parts = TensorPayload.split(request);
+    Promise<ModelReply> result = ((ContextInternal) vertx.getOrCreateContext()).promise();
+    inFlight.add(result);
+    ch.client.call(method, parts.body().toByteString(), TensorPayload.view(parts.data()), timeoutMs)
+        .onComplete(ar -> {
+          inFlight.remove(result);
+          if (ar.failed()) {
+            result.tryFail(RpcException.of(ar.cause()));
+            return;
+          }
+          DataClient.Response r = ar.result();
+          ModelReply reply;
+          try {
+            reply = TensorPayload.join(ModelReply.parseFrom(r.body()), r.payload());
+          } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
+            ch.pool.release(r.payload());
+            result.tryFail(new RpcException(FailureCode.BAD_REQUEST, "malformed ModelReply from the data channel: "
+                + e.getMessage(), e));
+            return;
+          }
+          if (r.payload() != null) {
+            leased.put(reply, r.payload());
+          }
+          if (!result.tryComplete(reply)) {
+            release(reply);
+          }
+        });
+    return result.future();
+  }
+
   private <T> Future<T> call(String address, Object body, DeliveryOptions options) {
     // Completed on the caller's context, also when the server's loss fails it from elsewhere.
-    Promise<T> result = ((io.vertx.core.internal.ContextInternal) vertx.getOrCreateContext()).promise();
+    Promise<T> result = ((ContextInternal) vertx.getOrCreateContext()).promise();
     inFlight.add(result);
     vertx.eventBus().<T>request(address, body, options).onComplete(ar -> {
       inFlight.remove(result);
@@ -93,9 +207,14 @@ final class EventBusPsClient implements PsClient {
     return result.future();
   }
 
-  /** The server's node left: nothing in flight will be answered. */
+  /** The server's node left: nothing in flight will be answered, and its data channel is gone. */
   private void serverLost(String nodeId) {
     serverNode = null;
+    Future<Channel> ch = channel;
+    channel = null;
+    if (ch != null && ch.succeeded() && ch.result().client != null) {
+      ch.result().client.close();
+    }
     RpcException gone = new RpcException(FailureCode.UNAVAILABLE, "the parameter server's node " + nodeId
         + " left the cluster; the call will not be answered");
     for (Promise<?> p : inFlight) {

@@ -27,6 +27,14 @@ public interface PsClient {
   Future<ModelReply> updateAndFetch(UpdateRequest request);
 
   /**
+   * Says the caller will not read {@code reply}'s parameters again (it loaded them), so a client
+   * that received them into a pooled buffer may reuse it for the next reply. Optional: a reply
+   * never released is left to the garbage collector. The reply's other fields stay readable.
+   */
+  default void release(ModelReply reply) {
+  }
+
+  /**
    * Leaves the server's rounds (a trainer that is done), so they stop waiting for it; fetching
    * the model again brings it back.
    */

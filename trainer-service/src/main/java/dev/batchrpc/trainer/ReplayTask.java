@@ -1,8 +1,12 @@
 package dev.batchrpc.trainer;
 
+import com.google.protobuf.UnsafeByteOperations;
 import dev.batchrpc.proto.Tensors;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 
 /**
  * Sends one fixed, pre-made gradient every round and computes nothing, so a benchmark measures the
@@ -23,11 +27,14 @@ public final class ReplayTask implements GradientTask {
     // The model itself is not applied: nothing is computed from it. Only its size matters.
     int n = Tensors.checkedElementCount(model.getParameters());
     if (gradient == null || Tensors.checkedElementCount(gradient) != n) {
-      float[] g = new float[n];
+      // Off-heap, as a real trainer's gradient on its way to the socket would be: sent without a
+      // copy into a direct buffer first.
+      ByteBuffer bytes = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+      FloatBuffer g = bytes.asFloatBuffer();
       for (int i = 0; i < n; i++) {
-        g[i] = 1e-4f * ((i % 13) - 6);
+        g.put(i, 1e-4f * ((i % 13) - 6));
       }
-      gradient = Tensors.vector(g);
+      gradient = Tensor.newBuilder().addShape(n).setData(UnsafeByteOperations.unsafeWrap(bytes)).build();
     }
   }
 

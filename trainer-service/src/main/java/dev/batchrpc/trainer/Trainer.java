@@ -209,7 +209,11 @@ public final class Trainer {
 
   private Future<ModelReply> fetch() {
     return client.getModel(id).compose(m -> vertx.executeBlocking(() -> {
-      task.load(m);
+      try {
+        task.load(m);
+      } finally {
+        client.release(m);
+      }
       return m;
     })).onSuccess(m -> heldVersion = m.getModelVersion());
   }
@@ -281,7 +285,12 @@ public final class Trainer {
       return client.updateAndFetch(q).onSuccess(r -> updateNanos += System.nanoTime() - sent);
     }).compose(reply -> vertx.executeBlocking(() -> {
       long t0 = System.nanoTime();
-      task.load(reply);
+      try {
+        task.load(reply);
+      } finally {
+        // Only the reply's version is read from here on: its parameters' buffer may be reused.
+        client.release(reply);
+      }
       loadNanos += System.nanoTime() - t0;
       return reply;
     })).transform(ar -> {

@@ -6,6 +6,8 @@ import io.vertx.core.http.ClientAuth;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.shareddata.LocalMap;
@@ -140,6 +142,46 @@ public final class Tls {
         .setTrustAll(false)
         // See the class comment: the CA is the identity, endpoints are IP addresses.
         .setVerifyHost(false);
+    return options;
+  }
+
+  /**
+   * Options for a data-channel server on the instance (tensor bytes between services): with TLS,
+   * as the clustered event bus: this node's certificate, trust in the CA alone, client
+   * certificates required. Without TLS, {@code options} unchanged.
+   *
+   * @param vertx the instance the server runs on
+   * @param options the server's other options (changed in place)
+   * @return {@code options}
+   */
+  public static NetServerOptions dataServer(Vertx vertx, NetServerOptions options) {
+    TlsConfig config = of(vertx);
+    if (config != null) {
+      options.setSsl(true)
+          .setKeyCertOptions(keyCert(config))
+          .setTrustOptions(trust(config))
+          .setClientAuth(ClientAuth.REQUIRED);
+    }
+    return options;
+  }
+
+  /**
+   * Options for a data-channel client on the instance: with TLS it presents this node's
+   * certificate and trusts the CA alone (no host-name check, see the class comment).
+   *
+   * @param vertx the instance the client runs on
+   * @param options the client's other options (changed in place)
+   * @return {@code options}
+   */
+  public static NetClientOptions dataClient(Vertx vertx, NetClientOptions options) {
+    TlsConfig config = of(vertx);
+    if (config != null) {
+      options.setSsl(true)
+          .setKeyCertOptions(keyCert(config))
+          .setTrustOptions(trust(config))
+          .setTrustAll(false)
+          .setHostnameVerificationAlgorithm("");
+    }
     return options;
   }
 

@@ -1,0 +1,214 @@
+package dev.batchrpc.runtime.data;
+
+import com.google.protobuf.ByteString;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.DataHeader;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.net.Tls;
+import io.netty.buffer.ByteBuf;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.internal.net.NetSocketInternal;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One connection to a {@link DataServer}: calls with a payload out, replies with a payload in,
+ * each reply's payload received once into a presized buffer of the client's {@link BufferPool}
+ * (the caller gives it back with {@link BufferPool#release} when done with it, so a trainer's
+ * model replies reuse one buffer round after round).
+ *
+ * <p>Failures: a refusal keeps the server's {@link FailureCode}; a closed connection fails every
+ * call in flight with {@code UNAVAILABLE} at once; each call has its own timeout
+ * ({@code UNAVAILABLE} too). A closed client stays closed: make a new one.
+ *
+ * <p>Thread-safety: calls may be made from any context; each completes on its caller's context.
+ * The connection itself lives on one event loop.
+ */
+public final class DataClient {
+
+  /** A reply: its protobuf body without tensor data, and the payload (null when none), leased. */
+  public record Response(ByteString body, ByteBuffer payload) {
+  }
+
+  private final Vertx vertx;
+  private final NetClient netClient;
+  private final NetSocketInternal socket;
+  private final BufferPool pool;
+  private final String endpoint;
+  private final Map<Long, Call> calls = new ConcurrentHashMap<>();
+  private final AtomicLong ids = new AtomicLong();
+  private volatile RpcException closed;
+
+  private record Call(Promise<Response> promise, long timerId) {
+  }
+
+  private DataClient(Vertx vertx, NetClient netClient, NetSocketInternal socket, BufferPool pool,
+      long maxPayloadBytes, String endpoint) {
+    this.vertx = vertx;
+    this.netClient = netClient;
+    this.socket = socket;
+    this.pool = pool;
+    this.endpoint = endpoint;
+    FrameReader reader = new FrameReader(pool, maxPayloadBytes, (h, len) -> { }, new FrameReader.Sink() {
+      @Override
+      public void frame(DataHeader header, ByteBuffer payload) {
+        answered(header, payload);
+      }
+
+      @Override
+      public void refused(FrameException e) {
+        // Only fatal refusals reach here (admission accepts all): the reply stream is broken.
+        closeWith(new RpcException(FailureCode.UNAVAILABLE, "data channel to " + endpoint + ": "
+            + e.getMessage()));
+      }
+    });
+    socket.messageHandler(msg -> {
+      try {
+        if (msg instanceof ByteBuf b && !reader.failed()) {
+          reader.feed(b);
+        }
+      } finally {
+        ReferenceCountUtil.release(msg);
+      }
+    });
+    socket.closeHandler(v -> {
+      reader.close();
+      failAll(new RpcException(FailureCode.UNAVAILABLE, "the data channel to " + endpoint
+          + " closed; the call will not be answered"));
+    });
+    socket.exceptionHandler(e -> { });
+  }
+
+  /**
+   * Connects to a data server.
+   *
+   * @param maxPayloadBytes the largest reply payload accepted (a larger one breaks the connection)
+   * @param pool where reply payloads are received
+   */
+  public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
+      BufferPool pool) {
+    NetClientOptions options = Tls.dataClient(vertx, new NetClientOptions().setTcpNoDelay(true)
+        .setConnectTimeout(10_000));
+    NetClient client = vertx.createNetClient(options);
+    String endpoint = host + ":" + port;
+    ContextInternal ctx = ((VertxInternal) vertx).createEventLoopContext();
+    Promise<DataClient> done = ctx.promise();
+    ctx.runOnContext(v -> client.connect(port, host)
+        .map(so -> new DataClient(vertx, client, (NetSocketInternal) so, pool, maxPayloadBytes, endpoint))
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            client.close();
+            done.fail(new RpcException(FailureCode.UNAVAILABLE, "cannot connect to the data channel at "
+                + endpoint + ": " + ar.cause().getMessage(), ar.cause()));
+          } else {
+            done.complete(ar.result());
+          }
+        }));
+    return done.future();
+  }
+
+  /** Where this client is connected ("host:port"). */
+  public String endpoint() {
+    return endpoint;
+  }
+
+  /** Whether the connection is still open. */
+  public boolean isOpen() {
+    return closed == null;
+  }
+
+  /**
+   * Calls {@code method} with {@code body} and {@code payload} (null for none; only read, until
+   * the call completes).
+   *
+   * @return the reply; its payload is leased from the pool: release it when done
+   */
+  public Future<Response> call(String method, ByteString body, ByteBuffer payload, long timeoutMs) {
+    ContextInternal ctx = ((VertxInternal) vertx).getOrCreateContext();
+    Promise<Response> promise = ctx.promise();
+    RpcException gone = closed;
+    if (gone != null) {
+      promise.fail(gone);
+      return promise.future();
+    }
+    long id = ids.incrementAndGet();
+    long timer = vertx.setTimer(timeoutMs, t -> {
+      Call c = calls.remove(id);
+      if (c != null) {
+        c.promise.tryFail(new RpcException(FailureCode.UNAVAILABLE, method + " on the data channel to "
+            + endpoint + " got no reply within " + timeoutMs + " ms"));
+      }
+    });
+    calls.put(id, new Call(promise, timer));
+    DataHeader header = DataHeader.newBuilder().setCallId(id).setMethod(method).setBody(body).build();
+    for (ByteBuf b : Frames.encode(header, payload)) {
+      socket.writeMessage(b);
+    }
+    if (closed != null) {
+      failAll(closed); // closed while we registered: nobody else will fail it
+    }
+    return promise.future();
+  }
+
+  /** Closes the connection; calls in flight fail with {@code UNAVAILABLE}. */
+  public Future<Void> close() {
+    closeWith(new RpcException(FailureCode.UNAVAILABLE, "the data channel to " + endpoint + " was closed"));
+    return netClient.close();
+  }
+
+  private void closeWith(RpcException e) {
+    if (closed == null) {
+      closed = e;
+    }
+    failAll(e);
+    socket.close();
+  }
+
+  private void answered(DataHeader header, ByteBuffer payload) {
+    if (header.getCallId() == 0 && header.getFailureCode() != 0) {
+      // A refusal of the connection as a whole (e.g. a frame over the server's limit).
+      pool.release(payload);
+      closeWith(refusal(header));
+      return;
+    }
+    Call c = calls.remove(header.getCallId());
+    if (c == null) {
+      pool.release(payload); // timed out meanwhile
+      return;
+    }
+    vertx.cancelTimer(c.timerId);
+    if (header.getFailureCode() != 0) {
+      pool.release(payload);
+      c.promise.tryFail(refusal(header));
+    } else if (!c.promise.tryComplete(new Response(header.getBody(), payload))) {
+      pool.release(payload);
+    }
+  }
+
+  private RpcException refusal(DataHeader header) {
+    FailureCode code = FailureCode.of(header.getFailureCode());
+    return new RpcException(code == null ? FailureCode.UNAVAILABLE : code, header.getFailureMessage());
+  }
+
+  private void failAll(RpcException e) {
+    if (closed == null) {
+      closed = e;
+    }
+    for (Long id : calls.keySet()) {
+      Call c = calls.remove(id);
+      if (c != null) {
+        vertx.cancelTimer(c.timerId);
+        c.promise.tryFail(e);
+      }
+    }
+  }
+}

@@ -1,0 +1,289 @@
+package dev.batchrpc.runtime.data;
+
+import com.google.protobuf.ByteString;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.DataHeader;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.net.Tls;
+import io.netty.buffer.ByteBuf;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.internal.net.NetSocketInternal;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.net.NetSocket;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A service's data channel: a TCP server (TLS when the node has it) that takes frames
+ * ({@link Frames}) and answers each call with one frame. Tensor bytes travel here instead of on
+ * the clustered event bus, which stays the control plane.
+ *
+ * <p>Costs what the bytes cost: each payload is received once into a presized pooled buffer
+ * ({@link FrameReader}, {@link BufferPool}), straight from the transport's read buffers; a reply's
+ * payload is written from the one encoded copy the method returns, shared by every call it answers
+ * (each write takes a view). Connections are spread over several event loops (one server per
+ * loop, sharing the port), so the N gradients of a round are received in parallel.
+ *
+ * <p>Bounded memory, refusals before buffering: a payload over {@code maxPayloadBytes} closes the
+ * connection after a {@code TOO_LARGE} refusal; a frame the method does not admit (wrong size,
+ * unknown method) is refused and its payload skipped unread; payloads in flight (received, not yet
+ * answered) stay under {@code inFlightBudgetBytes} ({@code UNAVAILABLE} beyond it: retry later).
+ * A payload is released when its call's future completes (success or failure), and a stream cut
+ * in the middle of a frame releases the partial payload.
+ *
+ * <p>Threads: each connection lives on one event loop; methods are called there and their futures
+ * may complete anywhere (the reply is written from where they complete).
+ */
+public final class DataServer {
+
+  private static final System.Logger LOG = System.getLogger(DataServer.class.getName());
+
+  /** One call a data server serves. */
+  public interface Method {
+    /**
+     * Decides whether a frame for this method may be received, before any payload byte is read
+     * (e.g. its payload length must be the model's size).
+     *
+     * @throws RpcException to refuse it; the payload is skipped
+     */
+    void admit(DataHeader header, long payloadLength);
+
+    /**
+     * Handles a call. {@code payload} (null when empty) is valid until the returned future
+     * completes, then returned to the pool: nothing may keep reading it after that.
+     */
+    Future<Reply> call(DataHeader header, ByteBuffer payload);
+  }
+
+  /**
+   * A method's answer: the protobuf body without tensor data, and the tensor's bytes (null when
+   * none), which the server only reads (a view per write), so one buffer can answer many calls.
+   */
+  public record Reply(ByteString body, ByteBuffer payload) {
+  }
+
+  /** Distinct negative port numbers, one per data server of this JVM (see {@link #listen}). */
+  private static final java.util.concurrent.atomic.AtomicInteger SHARED_RANDOM_PORTS =
+      new java.util.concurrent.atomic.AtomicInteger();
+
+  private final List<NetServer> servers;
+  private final int port;
+  private final BufferPool pool;
+  private final AtomicLong inFlightBytes;
+
+  private DataServer(List<NetServer> servers, int port, BufferPool pool, AtomicLong inFlightBytes) {
+    this.servers = servers;
+    this.port = port;
+    this.pool = pool;
+    this.inFlightBytes = inFlightBytes;
+  }
+
+  /**
+   * Starts a data server.
+   *
+   * @param host the address to bind
+   * @param port the port, 0 for any free one
+   * @param methods what it serves, by method name (e.g. {@code ps.update-and-fetch})
+   * @param maxPayloadBytes the largest payload of one frame
+   * @param inFlightBudgetBytes the most payload bytes received and not yet answered, all
+   *     connections together; also how many free bytes the buffer pool keeps for reuse
+   * @param eventLoops over how many event loops the connections are spread, &gt;= 1
+   */
+  public static Future<DataServer> listen(Vertx vertx, String host, int port, Map<String, Method> methods,
+      long maxPayloadBytes, long inFlightBudgetBytes, int eventLoops) {
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("data port must be 0-65535, got " + port);
+    }
+    if (eventLoops < 1) {
+      throw new IllegalArgumentException("eventLoops must be >= 1, got " + eventLoops);
+    }
+    BufferPool pool = new BufferPool(inFlightBudgetBytes);
+    AtomicLong inFlight = new AtomicLong();
+    Map<String, Method> table = Map.copyOf(methods);
+    List<NetServer> servers = new ArrayList<>();
+    // Vert.x shares one bound port between servers of an instance that listen on the same port;
+    // "any free port" is shared that way only when asked for as a negative number (port 0 would
+    // bind a new random port per server).
+    int shared = port == 0 ? -1 - SHARED_RANDOM_PORTS.getAndIncrement() % 1_000_000 : port;
+    Future<Integer> first = listenOn(vertx, host, shared, table, maxPayloadBytes, inFlightBudgetBytes, pool,
+        inFlight, servers);
+    return first.compose(actual -> {
+      List<Future<Integer>> more = new ArrayList<>();
+      for (int i = 1; i < eventLoops; i++) {
+        more.add(listenOn(vertx, host, shared, table, maxPayloadBytes, inFlightBudgetBytes, pool, inFlight,
+            servers));
+      }
+      return Future.all(more).map(v -> new DataServer(List.copyOf(servers), actual, pool, inFlight));
+    }).recover(e -> {
+      List<Future<Void>> closing = new ArrayList<>();
+      synchronized (servers) {
+        servers.forEach(s -> closing.add(s.close()));
+      }
+      String why = e instanceof java.net.BindException || String.valueOf(e.getMessage()).contains("in use")
+          ? "address in use" : String.valueOf(e.getMessage());
+      return Future.join(closing).transform(x -> Future.failedFuture(new IllegalStateException(
+          "cannot listen on data port " + host + ":" + port + " (--data-port): " + why, e)));
+    });
+  }
+
+  /** Binds one server on a fresh event-loop context, so its connections live on that loop. */
+  private static Future<Integer> listenOn(Vertx vertx, String host, int port, Map<String, Method> methods,
+      long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight, List<NetServer> servers) {
+    ContextInternal ctx = ((VertxInternal) vertx).createEventLoopContext();
+    Promise<Integer> bound = ctx.promise();
+    ctx.runOnContext(v -> {
+      NetServerOptions options = Tls.dataServer(vertx, new NetServerOptions().setTcpNoDelay(true));
+      NetServer server = vertx.createNetServer(options);
+      synchronized (servers) {
+        servers.add(server);
+      }
+      server.connectHandler(so -> new Connection(so, methods, maxPayloadBytes, budget, pool, inFlight))
+          .listen(port, host)
+          .map(NetServer::actualPort)
+          .onComplete(bound);
+    });
+    return bound.future();
+  }
+
+  /** The bound port. */
+  public int port() {
+    return port;
+  }
+
+  /** The buffer pool (for tests and metrics). */
+  public BufferPool pool() {
+    return pool;
+  }
+
+  /** Payload bytes received and not yet answered, all connections together. */
+  public long inFlightBytes() {
+    return inFlightBytes.get();
+  }
+
+  /** Stops listening and closes the connections. */
+  public Future<Void> close() {
+    List<Future<Void>> closing = new ArrayList<>();
+    for (NetServer s : servers) {
+      closing.add(s.close());
+    }
+    return Future.join(closing).mapEmpty();
+  }
+
+  /** One connection; confined to its event loop except for writes from completing futures. */
+  private static final class Connection implements FrameReader.Admission {
+    private final NetSocketInternal socket;
+    private final Map<String, Method> methods;
+    private final long budget;
+    private final AtomicLong inFlight;
+    private final FrameReader reader;
+    /** The payload bytes admitted for the frame being received (0 between frames); event loop only. */
+    private long receiving;
+
+    Connection(NetSocket so, Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool,
+        AtomicLong inFlight) {
+      this.socket = (NetSocketInternal) so;
+      this.methods = methods;
+      this.budget = budget;
+      this.inFlight = inFlight;
+      this.reader = new FrameReader(pool, maxPayloadBytes, this, new Sink(pool));
+      socket.messageHandler(msg -> {
+        try {
+          if (msg instanceof ByteBuf b && !reader.failed()) {
+            reader.feed(b);
+          }
+        } finally {
+          ReferenceCountUtil.release(msg);
+        }
+      });
+      socket.closeHandler(v -> {
+        if (reader.midFrame()) {
+          LOG.log(System.Logger.Level.DEBUG, "data channel from " + so.remoteAddress()
+              + " closed in the middle of a frame; its partial payload is dropped");
+        }
+        reader.close();
+        // The admitted frame that was being received will never be handled.
+        inFlight.addAndGet(-receiving);
+        receiving = 0;
+      });
+      socket.exceptionHandler(e -> LOG.log(System.Logger.Level.DEBUG, "data channel from "
+          + so.remoteAddress() + ": " + e));
+    }
+
+    @Override
+    public void admit(DataHeader header, long payloadLength) {
+      Method m = methods.get(header.getMethod());
+      if (m == null) {
+        throw new FrameException(FailureCode.BAD_REQUEST, "unknown data-channel method '" + header.getMethod()
+            + "' (this service serves " + new java.util.TreeSet<>(methods.keySet()) + ")", header.getCallId(), false);
+      }
+      try {
+        m.admit(header, payloadLength);
+      } catch (RpcException e) {
+        throw new FrameException(e.code(), e.getMessage(), header.getCallId(), false);
+      }
+      if (inFlight.addAndGet(payloadLength) > budget) {
+        inFlight.addAndGet(-payloadLength);
+        throw new FrameException(FailureCode.UNAVAILABLE, "the data channel has " + budget
+            + " bytes of payloads in flight already; retry", header.getCallId(), false);
+      }
+      receiving = payloadLength;
+    }
+
+    /** Frames and refusals of this connection. */
+    private final class Sink implements FrameReader.Sink {
+      private final BufferPool pool;
+
+      Sink(BufferPool pool) {
+        this.pool = pool;
+      }
+
+      @Override
+      public void frame(DataHeader header, ByteBuffer payload) {
+        long bytes = receiving;
+        receiving = 0;
+        Future<Reply> answer;
+        try {
+          answer = methods.get(header.getMethod()).call(header, payload);
+        } catch (RuntimeException e) {
+          answer = Future.failedFuture(e);
+        }
+        answer.onComplete(ar -> {
+          pool.release(payload);
+          inFlight.addAndGet(-bytes);
+          if (ar.succeeded()) {
+            Reply r = ar.result();
+            write(Frames.reply(header.getCallId(), r.body()), r.payload());
+          } else {
+            RpcException e = RpcException.of(ar.cause());
+            write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+          }
+        });
+      }
+
+      @Override
+      public void refused(FrameException e) {
+        write(Frames.failure(e.callId(), e.code(), e.getMessage()), null);
+        if (e.fatal()) {
+          LOG.log(System.Logger.Level.WARNING, "data channel from " + socket.remoteAddress() + ": "
+              + e.getMessage() + "; connection closed");
+          socket.close();
+        }
+      }
+    }
+
+    private void write(DataHeader header, ByteBuffer payload) {
+      for (ByteBuf b : Frames.encode(header, payload)) {
+        socket.writeMessage(b);
+      }
+    }
+  }
+}

@@ -63,6 +63,15 @@ public final class ParameterServer {
    */
   static final int INLINE_FINITE_CHECK_LIMIT = 1 << 20;
 
+  /**
+   * From this many parameters on (and on the CPU), each gradient is added to the round's running
+   * sum on the round's worker as it arrives, so the step after the last arrival reads one gradient
+   * and the sum instead of all N gradients. Below it the N gradients are summed in the one fused
+   * pass of the step: for a small model the worker hand-off per arrival costs more than the pass.
+   * Either way the same floats are added in the same (arrival) order: bit-identical results.
+   */
+  static final int ACCUMULATE_FROM_PARAMETERS = 1 << 20;
+
   private final PsConfig config;
   private final Context context;
   private final ParameterStore store;
@@ -83,6 +92,10 @@ public final class ParameterServer {
   private final Timer encodeTimer;
   /** The NaN/Inf scan per request (event loop or shared worker pool). */
   private final Timer finiteTimer;
+  /** Adding one arrival's gradient to the round's running sum (worker). */
+  private final Timer accumulateTimer;
+  /** Whether gradients are summed as they arrive ({@link #ACCUMULATE_FROM_PARAMETERS}). */
+  private final boolean accumulating;
 
   private ParameterServer(PsConfig config, Context context, ParameterStore store,
       ModelReply initial, WorkerExecutor worker, Checkpointer checkpointer, MeterRegistry registry) {
@@ -100,7 +113,9 @@ public final class ParameterServer {
       rc = rc.withMaxWait(config.maxWait(),
           config.runPartial() ? PartialPolicy.RUN_PARTIAL : PartialPolicy.FAIL);
     }
+    this.accumulating = store.canAccumulate() && size >= ACCUMULATE_FROM_PARAMETERS;
     this.round = Round.builder(context, rc, this::runRound)
+        .arrivalListener(accumulating ? this::accumulate : null)
         .validator(this::checkVersion)
         .knownParticipants(config.participants().isEmpty() ? Set.of() : config.participants())
         .meterRegistry(registry)
@@ -114,6 +129,10 @@ public final class ParameterServer {
         .register(meters);
     this.finiteTimer = Timer.builder("ps.finite.check")
         .description("The NaN/Inf scan of one request's gradients")
+        .register(meters);
+    this.accumulateTimer = Timer.builder("ps.round.accumulate")
+        .description("Adding one arrival's gradient to the round's running sum, on the round's worker "
+            + "before the step (large models on the CPU)")
         .register(meters);
   }
 
@@ -326,12 +345,17 @@ public final class ParameterServer {
    */
   private BatchResult<ModelReply> runRound(RoundBatch<UpdateRequest> batch) {
     List<Arrival<UpdateRequest>> arrivals = batch.arrivals();
-    FloatBuffer[] rows = new FloatBuffer[arrivals.size()];
-    for (int i = 0; i < rows.length; i++) {
-      rows[i] = Tensors.asFloatBuffer(arrivals.get(i).request().getGradients());
-    }
     long t0 = System.nanoTime();
-    long v = store.step(rows);
+    long v;
+    if (accumulating && store.accumulated(batch.round(), arrivals.size())) {
+      v = store.stepAccumulated(batch.round(), arrivals.size());
+    } else {
+      FloatBuffer[] rows = new FloatBuffer[arrivals.size()];
+      for (int i = 0; i < rows.length; i++) {
+        rows[i] = Tensors.asFloatBuffer(arrivals.get(i).request().getGradients());
+      }
+      v = store.step(rows);
+    }
     long t1 = System.nanoTime();
     ModelReply reply = encode(store, v, arrivals.size());
     applyTimer.record(t1 - t0, TimeUnit.NANOSECONDS);
@@ -342,6 +366,13 @@ public final class ParameterServer {
     version = v;
     roundListener.accept(v);
     return BatchResult.shared(reply);
+  }
+
+  /** The arrival listener: the gradient joins the round's running sum (worker thread). */
+  private void accumulate(long roundId, int slot, UpdateRequest request) {
+    long t0 = System.nanoTime();
+    store.accumulate(roundId, slot, Tensors.asFloatBuffer(request.getGradients()));
+    accumulateTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
   }
 
   /**

@@ -55,6 +55,10 @@ public final class ParameterStore implements AutoCloseable {
   private int capacity;
   private boolean firstStep = true;
   private long version;
+  /** The round whose gradients {@link #grad} sums ({@link #accumulate}), -1 for none. */
+  private long sumRound = -1;
+  /** How many gradients of {@link #sumRound} the sum holds. */
+  private int summed;
 
   /**
    * @param initial the initial parameters (copied)
@@ -172,6 +176,66 @@ public final class ParameterStore implements AutoCloseable {
       stage(i, rows[i]);
     }
     return step(rows.length);
+  }
+
+  /**
+   * Whether this store can sum a round's gradients as they arrive ({@link #accumulate}); on a GPU
+   * the rows are staged and averaged by one kernel instead.
+   */
+  public boolean canAccumulate() {
+    return backend instanceof CpuBackend;
+  }
+
+  /**
+   * Adds the gradient of arrival {@code slot} of round {@code round} to that round's running sum:
+   * slot 0 starts it, the next slot adds to it, anything else (a slot skipped, another round)
+   * leaves the sum unusable for {@link #stepAccumulated}, which then says so.
+   *
+   * @throws IllegalStateException if the backend cannot accumulate ({@link #canAccumulate()})
+   */
+  public void accumulate(long round, int slot, FloatBuffer gradient) {
+    if (!(backend instanceof CpuBackend cpu)) {
+      throw new IllegalStateException("accumulate needs the CPU backend, this store is on " + backend.name());
+    }
+    if (gradient.remaining() != size) {
+      throw new IllegalArgumentException(
+          "gradient has " + gradient.remaining() + " elements, the model has " + size);
+    }
+    if (slot == 0) {
+      sumRound = round;
+      summed = 0;
+    } else if (sumRound != round || summed != slot) {
+      sumRound = -1; // out of order: this round's sum is not to be used
+      return;
+    }
+    cpu.accumulate(gradient, grad, slot == 0);
+    summed++;
+  }
+
+  /**
+   * Whether {@link #stepAccumulated} can finish round {@code round} of {@code count} arrivals: its
+   * sum holds exactly its first {@code count} gradients, in arrival order.
+   */
+  public boolean accumulated(long round, int count) {
+    return sumRound == round && summed == count && count > 0;
+  }
+
+  /**
+   * Finishes a round summed by {@link #accumulate}: divides by the count and takes the SGD step;
+   * bit for bit {@link #step(FloatBuffer[])} of the same rows in the same order.
+   *
+   * @return the new model version
+   * @throws IllegalStateException if the sum is not exactly that round's {@code count} gradients
+   */
+  public long stepAccumulated(long round, int count) {
+    if (!accumulated(round, count)) {
+      throw new IllegalStateException("round " + round + " of " + count + " was not summed in arrival order "
+          + "(sum of round " + sumRound + " holds " + summed + ")");
+    }
+    ((CpuBackend) backend).averageAccumulatedAndSgd(grad, count, params, momentumBuf, lr, momentum, firstStep);
+    firstStep = false;
+    sumRound = -1;
+    return ++version;
   }
 
   /** Writes the parameters into {@code dst} (its remaining space must be {@link #size()}). */

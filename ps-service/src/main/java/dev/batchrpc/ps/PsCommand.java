@@ -2,6 +2,7 @@ package dev.batchrpc.ps;
 
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.data.DataChannelConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -94,6 +95,13 @@ public final class PsCommand implements Callable<Integer> {
           + "Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
   String grpcHost;
 
+  @Option(names = "--data-port", defaultValue = "${env:BATCHRPC_DATA_PORT:-0}",
+      description = "Port of the data channel on a clustered node: trainers send gradients and get "
+          + "models there (bound on --cluster-host, advertised as --public-host), not on the event "
+          + "bus; 0 picks a free port, -1 sends tensors over the event bus. Env BATCHRPC_DATA_PORT. "
+          + "Default: ${DEFAULT-VALUE}.")
+  int dataPort;
+
   @Option(names = "--checkpoint-dir", defaultValue = "${env:BATCHRPC_CHECKPOINT_DIR:-}",
       description = "Directory for checkpoints of the parameters, optimizer state and model version "
           + "(created if missing; one directory per model). At start the newest intact one is "
@@ -150,9 +158,11 @@ public final class PsCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PsConfig config;
     NodeConfig nodeConfig;
+    DataChannelConfig dataChannel;
     try {
       config = toConfig();
       nodeConfig = node.toConfig();
+      dataChannel = DataChannelConfig.of(nodeConfig, dataPort);
       ops.validate();
     } catch (IllegalArgumentException e) {
       System.err.println("batch-rpc ps: " + e.getMessage());
@@ -164,7 +174,7 @@ public final class PsCommand implements Callable<Integer> {
     if (n.isClustered()) {
       readiness.set("cluster", true);
     }
-    ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry());
+    ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry(), dataChannel);
     String opsLine;
     try {
       opsLine = ops.start(n, readiness).await();
@@ -190,6 +200,8 @@ public final class PsCommand implements Callable<Integer> {
         + " trainers (lr " + config.lr() + ", momentum " + config.momentum() + ") on " + ps.backendName()
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
         + nodeConfig.clusterName() + "')" : "local")
+        + (verticle.dataPort() < 0 ? "" : "; data channel on " + dataChannel.bindHost() + ":"
+        + verticle.dataPort())
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
         + "; " + ps.checkpointStatus() + "; " + opsLine + ". Ctrl-C to stop.");
     stopped.await();

@@ -285,6 +285,62 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  /**
+   * One row of a running sum: {@code sum = row} for the first row of a round, {@code sum += row}
+   * for the next ones, element by element as {@link #averageAndSgd(java.nio.FloatBuffer[],
+   * DeviceArray, DeviceArray, DeviceArray, float, float, boolean)} adds them; with
+   * {@link #averageAccumulatedAndSgd} after the last row, bit for bit that call's result. Lets a
+   * parameter server add each gradient as it arrives, so the step after the last one reads only
+   * that gradient and the sum.
+   *
+   * @param row the gradient, from its position; {@code remaining()} must equal the sum's length
+   * @param first whether this is the round's first row (it replaces the sum)
+   */
+  public void accumulate(java.nio.FloatBuffer row, DeviceArray sum, boolean first) {
+    float[] g = data(sum, "sum");
+    if (row == null || row.remaining() != g.length) {
+      throw new IllegalArgumentException("accumulate: row has " + (row == null ? "no buffer"
+          : row.remaining() + " elements") + ", the sum has " + g.length);
+    }
+    java.nio.FloatBuffer view = row.duplicate();
+    if (first) {
+      bulkGet(view, 0, g, 0, g.length);
+      return;
+    }
+    float[] scratch = rowScratch;
+    for (int start = 0; start < g.length; start += BLOCK) {
+      int len = Math.min(g.length, start + BLOCK) - start;
+      bulkGet(view, start, scratch, 0, len);
+      for (int j = 0; j < len; j++) {
+        g[start + j] += scratch[j];
+      }
+    }
+  }
+
+  /**
+   * The end of a round summed with {@link #accumulate}: {@code sum /= count}, then the SGD step,
+   * block by block, exactly as the last part of the buffer-reading {@code averageAndSgd}.
+   *
+   * @param sum the running sum of {@code count} rows; becomes their average
+   */
+  public void averageAccumulatedAndSgd(DeviceArray sum, int count, DeviceArray params, DeviceArray momentumBuf,
+                                       float lr, float momentum, boolean firstStep) {
+    float[] g = data(sum, "sum");
+    float[] p = data(params, "params");
+    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    if (count < 1) {
+      throw new IllegalArgumentException("averageAccumulatedAndSgd needs a count >= 1, got " + count);
+    }
+    float n = count;
+    for (int start = 0; start < p.length; start += BLOCK) {
+      int end = Math.min(p.length, start + BLOCK);
+      for (int j = start; j < end; j++) {
+        g[j] /= n;
+      }
+      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
+    }
+  }
+
   /** Copies {@code len} floats from {@code src} at (its position + {@code from}) into {@code dst}. */
   private static void bulkGet(java.nio.FloatBuffer src, int from, float[] dst, int dstOff, int len) {
     src.get(src.position() + from, dst, dstOff, len);

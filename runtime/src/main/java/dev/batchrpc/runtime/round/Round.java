@@ -103,10 +103,13 @@ import java.util.function.Supplier;
  */
 public final class Round<Q, R> {
 
+  private static final System.Logger LOG = System.getLogger(Round.class.getName());
+
   private final ContextInternal owner;
   private final RoundConfig config;
   private final BatchFunction<Q, R> batchFunction;
   private final RequestValidator<Q> validator;
+  private final ArrivalListener<Q> arrivalListener;
   private final RoundMetrics metrics;
   private final WorkerExecutor worker;
   private final int inlineMaxArrivals;
@@ -131,6 +134,7 @@ public final class Round<Q, R> {
     this.config = b.config;
     this.batchFunction = b.batchFunction;
     this.validator = b.validator;
+    this.arrivalListener = b.arrivalListener;
     this.metrics = new RoundMetrics(b.registry, b.config);
     this.expected = b.config.expected();
     this.known = b.known == null ? null : Set.copyOf(b.known);
@@ -382,6 +386,21 @@ public final class Round<Q, R> {
       open.expected++;
     }
     open.add(p);
+    if (arrivalListener != null) {
+      long round = open.id;
+      int slot = open.size() - 1;
+      Q request = p.request;
+      // On the worker, ordered with the batches (both are submitted from this context).
+      Future<Void> seen = worker.<Void>executeBlocking(() -> {
+        try {
+          arrivalListener.arrived(round, slot, request);
+        } catch (Exception e) {
+          LOG.log(System.Logger.Level.DEBUG, "arrival listener of '" + config.name() + "' failed: " + e);
+        }
+        return null;
+      }, true);
+      lastBatch = lastBatch.transform(ignored -> seen);
+    }
     if (open.size() >= open.expected) {
       closeOpen(false);
     }
@@ -632,6 +651,7 @@ public final class Round<Q, R> {
     private final RoundConfig config;
     private final BatchFunction<Q, R> batchFunction;
     private RequestValidator<Q> validator;
+    private ArrivalListener<Q> arrivalListener;
     private Collection<String> known;
     private MeterRegistry registry;
     private int inlineMaxArrivals;
@@ -657,6 +677,15 @@ public final class Round<Q, R> {
       return this;
     }
 
+    /**
+     * Sees each request that joined a round, on the worker, before the batch (see
+     * {@link ArrivalListener}); none by default. Not combined with inline batches.
+     */
+    public Builder<Q, R> arrivalListener(ArrivalListener<Q> listener) {
+      this.arrivalListener = listener;
+      return this;
+    }
+
     /** The registry the round's meters go to; by default they are recorded nowhere. */
     public Builder<Q, R> meterRegistry(MeterRegistry registry) {
       this.registry = registry;
@@ -678,6 +707,9 @@ public final class Round<Q, R> {
 
     /** Creates the round and its worker. */
     public Round<Q, R> build() {
+      if (arrivalListener != null && inlineMaxArrivals > 0) {
+        throw new IllegalStateException("an arrival listener runs on the worker: no inline batches with it");
+      }
       if (registry == null) {
         registry = new CompositeMeterRegistry();
       }

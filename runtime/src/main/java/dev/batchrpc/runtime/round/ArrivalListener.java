@@ -1,0 +1,26 @@
+package dev.batchrpc.runtime.round;
+
+/**
+ * Sees each request that joined a round, on the round's worker, before the round's batch: work
+ * that can be done while the other participants are still on their way (e.g. adding a gradient to
+ * the round's running sum), so the batch after the last arrival is short.
+ *
+ * <p>Ordered: for one round the calls come in arrival order ({@code slot} 0, 1, ...), all before
+ * that round's batch and after the previous round's batch, on the same worker thread as the
+ * batches. A round that fails (a timeout under the FAIL policy) or closes never runs its batch, so
+ * a listener keeps its work per round (by {@code round}) and the batch checks that every arrival
+ * it sees was seen. A listener that throws does not refuse the request (it has joined): the batch
+ * must then do the work itself.
+ *
+ * @param <Q> the request type
+ */
+@FunctionalInterface
+public interface ArrivalListener<Q> {
+
+  /**
+   * @param round the round's sequence number ({@link RoundBatch#round()} of its batch)
+   * @param slot the arrival's index in the round (its index in {@link RoundBatch#arrivals()})
+   * @param request the request
+   */
+  void arrived(long round, int slot, Q request) throws Exception;
+}

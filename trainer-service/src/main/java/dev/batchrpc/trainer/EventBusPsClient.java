@@ -210,17 +210,18 @@ final class EventBusPsClient implements PsClient {
   /** The server's node left: nothing in flight will be answered, and its data channel is gone. */
   private void serverLost(String nodeId) {
     serverNode = null;
-    Future<Channel> ch = channel;
-    channel = null;
-    if (ch != null && ch.succeeded() && ch.result().client != null) {
-      ch.result().client.close();
-    }
     RpcException gone = new RpcException(FailureCode.UNAVAILABLE, "the parameter server's node " + nodeId
         + " left the cluster; the call will not be answered");
     for (Promise<?> p : inFlight) {
       if (inFlight.remove(p)) {
         p.tryFail(gone);
       }
+    }
+    // After the calls failed with the reason: closing the channel would fail them with less.
+    Future<Channel> ch = channel;
+    channel = null;
+    if (ch != null && ch.succeeded() && ch.result().client != null) {
+      ch.result().client.close();
     }
   }
 }

@@ -27,10 +27,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code batch-rpc bench ps}: rounds/s and MB/s of the batch-updating parameter server with N
@@ -46,6 +48,9 @@ import picocli.CommandLine.Option;
 @Command(name = "ps", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Benchmarks the batch-updating parameter server (see 'ps' and 'trainer').", ""})
 public final class PsBench implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
 
   @Option(names = "--rounds", defaultValue = "200",
       description = "Measured rounds for the mlp model. Default: ${DEFAULT-VALUE}.")
@@ -116,6 +121,17 @@ public final class PsBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    try {
+      return run();
+    } catch (ChildWatch.ChildDiedException e) {
+      // a dead child process: its id, exit code, log and the log's last lines, no stack trace
+      spec.commandLine().getErr().println("batch-rpc bench ps: " + e.getMessage());
+      spec.commandLine().getErr().flush();
+      return 1;
+    }
+  }
+
+  private int run() throws Exception {
     for (String m : models) {
       if (!m.equals("mlp") && !m.equals("replay")) {
         System.err.println("batch-rpc bench ps: --models takes mlp and/or replay, got '" + m + "'");
@@ -169,7 +185,7 @@ public final class PsBench implements Callable<Integer> {
   /** Round-completion times on the server; written by the round's worker, read after the run. */
   private static final class Clock {
     final long[] at;
-    final CountDownLatch done = new CountDownLatch(1);
+    final CompletableFuture<Void> done = new CompletableFuture<>();
 
     Clock(int total) {
       at = new long[total + 1];
@@ -180,7 +196,7 @@ public final class PsBench implements Callable<Integer> {
         at[(int) version] = System.nanoTime();
       }
       if (version == at.length - 1) {
-        done.countDown();
+        done.complete(null);
       }
     }
   }
@@ -230,7 +246,8 @@ public final class PsBench implements Callable<Integer> {
     String cluster = "bench-" + UUID.randomUUID();
     int psPort = freePort();
     Node node = Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of())).await();
-    List<Process> procs = new ArrayList<>();
+    // trainers end with code 0 after their last round; any other exit is a death
+    ChildWatch watch = new ChildWatch(true);
     try {
       ParameterServerVerticle v = new ParameterServerVerticle(psConfig(spec), node.registry());
       node.vertx().deployVerticle(v).await();
@@ -246,16 +263,21 @@ public final class PsBench implements Callable<Integer> {
       long t0 = System.nanoTime();
       Path logs = Files.createTempDirectory("batchrpc-bench-");
       for (int i = 0; i < trainers; i++) {
-        procs.add(spawn(cluster, LOOPBACK + ":" + psPort, "bench-" + i, model, total, logs));
+        String id = "bench-" + i;
+        watch.add("trainer process " + id, spawn(cluster, LOOPBACK + ":" + psPort, id, model, total, logs),
+            logs.resolve(id + ".log"));
       }
       long limitMs = 120_000 + total * (model.equals("mlp") ? 1_000L : 20_000L);
-      if (!clock.done.await(limitMs, TimeUnit.MILLISECONDS)) {
-        throw new IllegalStateException("the trainer processes did not finish " + total + " rounds in "
-            + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
-      }
-      for (Process p : procs) {
-        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-          throw new IllegalStateException("a trainer process failed; logs in " + logs);
+      // ends at once, naming the trainer, when one dies before the last round
+      watch.await(clock.done, limitMs, () -> "the trainer processes did not finish " + total + " rounds in "
+          + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
+      for (ChildWatch.Child c : watch.children()) {
+        if (!c.process().waitFor(60, TimeUnit.SECONDS)) {
+          throw new IllegalStateException(c.name() + " (pid " + c.process().pid() + ") did not exit 60 s after "
+              + "the last round; log: " + c.log());
+        }
+        if (c.process().exitValue() != 0) {
+          throw new ChildWatch.ChildDiedException(ChildWatch.describe(c));
         }
       }
       for (int i = 0; i < trainers; i++) {
@@ -269,9 +291,7 @@ public final class PsBench implements Callable<Integer> {
       printServerPhases(node.registry());
       return row(model, "procs", spec, n, clock, t0, baseline);
     } finally {
-      for (Process p : procs) {
-        p.destroyForcibly();
-      }
+      watch.close();
       node.close().await();
     }
   }
@@ -306,15 +326,13 @@ public final class PsBench implements Callable<Integer> {
 
   private Process spawn(String cluster, String seed, String id, String model, int total, Path logs)
       throws IOException {
-    String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx" + trainerHeap));
+    List<String> opts = new ArrayList<>(List.of("-Xmx" + trainerHeap));
     if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
-      cmd.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
+      opts.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
     }
-    cmd.addAll(List.of("--add-modules=jdk.incubator.vector",
-        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-Dhazelcast.wait.seconds.before.join=0",
-        "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "trainer",
+    opts.add("-Dhazelcast.wait.seconds.before.join=0");
+    List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
+    cmd.addAll(List.of("trainer",
         "--clustered", "--cluster-name", cluster, "--cluster-members", seed, "--cluster-host", LOOPBACK,
         "--cluster-port", String.valueOf(freePort()), "--id", id, "--batches", String.valueOf(total),
         "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",

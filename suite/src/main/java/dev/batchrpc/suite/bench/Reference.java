@@ -30,9 +30,12 @@ final class Reference {
   private Reference() {
   }
 
-  /** The Python to run: {@code BATCHRPC_REFERENCE_PYTHON} or Debian's. */
+  /**
+   * The Python to run: the system property {@code batchrpc.reference.python}, else the environment
+   * variable {@code BATCHRPC_REFERENCE_PYTHON}, else Debian's.
+   */
   static String python() {
-    String p = System.getenv("BATCHRPC_REFERENCE_PYTHON");
+    String p = System.getProperty("batchrpc.reference.python", System.getenv("BATCHRPC_REFERENCE_PYTHON"));
     return p == null || p.isBlank() ? DEFAULT_PYTHON : p;
   }
 

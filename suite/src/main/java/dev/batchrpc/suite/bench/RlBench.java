@@ -111,6 +111,13 @@ public final class RlBench implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   int eventLoops;
 
+  @Option(names = "--reference",
+      description = "Also run the PyTorch reference (tools/reference/rl_reference.py: the tutorial's "
+          + "agent and observers, torch.distributed.rpc, one process per rank) with the same world "
+          + "sizes, modes, episodes, steps and warm-up, and print its episode-loop time and the ratio "
+          + "beside ours. Needs Debian's /usr/bin/python3 with python3-torch.")
+  boolean reference;
+
   @Option(names = "--out", defaultValue = "bench-results",
       description = "Directory for rl.csv, rl-learning.csv and rl.png. Default: ${DEFAULT-VALUE}.")
   File out;
@@ -133,6 +140,10 @@ public final class RlBench implements Callable<Integer> {
   static final Map<String, String> CLUSTER_PROPERTIES = Map.of(
       "hazelcast.wait.seconds.before.join", "0",
       "hazelcast.partition.count", "7");
+
+  /** The PyTorch reference's episode-loop seconds by "worldSize mode", and the BLAS torch used. */
+  private final Map<String, Double> referenceSeconds = new LinkedHashMap<>();
+  private String referenceBlas = "";
 
   /** One run's measurements. */
   record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
@@ -179,6 +190,16 @@ public final class RlBench implements Callable<Integer> {
     if (eventLoops < 0) {
       throw new ParameterException(spec.commandLine(), "--event-loops must be >= 0, got " + eventLoops);
     }
+    java.nio.file.Path script = null;
+    if (reference) {
+      try {
+        script = Reference.require("rl_reference.py");
+      } catch (IllegalStateException e) {
+        spec.commandLine().getErr().println("batch-rpc bench rl: " + e.getMessage());
+        spec.commandLine().getErr().flush();
+        return 2;
+      }
+    }
     if (eventLoops > 0) {
       // Read by Nodes.start; this process starts only the bench's nodes.
       System.setProperty(Nodes.EVENT_LOOPS_PROPERTY, Integer.toString(eventLoops));
@@ -213,8 +234,34 @@ public final class RlBench implements Callable<Integer> {
         node.close().await(20, TimeUnit.SECONDS);
       }
     }
+    if (script != null) {
+      runReference(script, sizes);
+    }
     report(results, sizes);
     return 0;
+  }
+
+  /** Runs the PyTorch reference over the same world sizes, modes, episodes, steps and warm-up. */
+  private void runReference(java.nio.file.Path script, List<Integer> sizes) throws Exception {
+    List<String> args = List.of("--world-sizes", String.join(",", sizes.stream().map(String::valueOf).toList()),
+        "--modes", String.join(",", modes), "--episodes", Integer.toString(episodes), "--steps",
+        Integer.toString(steps), "--warmup-episodes", Integer.toString(warmupEpisodes), "--seed",
+        Long.toString(seeds.get(0)));
+    System.out.println("[reference] " + Reference.python() + " " + script + " " + String.join(" ", args));
+    long limitS = 600 + (long) sizes.size() * modes.size() * (60 + (long) (episodes + warmupEpisodes) * steps / 10);
+    Reference.run(script, args, limitS, j -> {
+      referenceSeconds.put(j.getInteger("world_size") + " " + j.getString("mode"), j.getDouble("episode_loop_s"));
+      referenceBlas = j.getString("blas", "");
+      System.out.printf(Locale.ROOT, "[reference ws=%2d %-7s] PyTorch %s: %d episodes x %d steps: loop %.3f s "
+              + "(process start and RPC set-up %.2f s more), running reward %.1f%n", j.getInteger("world_size"),
+          j.getString("mode"), j.getString("torch"), episodes, steps, j.getDouble("episode_loop_s"),
+          j.getDouble("wall_s") - j.getDouble("episode_loop_s"), j.getDouble("running_reward"));
+    });
+  }
+
+  /** Our BLAS (or device) for the report. */
+  private String ourCompute() {
+    return device.equals("cpu") ? "cpu (" + dev.batchrpc.compute.cpu.CpuBackend.blasName() + ")" : device;
   }
 
   private List<Long> seedsOf(String deployment) {
@@ -379,12 +426,16 @@ public final class RlBench implements Callable<Integer> {
     out.mkdirs();
     try (PrintWriter w = new PrintWriter(new File(out, "rl.csv"), StandardCharsets.UTF_8)) {
       w.println("deployment,world_size,mode,seed,episodes,steps,episode_loop_s,run_s,startup_s,"
-          + "requests,p50_us,p90_us,p99_us,max_us,final_running_reward");
+          + "requests,p50_us,p90_us,p99_us,max_us,final_running_reward,compute,ref_episode_loop_s,x_ref,ref_blas");
       for (Result r : results) {
-        w.printf(Locale.ROOT, "%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f%n", r.deployment(),
-            r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
+        Double ref = referenceSeconds.get(r.worldSize() + " " + r.mode());
+        w.printf(Locale.ROOT, "%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f,\"%s\",%s,%s,\"%s\"%n",
+            r.deployment(), r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
             r.startupSeconds(), r.latency().count(), r.latency().p50Us(), r.latency().p90Us(),
-            r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1]);
+            r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1], ourCompute(),
+            ref == null ? "" : String.format(Locale.ROOT, "%.6f", ref),
+            ref == null ? "" : String.format(Locale.ROOT, "%.3f", ref / r.loopSeconds()),
+            ref == null ? "" : referenceBlas);
       }
     }
     try (PrintWriter w = new PrintWriter(new File(out, "rl-learning.csv"), StandardCharsets.UTF_8)) {
@@ -424,6 +475,25 @@ public final class RlBench implements Callable<Integer> {
           }
         }
       }
+      System.out.println();
+    }
+    if (!referenceSeconds.isEmpty()) {
+      System.out.printf(Locale.ROOT, "PyTorch reference (one process per rank, torch.distributed.rpc): episode-loop "
+          + "time, %d episodes x %d steps; x = PyTorch's time over ours (above 1: we are faster)%n", episodes, steps);
+      System.out.println("world_size, mode, pytorch_s, ours_inproc_s, x_inproc, ours_procs_s, x_procs");
+      for (int ws : sizes) {
+        for (String m : List.of("batch", "nobatch")) {
+          Double ref = referenceSeconds.get(ws + " " + m);
+          if (ref == null) {
+            continue;
+          }
+          double in = stats(results, "inproc", ws, m)[0];
+          double pr = stats(results, "procs", ws, m)[0];
+          System.out.printf(Locale.ROOT, "%d, %s, %.3f, %.3f, %.2f, %.3f, %.2f%n", ws, m, ref, in, ref / in, pr,
+              ref / pr);
+        }
+      }
+      System.out.println("BLAS: ours " + ourCompute() + ", PyTorch " + referenceBlas);
       System.out.println();
     }
     System.out.println("learning: running reward after " + episodes + " episodes (per seed)");

@@ -95,4 +95,23 @@ class ChildWatchTest {
     assertThat(seconds).isLessThan(60);
     assertThat(Files.list(dir)).isEmpty(); // no CSV of a failed run
   }
+
+  /** End to end: {@code bench rl --deployments procs} whose observer JVM cannot start fails fast. */
+  @Test
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void benchRlStopsAtOnceWhenAnObserverProcessDies() throws Exception {
+    StringWriter err = new StringWriter();
+    CommandLine cl = new CommandLine(new RlBench());
+    cl.setErr(new PrintWriter(err, true));
+    long t0 = System.nanoTime();
+    int code = cl.execute("--deployments", "procs", "--world-sizes", "2", "--episodes", "1", "--steps", "10",
+        "--modes", "batch", "--observer-java-opts", "-XX:+NoSuchFlagForThisTest", "--out", dir.toString());
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    assertThat(code).as(err.toString()).isEqualTo(1);
+    assertThat(err.toString()).containsPattern("observer process 0 \\(of world size 2\\) \\(pid \\d+\\) exited with code 1")
+        .contains(dir.resolve("rl-observer-0.log").toAbsolutePath().toString())
+        .contains("| Unrecognized VM option 'NoSuchFlagForThisTest'");
+    // before: the wait for the observers to start ran 180 s
+    assertThat(seconds).isLessThan(60);
+  }
 }

@@ -8,7 +8,10 @@ if [ -z "${BATCHRPC_CLUSTER_HOST:-}" ] || [ "${BATCHRPC_CLUSTER_HOST}" = "auto" 
   export BATCHRPC_CLUSTER_HOST
 fi
 # exec: java is PID 1 and gets SIGTERM (a clean cluster leave on 'docker compose down').
+# -XX:+ExitOnOutOfMemoryError: out of memory, the JVM exits (code 3) and the container restarts,
+# rather than running on as a cluster member that hangs rounds; set here, not in JAVA_OPTS, so an
+# overridden JAVA_OPTS keeps it.
 # shellcheck disable=SC2086
-exec java ${JAVA_OPTS:-} --add-modules jdk.incubator.vector \
+exec java -XX:+ExitOnOutOfMemoryError ${JAVA_OPTS:-} --add-modules jdk.incubator.vector \
   -Dhazelcast.phone.home.enabled=false -Dhazelcast.logging.type=jdk \
   -jar /app/batch-rpc.jar "$@"

@@ -14,7 +14,7 @@ OUT="${OUT:-$HERE/out}"
 mkdir -p "$OUT"
 JAVA="$HERE/jre/bin/java"
 CP="$HERE/lib/*"
-JOPTS=(-Xmx8g --add-modules=jdk.incubator.vector -Djava.util.logging.ConsoleHandler.level=INFO)
+JOPTS=(-Xmx8g -XX:+ExitOnOutOfMemoryError --add-modules=jdk.incubator.vector -Djava.util.logging.ConsoleHandler.level=INFO)
 export OUT
 tests_ok=0
 probe_ok=0

@@ -34,14 +34,15 @@ public final class ChildJvm implements AutoCloseable {
   }
 
   /**
-   * The command line running {@code main} of the test classpath in a JVM of 256 MiB with the
-   * vector module, Hazelcast quiet (no phone-home, JDK logging), plus {@code jvmFlags}; the
+   * The command line running {@code main} of the test classpath in a JVM of 256 MiB that exits on
+   * {@code OutOfMemoryError} (code 3, as the {@code batch-rpc} launcher runs every service), with
+   * the vector module, Hazelcast quiet (no phone-home, JDK logging), plus {@code jvmFlags}; the
    * program's arguments follow.
    */
   public static List<String> command(Class<?> main, String... jvmFlags) {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(List.of("-Xmx256m", "--add-modules=jdk.incubator.vector",
+    cmd.addAll(List.of("-Xmx256m", "-XX:+ExitOnOutOfMemoryError", "--add-modules=jdk.incubator.vector",
         "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk"));
     cmd.addAll(List.of(jvmFlags));
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));

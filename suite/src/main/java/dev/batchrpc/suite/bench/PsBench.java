@@ -13,6 +13,7 @@ import dev.batchrpc.trainer.PsClient;
 import dev.batchrpc.trainer.ReplayTask;
 import dev.batchrpc.trainer.Trainer;
 import io.vertx.core.Future;
+import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetAddress;
@@ -27,10 +28,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code batch-rpc bench ps}: rounds/s and MB/s of the batch-updating parameter server with N
@@ -46,6 +49,9 @@ import picocli.CommandLine.Option;
 @Command(name = "ps", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Benchmarks the batch-updating parameter server (see 'ps' and 'trainer').", ""})
 public final class PsBench implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
 
   @Option(names = "--rounds", defaultValue = "200",
       description = "Measured rounds for the mlp model. Default: ${DEFAULT-VALUE}.")
@@ -87,6 +93,22 @@ public final class PsBench implements Callable<Integer> {
           + "recording). Env BATCHRPC_TRAINER_JAVA_OPTS.")
   String trainerJavaOpts;
 
+  @Option(names = "--device", defaultValue = "cpu",
+      description = "The server's compute device: cpu, cuda or auto (the GPU when one loads). "
+          + "Default: ${DEFAULT-VALUE}.")
+  String device;
+
+  @Option(names = "--reference",
+      description = "Also run the PyTorch reference (tools/reference/ps_reference.py: the tutorial's "
+          + "server, torch.distributed.rpc, one process per trainer) with the same trainers, rounds "
+          + "and model, and print its rounds/s and the ratio beside ours. Needs Debian's "
+          + "/usr/bin/python3 with python3-torch.")
+  boolean reference;
+
+  @Option(names = "--loopback-reps", defaultValue = "5",
+      description = "Timed repetitions of the loopback-TCP baseline (median). Default: ${DEFAULT-VALUE}.")
+  int loopbackReps;
+
   @Option(names = "--out", defaultValue = "bench-results",
       description = "Directory for the CSV file. Default: ${DEFAULT-VALUE}.")
   Path out;
@@ -94,9 +116,13 @@ public final class PsBench implements Callable<Integer> {
   private static final String LOOPBACK = "127.0.0.1";
   private static final int[] MLP = {784, 256, 10};
 
-  /** One measured configuration. */
+  /**
+   * One measured configuration, with the baselines of its model (memory copy, loopback TCP) and
+   * the PyTorch reference's rounds/s ({@code NaN} without {@code --reference}).
+   */
   record Row(String model, String mode, int trainers, int params, int rounds, double seconds,
-      double startupSeconds, double baselineMs) {
+      double startupSeconds, double baselineMs, double loopbackMs, String backend, double refRoundsPerSecond,
+      String refBlas) {
     double roundBytes() {
       return (trainers + 1.0) * params * 4;
     }
@@ -112,10 +138,30 @@ public final class PsBench implements Callable<Integer> {
     double roundMs() {
       return seconds * 1000 / rounds;
     }
+
+    /** Our rounds/s over the reference's: above 1, we are faster. */
+    double xReference() {
+      return roundsPerSecond() / refRoundsPerSecond;
+    }
+  }
+
+  /** The baselines and the reference of one model, measured once per run. */
+  private record Baselines(double copyMs, double loopbackMs, double refRoundsPerSecond, String refBlas) {
   }
 
   @Override
   public Integer call() throws Exception {
+    try {
+      return run();
+    } catch (ChildWatch.ChildDiedException e) {
+      // a dead child process: its id, exit code, log and the log's last lines, no stack trace
+      spec.commandLine().getErr().println("batch-rpc bench ps: " + e.getMessage());
+      spec.commandLine().getErr().flush();
+      return 1;
+    }
+  }
+
+  private int run() throws Exception {
     for (String m : models) {
       if (!m.equals("mlp") && !m.equals("replay")) {
         System.err.println("batch-rpc bench ps: --models takes mlp and/or replay, got '" + m + "'");
@@ -128,27 +174,54 @@ public final class PsBench implements Callable<Integer> {
         return 2;
       }
     }
-    if (rounds < 1 || replayRounds < 1 || warmup < 0 || trainers < 1 || batchSize < 1) {
-      System.err.println("batch-rpc bench ps: --rounds, --replay-rounds, --trainers and --batch-size must be "
-          + ">= 1, --warmup >= 0");
+    if (rounds < 1 || replayRounds < 1 || warmup < 0 || trainers < 1 || batchSize < 1 || loopbackReps < 1) {
+      System.err.println("batch-rpc bench ps: --rounds, --replay-rounds, --trainers, --batch-size and "
+          + "--loopback-reps must be >= 1, --warmup >= 0");
       return 2;
+    }
+    if (!List.of("cpu", "cuda", "auto").contains(device)) {
+      System.err.println("batch-rpc bench ps: --device takes cpu, cuda or auto, got '" + device + "'");
+      return 2;
+    }
+    Path script = null;
+    if (reference) {
+      try {
+        script = Reference.require("ps_reference.py");
+      } catch (IllegalStateException e) {
+        System.err.println("batch-rpc bench ps: " + e.getMessage());
+        return 2;
+      }
     }
     System.setProperty("hazelcast.wait.seconds.before.join", "0");
     List<Row> rows = new ArrayList<>();
     for (String model : models) {
       ModelSpec spec = model.equals("mlp") ? ModelSpec.mlp(MLP) : ModelSpec.replay(replayParams);
       int n = model.equals("mlp") ? rounds : replayRounds;
-      double baseline = baselineMs(spec.parameterCount());
+      double copy = baselineMs(spec.parameterCount());
       System.out.printf(Locale.ROOT, "[bench ps] %s: %d parameters; memory-copy baseline of one round "
           + "(%d x %.1f MB) %.2f ms%n", model, spec.parameterCount(), trainers + 1,
-          spec.parameterCount() * 4 / 1e6, baseline);
+          spec.parameterCount() * 4 / 1e6, copy);
+      double loopback = LoopbackBaseline.measureMs(trainers, spec.parameterCount(), loopbackReps);
+      System.out.printf(Locale.ROOT, "[bench ps] %s: loopback-TCP baseline of one round (%d gradients to this "
+          + "process, %d models back, %.1f MB each, one socket between two processes, median of %d) %.2f ms%n",
+          model, trainers, trainers, spec.parameterCount() * 4 / 1e6, loopbackReps, loopback);
+      double refRate = Double.NaN;
+      String refBlas = "";
+      if (script != null) {
+        JsonObject ref = runReference(script, model, spec, n);
+        refRate = ref.getDouble("rounds_per_s");
+        refBlas = ref.getString("blas", "");
+      }
+      Baselines base = new Baselines(copy, loopback, refRate, refBlas);
       for (String mode : modes) {
         System.out.printf(Locale.ROOT, "[bench ps] %s %s: %d trainers, %d warm-up + %d rounds ...%n",
             model, mode, trainers, warmup, n);
-        Row row = mode.equals("inproc") ? inProcess(spec, model, n, baseline) : processes(spec, model, n, baseline);
+        Row row = mode.equals("inproc") ? inProcess(spec, model, n, base) : processes(spec, model, n, base);
         rows.add(row);
-        System.out.printf(Locale.ROOT, "[bench ps] %s %s: %.1f rounds/s, %.0f MB/s, %.2f ms/round (%.1fx baseline)%n",
-            model, mode, row.roundsPerSecond(), row.mbPerSecond(), row.roundMs(), row.roundMs() / baseline);
+        System.out.printf(Locale.ROOT, "[bench ps] %s %s: %.1f rounds/s, %.0f MB/s, %.2f ms/round (%.1fx baseline, "
+                + "%.1fx loopback)%s%n", model, mode, row.roundsPerSecond(), row.mbPerSecond(), row.roundMs(),
+            row.roundMs() / copy, row.roundMs() / loopback, script == null ? "" : String.format(Locale.ROOT,
+                "; PyTorch reference %.1f rounds/s, ours %.2fx", refRate, row.xReference()));
       }
     }
     print(rows);
@@ -157,19 +230,37 @@ public final class PsBench implements Callable<Integer> {
     return 0;
   }
 
+  /** Runs the PyTorch reference for this model with the same trainers, rounds and warm-up. */
+  private JsonObject runReference(Path script, String model, ModelSpec spec, int n) throws Exception {
+    List<String> args = new ArrayList<>(List.of("--trainers", Integer.toString(trainers), "--rounds",
+        Integer.toString(n), "--warmup", Integer.toString(warmup), "--batch-size", Integer.toString(batchSize)));
+    if (model.equals("replay")) {
+      args.addAll(List.of("--replay-params", Integer.toString(spec.parameterCount())));
+    }
+    System.out.printf(Locale.ROOT, "[bench ps] %s: PyTorch reference (%s %s) ...%n", model, script,
+        String.join(" ", args));
+    long limitS = 600 + (long) (warmup + n) * (model.equals("mlp") ? 2 : 60);
+    JsonObject ref = Reference.run(script, args, limitS, j -> { }).get(0);
+    System.out.printf(Locale.ROOT, "[bench ps] %s: PyTorch %s reference: %.1f rounds/s, %.2f ms/round, %d "
+            + "trainer processes, torch BLAS: %s %s%n", model, ref.getString("torch"), ref.getDouble("rounds_per_s"),
+        ref.getDouble("ms_per_round"), ref.getInteger("trainers"), ref.getString("blas"),
+        ref.getJsonArray("blas_libraries", new io.vertx.core.json.JsonArray()).encode());
+    return ref;
+  }
+
   private GradientTask task(String model, String id) {
     // The tutorial's workload for the MLP: random inputs, random one-hot labels, MSE.
     return model.equals("mlp") ? new ClassificationTask("mse", MLP, batchSize, 0, id) : new ReplayTask();
   }
 
   private PsConfig psConfig(ModelSpec spec) {
-    return new PsConfig(trainers, List.of(), null, true, "cpu", spec, 0.001f, 0.9f, 0, -1, LOOPBACK);
+    return new PsConfig(trainers, List.of(), null, true, device, spec, 0.001f, 0.9f, 0, -1, LOOPBACK);
   }
 
   /** Round-completion times on the server; written by the round's worker, read after the run. */
   private static final class Clock {
     final long[] at;
-    final CountDownLatch done = new CountDownLatch(1);
+    final CompletableFuture<Void> done = new CompletableFuture<>();
 
     Clock(int total) {
       at = new long[total + 1];
@@ -180,12 +271,12 @@ public final class PsBench implements Callable<Integer> {
         at[(int) version] = System.nanoTime();
       }
       if (version == at.length - 1) {
-        done.countDown();
+        done.complete(null);
       }
     }
   }
 
-  private Row inProcess(ModelSpec spec, String model, int n, double baseline) throws Exception {
+  private Row inProcess(ModelSpec spec, String model, int n, Baselines baseline) throws Exception {
     int total = warmup + n;
     Node node = Nodes.start(NodeConfig.local()).await();
     try {
@@ -209,7 +300,7 @@ public final class PsBench implements Callable<Integer> {
       }
       printTrainerPhases(summaries);
       printServerPhases(node.registry());
-      return row(model, "inproc", spec, n, clock, t0, baseline);
+      return row(model, "inproc", spec, n, clock, t0, baseline, ps.backendName());
     } finally {
       node.close().await();
     }
@@ -225,12 +316,13 @@ public final class PsBench implements Callable<Integer> {
     };
   }
 
-  private Row processes(ModelSpec spec, String model, int n, double baseline) throws Exception {
+  private Row processes(ModelSpec spec, String model, int n, Baselines baseline) throws Exception {
     int total = warmup + n;
     String cluster = "bench-" + UUID.randomUUID();
     int psPort = freePort();
     Node node = Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of())).await();
-    List<Process> procs = new ArrayList<>();
+    // trainers end with code 0 after their last round; any other exit is a death
+    ChildWatch watch = new ChildWatch(true);
     try {
       ParameterServerVerticle v = new ParameterServerVerticle(psConfig(spec), node.registry());
       node.vertx().deployVerticle(v).await();
@@ -246,16 +338,21 @@ public final class PsBench implements Callable<Integer> {
       long t0 = System.nanoTime();
       Path logs = Files.createTempDirectory("batchrpc-bench-");
       for (int i = 0; i < trainers; i++) {
-        procs.add(spawn(cluster, LOOPBACK + ":" + psPort, "bench-" + i, model, total, logs));
+        String id = "bench-" + i;
+        watch.add("trainer process " + id, spawn(cluster, LOOPBACK + ":" + psPort, id, model, total, logs),
+            logs.resolve(id + ".log"));
       }
       long limitMs = 120_000 + total * (model.equals("mlp") ? 1_000L : 20_000L);
-      if (!clock.done.await(limitMs, TimeUnit.MILLISECONDS)) {
-        throw new IllegalStateException("the trainer processes did not finish " + total + " rounds in "
-            + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
-      }
-      for (Process p : procs) {
-        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-          throw new IllegalStateException("a trainer process failed; logs in " + logs);
+      // ends at once, naming the trainer, when one dies before the last round
+      watch.await(clock.done, limitMs, () -> "the trainer processes did not finish " + total + " rounds in "
+          + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
+      for (ChildWatch.Child c : watch.children()) {
+        if (!c.process().waitFor(60, TimeUnit.SECONDS)) {
+          throw new IllegalStateException(c.name() + " (pid " + c.process().pid() + ") did not exit 60 s after "
+              + "the last round; log: " + c.log());
+        }
+        if (c.process().exitValue() != 0) {
+          throw new ChildWatch.ChildDiedException(ChildWatch.describe(c));
         }
       }
       for (int i = 0; i < trainers; i++) {
@@ -267,11 +364,9 @@ public final class PsBench implements Callable<Integer> {
         }
       }
       printServerPhases(node.registry());
-      return row(model, "procs", spec, n, clock, t0, baseline);
+      return row(model, "procs", spec, n, clock, t0, baseline, ps.backendName());
     } finally {
-      for (Process p : procs) {
-        p.destroyForcibly();
-      }
+      watch.close();
       node.close().await();
     }
   }
@@ -306,15 +401,13 @@ public final class PsBench implements Callable<Integer> {
 
   private Process spawn(String cluster, String seed, String id, String model, int total, Path logs)
       throws IOException {
-    String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = new ArrayList<>(List.of(java, "-Xmx" + trainerHeap));
+    List<String> opts = new ArrayList<>(List.of("-Xmx" + trainerHeap));
     if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
-      cmd.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
+      opts.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
     }
-    cmd.addAll(List.of("--add-modules=jdk.incubator.vector",
-        "-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-Dhazelcast.wait.seconds.before.join=0",
-        "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "trainer",
+    opts.add("-Dhazelcast.wait.seconds.before.join=0");
+    List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
+    cmd.addAll(List.of("trainer",
         "--clustered", "--cluster-name", cluster, "--cluster-members", seed, "--cluster-host", LOOPBACK,
         "--cluster-port", String.valueOf(freePort()), "--id", id, "--batches", String.valueOf(total),
         "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",
@@ -329,12 +422,14 @@ public final class PsBench implements Callable<Integer> {
     return pb.start();
   }
 
-  private Row row(String model, String mode, ModelSpec spec, int n, Clock clock, long t0, double baseline) {
+  private Row row(String model, String mode, ModelSpec spec, int n, Clock clock, long t0, Baselines b,
+                  String backend) {
     long start = clock.at[warmup];
     long end = clock.at[warmup + n];
     // startup: from deployment (in-process) or process spawn (procs) to the end of the first round
     double startup = (clock.at[1] - t0) / 1e9;
-    return new Row(model, mode, trainers, spec.parameterCount(), n, (end - start) / 1e9, startup, baseline);
+    return new Row(model, mode, trainers, spec.parameterCount(), n, (end - start) / 1e9, startup, b.copyMs(),
+        b.loopbackMs(), backend, b.refRoundsPerSecond(), b.refBlas());
   }
 
   /** The median over a few repetitions of copying one round's bytes: N gradients in, one model out. */
@@ -361,17 +456,31 @@ public final class PsBench implements Callable<Integer> {
     }
   }
 
-  private static void print(List<Row> rows) {
+  private void print(List<Row> rows) {
     System.out.println();
-    System.out.printf(Locale.ROOT, "%-7s %-7s %8s %11s %7s %10s %10s %10s %12s %10s %10s%n", "model", "mode",
-        "trainers", "params", "rounds", "rounds/s", "MB/s", "ms/round", "baseline ms", "x baseline", "startup s");
+    System.out.printf(Locale.ROOT, "%-7s %-7s %8s %11s %7s %10s %10s %10s %12s %10s %12s %10s %10s", "model", "mode",
+        "trainers", "params", "rounds", "rounds/s", "MB/s", "ms/round", "baseline ms", "x baseline", "loopback ms",
+        "x loopback", "startup s");
+    System.out.println(reference ? String.format(Locale.ROOT, " %12s %8s", "PyTorch r/s", "x PyTorch") : "");
     for (Row r : rows) {
-      System.out.printf(Locale.ROOT, "%-7s %-7s %8d %11d %7d %10.1f %10.0f %10.2f %12.2f %10.1f %10.1f%n",
+      System.out.printf(Locale.ROOT, "%-7s %-7s %8d %11d %7d %10.1f %10.0f %10.2f %12.2f %10.1f %12.2f %10.1f %10.1f",
           r.model(), r.mode(), r.trainers(), r.params(), r.rounds(), r.roundsPerSecond(), r.mbPerSecond(),
-          r.roundMs(), r.baselineMs(), r.roundMs() / r.baselineMs(), r.startupSeconds());
+          r.roundMs(), r.baselineMs(), r.roundMs() / r.baselineMs(), r.loopbackMs(), r.roundMs() / r.loopbackMs(),
+          r.startupSeconds());
+      System.out.println(reference ? String.format(Locale.ROOT, " %12.1f %8.2f", r.refRoundsPerSecond(),
+          r.xReference()) : "");
     }
-    System.out.println("(one round = " + "N gradients in + one model out; reference: PyTorch 1.13 RPC, "
-        + "5 trainers, CPU, same MLP: about 39 rounds/s)");
+    System.out.println("(one round = N gradients in + one model out; x baseline: ms/round over one memory copy of "
+        + "those bytes; x loopback: over the round's 2N messages through one loopback TCP socket between two "
+        + "processes)");
+    String ours = rows.isEmpty() ? "" : rows.get(0).backend();
+    if (reference) {
+      System.out.println("(x PyTorch: our rounds/s over the PyTorch RPC reference's, run in this run with the same "
+          + "trainers and rounds, one process per trainer; BLAS: ours " + ours + ", PyTorch "
+          + (rows.isEmpty() ? "" : rows.get(0).refBlas()) + ")");
+    } else {
+      System.out.println("(compute: " + ours + "; --reference runs the PyTorch RPC reference beside it)");
+    }
   }
 
   private Path write(List<Row> rows) throws IOException {
@@ -380,11 +489,15 @@ public final class PsBench implements Callable<Integer> {
         + ".csv");
     try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
       w.println("model,mode,trainers,params,rounds,seconds,rounds_per_s,mb_per_s,ms_per_round,baseline_ms,"
-          + "x_baseline,startup_s");
+          + "x_baseline,loopback_ms,x_loopback,startup_s,backend,ref_rounds_per_s,x_ref,ref_blas");
       for (Row r : rows) {
-        w.printf(Locale.ROOT, "%s,%s,%d,%d,%d,%.4f,%.2f,%.1f,%.3f,%.3f,%.2f,%.2f%n", r.model(), r.mode(),
-            r.trainers(), r.params(), r.rounds(), r.seconds(), r.roundsPerSecond(), r.mbPerSecond(), r.roundMs(),
-            r.baselineMs(), r.roundMs() / r.baselineMs(), r.startupSeconds());
+        boolean ref = !Double.isNaN(r.refRoundsPerSecond());
+        w.printf(Locale.ROOT, "%s,%s,%d,%d,%d,%.4f,%.2f,%.1f,%.3f,%.3f,%.2f,%.3f,%.2f,%.2f,\"%s\",%s,%s,\"%s\"%n",
+            r.model(), r.mode(), r.trainers(), r.params(), r.rounds(), r.seconds(), r.roundsPerSecond(),
+            r.mbPerSecond(), r.roundMs(), r.baselineMs(), r.roundMs() / r.baselineMs(), r.loopbackMs(),
+            r.roundMs() / r.loopbackMs(), r.startupSeconds(), r.backend(),
+            ref ? String.format(Locale.ROOT, "%.2f", r.refRoundsPerSecond()) : "",
+            ref ? String.format(Locale.ROOT, "%.3f", r.xReference()) : "", r.refBlas());
       }
     }
     return file;

@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -110,6 +111,13 @@ public final class RlBench implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   int eventLoops;
 
+  @Option(names = "--reference",
+      description = "Also run the PyTorch reference (tools/reference/rl_reference.py: the tutorial's "
+          + "agent and observers, torch.distributed.rpc, one process per rank) with the same world "
+          + "sizes, modes, episodes, steps and warm-up, and print its episode-loop time and the ratio "
+          + "beside ours. Needs Debian's /usr/bin/python3 with python3-torch.")
+  boolean reference;
+
   @Option(names = "--out", defaultValue = "bench-results",
       description = "Directory for rl.csv, rl-learning.csv and rl.png. Default: ${DEFAULT-VALUE}.")
   File out;
@@ -133,6 +141,10 @@ public final class RlBench implements Callable<Integer> {
       "hazelcast.wait.seconds.before.join", "0",
       "hazelcast.partition.count", "7");
 
+  /** The PyTorch reference's episode-loop seconds by "worldSize mode", and the BLAS torch used. */
+  private final Map<String, Double> referenceSeconds = new LinkedHashMap<>();
+  private String referenceBlas = "";
+
   /** One run's measurements. */
   record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
       double runSeconds, double startupSeconds, LatencyLog.Summary latency, double[] runningRewards) {
@@ -140,6 +152,17 @@ public final class RlBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    try {
+      return run();
+    } catch (ChildWatch.ChildDiedException e) {
+      // a dead child process: its id, exit code, log and the log's last lines, no stack trace
+      spec.commandLine().getErr().println("batch-rpc bench rl: " + e.getMessage());
+      spec.commandLine().getErr().flush();
+      return 1;
+    }
+  }
+
+  private int run() throws Exception {
     List<Integer> sizes;
     List<AgentMode> ms = new ArrayList<>();
     try {
@@ -166,6 +189,16 @@ public final class RlBench implements Callable<Integer> {
     }
     if (eventLoops < 0) {
       throw new ParameterException(spec.commandLine(), "--event-loops must be >= 0, got " + eventLoops);
+    }
+    java.nio.file.Path script = null;
+    if (reference) {
+      try {
+        script = Reference.require("rl_reference.py");
+      } catch (IllegalStateException e) {
+        spec.commandLine().getErr().println("batch-rpc bench rl: " + e.getMessage());
+        spec.commandLine().getErr().flush();
+        return 2;
+      }
     }
     if (eventLoops > 0) {
       // Read by Nodes.start; this process starts only the bench's nodes.
@@ -201,8 +234,34 @@ public final class RlBench implements Callable<Integer> {
         node.close().await(20, TimeUnit.SECONDS);
       }
     }
+    if (script != null) {
+      runReference(script, sizes);
+    }
     report(results, sizes);
     return 0;
+  }
+
+  /** Runs the PyTorch reference over the same world sizes, modes, episodes, steps and warm-up. */
+  private void runReference(java.nio.file.Path script, List<Integer> sizes) throws Exception {
+    List<String> args = List.of("--world-sizes", String.join(",", sizes.stream().map(String::valueOf).toList()),
+        "--modes", String.join(",", modes), "--episodes", Integer.toString(episodes), "--steps",
+        Integer.toString(steps), "--warmup-episodes", Integer.toString(warmupEpisodes), "--seed",
+        Long.toString(seeds.get(0)));
+    System.out.println("[reference] " + Reference.python() + " " + script + " " + String.join(" ", args));
+    long limitS = 600 + (long) sizes.size() * modes.size() * (60 + (long) (episodes + warmupEpisodes) * steps / 10);
+    Reference.run(script, args, limitS, j -> {
+      referenceSeconds.put(j.getInteger("world_size") + " " + j.getString("mode"), j.getDouble("episode_loop_s"));
+      referenceBlas = j.getString("blas", "");
+      System.out.printf(Locale.ROOT, "[reference ws=%2d %-7s] PyTorch %s: %d episodes x %d steps: loop %.3f s "
+              + "(process start and RPC set-up %.2f s more), running reward %.1f%n", j.getInteger("world_size"),
+          j.getString("mode"), j.getString("torch"), episodes, steps, j.getDouble("episode_loop_s"),
+          j.getDouble("wall_s") - j.getDouble("episode_loop_s"), j.getDouble("running_reward"));
+    });
+  }
+
+  /** Our BLAS (or device) for the report. */
+  private String ourCompute() {
+    return device.equals("cpu") ? "cpu (" + dev.batchrpc.compute.cpu.CpuBackend.blasName() + ")" : device;
   }
 
   private List<Long> seedsOf(String deployment) {
@@ -219,14 +278,14 @@ public final class RlBench implements Callable<Integer> {
     for (int i = 0; i < ws - 1; i++) {
       ids.add(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))).await());
     }
-    warmUp(node, ws, mode, seed);
+    warmUp(node, ws, mode, seed, null);
     long t1 = System.nanoTime();
     AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
     ids.add(0, node.vertx().deployVerticle(agent).await());
     agent.observersReady().await();
     t0 = warmupEpisodes == 0 ? t0 : t1;
     double startup = (System.nanoTime() - t0) / 1e9;
-    Result r = episodes(agent, "inproc", ws, mode, seed, startup, t0);
+    Result r = episodes(agent, "inproc", ws, mode, seed, startup, t0, null);
     for (String id : ids) {
       node.vertx().undeploy(id).await();
     }
@@ -238,15 +297,15 @@ public final class RlBench implements Callable<Integer> {
    * Observers start every episode from (seed, index, episode) and keep nothing else, so the
    * timed agent that follows sees exactly what it would have seen first.
    */
-  private void warmUp(Node node, int ws, AgentMode mode, long seed) throws Exception {
+  private void warmUp(Node node, int ws, AgentMode mode, long seed, ChildWatch watch) throws Exception {
     if (warmupEpisodes == 0) {
       return;
     }
     AgentVerticle agent = new AgentVerticle(config(ws, mode, seed + 1), null);
     String id = node.vertx().deployVerticle(agent).await();
-    agent.observersReady().await(60, TimeUnit.SECONDS);
+    await(watch, agent.observersReady(), 60_000, "the observers did not register with the warm-up agent");
     for (int e = 0; e < warmupEpisodes; e++) {
-      agent.runEpisode(steps).await();
+      await(watch, agent.runEpisode(steps), 0, "");
     }
     node.vertx().undeploy(id).await();
   }
@@ -254,73 +313,86 @@ public final class RlBench implements Callable<Integer> {
   private List<Result> runProcesses(Node node, String cluster, int agentPort, int ws, List<AgentMode> ms,
                                     long seed) throws Exception {
     long t0 = System.nanoTime();
-    List<Process> procs = new ArrayList<>();
     List<Result> done = new ArrayList<>();
-    try {
+    // Observers serve until the bench ends them: any exit before is a death, and every wait below
+    // ends at once with the dead observer's id, exit code and log (the agent would otherwise go on
+    // with the observers left, and the figures would be of a smaller world).
+    try (ChildWatch watch = new ChildWatch(false)) {
       CountDownLatch ready = new CountDownLatch(ws - 1);
+      CompletableFuture<Void> allReady = new CompletableFuture<>();
       out.mkdirs();
       for (int i = 0; i < ws - 1; i++) {
-        procs.add(startObserver(cluster, agentPort, i, seed, ready));
+        File log = new File(out, "rl-observer-" + i + ".log");
+        watch.add("observer process " + i + " (of world size " + ws + ")",
+            startObserver(cluster, agentPort, i, seed, () -> {
+              ready.countDown();
+              if (ready.getCount() == 0) {
+                allReady.complete(null);
+              }
+            }), log.toPath());
       }
-      if (!ready.await(180, TimeUnit.SECONDS)) {
-        throw new IllegalStateException("observer processes did not start within 180 s; see "
-            + new File(out, "rl-observer-*.log"));
-      }
+      watch.await(allReady, 180_000, () -> "observer processes did not start within 180 s; see "
+          + new File(out, "rl-observer-*.log"));
       double spawn = (System.nanoTime() - t0) / 1e9;
       for (AgentMode mode : ms) {
-        warmUp(node, ws, mode, seed);
+        warmUp(node, ws, mode, seed, watch);
         long t1 = System.nanoTime();
         AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
         String id = node.vertx().deployVerticle(agent).await();
         // The agent announces its start; each observer process registers again.
-        agent.observersReady().await(60, TimeUnit.SECONDS);
+        await(watch, agent.observersReady(), 60_000, "the observers did not register with the agent in 60 s");
         double startup = spawn + (System.nanoTime() - t1) / 1e9;
-        done.add(episodes(agent, "procs", ws, mode, seed, startup, t1));
+        done.add(episodes(agent, "procs", ws, mode, seed, startup, t1, watch));
         node.vertx().undeploy(id).await();
         spawn = 0;
-      }
-    } finally {
-      for (Process p : procs) {
-        p.destroy();
-      }
-      for (Process p : procs) {
-        if (!p.waitFor(15, TimeUnit.SECONDS)) {
-          p.destroyForcibly();
-        }
       }
     }
     return done;
   }
 
-  private Process startObserver(String cluster, int agentPort, int index, long seed, CountDownLatch ready)
+  /**
+   * Waits for {@code f}: through {@code watch} when there are child processes (ends at once when
+   * one dies), else plainly; {@code timeoutMs <= 0}: no limit.
+   */
+  private static <T> T await(ChildWatch watch, Future<T> f, long timeoutMs, String timeoutMessage) throws Exception {
+    if (watch != null) {
+      return watch.await(f.toCompletionStage(), timeoutMs, () -> timeoutMessage);
+    }
+    return timeoutMs > 0 ? f.await(timeoutMs, TimeUnit.MILLISECONDS) : f.await();
+  }
+
+  private Process startObserver(String cluster, int agentPort, int index, long seed, Runnable ready)
       throws IOException {
-    String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> cmd = new ArrayList<>();
-    cmd.add(java);
+    List<String> opts = new ArrayList<>();
     for (String o : observerJavaOpts.trim().split("\\s+")) {
       if (!o.isEmpty()) {
-        cmd.add(o);
+        opts.add(o);
       }
     }
-    CLUSTER_PROPERTIES.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+    CLUSTER_PROPERTIES.forEach((k, v) -> opts.add("-D" + k + "=" + v));
     if (eventLoops > 0) {
-      cmd.add("-D" + Nodes.EVENT_LOOPS_PROPERTY + "=" + eventLoops);
+      opts.add("-D" + Nodes.EVENT_LOOPS_PROPERTY + "=" + eventLoops);
     }
-    cmd.addAll(List.of("-Dhazelcast.phone.home.enabled=false", "-Dhazelcast.logging.type=jdk",
-        "-cp", System.getProperty("java.class.path"), "dev.batchrpc.suite.Main", "observer",
+    // JvmFlags.COMMON (exit on OutOfMemoryError, ...) is added whatever --observer-java-opts says.
+    List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
+    cmd.addAll(List.of("observer",
         "--clustered", "--cluster-name", cluster, "--cluster-host", "127.0.0.1",
         "--cluster-port", Integer.toString(freePort()), "--cluster-members", "127.0.0.1:" + agentPort,
         "--index", Integer.toString(index), "--seed", Long.toString(seed)));
-    Process p = new ProcessBuilder(cmd)
-        .redirectError(ProcessBuilder.Redirect.appendTo(new File(out, "rl-observer-" + index + ".log")))
-        .start();
+    File log = new File(out, "rl-observer-" + index + ".log");
+    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.appendTo(log)).start();
     Thread reader = new Thread(() -> {
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      // stdout goes to the same log (appended, as the child's stderr is), after the ready check
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+           java.io.Writer w = new java.io.OutputStreamWriter(new java.io.FileOutputStream(log, true),
+               StandardCharsets.UTF_8)) {
         String line;
         while ((line = r.readLine()) != null) {
           if (line.startsWith("observer ") && line.contains(" ready ")) {
-            ready.countDown();
+            ready.run();
           }
+          w.write(line + System.lineSeparator());
+          w.flush();
         }
       } catch (IOException ignored) {
         // The process ended.
@@ -332,12 +404,12 @@ public final class RlBench implements Callable<Integer> {
   }
 
   private Result episodes(AgentVerticle agent, String deployment, int ws, AgentMode mode, long seed,
-                          double startup, long t0) {
+                          double startup, long t0, ChildWatch watch) throws Exception {
     agent.drainLatencies().await();
     double loop = 0;
     double[] running = new double[episodes];
     for (int e = 0; e < episodes; e++) {
-      AgentVerticle.EpisodeResult r = agent.runEpisode(steps).await();
+      AgentVerticle.EpisodeResult r = await(watch, agent.runEpisode(steps), 0, "");
       loop += r.seconds();
       running[e] = r.runningReward();
     }
@@ -354,12 +426,16 @@ public final class RlBench implements Callable<Integer> {
     out.mkdirs();
     try (PrintWriter w = new PrintWriter(new File(out, "rl.csv"), StandardCharsets.UTF_8)) {
       w.println("deployment,world_size,mode,seed,episodes,steps,episode_loop_s,run_s,startup_s,"
-          + "requests,p50_us,p90_us,p99_us,max_us,final_running_reward");
+          + "requests,p50_us,p90_us,p99_us,max_us,final_running_reward,compute,ref_episode_loop_s,x_ref,ref_blas");
       for (Result r : results) {
-        w.printf(Locale.ROOT, "%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f%n", r.deployment(),
-            r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
+        Double ref = referenceSeconds.get(r.worldSize() + " " + r.mode());
+        w.printf(Locale.ROOT, "%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f,\"%s\",%s,%s,\"%s\"%n",
+            r.deployment(), r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
             r.startupSeconds(), r.latency().count(), r.latency().p50Us(), r.latency().p90Us(),
-            r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1]);
+            r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1], ourCompute(),
+            ref == null ? "" : String.format(Locale.ROOT, "%.6f", ref),
+            ref == null ? "" : String.format(Locale.ROOT, "%.3f", ref / r.loopSeconds()),
+            ref == null ? "" : referenceBlas);
       }
     }
     try (PrintWriter w = new PrintWriter(new File(out, "rl-learning.csv"), StandardCharsets.UTF_8)) {
@@ -399,6 +475,25 @@ public final class RlBench implements Callable<Integer> {
           }
         }
       }
+      System.out.println();
+    }
+    if (!referenceSeconds.isEmpty()) {
+      System.out.printf(Locale.ROOT, "PyTorch reference (one process per rank, torch.distributed.rpc): episode-loop "
+          + "time, %d episodes x %d steps; x = PyTorch's time over ours (above 1: we are faster)%n", episodes, steps);
+      System.out.println("world_size, mode, pytorch_s, ours_inproc_s, x_inproc, ours_procs_s, x_procs");
+      for (int ws : sizes) {
+        for (String m : List.of("batch", "nobatch")) {
+          Double ref = referenceSeconds.get(ws + " " + m);
+          if (ref == null) {
+            continue;
+          }
+          double in = stats(results, "inproc", ws, m)[0];
+          double pr = stats(results, "procs", ws, m)[0];
+          System.out.printf(Locale.ROOT, "%d, %s, %.3f, %.3f, %.2f, %.3f, %.2f%n", ws, m, ref, in, ref / in, pr,
+              ref / pr);
+        }
+      }
+      System.out.println("BLAS: ours " + ourCompute() + ", PyTorch " + referenceBlas);
       System.out.println();
     }
     System.out.println("learning: running reward after " + episodes + " episodes (per seed)");

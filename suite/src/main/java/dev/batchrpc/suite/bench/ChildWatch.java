@@ -1,0 +1,157 @@
+package dev.batchrpc.suite.bench;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+
+/**
+ * Watches a benchmark's child processes ({@link Process#onExit()}) so that a wait for rounds or
+ * episodes ends at once when one dies, with an error naming the process, its exit code, its log
+ * and the log's last lines, instead of running into a long timeout (or, for the agent, quietly
+ * going on with fewer observers).
+ *
+ * <p>Thread-safe: exits are seen on the JDK's process reaper threads, waits run on the bench's
+ * main thread.
+ */
+final class ChildWatch implements AutoCloseable {
+
+  /** Lines of the dead child's log quoted in the error. */
+  static final int TAIL_LINES = 20;
+
+  /** A watched child: what it is ("trainer process bench-2"), its process and its log. */
+  record Child(String name, Process process, Path log) {
+  }
+
+  /** A child died before the run ended; the message says which, how, and where its log is. */
+  static final class ChildDiedException extends IllegalStateException {
+    ChildDiedException(String message) {
+      super(message);
+    }
+  }
+
+  private final boolean cleanExitIsExpected;
+  private final List<Child> children = new CopyOnWriteArrayList<>();
+  private final CompletableFuture<Child> death = new CompletableFuture<>();
+  private volatile boolean closed;
+
+  /**
+   * @param cleanExitIsExpected whether exit code 0 is a normal end (a trainer after its last
+   *     round) rather than a death (an observer must serve until the bench stops it)
+   */
+  ChildWatch(boolean cleanExitIsExpected) {
+    this.cleanExitIsExpected = cleanExitIsExpected;
+  }
+
+  /** Watches {@code process} from now on; returns it. */
+  Process add(String name, Process process, Path log) {
+    Child c = new Child(name, process, log);
+    children.add(c);
+    process.onExit().thenRun(() -> {
+      if (!closed && !(cleanExitIsExpected && process.exitValue() == 0)) {
+        death.complete(c);
+      }
+    });
+    return process;
+  }
+
+  /** The children, in the order added. */
+  List<Child> children() {
+    return List.copyOf(children);
+  }
+
+  /** Throws the death's error if a child has died. */
+  void check() {
+    if (death.isDone()) {
+      throw new ChildDiedException(describe(death.join()));
+    }
+  }
+
+  /**
+   * Waits for {@code stage}, at most {@code timeoutMs} (none if {@code <= 0}); ends at once, with a
+   * {@link ChildDiedException}, when a watched child dies first.
+   */
+  <T> T await(CompletionStage<T> stage, long timeoutMs, Supplier<String> timeoutMessage) throws Exception {
+    CompletableFuture<T> f = stage.toCompletableFuture();
+    CompletableFuture<Object> either = CompletableFuture.anyOf(f, death);
+    try {
+      if (timeoutMs > 0) {
+        either.get(timeoutMs, TimeUnit.MILLISECONDS);
+      } else {
+        either.get();
+      }
+    } catch (TimeoutException e) {
+      throw new IllegalStateException(timeoutMessage.get());
+    } catch (ExecutionException e) {
+      // f failed: reported below
+    }
+    if (!f.isDone()) {
+      check();
+    }
+    try {
+      return f.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof Exception ex) {
+        throw ex;
+      }
+      throw e;
+    }
+  }
+
+  /** The error text of a dead child. */
+  static String describe(Child c) {
+    Process p = c.process();
+    int code = p.exitValue();
+    StringBuilder b = new StringBuilder();
+    b.append(c.name()).append(" (pid ").append(p.pid()).append(") exited with code ").append(code);
+    if (code == JvmFlags.OOM_EXIT_CODE) {
+      b.append(" (out of memory: -XX:+ExitOnOutOfMemoryError)");
+    } else if (code > 128) {
+      b.append(" (killed by signal ").append(code - 128).append(')');
+    }
+    b.append(" before the run ended; log: ").append(c.log().toAbsolutePath());
+    List<String> tail = tail(c.log(), TAIL_LINES);
+    if (tail.isEmpty()) {
+      b.append(" (empty)");
+    } else {
+      b.append("; its last ").append(tail.size()).append(" lines:");
+      for (String line : tail) {
+        b.append(System.lineSeparator()).append("  | ").append(line);
+      }
+    }
+    return b.toString();
+  }
+
+  /** The last {@code n} lines of a text file (empty if unreadable). */
+  static List<String> tail(Path file, int n) {
+    try {
+      // lenient decoding: a log cut mid-character must still be quoted
+      List<String> lines = new String(Files.readAllBytes(file), StandardCharsets.UTF_8).lines().toList();
+      return List.copyOf(lines.subList(Math.max(0, lines.size() - n), lines.size()));
+    } catch (IOException e) {
+      return List.of();
+    }
+  }
+
+  /** Stops watching (the bench now ends its children itself) and ends the children still alive. */
+  @Override
+  public void close() throws InterruptedException {
+    closed = true;
+    for (Child c : children) {
+      c.process().destroy();
+    }
+    for (Child c : children) {
+      if (!c.process().waitFor(15, TimeUnit.SECONDS)) {
+        c.process().destroyForcibly();
+      }
+    }
+  }
+}

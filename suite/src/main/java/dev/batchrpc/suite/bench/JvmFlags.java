@@ -1,0 +1,52 @@
+package dev.batchrpc.suite.bench;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The JVM flags every JVM the benchmarks launch runs with, the same as the {@code batch-rpc}
+ * launcher's (keep the two in step; runtime's test {@code ChildJvm} carries them too).
+ *
+ * <p>{@code -XX:+ExitOnOutOfMemoryError} first of all: a JVM that hits {@code OutOfMemoryError} on
+ * an event loop otherwise logs it, keeps running and stays a cluster member, so the rounds that
+ * wait for it hang until their maximum wait; exiting at once (code 3) lets membership drop it
+ * within a second and lets a benchmark report the dead child.
+ */
+public final class JvmFlags {
+
+  /** Exit code of a JVM that ran out of memory under {@code -XX:+ExitOnOutOfMemoryError}. */
+  public static final int OOM_EXIT_CODE = 3;
+
+  /**
+   * The flags: exit on OOM, the vector module (netlib's vectorized Java BLAS), Hazelcast without
+   * phone-home and logging through JDK logging.
+   */
+  public static final List<String> COMMON = List.of(
+      "-XX:+ExitOnOutOfMemoryError",
+      "--add-modules=jdk.incubator.vector",
+      "-Dhazelcast.phone.home.enabled=false",
+      "-Dhazelcast.logging.type=jdk");
+
+  private JvmFlags() {
+  }
+
+  /** The java executable of this JVM (a child runs on the same runtime). */
+  public static String java() {
+    return ProcessHandle.current().info().command()
+        .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+  }
+
+  /**
+   * {@code java} with {@code jvmOptions}, then {@link #COMMON} (so a caller's options can't drop
+   * them), this JVM's class path and {@code mainClass}; the program's arguments follow.
+   */
+  public static List<String> command(List<String> jvmOptions, String mainClass) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(java());
+    cmd.addAll(jvmOptions);
+    cmd.addAll(COMMON);
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
+    return cmd;
+  }
+}

@@ -25,13 +25,13 @@ import java.util.Arrays;
  *       everything without the Vector API: one scalar running sum per element.</li>
  * </ul>
  *
- * <p>Numerics, as OpenBLAS and torch's {@code addmm} order them (the product first, then C):
- * each element is {@code s = 0; for p = 0..k-1: s = madd(a_ip, b_pj, s)} in float, where madd is
- * {@link Math#fma} on a CPU with FMA (one rounding) and {@code s + a * b} without (two), then
- * {@code c = beta == 0 ? alpha * s : beta * c + alpha * s} ({@link #combine}). That order depends
- * neither on the loop form, nor on the vector width or the JIT tier, so the result is bitwise the
- * same run to run, and on every machine of the same FMA kind; {@code JavaGemmTest} checks it
- * bitwise against a naive triple loop, both with and without FMA.
+ * <p>Numerics, as OpenBLAS and torch's {@code addmm} order them (C scaled first, the product
+ * summed apart, then added): C becomes {@code beta == 0 ? 0 : beta * c}; each element's sum is
+ * {@code s = 0; for p = 0..k-1: s = madd(alpha * a_ip, b_pj, s)} in float, where madd is
+ * {@link Math#fma} on a CPU with FMA (one rounding) and {@code s + x * y} without (two); then
+ * {@code c = c + s}. That order depends neither on the loop form, nor on the vector width or the
+ * JIT tier, so the result is bitwise the same run to run, and on every machine of the same FMA
+ * kind; {@code JavaGemmTest} checks it bitwise against a naive triple loop, with and without FMA.
  *
  * <p>The SIMD kernels need the Vector API ({@code --add-modules=jdk.incubator.vector}, which the
  * launcher, the image and the tests pass): JDK 17's C2 does not vectorize them by itself.
@@ -114,10 +114,15 @@ public final class JavaGemm {
     if (m == 0 || n == 0) {
       return;
     }
-    if (k == 0 || alpha == 0f) {
+    // C = beta C first (beta = 0 ignores C, NaNs included, as BLAS); then every form adds s
+    if (beta == 0f) {
+      Arrays.fill(c, cOff, cOff + m * n, 0f);
+    } else if (beta != 1f) {
       for (int i = cOff; i < cOff + m * n; i++) {
-        c[i] = beta == 0f ? 0f : beta * c[i];
+        c[i] = beta * c[i];
       }
+    }
+    if (k == 0 || alpha == 0f) {
       return;
     }
     // padding n up to whole vectors wastes at most half the lanes from n = 8 on; below that it
@@ -128,7 +133,7 @@ public final class JavaGemm {
     int aStep = transA ? m : 1;
     int aRow = transA ? 1 : k;
     if (!vector || (n < SHORT && !padded)) {
-      dotForm(fused, m, n, k, alpha, beta, a, aOff, aRow, aStep, b, bOff, transB ? k : 1,
+      dotForm(fused, m, n, k, alpha, a, aOff, aRow, aStep, b, bOff, transB ? k : 1,
           transB ? 1 : n, c, cOff);
     } else if (padded) {
       int np = (n + VectorGemm.lanes() - 1) / VectorGemm.lanes() * VectorGemm.lanes();
@@ -144,27 +149,20 @@ public final class JavaGemm {
         Arrays.fill(bp, p * np + n, (p + 1) * np, 0f);
       }
       float[] cp = scratch(C_SCRATCH, m * np);
-      if (beta != 0f) {
-        for (int i = 0; i < m; i++) {
-          System.arraycopy(c, cOff + i * n, cp, i * np, n);
-        }
+      for (int i = 0; i < m; i++) {
+        System.arraycopy(c, cOff + i * n, cp, i * np, n);
       }
-      rowsForm(fused, m, np, k, alpha, beta, a, aOff, aRow, aStep, bp, 0, cp, 0);
+      rowsForm(fused, m, np, k, alpha, a, aOff, aRow, aStep, bp, 0, cp, 0);
       for (int i = 0; i < m; i++) {
         System.arraycopy(cp, i * np, c, cOff + i * n, n);
       }
     } else if (transB) {
       float[] bt = scratch(B_SCRATCH, k * n);
       transpose(n, k, b, bOff, bt);
-      rowsForm(fused, m, n, k, alpha, beta, a, aOff, aRow, aStep, bt, 0, c, cOff);
+      rowsForm(fused, m, n, k, alpha, a, aOff, aRow, aStep, bt, 0, c, cOff);
     } else {
-      rowsForm(fused, m, n, k, alpha, beta, a, aOff, aRow, aStep, b, bOff, c, cOff);
+      rowsForm(fused, m, n, k, alpha, a, aOff, aRow, aStep, b, bOff, c, cOff);
     }
-  }
-
-  /** The element's final value from its sum s: {@code beta == 0 ? alpha s : beta c + alpha s}. */
-  static float combine(float s, float alpha, float beta, float c) {
-    return beta == 0f ? alpha * s : beta * c + alpha * s;
   }
 
   private static float[] scratch(ThreadLocal<float[]> holder, int len) {
@@ -184,32 +182,33 @@ public final class JavaGemm {
    * The rows form: op(B) row p is {@code bb[bi + p n ..)} (leading dimension n), op(A)[i][p] is
    * {@code a[aOff + i aRow + p aStep]}; four rows of C at a time, then the rest one at a time.
    */
-  private static void rowsForm(boolean fused, int m, int n, int k, float alpha, float beta, float[] a,
+  private static void rowsForm(boolean fused, int m, int n, int k, float alpha, float[] a,
                                int aOff, int aRow, int aStep, float[] bb, int bi, float[] c,
                                int cOff) {
     int i = 0;
     for (; i + 3 < m; i += 4) {
       int a0 = aOff + i * aRow;
-      VectorGemm.rows4(n, k, alpha, beta, a, a0, a0 + aRow, a0 + 2 * aRow, a0 + 3 * aRow, aStep,
+      VectorGemm.rows4(n, k, alpha, a, a0, a0 + aRow, a0 + 2 * aRow, a0 + 3 * aRow, aStep,
           bb, bi, n, c, cOff + i * n, n);
     }
     for (; i < m; i++) {
-      VectorGemm.rows1(n, k, alpha, beta, a, aOff + i * aRow, aStep, bb, bi, n, c, cOff + i * n);
+      VectorGemm.rows1(n, k, alpha, a, aOff + i * aRow, aStep, bb, bi, n, c, cOff + i * n);
     }
   }
 
   /**
-   * One row of C, {@code len} columns, scalar: {@code s_j = sum over q < k of a[ar + q aStep] *
-   * bb[bi + q ldb + j]}, combined into {@code c[ci + j]} (the columns the SIMD tiles leave over).
+   * One row of C, {@code len} columns, scalar: {@code s_j = sum over q < k of (alpha a[ar + q
+   * aStep]) * bb[bi + q ldb + j]}, added to {@code c[ci + j]} (the columns the SIMD tiles leave
+   * over).
    */
-  static void scalarRow(boolean fused, int len, int k, float alpha, float beta, float[] a, int ar, int aStep,
+  static void scalarRow(boolean fused, int len, int k, float alpha, float[] a, int ar, int aStep,
                         float[] bb, int bi, int ldb, float[] c, int ci) {
     for (int j = 0; j < len; j++) {
       float s = 0f;
       for (int q = 0; q < k; q++) {
-        s = madd(fused, a[ar + q * aStep], bb[bi + q * ldb + j], s);
+        s = madd(fused, alpha * a[ar + q * aStep], bb[bi + q * ldb + j], s);
       }
-      c[ci + j] = combine(s, alpha, beta, c[ci + j]);
+      c[ci + j] = c[ci + j] + s;
     }
   }
 
@@ -258,7 +257,7 @@ public final class JavaGemm {
    * {@code aOff + i aRow + p aStep}, op(B)[p][j] at {@code bOff + p pStride + j jStride}. Rows i
    * and i+1 times columns j and j+1 give four independent sums per pass, sharing their loads.
    */
-  private static void dotForm(boolean fused, int m, int n, int k, float alpha, float beta, float[] a, int aOff,
+  private static void dotForm(boolean fused, int m, int n, int k, float alpha, float[] a, int aOff,
                               int aRow, int aStep, float[] b, int bOff, int jStride, int pStride,
                               float[] c, int cOff) {
     int i = 0;
@@ -276,8 +275,8 @@ public final class JavaGemm {
         float s10 = 0f;
         float s11 = 0f;
         for (int p = 0; p < k; p++) {
-          float u0 = a[x0 + p * aStep];
-          float u1 = a[x1 + p * aStep];
+          float u0 = alpha * a[x0 + p * aStep];
+          float u1 = alpha * a[x1 + p * aStep];
           float v0 = b[y0 + p * pStride];
           float v1 = b[y1 + p * pStride];
           s00 = madd(fused, u0, v0, s00);
@@ -285,20 +284,20 @@ public final class JavaGemm {
           s10 = madd(fused, u1, v0, s10);
           s11 = madd(fused, u1, v1, s11);
         }
-        c[c0 + j] = combine(s00, alpha, beta, c[c0 + j]);
-        c[c0 + j + 1] = combine(s01, alpha, beta, c[c0 + j + 1]);
-        c[c1 + j] = combine(s10, alpha, beta, c[c1 + j]);
-        c[c1 + j + 1] = combine(s11, alpha, beta, c[c1 + j + 1]);
+        c[c0 + j] = c[c0 + j] + s00;
+        c[c0 + j + 1] = c[c0 + j + 1] + s01;
+        c[c1 + j] = c[c1 + j] + s10;
+        c[c1 + j + 1] = c[c1 + j + 1] + s11;
       }
       if (j < n) {
-        scalarRow(fused, 1, k, alpha, beta, a, x0, aStep, b, bOff + j * jStride, pStride, c, c0 + j);
-        scalarRow(fused, 1, k, alpha, beta, a, x1, aStep, b, bOff + j * jStride, pStride, c, c1 + j);
+        scalarRow(fused, 1, k, alpha, a, x0, aStep, b, bOff + j * jStride, pStride, c, c0 + j);
+        scalarRow(fused, 1, k, alpha, a, x1, aStep, b, bOff + j * jStride, pStride, c, c1 + j);
       }
     }
     if (i < m) {
       int x0 = aOff + i * aRow;
       for (int j = 0; j < n; j++) {
-        scalarRow(fused, 1, k, alpha, beta, a, x0, aStep, b, bOff + j * jStride, pStride, c,
+        scalarRow(fused, 1, k, alpha, a, x0, aStep, b, bOff + j * jStride, pStride, c,
             cOff + i * n + j);
       }
     }

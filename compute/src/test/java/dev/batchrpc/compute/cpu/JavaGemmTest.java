@@ -30,22 +30,23 @@ class JavaGemmTest {
       {{1f, 1f}, {1f, 0f}, {0.5f, 0.25f}, {-2f, 1f}, {0f, 0.5f}};
 
   /** The documented arithmetic, element by element: what JavaGemm promises bitwise. */
-  private static void naive(boolean fused, boolean ta, boolean tb, int m, int n, int k, float alpha, float[] a,
-                            int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
+  private static void naive(boolean fused, boolean ta, boolean tb, int m, int n, int k,
+                            float alpha, float[] a, int aOff, float[] b, int bOff, float beta,
+                            float[] c, int cOff) {
     for (int i = 0; i < m; i++) {
       for (int j = 0; j < n; j++) {
         int ci = cOff + i * n + j;
+        c[ci] = beta == 0f ? 0f : beta * c[ci];
         if (k == 0 || alpha == 0f) {
-          c[ci] = beta == 0f ? 0f : beta * c[ci];
           continue;
         }
         float s = 0f;
         for (int p = 0; p < k; p++) {
-          float x = ta ? a[aOff + p * m + i] : a[aOff + i * k + p];
+          float x = alpha * (ta ? a[aOff + p * m + i] : a[aOff + i * k + p]);
           float y = tb ? b[bOff + j * k + p] : b[bOff + p * n + j];
           s = fused ? Math.fma(x, y, s) : s + x * y;
         }
-        c[ci] = beta == 0f ? alpha * s : beta * c[ci] + alpha * s;
+        c[ci] = c[ci] + s;
       }
     }
   }

@@ -17,12 +17,13 @@ import java.util.Arrays;
  *       k, each step a broadcast of {@code op(A)[i][p]} times a row of op(B)
  *       ({@link VectorGemm#rows4}); a transposed B is first transposed into a per-thread scratch
  *       (for the forward at batch 20 that copy is 1/20 of the multiply-adds);</li>
- *   <li>padded, for n from 8 to 15 (the MLP's output layer), below 8 when m and k are both 16
- *       or more (the policy's gradients over an episode), or below 32 and not a multiple of the
- *       vector width: the rows form on copies of C and op(B) whose rows are padded with zeros to
- *       whole vectors;</li>
- *   <li>dot, for the other n below 16 (the policy's 2 and 4 wide layers at batches 1 to 11), or
- *       everything without the Vector API: one scalar running sum per element.</li>
+ *   <li>padded, for n from 8 to 15 (the MLP's output layer), 4 to 7 when m and k are both 16
+ *       or more (the policy's first-layer gradient over an episode), or below 32 and not a
+ *       multiple of the vector width: the rows form on copies of C and op(B) whose rows are
+ *       padded with zeros to whole vectors;</li>
+ *   <li>dot, for the other n below 16 (the policy's layers at batches 1 to 11, its 2-wide output
+ *       layer at any batch), or everything without the Vector API: one scalar running sum per
+ *       element.</li>
  * </ul>
  *
  * <p>Numerics, as OpenBLAS and torch's {@code addmm} order them (C scaled first, the product
@@ -125,10 +126,11 @@ public final class JavaGemm {
     if (k == 0 || alpha == 0f) {
       return;
     }
-    // padding n up to whole vectors wastes at most half the lanes from n = 8 on; below that it
-    // pays only when there is enough work for the copies (the policy's gradients at 500 steps,
-    // not its forward at batch 11)
-    boolean padded = vector && (n < SHORT ? n >= SHORT / 2 || (m >= SHORT && k >= SHORT)
+    // padding n up to whole vectors wastes at most half the lanes from n = 8 on; at n = 4 to 7
+    // it pays only with enough work for the copies (the policy's first-layer gradient over an
+    // episode, not its forward at batch 11); at n = 2 (the policy's output layer) it never did
+    boolean padded = vector && (n < SHORT
+        ? n >= SHORT / 2 || (n >= SHORT / 4 && m >= SHORT && k >= SHORT)
         : n < 2 * SHORT && n % VectorGemm.lanes() != 0);
     int aStep = transA ? m : 1;
     int aRow = transA ? 1 : k;

@@ -55,8 +55,8 @@ public final class CpuBackend implements Backend {
   }
 
   /**
-   * The GEMM in use, e.g. {@code OpenBLAS} or {@code Java GEMM (Vector API, 16 floats wide, FMA)} (see
-   * {@link Blas}).
+   * The GEMM in use, e.g. {@code OpenBLAS} or
+   * {@code Java GEMM (Vector API, 16 floats wide, FMA)} (see {@link Blas}).
    */
   public static String blasName() {
     return Blas.name();

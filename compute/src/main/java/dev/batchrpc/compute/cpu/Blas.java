@@ -24,7 +24,7 @@ import java.util.Locale;
  *       accepted only if the library then mapped into the process is OpenBLAS;</li>
  *   <li>otherwise (a fresh machine) {@link JavaGemm}: SIMD with the Vector API when the JVM runs
  *       with {@code --add-modules=jdk.incubator.vector}, else scalar. For the trainer's MLP step its
- *       GEMMs are about 6x faster than netlib's Java BLAS (which this chose before) and 1.8x
+ *       GEMMs are 5-6x faster than netlib's Java BLAS (which this chose before) and 1.7-2.3x
  *       slower than single-threaded OpenBLAS (docs/benchmarks/compute.md, "Fresh machine").</li>
  * </ol>
  * The choice is logged once (System.Logger, INFO) and reported by {@link #name()}.

@@ -22,10 +22,12 @@ import java.util.Locale;
  *       library is used as asked;</li>
  *   <li>otherwise OpenBLAS by its soname {@code libopenblas.so.0} (Debian's {@code libopenblas0}),
  *       accepted only if the library then mapped into the process is OpenBLAS;</li>
- *   <li>otherwise (a fresh machine) {@link JavaGemm}: SIMD with the Vector API when the JVM runs
- *       with {@code --add-modules=jdk.incubator.vector}, else scalar. For the trainer's MLP step its
- *       GEMMs are 5-6x faster than netlib's Java BLAS (which this chose before) and 1.7-2.3x
- *       slower than single-threaded OpenBLAS (docs/benchmarks/compute.md, "Fresh machine").</li>
+ *   <li>otherwise (a fresh machine) {@link JavaGemm} when the JVM runs with
+ *       {@code --add-modules=jdk.incubator.vector} (as the launcher, the image and the tests do),
+ *       else netlib's scalar Java BLAS (JavaGemm's scalar loops are 2x slower). For the trainer's
+ *       MLP step JavaGemm is 5-6x faster than netlib's Java Vector API BLAS (which this chose
+ *       before) and 1.7-2.3x slower than single-threaded OpenBLAS (docs/benchmarks/compute.md,
+ *       "Fresh machine").</li>
  * </ol>
  * The choice is logged once (System.Logger, INFO) and reported by {@link #name()}.
  *
@@ -39,8 +41,8 @@ public final class Blas {
   /** netlib's system property giving the native library's file path. */
   public static final String NATIVE_LIB_PATH = "dev.ludovic.netlib.blas.nativeLibPath";
   /**
-   * Our override: {@code java} forces {@link JavaGemm}, {@code netlib-java} netlib's Java BLAS;
-   * anything else (or unset) is automatic.
+   * Our override: {@code java} forces the Java GEMM (as on a machine without OpenBLAS),
+   * {@code netlib-java} netlib's Java BLAS; anything else (or unset) is automatic.
    */
   public static final String CHOICE = "dev.batchrpc.compute.blas";
 
@@ -112,6 +114,12 @@ public final class Blas {
   }
 
   private static Object[] java(String why) {
+    if (!JavaGemm.VECTOR) {
+      // JavaGemm's scalar fallback is 2x slower than netlib's scalar Java BLAS (measured 5.5 vs
+      // 2.4 ms per MLP step): it is only worth it with SIMD
+      return netlibJava(why + "; no Vector API (run with --add-modules=jdk.incubator.vector for "
+          + "the faster Java GEMM)");
+    }
     LOG.log(System.Logger.Level.INFO, "Not using a native BLAS: " + why);
     return new Object[] {null, "Java GEMM (" + JavaGemm.describe() + ")"};
   }

@@ -35,7 +35,9 @@ import java.util.Arrays;
  * kind; {@code JavaGemmTest} checks it bitwise against a naive triple loop, with and without FMA.
  *
  * <p>The SIMD kernels need the Vector API ({@code --add-modules=jdk.incubator.vector}, which the
- * launcher, the image and the tests pass): JDK 17's C2 does not vectorize them by itself.
+ * launcher, the image and the tests pass): JDK 17's C2 does not vectorize them by itself. Without
+ * it the scalar loops here are correct but 2x slower than netlib's scalar Java BLAS, so
+ * {@link Blas} then picks that one.
  *
  * <p>Thread safety: stateless apart from per-thread scratch (up to {@link #KEEP_FLOATS} floats
  * each of two, kept; larger ones are allocated per call); callable from any thread. Bounds are

@@ -10,19 +10,24 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The process-wide BLAS used by the CPU path, chosen once, and row-major SGEMM on plain arrays.
+ * The process-wide GEMM used by the CPU path, chosen once, and row-major SGEMM on plain arrays.
  *
  * <p>Choice, in order (netlib's own default would load whatever {@code libblas.so.3} is, which on
  * Debian is often the reference BLAS, 5-30x slower, so it is never taken silently):
  * <ol>
- *   <li>{@code -Ddev.batchrpc.compute.blas=java} forces the Java BLAS;</li>
+ *   <li>{@code -Ddev.batchrpc.compute.blas=java} forces this project's Java GEMM
+ *       ({@link JavaGemm}), {@code =netlib-java} netlib's Java BLAS (for comparisons);</li>
  *   <li>if the user set netlib's {@code dev.ludovic.netlib.blas.nativeLib} (a library name for
  *       {@code dlopen}) or {@code dev.ludovic.netlib.blas.nativeLibPath} (a file), that native
  *       library is used as asked;</li>
  *   <li>otherwise OpenBLAS by its soname {@code libopenblas.so.0} (Debian's {@code libopenblas0}),
  *       accepted only if the library then mapped into the process is OpenBLAS;</li>
- *   <li>otherwise netlib's Java BLAS: the Vector API one when the JVM runs with
- *       {@code --add-modules=jdk.incubator.vector}, else the scalar Java one.</li>
+ *   <li>otherwise (a fresh machine) {@link JavaGemm} when the JVM runs with
+ *       {@code --add-modules=jdk.incubator.vector} (as the launcher, the image and the tests do),
+ *       else netlib's scalar Java BLAS (JavaGemm's scalar loops are 2x slower). For the trainer's
+ *       MLP step JavaGemm is 5-6x faster than netlib's Java Vector API BLAS (which this chose
+ *       before) and 1.7-2.3x slower than single-threaded OpenBLAS (docs/benchmarks/compute.md,
+ *       "Fresh machine").</li>
  * </ol>
  * The choice is logged once (System.Logger, INFO) and reported by {@link #name()}.
  *
@@ -35,7 +40,10 @@ public final class Blas {
   public static final String NATIVE_LIB = "dev.ludovic.netlib.blas.nativeLib";
   /** netlib's system property giving the native library's file path. */
   public static final String NATIVE_LIB_PATH = "dev.ludovic.netlib.blas.nativeLibPath";
-  /** Our override: {@code java} forces the Java BLAS, anything else (or unset) is automatic. */
+  /**
+   * Our override: {@code java} forces the Java GEMM (as on a machine without OpenBLAS),
+   * {@code netlib-java} netlib's Java BLAS; anything else (or unset) is automatic.
+   */
   public static final String CHOICE = "dev.batchrpc.compute.blas";
 
   private static final String OPENBLAS_SONAME = "libopenblas.so.0";
@@ -57,19 +65,26 @@ public final class Blas {
     }
   }
 
-  /** The selected netlib BLAS instance. */
+  /** The selected netlib BLAS instance, or null when {@link JavaGemm} does the GEMMs. */
   public static BLAS blas() {
     return Holder.BLAS_INSTANCE;
   }
 
-  /** A short name of the selected BLAS, e.g. {@code OpenBLAS} or {@code Java Vector API BLAS}. */
+  /**
+   * A short name of the selected GEMM, e.g. {@code OpenBLAS} or
+   * {@code Java GEMM (Vector API, 16 floats wide, FMA)}.
+   */
   public static String name() {
     return Holder.NAME;
   }
 
   private static Object[] select() {
-    if ("java".equalsIgnoreCase(System.getProperty(CHOICE, ""))) {
+    String choice = System.getProperty(CHOICE, "");
+    if ("java".equalsIgnoreCase(choice)) {
       return java("forced by -D" + CHOICE + "=java");
+    }
+    if ("netlib-java".equalsIgnoreCase(choice)) {
+      return netlibJava("forced by -D" + CHOICE + "=netlib-java");
     }
     String userLib = System.getProperty(NATIVE_LIB);
     String userPath = System.getProperty(NATIVE_LIB_PATH);
@@ -99,10 +114,21 @@ public final class Blas {
   }
 
   private static Object[] java(String why) {
+    if (!JavaGemm.VECTOR) {
+      // JavaGemm's scalar fallback is 2x slower than netlib's scalar Java BLAS (measured 5.5 vs
+      // 2.4 ms per MLP step): it is only worth it with SIMD
+      return netlibJava(why + "; no Vector API (run with --add-modules=jdk.incubator.vector for "
+          + "the faster Java GEMM)");
+    }
+    LOG.log(System.Logger.Level.INFO, "Not using a native BLAS: " + why);
+    return new Object[] {null, "Java GEMM (" + JavaGemm.describe() + ")"};
+  }
+
+  private static Object[] netlibJava(String why) {
     JavaBLAS j = JavaBLAS.getInstance();
     boolean vector = j.getClass().getSimpleName().startsWith("Vector");
-    String name = vector ? "Java Vector API BLAS"
-        : "scalar Java BLAS (run with --add-modules=jdk.incubator.vector for the vectorized one)";
+    String name = vector ? "netlib Java Vector API BLAS"
+        : "netlib scalar Java BLAS";
     LOG.log(System.Logger.Level.INFO, "Not using a native BLAS: " + why);
     return new Object[] {j, name};
   }
@@ -154,9 +180,14 @@ public final class Blas {
       }
       return;
     }
+    BLAS blas = blas();
+    if (blas == null) {
+      JavaGemm.sgemm(transA, transB, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff);
+      return;
+    }
     int ldb = transB ? k : n;
     int lda = transA ? m : k;
-    blas().sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb,
+    blas.sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb,
         a, aOff, lda, beta, c, cOff, n);
   }
 }

@@ -15,8 +15,9 @@ import dev.batchrpc.compute.nn.Softmax;
 import dev.batchrpc.compute.random.Categorical;
 
 /**
- * The reference {@link Backend}: host memory ({@link CpuArray}), GEMM through netlib BLAS (see
- * {@link Blas} for which one), element-wise kernels as plain loops that the JIT vectorizes.
+ * The reference {@link Backend}: host memory ({@link CpuArray}), GEMM through OpenBLAS (netlib's
+ * JNI) or, without it, {@link JavaGemm} (see {@link Blas}), element-wise kernels as plain loops that
+ * the JIT vectorizes.
  *
  * <p>Rounding follows PyTorch's CPU kernels where they fix it: {@code add_(x, alpha)} is one fused
  * multiply-add ({@code vec::fmadd}), so the optimizer updates use {@link Math#fma}; everything else
@@ -53,7 +54,10 @@ public final class CpuBackend implements Backend {
     return Shared.INSTANCE;
   }
 
-  /** The BLAS in use, e.g. {@code OpenBLAS} or {@code Java Vector API BLAS}. */
+  /**
+   * The GEMM in use, e.g. {@code OpenBLAS} or
+   * {@code Java GEMM (Vector API, 16 floats wide, FMA)} (see {@link Blas}).
+   */
   public static String blasName() {
     return Blas.name();
   }

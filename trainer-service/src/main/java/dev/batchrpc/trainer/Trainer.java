@@ -265,12 +265,19 @@ public final class Trainer {
   }
 
   private Future<Summary> loop(ModelReply model, int round) {
+    // Only the version is kept: the lambdas below stay referenced by the chain of futures until
+    // the run ends, and a reply's parameters (94 MB for ResNet-50) must not be kept with them.
+    long modelVersion = model.getModelVersion();
+    return loop(modelVersion, round);
+  }
+
+  private Future<Summary> loop(long modelVersion, int round) {
     if (round == batches) {
       long end = System.nanoTime();
       // Done: leave the server's rounds, so peers still redoing rounds never wait for this one.
       // Best effort: a server that is gone has no rounds to leave.
       return client.leave(id).transform(left -> Future.succeededFuture(new Summary(id, batches, firstLoss,
-          lastLoss, model.getModelVersion(), stale, startNanos, end, computeNanos, updateNanos, loadNanos,
+          lastLoss, modelVersion, stale, startNanos, end, computeNanos, updateNanos, loadNanos,
           outages, outageRetries, outageNanos, roundsRedone)));
     }
     return vertx.executeBlocking(this::timedStep).compose(step -> {
@@ -280,7 +287,7 @@ public final class Trainer {
       }
       lastLoss = step.loss();
       UpdateRequest q = UpdateRequest.newBuilder().setParticipantId(id)
-          .setModelVersion(model.getModelVersion()).setGradients(step.gradients()).build();
+          .setModelVersion(modelVersion).setGradients(step.gradients()).build();
       long sent = System.nanoTime();
       return client.updateAndFetch(q).onSuccess(r -> updateNanos += System.nanoTime() - sent);
     }).compose(reply -> vertx.executeBlocking(() -> {
@@ -310,7 +317,7 @@ public final class Trainer {
       RpcException e = RpcException.of(ar.cause());
       if (e.code() == FailureCode.STALE_VERSION && stale < MAX_STALE_RETRIES && outage == null) {
         stale++;
-        long held = model.getModelVersion();
+        long held = modelVersion;
         return fetch().transform(f -> f.failed() ? retryOrFail(RpcException.of(f.cause()), round, true)
             : loop(f.result(), rollBack(round, held, f.result().getModelVersion())));
       }

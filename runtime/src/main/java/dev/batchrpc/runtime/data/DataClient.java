@@ -100,7 +100,11 @@ public final class DataClient {
         .setConnectTimeout(10_000));
     NetClient client = vertx.createNetClient(options);
     String endpoint = host + ":" + port;
-    ContextInternal ctx = ((VertxInternal) vertx).createEventLoopContext();
+    // On the caller's event loop when it has one (a trainer's own context): its replies then
+    // complete its calls without a thread hand-off.
+    io.vertx.core.Context current = Vertx.currentContext();
+    ContextInternal ctx = current != null && current.isEventLoopContext() ? (ContextInternal) current
+        : ((VertxInternal) vertx).createEventLoopContext();
     Promise<DataClient> done = ctx.promise();
     ctx.runOnContext(v -> client.connect(port, host)
         .map(so -> new DataClient(vertx, client, (NetSocketInternal) so, pool, maxPayloadBytes, endpoint))

@@ -97,9 +97,12 @@ public final class DataServer {
    * @param inFlightBudgetBytes the most payload bytes received and not yet answered, all
    *     connections together; also how many free bytes the buffer pool keeps for reuse
    * @param eventLoops over how many event loops the connections are spread, &gt;= 1
+   * @param home with one event loop, the context to serve on (e.g. the service's own, so that a
+   *     request reaches the service's round and its reply the socket without a thread hand-off);
+   *     null for a fresh one
    */
   public static Future<DataServer> listen(Vertx vertx, String host, int port, Map<String, Method> methods,
-      long maxPayloadBytes, long inFlightBudgetBytes, int eventLoops) {
+      long maxPayloadBytes, long inFlightBudgetBytes, int eventLoops, io.vertx.core.Context home) {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("data port must be 0-65535, got " + port);
     }
@@ -114,13 +117,15 @@ public final class DataServer {
     // "any free port" is shared that way only when asked for as a negative number (port 0 would
     // bind a new random port per server).
     int shared = port == 0 ? -1 - SHARED_RANDOM_PORTS.getAndIncrement() % 1_000_000 : port;
-    Future<Integer> first = listenOn(vertx, host, shared, table, maxPayloadBytes, inFlightBudgetBytes, pool,
-        inFlight, servers);
+    ContextInternal firstContext = eventLoops == 1 && home != null && home.isEventLoopContext()
+        ? (ContextInternal) home : ((VertxInternal) vertx).createEventLoopContext();
+    Future<Integer> first = listenOn(vertx, firstContext, host, shared, table, maxPayloadBytes,
+        inFlightBudgetBytes, pool, inFlight, servers);
     return first.compose(actual -> {
       List<Future<Integer>> more = new ArrayList<>();
       for (int i = 1; i < eventLoops; i++) {
-        more.add(listenOn(vertx, host, shared, table, maxPayloadBytes, inFlightBudgetBytes, pool, inFlight,
-            servers));
+        more.add(listenOn(vertx, ((VertxInternal) vertx).createEventLoopContext(), host, shared, table,
+            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers));
       }
       return Future.all(more).map(v -> new DataServer(List.copyOf(servers), actual, pool, inFlight));
     }).recover(e -> {
@@ -135,10 +140,10 @@ public final class DataServer {
     });
   }
 
-  /** Binds one server on a fresh event-loop context, so its connections live on that loop. */
-  private static Future<Integer> listenOn(Vertx vertx, String host, int port, Map<String, Method> methods,
-      long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight, List<NetServer> servers) {
-    ContextInternal ctx = ((VertxInternal) vertx).createEventLoopContext();
+  /** Binds one server on an event-loop context, so its connections live on that loop. */
+  private static Future<Integer> listenOn(Vertx vertx, ContextInternal ctx, String host, int port,
+      Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
+      List<NetServer> servers) {
     Promise<Integer> bound = ctx.promise();
     ctx.runOnContext(v -> {
       NetServerOptions options = Tls.dataServer(vertx, new NetServerOptions().setTcpNoDelay(true));

@@ -84,7 +84,7 @@ public final class PsBench implements Callable<Integer> {
       description = "Replay model size (default: ResNet-50's). Default: ${DEFAULT-VALUE}.")
   int replayParams;
 
-  @Option(names = "--trainer-heap", defaultValue = "1g",
+  @Option(names = "--trainer-heap", defaultValue = "512m",
       description = "-Xmx of each trainer process. Default: ${DEFAULT-VALUE}.")
   String trainerHeap;
 

@@ -139,15 +139,20 @@ public final class ParameterServerVerticle extends VerticleBase {
     long gradientBytes = 4L * config.model().parameterCount();
     // Payloads in flight: a gradient per trainer of this round and the next, and a few spare.
     long budget = gradientBytes * (2L * config.trainers() + 2);
+    // Free buffers kept for reuse: a round's worth and one; more would only hold direct memory.
+    long retained = gradientBytes * (config.trainers() + 1L);
     // A large model's gradients are received in parallel on several event loops; a small model's
     // on this verticle's own loop, where a request reaches the round, and the round's replies
     // their sockets, without a thread hand-off (which costs more than receiving 1 MB).
     int loops = config.model().parameterCount() >= ParameterServer.ACCUMULATE_FROM_PARAMETERS
         ? Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())) : 1;
     return DataServer.listen(vertx, dataChannel.bindHost(), dataChannel.port(),
-            new ParameterServerData(ps, config.model().parameterCount()).methods(), gradientBytes, budget, loops,
-            context)
-        .onSuccess(d -> dataServer = d)
+            new ParameterServerData(ps, config.model().parameterCount()).methods(), gradientBytes, budget,
+            retained, loops, context)
+        .onSuccess(d -> {
+          dataServer = d;
+          ps.useOffHeapReplies();
+        })
         .mapEmpty();
   }
 

@@ -95,21 +95,23 @@ public final class DataServer {
    * @param methods what it serves, by method name (e.g. {@code ps.update-and-fetch})
    * @param maxPayloadBytes the largest payload of one frame
    * @param inFlightBudgetBytes the most payload bytes received and not yet answered, all
-   *     connections together; also how many free bytes the buffer pool keeps for reuse
+   *     connections together
+   * @param retainedBytes how many bytes of free buffers the pool keeps for reuse
    * @param eventLoops over how many event loops the connections are spread, &gt;= 1
    * @param home with one event loop, the context to serve on (e.g. the service's own, so that a
    *     request reaches the service's round and its reply the socket without a thread hand-off);
    *     null for a fresh one
    */
   public static Future<DataServer> listen(Vertx vertx, String host, int port, Map<String, Method> methods,
-      long maxPayloadBytes, long inFlightBudgetBytes, int eventLoops, io.vertx.core.Context home) {
+      long maxPayloadBytes, long inFlightBudgetBytes, long retainedBytes, int eventLoops,
+      io.vertx.core.Context home) {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("data port must be 0-65535, got " + port);
     }
     if (eventLoops < 1) {
       throw new IllegalArgumentException("eventLoops must be >= 1, got " + eventLoops);
     }
-    BufferPool pool = new BufferPool(inFlightBudgetBytes);
+    BufferPool pool = new BufferPool(retainedBytes);
     AtomicLong inFlight = new AtomicLong();
     Map<String, Method> table = Map.copyOf(methods);
     List<NetServer> servers = new ArrayList<>();

@@ -6,7 +6,6 @@ import dev.batchrpc.proto.v1.DataHeader;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.net.Tls;
 import io.netty.buffer.ByteBuf;
-import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -71,15 +70,7 @@ public final class DataClient {
             + e.getMessage()));
       }
     });
-    socket.messageHandler(msg -> {
-      try {
-        if (msg instanceof ByteBuf b && !reader.failed()) {
-          reader.feed(b);
-        }
-      } finally {
-        ReferenceCountUtil.release(msg);
-      }
-    });
+    socket.messageHandler(reader.messageHandler());
     socket.closeHandler(v -> {
       reader.close();
       failAll(new RpcException(FailureCode.UNAVAILABLE, "the data channel to " + endpoint

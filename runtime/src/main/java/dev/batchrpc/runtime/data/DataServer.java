@@ -6,7 +6,6 @@ import dev.batchrpc.proto.v1.DataHeader;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.net.Tls;
 import io.netty.buffer.ByteBuf;
-import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -202,15 +201,7 @@ public final class DataServer {
       this.budget = budget;
       this.inFlight = inFlight;
       this.reader = new FrameReader(pool, maxPayloadBytes, this, new Sink(pool));
-      socket.messageHandler(msg -> {
-        try {
-          if (msg instanceof ByteBuf b && !reader.failed()) {
-            reader.feed(b);
-          }
-        } finally {
-          ReferenceCountUtil.release(msg);
-        }
-      });
+      socket.messageHandler(reader.messageHandler());
       socket.closeHandler(v -> {
         if (reader.midFrame()) {
           LOG.log(System.Logger.Level.DEBUG, "data channel from " + so.remoteAddress()

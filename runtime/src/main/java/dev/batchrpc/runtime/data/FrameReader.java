@@ -86,6 +86,22 @@ public final class FrameReader {
     }
   }
 
+  /**
+   * A handler for a socket's raw messages ({@code NetSocketInternal.messageHandler}): feeds each
+   * buffer to this reader until it fails, and releases every message.
+   */
+  public io.vertx.core.Handler<Object> messageHandler() {
+    return msg -> {
+      try {
+        if (msg instanceof ByteBuf b && state != State.FAILED) {
+          feed(b);
+        }
+      } finally {
+        io.netty.util.ReferenceCountUtil.release(msg);
+      }
+    };
+  }
+
   /** Whether the reader stopped on a fatal refusal. */
   public boolean failed() {
     return state == State.FAILED;

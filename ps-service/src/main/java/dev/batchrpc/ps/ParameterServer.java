@@ -11,6 +11,7 @@ import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.Tensor;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.round.Arrival;
 import dev.batchrpc.runtime.round.BatchResult;
 import dev.batchrpc.runtime.round.PartialPolicy;
@@ -26,8 +27,11 @@ import io.vertx.core.WorkerExecutor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
@@ -84,6 +88,16 @@ public final class ParameterServer {
   /** Registered trainers (registration mode); owner context only. */
   private final Set<String> registered = new LinkedHashSet<>();
   private volatile ModelReply latest;
+  /** The latest reply's pooled buffer and its references, or null while replies are not pooled. */
+  private volatile PooledReply current;
+  /** Off-heap reply buffers, reused once nobody reads them ({@link PooledReply}). */
+  private final BufferPool replyPool;
+  /**
+   * Requests of data-channel callers that release their reply after writing it, identity-keyed,
+   * with the reply holder the round gave them (null until their round ran).
+   */
+  private final Map<UpdateRequest, PooledReply> leased =
+      Collections.synchronizedMap(new IdentityHashMap<>());
   private volatile long version;
   private volatile LongConsumer roundListener = v -> { };
   /** Whether replies are encoded off-heap ({@link #useOffHeapReplies}). */
@@ -109,6 +123,8 @@ public final class ParameterServer {
     this.size = store.size();
     this.shape = new long[] {size};
     this.latest = initial;
+    // Three models' worth: the latest, the one before (writes may still be draining) and one spare.
+    this.replyPool = new BufferPool(3L * 4 * store.size());
     this.version = initial.getModelVersion();
     RoundConfig rc = RoundConfig.of("update", "ps", config.trainers()).withWorkerName(workerName());
     if (config.maxWait() != null) {
@@ -218,9 +234,14 @@ public final class ParameterServer {
    * (see {@link #leave}) is back from the next round once it fetches the model again.
    */
   public Future<ModelReply> getModel(GetModelRequest request) {
+    return registerForModel(request).map(v -> latestEscaped());
+  }
+
+  /** What a model request does besides answering: (re)registers a named trainer. */
+  private Future<Void> registerForModel(GetModelRequest request) {
     String id = request.getParticipantId();
     if (id.isEmpty()) {
-      return Future.succeededFuture(latest);
+      return Future.succeededFuture();
     }
     if (!Addresses.isValidId(id)) {
       return Future.failedFuture(invalidId(id));
@@ -230,9 +251,9 @@ public final class ParameterServer {
         return Future.failedFuture(new RpcException(FailureCode.UNKNOWN_PARTICIPANT, "participant '"
             + id + "' is not one of --participants " + config.participants()));
       }
-      return round.rejoin(id).map(v -> latest);
+      return round.rejoin(id).mapEmpty();
     }
-    return registerOnOwner(id).compose(v -> round.rejoin(id)).map(v -> latest);
+    return registerOnOwner(id).compose(v -> round.rejoin(id)).mapEmpty();
   }
 
   /**
@@ -359,13 +380,42 @@ public final class ParameterServer {
       v = store.step(rows);
     }
     long t1 = System.nanoTime();
-    ModelReply reply = encode(v, arrivals.size());
+    int lent = 0;
+    for (Arrival<UpdateRequest> a : arrivals) {
+      if (leased.containsKey(a.request())) {
+        lent++;
+      }
+    }
+    ModelReply reply;
+    PooledReply holder = null;
+    if (offHeapReplies) {
+      ByteBuffer bytes = replyPool.lease(4 * size);
+      reply = encodeInto(store, v, arrivals.size(), bytes);
+      // One reference for "latest", one per data-channel caller of this round, taken before any
+      // caller is answered; any other caller (event bus, gRPC) may keep the reply: escaped.
+      holder = new PooledReply(reply, bytes, replyPool, 1 + lent);
+      if (lent < arrivals.size()) {
+        holder.escape();
+      }
+      for (Arrival<UpdateRequest> a : arrivals) {
+        if (leased.containsKey(a.request())) {
+          leased.put(a.request(), holder);
+        }
+      }
+    } else {
+      reply = encode(v, arrivals.size());
+    }
     applyTimer.record(t1 - t0, TimeUnit.NANOSECONDS);
     encodeTimer.record(System.nanoTime() - t1, TimeUnit.NANOSECONDS);
     // Before publishing v: may wait for the previous checkpoint's write (the loss bound).
     checkpointer.afterStep(store);
+    PooledReply previous = current;
+    current = holder;
     latest = reply;
     version = v;
+    if (previous != null) {
+      previous.release();
+    }
     roundListener.accept(v);
     return BatchResult.shared(reply);
   }
@@ -389,6 +439,77 @@ public final class ParameterServer {
     offHeapReplies = true;
   }
 
+  /**
+   * A reply lent to a transport that gives it back ({@link #release()}) once it has written it,
+   * so its pooled buffer can serve a later round; {@code holder} is null for an unpooled reply.
+   */
+  record Lease(ModelReply reply, PooledReply holder) {
+    /** The transport is done with the reply's bytes. */
+    void release() {
+      if (holder != null) {
+        holder.release();
+      }
+    }
+  }
+
+  /** The latest model for a transport that cannot give it back: its buffer is never reused. */
+  private ModelReply latestEscaped() {
+    while (true) {
+      PooledReply h = current;
+      if (h == null) {
+        return latest;
+      }
+      if (h.retain()) {
+        h.escape();
+        h.release();
+        return h.reply();
+      }
+      // Released meanwhile: a newer reply is current by now.
+    }
+  }
+
+  /** The latest model, lent ({@link Lease#release()} once written). */
+  private Lease latestLeased() {
+    while (true) {
+      PooledReply h = current;
+      if (h == null) {
+        return new Lease(latest, null);
+      }
+      if (h.retain()) {
+        return new Lease(h.reply(), h);
+      }
+    }
+  }
+
+  /** The pool of off-heap reply buffers (for tests). */
+  BufferPool replyPool() {
+    return replyPool;
+  }
+
+  /** {@link #getModel} for the data channel: the reply is lent, to be released once written. */
+  Future<Lease> getModelLeased(GetModelRequest request) {
+    return registerForModel(request).map(v -> latestLeased());
+  }
+
+  /**
+   * {@link #updateAndFetch} for the data channel: the round's reply is lent to this caller (its
+   * reference taken by the round itself, before any caller is answered), to be released once
+   * written.
+   */
+  Future<Lease> updateAndFetchLeased(UpdateRequest request) {
+    leased.put(request, null);
+    return updateAndFetch(request).transform(ar -> {
+      PooledReply h = leased.remove(request);
+      if (ar.failed()) {
+        if (h != null) {
+          h.release();
+        }
+        return Future.failedFuture(ar.cause());
+      }
+      return Future.succeededFuture(new Lease(ar.result(), h));
+    });
+  }
+
   /** Reads the parameters once into fresh bytes that the reply wraps without a copy. Worker only. */
   private ModelReply encode(long v, int roundSize) {
     return encode(store, v, roundSize, offHeapReplies);
@@ -398,6 +519,12 @@ public final class ParameterServer {
     int size = store.size();
     ByteBuffer bytes = (offHeap ? ByteBuffer.allocateDirect(4 * size) : ByteBuffer.allocate(4 * size))
         .order(ByteOrder.LITTLE_ENDIAN);
+    return encodeInto(store, v, roundSize, bytes);
+  }
+
+  /** Reads the parameters into {@code bytes} (exactly 4 bytes each) and wraps them in a reply. */
+  private static ModelReply encodeInto(ParameterStore store, long v, int roundSize, ByteBuffer bytes) {
+    int size = store.size();
     store.readParameters(bytes.asFloatBuffer());
     Tensor params = Tensor.newBuilder().addShape(size).setData(UnsafeByteOperations.unsafeWrap(bytes)).build();
     return ModelReply.newBuilder().setModelVersion(v).setParameters(params).setRoundSize(roundSize).build();

@@ -62,7 +62,7 @@ final class ParameterServerData {
         } catch (InvalidProtocolBufferException e) {
           return Future.failedFuture(malformed("GetModelRequest", e));
         }
-        return ps.getModel(q).map(ParameterServerData.this::split);
+        return ps.getModelLeased(q).map(ParameterServerData.this::split);
       }
     }, Addresses.PS_UPDATE_AND_FETCH, new DataServer.Method() {
       @Override
@@ -86,7 +86,7 @@ final class ParameterServerData {
         } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
           return Future.failedFuture(malformed("UpdateRequest", e));
         }
-        return ps.updateAndFetch(q).map(ParameterServerData.this::split);
+        return ps.updateAndFetchLeased(q).map(ParameterServerData.this::split);
       }
     });
   }
@@ -96,15 +96,18 @@ final class ParameterServerData {
         + e.getMessage());
   }
 
-  /** The reply's body and payload, split once per reply (all trainers of a round share it). */
-  private DataServer.Reply split(ModelReply reply) {
+  /**
+   * The reply's body and payload, split once per reply (all trainers of a round share it), with
+   * the lease released once this caller's copy is written.
+   */
+  private DataServer.Reply split(ParameterServer.Lease lease) {
+    ModelReply reply = lease.reply();
     Split s = last;
-    if (s != null && s.reply == reply) {
-      return s.data;
+    if (s == null || s.reply != reply) {
+      TensorPayload.Split parts = TensorPayload.split(reply);
+      s = new Split(reply, new DataServer.Reply(parts.body().toByteString(), TensorPayload.view(parts.data())));
+      last = s;
     }
-    TensorPayload.Split parts = TensorPayload.split(reply);
-    DataServer.Reply data = new DataServer.Reply(parts.body().toByteString(), TensorPayload.view(parts.data()));
-    last = new Split(reply, data);
-    return data;
+    return new DataServer.Reply(s.data.body(), s.data.payload(), lease::release);
   }
 }

@@ -116,7 +116,7 @@ class DataChannelTest {
         GetModelRequest.newBuilder().setParticipantId("a").build().toByteString(), null, TIMEOUT_MS), 10));
     assertThat(Tensors.toFloats(first.getParameters())).containsExactly(MODEL.initialParameters(0));
     List<float[][]> rounds = new ArrayList<>();
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < 6; r++) {
       float[][] gs = {gradient(0, r), gradient(1, r)};
       rounds.add(gs);
       Future<ModelReply> fa = update(a, "a", r, gs[0]);
@@ -132,8 +132,35 @@ class DataChannelTest {
     // Every received gradient was received into a pooled buffer and given back: after the first
     // round the same buffers serve again.
     assertThat(dataServer().inFlightBytes()).isZero();
-    assertThat(dataServer().pool().leases()).isEqualTo(6);
+    assertThat(dataServer().pool().leases()).isEqualTo(12);
     assertThat(dataServer().pool().allocations()).isLessThanOrEqualTo(2);
+    // Each round's reply was encoded once into a pooled buffer, reused once both writes of it
+    // were done and a newer model was out: a handful of buffers for six rounds.
+    assertThat(ps.replyPool().leases()).isEqualTo(6);
+    assertThat(ps.replyPool().allocations()).isLessThanOrEqualTo(3);
+  }
+
+  @Test
+  void aReplyThatAlsoWentOverTheEventBusIsNeverReused() throws Exception {
+    DataClient a = connect();
+    List<float[][]> rounds = new ArrayList<>();
+    List<ModelReply> heldByB = new ArrayList<>();
+    for (int r = 0; r < 5; r++) {
+      float[][] gs = {gradient(0, r), gradient(1, r)};
+      rounds.add(gs);
+      Future<ModelReply> fa = update(a, "a", r, gs[0]);
+      Future<ModelReply> fb = ParameterServerVerticleTest.send(node.vertx(),
+          ParameterServerVerticleTest.update("b", r, gs[1]));
+      await(fa, 20);
+      heldByB.add(await(fb, 20));
+    }
+    // The event bus handed "b" the reply objects themselves: none of their buffers went back to
+    // the pool, so every reply "b" still holds reads the model of its own round.
+    float[][] expected = reference(MODEL.initialParameters(0), rounds);
+    for (int r = 0; r < heldByB.size(); r++) {
+      assertThat(Tensors.toFloats(heldByB.get(r).getParameters())).as("round %d", r).containsExactly(expected[r]);
+    }
+    assertThat(ps.replyPool().allocations()).isEqualTo(5);
   }
 
   /** Round 1 of "a" and "b" completes with exactly the direct step of their two gradients. */

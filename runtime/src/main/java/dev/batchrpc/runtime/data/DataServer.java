@@ -65,9 +65,16 @@ public final class DataServer {
 
   /**
    * A method's answer: the protobuf body without tensor data, and the tensor's bytes (null when
-   * none), which the server only reads (a view per write), so one buffer can answer many calls.
+   * none), which the server only reads (a view per write), so one buffer can answer many calls;
+   * {@code written} runs once the frame is written to the socket or failed to (the payload is not
+   * read after that), e.g. to give a pooled buffer back.
    */
-  public record Reply(ByteString body, ByteBuffer payload) {
+  public record Reply(ByteString body, ByteBuffer payload, Runnable written) {
+
+    /** A reply whose payload needs nothing after it is written. */
+    public Reply(ByteString body, ByteBuffer payload) {
+      this(body, payload, null);
+    }
   }
 
   /** Distinct negative port numbers, one per data server of this JVM (see {@link #listen}). */
@@ -259,7 +266,10 @@ public final class DataServer {
           inFlight.addAndGet(-bytes);
           if (ar.succeeded()) {
             Reply r = ar.result();
-            write(Frames.reply(header.getCallId(), r.body()), r.payload());
+            Future<Void> sent = write(Frames.reply(header.getCallId(), r.body()), r.payload());
+            if (r.written() != null) {
+              sent.onComplete(x -> r.written().run());
+            }
           } else {
             RpcException e = RpcException.of(ar.cause());
             write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
@@ -278,10 +288,13 @@ public final class DataServer {
       }
     }
 
-    private void write(DataHeader header, ByteBuffer payload) {
+    /** Writes one frame; completes when its last buffer is written (or failed to be). */
+    private Future<Void> write(DataHeader header, ByteBuffer payload) {
+      Future<Void> last = Future.succeededFuture();
       for (ByteBuf b : Frames.encode(header, payload)) {
-        socket.writeMessage(b);
+        last = socket.writeMessage(b);
       }
+      return last;
     }
   }
 }

@@ -106,6 +106,11 @@ public final class Trainer {
   private final Consumer<Progress> progress;
   private final long retryTimeoutNanos;
 
+  /** Completed once, with the summary or the run's failure. */
+  private final Promise<Summary> done = Promise.promise();
+  /** The context the run's rounds follow each other on. */
+  private Context context;
+
   // ---- confined to the run's chain of futures ----
   private float firstLoss = Float.NaN;
   private float lastLoss = Float.NaN;
@@ -191,10 +196,10 @@ public final class Trainer {
     if (Vertx.currentContext() == ctx) {
       ctx = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
     }
-    Promise<Summary> done = Promise.promise();
+    context = ctx;
     ctx.runOnContext(v -> {
       lastRoundNanos = System.nanoTime();
-      fetchAndLoop(0).onComplete(done);
+      fetchAndLoop(0);
     });
     return done.future();
   }
@@ -219,14 +224,25 @@ public final class Trainer {
   }
 
   /** Fetches the model (registering the trainer) and goes on with {@code round}, rebased in an outage. */
-  private Future<Summary> fetchAndLoop(int round) {
-    return fetch().transform(ar -> {
+  private void fetchAndLoop(int round) {
+    fetch().onComplete(ar -> {
       if (ar.failed()) {
-        return retryOrFail(RpcException.of(ar.cause()), round, true);
+        retryOrFail(RpcException.of(ar.cause()), round, true);
+        return;
       }
-      ModelReply m = ar.result();
-      return loop(m, outage == null ? round : rebase(round, m.getModelVersion()));
+      long v = ar.result().getModelVersion();
+      next(v, outage == null ? round : rebase(round, v), null);
     });
+  }
+
+  /**
+   * Goes on with {@code round} as a new task on the trainer's context. Rounds follow each other as
+   * tasks, not as a chain of futures each completed by the next: a run of any length keeps a flat
+   * stack and holds no finished round (a chain of 4,000 nested futures overflowed the stack when
+   * the last one completed them all).
+   */
+  private void next(long modelVersion, int round, GradientTask.Step prepared) {
+    context.runOnContext(v -> loop(modelVersion, round, prepared));
   }
 
   /**
@@ -264,30 +280,31 @@ public final class Trainer {
     return next;
   }
 
-  private Future<Summary> loop(ModelReply model, int round) {
-    // Only the version is kept: the lambdas below stay referenced by the chain of futures until
-    // the run ends, and a reply's parameters (94 MB for ResNet-50) must not be kept with them.
-    long modelVersion = model.getModelVersion();
-    return loop(modelVersion, round);
-  }
-
-  private Future<Summary> loop(long modelVersion, int round) {
+  /**
+   * One round: the gradient at {@code modelVersion} ({@code prepared}, or computed now), the
+   * update, then on one worker task the reply's model loaded and the next round's gradient
+   * computed (one hand-off to a worker per round, not two).
+   */
+  private void loop(long modelVersion, int round, GradientTask.Step prepared) {
     if (round == batches) {
       long end = System.nanoTime();
       // Done: leave the server's rounds, so peers still redoing rounds never wait for this one.
       // Best effort: a server that is gone has no rounds to leave.
-      return client.leave(id).transform(left -> Future.succeededFuture(new Summary(id, batches, firstLoss,
-          lastLoss, modelVersion, stale, startNanos, end, computeNanos, updateNanos, loadNanos,
-          outages, outageRetries, outageNanos, roundsRedone)));
+      client.leave(id).onComplete(left -> done.tryComplete(new Summary(id, batches, firstLoss, lastLoss,
+          modelVersion, stale, startNanos, end, computeNanos, updateNanos, loadNanos, outages, outageRetries,
+          outageNanos, roundsRedone)));
+      return;
     }
-    return vertx.executeBlocking(this::timedStep).compose(step -> {
+    Future<GradientTask.Step> step = prepared != null ? Future.succeededFuture(prepared)
+        : vertx.executeBlocking(this::timedStep);
+    step.compose(st -> {
       if (round == 0 && startNanos == 0) {
         startNanos = System.nanoTime();
-        firstLoss = step.loss();
+        firstLoss = st.loss();
       }
-      lastLoss = step.loss();
+      lastLoss = st.loss();
       UpdateRequest q = UpdateRequest.newBuilder().setParticipantId(id)
-          .setModelVersion(modelVersion).setGradients(step.gradients()).build();
+          .setModelVersion(modelVersion).setGradients(st.gradients()).build();
       long sent = System.nanoTime();
       return client.updateAndFetch(q).onSuccess(r -> updateNanos += System.nanoTime() - sent);
     }).compose(reply -> vertx.executeBlocking(() -> {
@@ -299,30 +316,41 @@ public final class Trainer {
         client.release(reply);
       }
       loadNanos += System.nanoTime() - t0;
-      return reply;
-    })).transform(ar -> {
+      return new Answered(reply.getModelVersion(), round + 1 < batches ? timedStep() : null);
+    })).onComplete(ar -> {
       if (ar.succeeded()) {
         stale = 0;
-        ModelReply reply = ar.result();
+        long version = ar.result().version;
         if (outage != null) {
-          recovered(round, reply.getModelVersion());
+          recovered(round, version);
         }
         lastRoundNanos = System.nanoTime();
-        heldVersion = reply.getModelVersion();
+        heldVersion = version;
         double secs = (System.nanoTime() - startNanos) / 1e9;
-        progress.accept(new Progress(id, round + 1, batches, lastLoss, reply.getModelVersion(),
+        progress.accept(new Progress(id, round + 1, batches, lastLoss, version,
             secs > 0 ? (round + 1) / secs : 0));
-        return loop(reply, round + 1);
+        next(version, round + 1, ar.result().nextStep);
+        return;
       }
       RpcException e = RpcException.of(ar.cause());
       if (e.code() == FailureCode.STALE_VERSION && stale < MAX_STALE_RETRIES && outage == null) {
         stale++;
-        long held = modelVersion;
-        return fetch().transform(f -> f.failed() ? retryOrFail(RpcException.of(f.cause()), round, true)
-            : loop(f.result(), rollBack(round, held, f.result().getModelVersion())));
+        fetch().onComplete(f -> {
+          if (f.failed()) {
+            retryOrFail(RpcException.of(f.cause()), round, true);
+          } else {
+            long v = f.result().getModelVersion();
+            next(v, rollBack(round, modelVersion, v), null);
+          }
+        });
+        return;
       }
-      return retryOrFail(e, round, false);
+      retryOrFail(e, round, false);
     });
+  }
+
+  /** A round's reply, loaded: its model version, and the next round's gradient (null after the last). */
+  private record Answered(long version, GradientTask.Step nextStep) {
   }
 
   /**
@@ -331,12 +359,13 @@ public final class Trainer {
    * ({@code UNAVAILABLE}): any other refusal of a fetch (an id not in {@code --participants}, a
    * model of another shape) will not go away by itself.
    */
-  private Future<Summary> retryOrFail(RpcException e, int round, boolean fetching) {
+  private void retryOrFail(RpcException e, int round, boolean fetching) {
     boolean isOutage = fetching ? e.code() == FailureCode.UNAVAILABLE : OUTAGE.contains(e.code());
     long now = System.nanoTime();
     if (!isOutage || retryTimeoutNanos == 0) {
-      return Future.failedFuture(new RpcException(e.code(), "trainer '" + id + "' round " + (round + 1)
+      done.tryFail(new RpcException(e.code(), "trainer '" + id + "' round " + (round + 1)
           + ": " + e.getMessage(), e));
+      return;
     }
     if (outage == null) {
       outage = new Outage(now, lastRoundNanos, heldVersion);
@@ -348,19 +377,18 @@ public final class Trainer {
     }
     long left = outage.startNanos + retryTimeoutNanos - now;
     if (left <= 0) {
-      return Future.failedFuture(new RpcException(e.code(), String.format(Locale.ROOT,
+      done.tryFail(new RpcException(e.code(), String.format(Locale.ROOT,
           "trainer '%s' round %d: the parameter server did not come back within --retry-timeout-s %d "
               + "(%d retries; last failure %s: %s)", id, round + 1,
           TimeUnit.NANOSECONDS.toSeconds(retryTimeoutNanos), outage.retries, e.code(), e.getMessage()), e));
+      return;
     }
     long backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS << Math.min(outage.retries, 20));
     long delay = Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1,
         (long) (backoff * ThreadLocalRandom.current().nextDouble(0.8, 1.2)));
     outage.retries++;
     outageRetries++;
-    Promise<Summary> later = Promise.promise();
-    vertx.setTimer(Math.max(1, delay), t -> fetchAndLoop(round).onComplete(later));
-    return later.future();
+    vertx.setTimer(Math.max(1, delay), t -> fetchAndLoop(round));
   }
 
   /** The first completed round after an outage: one line saying how long it took. */

@@ -112,4 +112,30 @@ class TrainerTest {
           ctx.completeNow();
         })));
   }
+
+  /**
+   * A long run in one process: 100,000 rounds of a tiny model end with their summary. Rounds follow
+   * each other as tasks on the trainer's context, so neither the stack (a chain of 4,000 nested
+   * futures overflowed it) nor the heap grows with the rounds.
+   */
+  @Test
+  @Timeout(value = 120, timeUnit = TimeUnit.SECONDS)
+  void aHundredThousandRoundsEndWithTheirSummary(Vertx vertx, VertxTestContext ctx) {
+    int rounds = 100_000;
+    PsConfig config = PsConfig.of(1, ModelSpec.replay(4));
+    deployPs(vertx, config).compose(ps -> new Trainer(vertx, PsClient.eventBus(vertx, 10_000), "t0",
+            new ReplayTask(), rounds, null).run().map(summary -> {
+              ctx.verify(() -> {
+                assertThat(summary.rounds()).isEqualTo(rounds);
+                assertThat(summary.finalVersion()).isEqualTo(rounds);
+                assertThat(ps.version()).isEqualTo(rounds);
+                Runtime rt = Runtime.getRuntime();
+                System.gc();
+                // The run keeps nothing per round: what is left is the JVM's and the test's own.
+                assertThat(rt.totalMemory() - rt.freeMemory()).isLessThan(256L << 20);
+              });
+              return summary;
+            }))
+        .onComplete(ctx.succeedingThenComplete());
+  }
 }

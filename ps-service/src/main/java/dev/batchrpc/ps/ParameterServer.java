@@ -43,9 +43,13 @@ import java.util.function.LongConsumer;
  * <p>A round collects one {@link UpdateRequest} per trainer; the last arrival runs, on the round's
  * ordered worker thread: {@link ParameterStore#step(FloatBuffer[])} over the gradients' protobuf
  * bytes in arrival order (sum, divide by n, one SGD step; on the CPU one fused pass that reads
- * each gradient in place, on a GPU staged uploads), read
- * the parameters once into a little-endian array and build ONE {@link ModelReply} that every
- * caller of the round receives (encoded once per round, sent n times).
+ * each gradient in place, on a GPU staged uploads) or, for models of
+ * {@value #ACCUMULATE_FROM_PARAMETERS} parameters and more on the CPU, the end of a sum kept as
+ * the gradients arrived ({@link ParameterStore#stepAccumulated}, bit-identical); then it reads the
+ * parameters once into a little-endian buffer and builds ONE {@link ModelReply} that every caller
+ * of the round receives (encoded once per round, sent n times). With a data channel the buffer is
+ * off-heap and pooled ({@link PooledReply}): reused once the latest model moved on and every
+ * data-channel write of it is done, never when the reply also went to the event bus or gRPC.
  *
  * <p>Refusals, each before the request joins a round, so the round and the model are unharmed:
  * a blank or malformed id ({@code BAD_REQUEST}), gradients of the wrong shape

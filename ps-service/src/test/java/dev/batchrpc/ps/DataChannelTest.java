@@ -312,4 +312,16 @@ class DataChannelTest {
       Thread.sleep(20);
     }
   }
+
+  @Test
+  void aBusyDataPortFailsTheDeploymentNamingTheFlagAndThePort() throws Exception {
+    try (java.net.ServerSocket busy = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(LOOPBACK))) {
+      int port = busy.getLocalPort();
+      ParameterServerVerticle second = new ParameterServerVerticle(PsConfig.of(2, MODEL), null,
+          new dev.batchrpc.runtime.data.DataChannelConfig(LOOPBACK, null, port));
+      Throwable failed = LoopbackNodes.outcome(node.vertx().deployVerticle(second), 20_000);
+      assertThat(failed).hasMessageContaining("--data-port").hasMessageContaining(LOOPBACK + ":" + port)
+          .hasMessageContaining("address in use");
+    }
+  }
 }

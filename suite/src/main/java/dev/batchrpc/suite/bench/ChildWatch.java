@@ -106,6 +106,23 @@ final class ChildWatch implements AutoCloseable {
     }
   }
 
+  /**
+   * Runs a benchmark's body ({@code command}: its name in messages, e.g. {@code batch-rpc bench ps}):
+   * a dead child process ends it with the death's report (the process,
+   * its exit code, its log and the log's last lines) on the command's stderr and exit code 1,
+   * without a stack trace.
+   */
+  static int reportingDeaths(picocli.CommandLine.Model.CommandSpec spec, String command,
+      java.util.concurrent.Callable<Integer> body) throws Exception {
+    try {
+      return body.call();
+    } catch (ChildDiedException e) {
+      spec.commandLine().getErr().println(command + ": " + e.getMessage());
+      spec.commandLine().getErr().flush();
+      return 1;
+    }
+  }
+
   /** The error text of a dead child. */
   static String describe(Child c) {
     Process p = c.process();

@@ -151,14 +151,7 @@ public final class PsBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    try {
-      return run();
-    } catch (ChildWatch.ChildDiedException e) {
-      // a dead child process: its id, exit code, log and the log's last lines, no stack trace
-      spec.commandLine().getErr().println("batch-rpc bench ps: " + e.getMessage());
-      spec.commandLine().getErr().flush();
-      return 1;
-    }
+    return ChildWatch.reportingDeaths(spec, "batch-rpc bench ps", this::run);
   }
 
   private int run() throws Exception {

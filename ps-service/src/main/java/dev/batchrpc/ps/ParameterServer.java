@@ -27,6 +27,7 @@ import io.vertx.core.WorkerExecutor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
@@ -178,7 +179,7 @@ public final class ParameterServer {
         if (restored != null) {
           store.restore(restored);
         }
-        return new Init(store, encode(store, store.version(), 0, false), checkpointer);
+        return new Init(store, encode(store, store.version(), 0), checkpointer);
       } catch (Exception e) {
         checkpointer.close();
         if (backend != null) {
@@ -384,30 +385,28 @@ public final class ParameterServer {
       v = store.step(rows);
     }
     long t1 = System.nanoTime();
-    int lent = 0;
-    for (Arrival<UpdateRequest> a : arrivals) {
-      if (leased.containsKey(a.request())) {
-        lent++;
-      }
-    }
     ModelReply reply;
     PooledReply holder = null;
     if (offHeapReplies) {
+      List<UpdateRequest> lent = new ArrayList<>(arrivals.size());
+      for (Arrival<UpdateRequest> a : arrivals) {
+        if (leased.containsKey(a.request())) {
+          lent.add(a.request());
+        }
+      }
       ByteBuffer bytes = replyPool.lease(4 * size);
       reply = encodeInto(store, v, arrivals.size(), bytes);
       // One reference for "latest", one per data-channel caller of this round, taken before any
       // caller is answered; any other caller (event bus, gRPC) may keep the reply: escaped.
-      holder = new PooledReply(reply, bytes, replyPool, 1 + lent);
-      if (lent < arrivals.size()) {
+      holder = new PooledReply(reply, bytes, replyPool, 1 + lent.size());
+      if (lent.size() < arrivals.size()) {
         holder.escape();
       }
-      for (Arrival<UpdateRequest> a : arrivals) {
-        if (leased.containsKey(a.request())) {
-          leased.put(a.request(), holder);
-        }
+      for (UpdateRequest q : lent) {
+        leased.put(q, holder);
       }
     } else {
-      reply = encode(v, arrivals.size());
+      reply = encode(store, v, arrivals.size());
     }
     applyTimer.record(t1 - t0, TimeUnit.NANOSECONDS);
     encodeTimer.record(System.nanoTime() - t1, TimeUnit.NANOSECONDS);
@@ -458,18 +457,12 @@ public final class ParameterServer {
 
   /** The latest model for a transport that cannot give it back: its buffer is never reused. */
   private ModelReply latestEscaped() {
-    while (true) {
-      PooledReply h = current;
-      if (h == null) {
-        return latest;
-      }
-      if (h.retain()) {
-        h.escape();
-        h.release();
-        return h.reply();
-      }
-      // Released meanwhile: a newer reply is current by now.
+    Lease lease = latestLeased();
+    if (lease.holder() != null) {
+      lease.holder().escape();
+      lease.release();
     }
+    return lease.reply();
   }
 
   /** The latest model, lent ({@link Lease#release()} once written). */
@@ -482,6 +475,7 @@ public final class ParameterServer {
       if (h.retain()) {
         return new Lease(h.reply(), h);
       }
+      // Released meanwhile: a newer reply is current by now.
     }
   }
 
@@ -514,15 +508,12 @@ public final class ParameterServer {
     });
   }
 
-  /** Reads the parameters once into fresh bytes that the reply wraps without a copy. Worker only. */
-  private ModelReply encode(long v, int roundSize) {
-    return encode(store, v, roundSize, offHeapReplies);
-  }
-
-  private static ModelReply encode(ParameterStore store, long v, int roundSize, boolean offHeap) {
-    int size = store.size();
-    ByteBuffer bytes = (offHeap ? ByteBuffer.allocateDirect(4 * size) : ByteBuffer.allocate(4 * size))
-        .order(ByteOrder.LITTLE_ENDIAN);
+  /**
+   * Reads the parameters once into fresh heap bytes that the reply wraps without a copy (without a
+   * data channel; with one, replies go to pooled off-heap buffers). Worker only.
+   */
+  private static ModelReply encode(ParameterStore store, long v, int roundSize) {
+    ByteBuffer bytes = ByteBuffer.allocate(4 * store.size()).order(ByteOrder.LITTLE_ENDIAN);
     return encodeInto(store, v, roundSize, bytes);
   }
 

@@ -183,6 +183,7 @@ public final class ParameterServerVerticle extends VerticleBase {
     }
     Future<Void> closeHttp = http == null ? Future.succeededFuture() : http.close();
     Future<Void> closeData = dataServer == null ? Future.succeededFuture() : dataServer.close();
-    return Future.join(closeHttp, closeData).<Void>mapEmpty().compose(v -> server == null ? Future.succeededFuture() : server.close());
+    return Future.join(closeHttp, closeData).<Void>mapEmpty()
+        .compose(v -> server == null ? Future.succeededFuture() : server.close());
   }
 }

@@ -119,27 +119,16 @@ final class EventBusPsClient implements PsClient {
     if (!vertx.isClustered()) {
       return Future.succeededFuture(new Channel(null, null));
     }
-    Future<Channel> current = channel;
-    if (current != null && (!current.isComplete() || current.succeeded()
-        && (current.result().client == null || current.result().client.isOpen()))) {
+    synchronized (this) {
+      Future<Channel> current = channel;
+      // Ask again after a failed set-up or once the connection closed (server gone or restarted).
+      if (current == null || current.failed()
+          || current.succeeded() && current.result().client != null && !current.result().client.isOpen()) {
+        current = resolve(participantId);
+        channel = current;
+      }
       return current;
     }
-    synchronized (this) {
-      if (channel == current) {
-        channel = current = resolve(participantId);
-        Future<Channel> mine = current;
-        mine.onFailure(e -> {
-          synchronized (this) {
-            if (channel == mine) {
-              channel = null;
-            }
-          }
-        });
-      } else {
-        current = channel;
-      }
-    }
-    return current == null ? channel(participantId) : current;
   }
 
   /** Asks the server for its data endpoint and connects to it. */

@@ -34,7 +34,7 @@ class ProtobufCodecTest {
   void everyContractMessageIsRegistered() throws Exception {
     // Every .proto file of the contract, found on disk, so a new file cannot be forgotten.
     java.util.List<FileDescriptor> files = new java.util.ArrayList<>();
-    try (Stream<java.nio.file.Path> protos = java.nio.file.Files.list(java.nio.file.Path.of("src/main/proto"))) {
+    try (Stream<java.nio.file.Path> protos = java.nio.file.Files.list(java.nio.file.Path.of("src/main/proto/batchrpc/v1"))) {
       for (java.nio.file.Path proto : protos.filter(f -> f.toString().endsWith(".proto")).toList()) {
         java.util.regex.Matcher outer = java.util.regex.Pattern
             .compile("option java_outer_classname = \"(\\w+)\";").matcher(java.nio.file.Files.readString(proto));

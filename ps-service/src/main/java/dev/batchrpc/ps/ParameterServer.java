@@ -54,7 +54,7 @@ import java.util.function.LongConsumer;
  *
  * <p>Refusals, each before the request joins a round, so the round and the model are unharmed:
  * a blank or malformed id ({@code BAD_REQUEST}), gradients of the wrong shape
- * ({@code SHAPE_MISMATCH}), a model version other than the current one ({@code STALE_VERSION}:
+ * ({@code SHAPE_MISMATCH}), a model version other than the current one ({@code STALE_VERSION} or {@code FUTURE_VERSION}:
  * synchronous SGD), NaN or infinity ({@code NON_FINITE}), an unknown trainer
  * ({@code UNKNOWN_PARTICIPANT}) or a second request in one round ({@code DUPLICATE}).
  *
@@ -361,9 +361,11 @@ public final class ParameterServer {
     long current = version;
     long v = request.getModelVersion();
     if (v != current) {
-      throw new RpcException(FailureCode.STALE_VERSION, "participant '" + id + "' sent gradients for "
-          + (v < current ? "stale" : "future") + " model version " + v + ", the server is at version "
-          + current + " (synchronous SGD: fetch the model again and recompute)");
+      throw new RpcException(v < current ? FailureCode.STALE_VERSION : FailureCode.FUTURE_VERSION,
+          "participant '" + id + "' sent gradients for " + (v < current ? "stale" : "future")
+          + " model version " + v + ", the server is at version " + current
+          + " (synchronous SGD: fetch the model again and recompute)")
+          .withDetail("request_version", v).withDetail("server_version", current);
     }
   }
 

@@ -6,15 +6,15 @@ import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcService;
 import dev.batchrpc.proto.v1.UpdateRequest;
-import dev.batchrpc.runtime.RpcException;
 import io.vertx.core.Future;
-import io.vertx.grpc.server.StatusException;
 
 /**
  * The gRPC face of a {@link ParameterServer}: the same rounds as the event bus, so a Python trainer
- * can join a round with JVM trainers. A refusal becomes the matching gRPC status
- * ({@code INVALID_ARGUMENT} for a bad gradient, {@code FAILED_PRECONDITION} for a stale version,
- * duplicate or unknown trainer) with the same text.
+ * can join a round with JVM trainers. A refusal (an {@code RpcException}) becomes the matching gRPC
+ * status ({@code INVALID_ARGUMENT} for a bad gradient, {@code FAILED_PRECONDITION} for a stale or
+ * future version, duplicate or unknown trainer) with the same text and its reason in the status
+ * details: {@link dev.batchrpc.runtime.grpc.GrpcFailures}, applied to every call by
+ * {@link dev.batchrpc.runtime.grpc.GrpcServices}.
  */
 final class ParameterServerGrpc extends ParameterServerGrpcService {
 
@@ -26,23 +26,17 @@ final class ParameterServerGrpc extends ParameterServerGrpcService {
 
   @Override
   public Future<ModelReply> getModel(GetModelRequest request) {
-    return server.getModel(request).recover(ParameterServerGrpc::toStatus);
+    return server.getModel(request);
   }
 
   @Override
   public Future<ModelReply> updateAndFetchModel(UpdateRequest request) {
-    return server.updateAndFetch(request).recover(ParameterServerGrpc::toStatus);
+    return server.updateAndFetch(request);
   }
 
   @Override
   public Future<LeaveReply> leave(LeaveRequest request) {
     return server.leave(request.getParticipantId())
-        .map(n -> LeaveReply.newBuilder().setExpected(n).build())
-        .recover(ParameterServerGrpc::toStatus);
-  }
-
-  private static <T> Future<T> toStatus(Throwable failure) {
-    RpcException e = RpcException.of(failure);
-    return Future.failedFuture(new StatusException(e.grpcStatus(), e.getMessage()));
+        .map(n -> LeaveReply.newBuilder().setExpected(n).build());
   }
 }

@@ -200,7 +200,7 @@ class DataChannelTest {
     nan[P / 2] = Float.NaN;
     assertThat(refusal(update(c, "c", 0, nan))).isEqualTo(FailureCode.NON_FINITE);
     assertThat(refusal(update(c, "stranger", 0, gradient(2, 0)))).isEqualTo(FailureCode.UNKNOWN_PARTICIPANT);
-    assertThat(refusal(update(c, "c", 5, gradient(2, 0)))).isEqualTo(FailureCode.STALE_VERSION);
+    assertThat(refusal(update(c, "c", 5, gradient(2, 0)))).isEqualTo(FailureCode.FUTURE_VERSION);
     assertThat(refusal(update(c, "bad id!", 0, gradient(2, 0)))).isEqualTo(FailureCode.BAD_REQUEST);
     assertThat(refusal(c.call("ps.no-such-method", ByteString.EMPTY, null, TIMEOUT_MS)))
         .isEqualTo(FailureCode.BAD_REQUEST);

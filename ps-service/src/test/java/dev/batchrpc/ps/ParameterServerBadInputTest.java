@@ -18,7 +18,9 @@ import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcClient;
 import dev.batchrpc.proto.v1.Tensor;
 import io.vertx.core.CompositeFuture;
+import dev.batchrpc.runtime.grpc.GrpcFailures;
 import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -88,12 +90,56 @@ class ParameterServerBadInputTest {
         : Future.failedFuture(new AssertionError("not a gRPC status", ar.cause())));
   }
 
-  /** Raw bytes as the body of a gRPC call (no protobuf encoding): the status and its message. */
+  /**
+   * Raw bytes as the body of a gRPC call (no protobuf encoding): "STATUS message | REASON {metadata}",
+   * the reason and metadata read from the {@code ErrorInfo} in the status details.
+   */
   private static Future<String> rawGrpc(GrpcClient client, int port, String method, byte[] body) {
     return client.request(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
         .compose(req -> req.fullMethodName(method).send(Buffer.buffer(body)))
-        .compose(resp -> resp.end()
-            .transform(ar -> Future.succeededFuture(resp.status().name() + " " + resp.statusMessage())));
+        .compose(resp -> resp.end().transform(ar -> {
+          MultiMap all = MultiMap.caseInsensitiveMultiMap().addAll(resp.headers()).addAll(resp.trailers());
+          String info = GrpcFailures.errorInfo(all)
+              .map(e -> e.getReason() + " " + new TreeMap<>(e.getMetadataMap())).orElse("no details");
+          return Future.succeededFuture(resp.status().name() + " " + resp.statusMessage() + " | " + info);
+        }));
+  }
+
+  @Test
+  @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
+  void everyGrpcRefusalNamesItsReasonForAProgram(Vertx vertx, VertxTestContext ctx) {
+    GrpcClient raw = GrpcClient.client(vertx, new GrpcClientOptions().setMaxMessageSize(64L << 20));
+    String method = "batchrpc.v1.ParameterServer/UpdateAndFetchModel";
+    float[] nan = gradient(2, 0);
+    nan[1] = Float.NaN;
+    Map<String, String> answers = new TreeMap<>();
+    deploy(vertx).compose(v -> {
+      int port = v.grpcPort();
+      java.util.function.BiFunction<String, byte[], Future<String>> call = (name, bytes) ->
+          rawGrpc(raw, port, method, bytes).onSuccess(a -> answers.put(name, a));
+      Future<ModelReply> a = send(vertx, update("a", 0, ROUND1[0]));
+      return call.apply("future", update("b", 7, ROUND1[1]).toByteArray())
+          .compose(x -> call.apply("unknown", update("zz", 0, ROUND1[1]).toByteArray()))
+          .compose(x -> call.apply("shape", update("b", 0, new float[P + 1]).toByteArray()))
+          .compose(x -> call.apply("non-finite", update("b", 0, nan).toByteArray()))
+          .compose(x -> call.apply("oversized", update("b", 0, new float[(int) (MAX / 4) + 16]).toByteArray()))
+          .compose(x -> call.apply("duplicate", update("a", 0, ROUND1[0]).toByteArray()))
+          .compose(x -> Future.all(a, send(vertx, update("b", 0, ROUND1[1])), send(vertx, update("py", 0, ROUND1[2]))))
+          .compose(all -> call.apply("stale", update("a", 0, ROUND1[0]).toByteArray()).map(all));
+    }).onComplete(ctx.succeeding(all -> ctx.verify(() -> {
+      assertThat(answers.get("future")).startsWith("FAILED_PRECONDITION participant 'b' sent gradients for future")
+          .endsWith("| FUTURE_VERSION {failure_code=425, request_version=7, server_version=0}");
+      assertThat(answers.get("stale")).startsWith("FAILED_PRECONDITION participant 'a' sent gradients for stale")
+          .endsWith("| STALE_VERSION {failure_code=412, request_version=0, server_version=1}");
+      assertThat(answers.get("unknown")).endsWith("| UNKNOWN_PARTICIPANT {failure_code=403}");
+      assertThat(answers.get("duplicate")).endsWith("| DUPLICATE {failure_code=409}");
+      assertThat(answers.get("shape")).startsWith("INVALID_ARGUMENT ").endsWith("| SHAPE_MISMATCH {failure_code=401}");
+      assertThat(answers.get("non-finite")).startsWith("INVALID_ARGUMENT ").endsWith("| NON_FINITE {failure_code=402}");
+      assertThat(answers.get("oversized")).startsWith("RESOURCE_EXHAUSTED ").contains("limit of " + MAX + " bytes")
+          .contains("| TOO_LARGE {failure_code=413, limit_bytes=" + MAX + ", size_bytes=");
+      assertFirstRoundUnharmed(all);
+      ctx.completeNow();
+    })));
   }
 
   @Test

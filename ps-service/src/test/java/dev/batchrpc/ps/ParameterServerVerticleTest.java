@@ -133,7 +133,7 @@ class ParameterServerVerticleTest {
         .compose(all -> {
           List<ModelReply> replies = all.list();
           ctx.verify(() -> {
-            assertThat(codes).containsExactly(FailureCode.SHAPE_MISMATCH, FailureCode.STALE_VERSION,
+            assertThat(codes).containsExactly(FailureCode.SHAPE_MISMATCH, FailureCode.FUTURE_VERSION,
                 FailureCode.NON_FINITE, FailureCode.NON_FINITE, FailureCode.UNKNOWN_PARTICIPANT,
                 FailureCode.BAD_REQUEST, FailureCode.DUPLICATE);
             for (ModelReply r : replies) {

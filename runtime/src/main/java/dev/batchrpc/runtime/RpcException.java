@@ -5,6 +5,9 @@ import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.grpc.common.GrpcStatus;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -15,6 +18,11 @@ import java.util.concurrent.ExecutionException;
  * the code's {@link FailureCode#grpcStatus()} with the same text. Services turn any {@link Throwable}
  * into one with {@link #of(Throwable)}, so there is one path from an error to a reply.
  *
+ * <p>A refusal may carry details a program can act on without parsing the text (a limit, the
+ * server's version): {@link #withDetail}. Over gRPC they travel with the code's name in the
+ * status details ({@code google.rpc.ErrorInfo}, see {@code runtime.grpc.GrpcFailures}); on the event
+ * bus the numeric failure code is the machine-readable part.
+ *
  * <p>Refusals are frequent and expected (a duplicate, a wrong shape), so the exception does not fill
  * in its own stack trace; a wrapped cause keeps its own.
  */
@@ -23,6 +31,7 @@ public final class RpcException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
   private final FailureCode code;
+  private final Map<String, String> details;
 
   /**
    * A failure with a code and a message meant for the caller.
@@ -42,8 +51,31 @@ public final class RpcException extends RuntimeException {
    * @param cause the underlying error, or {@code null}
    */
   public RpcException(FailureCode code, String message, Throwable cause) {
+    this(code, message, cause, Map.of());
+  }
+
+  private RpcException(FailureCode code, String message, Throwable cause, Map<String, String> details) {
     super(message, cause, false, false);
     this.code = Objects.requireNonNull(code, "code");
+    this.details = details;
+  }
+
+  /**
+   * The same failure with one more machine-readable detail, e.g. {@code ("limit_bytes", 1048576)}.
+   *
+   * @param key a lower_snake_case name
+   * @param value the value, written with {@link String#valueOf(Object)}
+   * @return a new exception; this one is unchanged
+   */
+  public RpcException withDetail(String key, Object value) {
+    Map<String, String> more = new LinkedHashMap<>(details);
+    more.put(Objects.requireNonNull(key, "key"), String.valueOf(value));
+    return new RpcException(code, getMessage(), getCause(), Collections.unmodifiableMap(more));
+  }
+
+  /** The machine-readable details, in the order they were added (empty if none). */
+  public Map<String, String> details() {
+    return details;
   }
 
   /** The failure code. */

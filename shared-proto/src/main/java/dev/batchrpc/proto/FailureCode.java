@@ -17,8 +17,13 @@ public enum FailureCode {
   UNKNOWN_PARTICIPANT(403, GrpcStatus.FAILED_PRECONDITION),
   /** A second request from the same participant in one round. */
   DUPLICATE(409, GrpcStatus.FAILED_PRECONDITION),
-  /** A model version older or newer than the server's. */
+  /** A model version older than the server's: the caller missed a round (fetch and recompute). */
   STALE_VERSION(412, GrpcStatus.FAILED_PRECONDITION),
+  /**
+   * A model version newer than the server's: the server restarted from an older checkpoint (fetch
+   * and recompute), or the caller made its version up.
+   */
+  FUTURE_VERSION(425, GrpcStatus.FAILED_PRECONDITION),
   /** A message over the configured size limit. */
   TOO_LARGE(413, GrpcStatus.RESOURCE_EXHAUSTED),
   /** The round closed on its maximum wait and the policy fails partial rounds. */

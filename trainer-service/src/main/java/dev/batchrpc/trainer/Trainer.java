@@ -21,7 +21,8 @@ import java.util.function.Consumer;
  * joins the server's round with update-and-fetch, and applies the model the round produced.
  *
  * <p>Synchronous SGD: a refusal with {@code STALE_VERSION} (the trainer missed a round, e.g. a
- * partial round ran without it) makes it fetch the model again and recompute, at most
+ * partial round ran without it) or {@code FUTURE_VERSION} (the server went back to an older
+ * checkpoint) makes it fetch the model again and recompute, at most
  * {@value #MAX_STALE_RETRIES} times in a row. If the fetched version is older than the one it held,
  * the server was restored from a checkpoint meanwhile: its rounds since then are redone (below).
  *
@@ -38,8 +39,8 @@ import java.util.function.Consumer;
  * during an outage is approximate: a partial round is counted for the trainers it missed). What
  * counts as an outage: {@code UNAVAILABLE} (no handler, a reply timeout, a closing server),
  * {@code UNKNOWN_PARTICIPANT} on an update (a fresh server in registration mode does not know the
- * trainer yet), {@code STALE_VERSION} beyond the immediate retries (a server restored an older or
- * newer checkpoint) and {@code DUPLICATE} (this trainer's earlier request, whose reply timed out,
+ * trainer yet), {@code STALE_VERSION} or {@code FUTURE_VERSION} beyond the immediate retries (a
+ * server restored an older or newer checkpoint) and {@code DUPLICATE} (this trainer's earlier request, whose reply timed out,
  * still waits in the server's open round). The outage and the recovery are logged on one line
  * each. Any other failure ({@code BAD_REQUEST}, {@code SHAPE_MISMATCH}, {@code NON_FINITE}, ...)
  * ends the run with that failure, as does an outage longer than the retry timeout.
@@ -59,7 +60,8 @@ public final class Trainer {
   private static final System.Logger LOG = System.getLogger(Trainer.class.getName());
   /** Failures of an update that mean the server is gone, restarted or has moved on. */
   private static final Set<FailureCode> OUTAGE = EnumSet.of(FailureCode.UNAVAILABLE,
-      FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.DUPLICATE);
+      FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.FUTURE_VERSION,
+      FailureCode.DUPLICATE);
 
   /** One completed round, as seen by this trainer. */
   public record Progress(String trainerId, int round, int batches, float loss, long modelVersion,
@@ -333,7 +335,8 @@ public final class Trainer {
         return;
       }
       RpcException e = RpcException.of(ar.cause());
-      if (e.code() == FailureCode.STALE_VERSION && stale < MAX_STALE_RETRIES && outage == null) {
+      boolean versionMoved = e.code() == FailureCode.STALE_VERSION || e.code() == FailureCode.FUTURE_VERSION;
+      if (versionMoved && stale < MAX_STALE_RETRIES && outage == null) {
         stale++;
         fetch().onComplete(f -> {
           if (f.failed()) {

@@ -13,11 +13,13 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.grpc.common.GrpcError;
 import io.vertx.grpc.common.GrpcMessage;
 import io.vertx.grpc.common.GrpcMessageDecoder;
-import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.common.InvalidMessageException;
+import io.vertx.grpc.common.MessageSizeOverflowException;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import io.vertx.grpc.common.WireFormat;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.net.Tls;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
@@ -36,7 +38,9 @@ import java.util.Objects;
  * gzip is still undone by Vert.x) and decodes each message with the method's own decoder here: a
  * message that does not decode is answered {@code INVALID_ARGUMENT "malformed <method> request:
  * ..."}, the same status as every other bad argument, and the service never sees it. Everything
- * else, the handler the generated code installs included, is Vert.x's.
+ * else, the handler the generated code installs included, is Vert.x's. A call the service fails
+ * is ended by {@link GrpcFailures#fail}: the failure code's status and text, and the code's name
+ * and details in {@code grpc-status-details-bin}, so a program can act on a refusal.
  *
  * <p>The server's {@link GrpcServer#services()} does not list a service bound this way (only gRPC
  * reflection reads it; we do not serve reflection).
@@ -54,9 +58,23 @@ public final class GrpcServices {
    * @return {@code server}
    */
   public static GrpcServer addService(GrpcServer server, Service service) {
+    return addService(server, service, GrpcServerOptions.DEFAULT_MAX_MESSAGE_SIZE);
+  }
+
+  /**
+   * As {@link #addService(GrpcServer, Service)}, for a server whose options allow messages up to
+   * {@code maxMessageBytes}: a larger request is answered {@code RESOURCE_EXHAUSTED} with the
+   * limit in the text and in the details ({@code TOO_LARGE}, {@code limit_bytes}).
+   *
+   * @param server the server
+   * @param service a generated service
+   * @param maxMessageBytes the server's {@code maxMessageSize}
+   * @return {@code server}
+   */
+  public static GrpcServer addService(GrpcServer server, Service service, long maxMessageBytes) {
     Objects.requireNonNull(server, "server");
     Objects.requireNonNull(service, "service");
-    service.bind(new Binder(server));
+    service.bind(new Binder(server, maxMessageBytes));
     return server;
   }
 
@@ -78,7 +96,7 @@ public final class GrpcServices {
       int port) {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(maxMessageBytes)
         .setScheduleDeadlineAutomatically(true));
-    addService(grpc, service);
+    addService(grpc, service, maxMessageBytes);
     return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
         .requestHandler(grpc)
         .listen(port, host);
@@ -99,9 +117,11 @@ public final class GrpcServices {
   /** Passes everything to the real server, except that methods are bound through {@link Decoding}. */
   private static final class Binder implements GrpcServer {
     private final GrpcServer server;
+    private final long maxMessageBytes;
 
-    Binder(GrpcServer server) {
+    Binder(GrpcServer server, long maxMessageBytes) {
       this.server = server;
+      this.maxMessageBytes = maxMessageBytes;
     }
 
     @Override
@@ -109,7 +129,20 @@ public final class GrpcServices {
         Handler<GrpcServerRequest<Req, Resp>> handler) {
       ServiceMethod<Buffer, Resp> raw = ServiceMethod.server(method.serviceName(), method.methodName(),
           method.encoder(), GrpcMessageDecoder.IDENTITY);
-      server.callHandler(raw, request -> handler.handle(new Decoding<>(request, method.decoder())));
+      server.callHandler(raw, request -> {
+        // Vert.x answers an oversized message RESOURCE_EXHAUSTED with no text; say the limit.
+        request.invalidMessageHandler(invalid -> {
+          if (invalid instanceof MessageSizeOverflowException overflow) {
+            GrpcFailures.fail(request.response(), new RpcException(FailureCode.TOO_LARGE,
+                "a " + request.fullMethodName() + " message of " + overflow.messageSize()
+                    + " bytes is over this server's limit of " + maxMessageBytes + " bytes")
+                .withDetail("limit_bytes", maxMessageBytes).withDetail("size_bytes", overflow.messageSize()));
+          } else {
+            request.response().cancel();
+          }
+        });
+        handler.handle(new Decoding<>(request, method.decoder()));
+      });
       return this;
     }
 
@@ -143,10 +176,15 @@ public final class GrpcServices {
   private static final class Decoding<Req, Resp> implements GrpcServerRequest<Req, Resp> {
     private final GrpcServerRequest<Buffer, Resp> raw;
     private final GrpcMessageDecoder<Req> decoder;
+    private final GrpcServerResponse<Req, Resp> response;
 
+    @SuppressWarnings("unchecked")
     Decoding(GrpcServerRequest<Buffer, Resp> raw, GrpcMessageDecoder<Req> decoder) {
       this.raw = raw;
       this.decoder = decoder;
+      // The request type is not part of the response's behaviour (it only writes Resp).
+      this.response = new FailureDetailingResponse<>(
+          (GrpcServerResponse<Req, Resp>) (GrpcServerResponse<?, Resp>) raw.response());
     }
 
     private Req decode(Buffer payload) {
@@ -164,7 +202,7 @@ public final class GrpcServices {
         try {
           request = decode(payload);
         } catch (RuntimeException e) {
-          response().status(GrpcStatus.INVALID_ARGUMENT).statusMessage(malformed(fullMethodName(), e)).end();
+          GrpcFailures.fail(raw.response(), new RpcException(FailureCode.BAD_REQUEST, malformed(fullMethodName(), e)));
           return;
         }
         handler.handle(request);
@@ -177,11 +215,9 @@ public final class GrpcServices {
       return raw.last().map(this::decode);
     }
 
-    @SuppressWarnings("unchecked")
     @Override
     public GrpcServerResponse<Req, Resp> response() {
-      // The request type is not part of the response's behaviour (it only writes Resp).
-      return (GrpcServerResponse<Req, Resp>) (GrpcServerResponse<?, Resp>) raw.response();
+      return response;
     }
 
     @Override

@@ -2,11 +2,13 @@ package dev.batchrpc.runtime.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcClient;
 import dev.batchrpc.proto.v1.ParameterServerGrpcService;
 import dev.batchrpc.proto.v1.UpdateRequest;
+import dev.batchrpc.runtime.RpcException;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -47,8 +49,67 @@ class GrpcServicesTest {
 
     @Override
     public Future<ModelReply> updateAndFetchModel(UpdateRequest request) {
+      if (request.getParticipantId().equals("twice")) {
+        return Future.failedFuture(new RpcException(FailureCode.DUPLICATE, "'twice' is already in this round")
+            .withDetail("participant_id", "twice"));
+      }
+      if (request.getParticipantId().equals("crash")) {
+        return Future.failedFuture(new IllegalStateException("boom"));
+      }
       return Future.failedFuture(new StatusException(GrpcStatus.UNIMPLEMENTED, "not here"));
     }
+  }
+
+  /** "STATUS message | reason domain {metadata}" of a call, its ErrorInfo read from the trailers. */
+  private static Future<String> refusal(GrpcClient client, int port, String method, byte[] body) {
+    return client.request(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+        .compose(req -> req.fullMethodName(method).send(Buffer.buffer(body)))
+        .compose(resp -> resp.last().transform(ar -> {
+          io.vertx.core.MultiMap all = io.vertx.core.MultiMap.caseInsensitiveMultiMap()
+              .addAll(resp.headers()).addAll(resp.trailers());
+          String info = GrpcFailures.errorInfo(all)
+              .map(e -> e.getReason() + " " + e.getDomain() + " " + new java.util.TreeMap<>(e.getMetadataMap()))
+              .orElse("no details");
+          return Future.succeededFuture(resp.status().name() + " " + resp.statusMessage() + " | " + info);
+        }));
+  }
+
+  @Test
+  @Timeout(value = 20, timeUnit = TimeUnit.SECONDS)
+  void refusalsCarryTheirReasonAndDetailsForAProgram(Vertx vertx, VertxTestContext ctx) {
+    GrpcServer server = GrpcServices.addService(
+        GrpcServer.server(vertx, new io.vertx.grpc.server.GrpcServerOptions().setMaxMessageSize(64)), new Echo(), 64);
+    GrpcClient client = GrpcClient.client(vertx);
+    String update = "batchrpc.v1.ParameterServer/UpdateAndFetchModel";
+    byte[] twice = UpdateRequest.newBuilder().setParticipantId("twice").build().toByteArray();
+    byte[] crash = UpdateRequest.newBuilder().setParticipantId("crash").build().toByteArray();
+    byte[] big = GetModelRequest.newBuilder().setParticipantId("x".repeat(200)).build().toByteArray();
+    List<String> outcomes = new ArrayList<>();
+    vertx.createHttpServer().requestHandler(server).listen(0, "127.0.0.1").compose(http -> {
+      int port = http.actualPort();
+      return refusal(client, port, update, twice).onSuccess(outcomes::add)
+          .compose(s -> refusal(client, port, GET_MODEL, new byte[] {0x0A, 0x7F, 'x'})).onSuccess(outcomes::add)
+          .compose(s -> refusal(client, port, GET_MODEL, big)).onSuccess(outcomes::add)
+          .compose(s -> refusal(client, port, update, crash)).onSuccess(outcomes::add)
+          .compose(s -> refusal(client, port, GET_MODEL,
+              GetModelRequest.newBuilder().setParticipantId("nobody").build().toByteArray()))
+          .onSuccess(outcomes::add);
+    }).onComplete(ctx.succeeding(v -> ctx.verify(() -> {
+      assertThat(outcomes.get(0)).isEqualTo("FAILED_PRECONDITION 'twice' is already in this round | DUPLICATE "
+          + "batchrpc.v1 {failure_code=409, participant_id=twice}");
+      assertThat(outcomes.get(1)).startsWith("INVALID_ARGUMENT malformed " + GET_MODEL + " request: ")
+          .endsWith("| BAD_REQUEST batchrpc.v1 {failure_code=400}");
+      // Vert.x alone answers an oversized message RESOURCE_EXHAUSTED with no text
+      assertThat(outcomes.get(2)).isEqualTo("RESOURCE_EXHAUSTED a " + GET_MODEL + " message of " + big.length
+          + " bytes is over this server's limit of 64 bytes | TOO_LARGE batchrpc.v1 {failure_code=413, "
+          + "limit_bytes=64, size_bytes=" + big.length + "}");
+      // an unexpected failure is INTERNAL with its text, not Vert.x's bare UNKNOWN
+      assertThat(outcomes.get(3)).isEqualTo("INTERNAL java.lang.IllegalStateException: boom | BATCH_FAILED "
+          + "batchrpc.v1 {failure_code=500}");
+      // a status the service chose itself passes through, without details
+      assertThat(outcomes.get(4)).isEqualTo("FAILED_PRECONDITION who? | no details");
+      ctx.completeNow();
+    })));
   }
 
   private static Future<String> raw(GrpcClient client, int port, byte[] body, String encoding) {

@@ -129,11 +129,17 @@ public final class Checkpoints {
     return new Checkpoints(dir, model, keep);
   }
 
-  /** The model's identity as checkpoints record it: "mlp 784,256,10" or "replay 23569502". */
+  /**
+   * The model's identity as checkpoints record it: "mlp 784,256,10", "replay 23569502", or for a
+   * user's model "tensors &lt;layout id&gt;" (its names, shapes and order: a directory restores only
+   * into a server started with the same layout).
+   */
   public static String identity(ModelSpec model) {
-    return model.kind().equals("mlp")
-        ? "mlp " + Arrays.stream(model.layers()).mapToObj(Integer::toString).collect(Collectors.joining(","))
-        : model.kind() + " " + model.parameterCount();
+    return switch (model.kind()) {
+      case "mlp" -> "mlp " + Arrays.stream(model.layers()).mapToObj(Integer::toString).collect(Collectors.joining(","));
+      case "replay" -> "replay " + model.parameterCount();
+      default -> "tensors " + model.layout().id();
+    };
   }
 
   /** The file name of a checkpoint of {@code version}: {@code ps-000000000123.ckpt}. */

@@ -179,7 +179,7 @@ public final class ParameterServer {
         if (restored != null) {
           store.restore(restored);
         }
-        return new Init(store, encode(store, store.version(), 0), checkpointer);
+        return new Init(store, encode(store, store.version(), 0, config.model().layout().id()), checkpointer);
       } catch (Exception e) {
         checkpointer.close();
         if (backend != null) {
@@ -231,6 +231,18 @@ public final class ParameterServer {
   /** Called on the worker after each round's step with the new version (for benchmarks). */
   public void onRound(LongConsumer listener) {
     this.roundListener = listener == null ? v -> { } : listener;
+  }
+
+  /**
+   * The model's layout: its named tensors in flat-vector order, and its id (the one every
+   * {@code ModelReply} carries).
+   *
+   * @return the layout, at once
+   */
+  public dev.batchrpc.proto.v1.ModelLayout layout() {
+    dev.batchrpc.ps.model.TensorLayout layout = config.model().layout();
+    return dev.batchrpc.proto.v1.ModelLayout.newBuilder().addAllTensors(layout.toProto())
+        .setLayoutId(layout.id()).setParameterCount(layout.parameterCount()).build();
   }
 
   /**
@@ -397,7 +409,7 @@ public final class ParameterServer {
         }
       }
       ByteBuffer bytes = replyPool.lease(4 * size);
-      reply = encodeInto(store, v, arrivals.size(), bytes);
+      reply = encodeInto(store, v, arrivals.size(), config.model().layout().id(), bytes);
       // One reference for "latest", one per data-channel caller of this round, taken before any
       // caller is answered; any other caller (event bus, gRPC) may keep the reply: escaped.
       holder = new PooledReply(reply, bytes, replyPool, 1 + lent.size());
@@ -408,7 +420,7 @@ public final class ParameterServer {
         leased.put(q, holder);
       }
     } else {
-      reply = encode(store, v, arrivals.size());
+      reply = encode(store, v, arrivals.size(), config.model().layout().id());
     }
     applyTimer.record(t1 - t0, TimeUnit.NANOSECONDS);
     encodeTimer.record(System.nanoTime() - t1, TimeUnit.NANOSECONDS);
@@ -514,17 +526,19 @@ public final class ParameterServer {
    * Reads the parameters once into fresh heap bytes that the reply wraps without a copy (without a
    * data channel; with one, replies go to pooled off-heap buffers). Worker only.
    */
-  private static ModelReply encode(ParameterStore store, long v, int roundSize) {
+  private static ModelReply encode(ParameterStore store, long v, int roundSize, String layoutId) {
     ByteBuffer bytes = ByteBuffer.allocate(4 * store.size()).order(ByteOrder.LITTLE_ENDIAN);
-    return encodeInto(store, v, roundSize, bytes);
+    return encodeInto(store, v, roundSize, layoutId, bytes);
   }
 
   /** Reads the parameters into {@code bytes} (exactly 4 bytes each) and wraps them in a reply. */
-  private static ModelReply encodeInto(ParameterStore store, long v, int roundSize, ByteBuffer bytes) {
+  private static ModelReply encodeInto(ParameterStore store, long v, int roundSize, String layoutId,
+      ByteBuffer bytes) {
     int size = store.size();
     store.readParameters(bytes.asFloatBuffer());
     Tensor params = Tensor.newBuilder().addShape(size).setData(UnsafeByteOperations.unsafeWrap(bytes)).build();
-    return ModelReply.newBuilder().setModelVersion(v).setParameters(params).setRoundSize(roundSize).build();
+    return ModelReply.newBuilder().setModelVersion(v).setParameters(params).setRoundSize(roundSize)
+        .setLayoutId(layoutId).build();
   }
 
   /** A host copy of the parameters, read on the worker. */

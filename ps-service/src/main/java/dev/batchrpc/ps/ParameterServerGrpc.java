@@ -1,8 +1,10 @@
 package dev.batchrpc.ps;
 
+import dev.batchrpc.proto.v1.GetLayoutRequest;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
+import dev.batchrpc.proto.v1.ModelLayout;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcService;
 import dev.batchrpc.proto.v1.UpdateRequest;
@@ -32,6 +34,11 @@ final class ParameterServerGrpc extends ParameterServerGrpcService {
   @Override
   public Future<ModelReply> updateAndFetchModel(UpdateRequest request) {
     return server.updateAndFetch(request);
+  }
+
+  @Override
+  public Future<ModelLayout> getLayout(GetLayoutRequest request) {
+    return Future.succeededFuture(server.layout());
   }
 
   @Override

@@ -3,6 +3,7 @@ package dev.batchrpc.ps;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.v1.DataEndpoint;
 import dev.batchrpc.proto.v1.DataEndpointRequest;
+import dev.batchrpc.proto.v1.GetLayoutRequest;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
@@ -102,6 +103,8 @@ public final class ParameterServerVerticle extends VerticleBase {
               trainerNodes.bind(q.getParticipantId(), msg);
             }
           })).completion();
+      Future<Void> layout = Consumers.serve(vertx.eventBus(), Addresses.PS_GET_LAYOUT,
+          GetLayoutRequest.getDefaultInstance(), q -> Future.succeededFuture(ps.layout())).completion();
       Future<Void> leave = Consumers.serve(vertx.eventBus(), Addresses.PS_LEAVE,
           LeaveRequest.getDefaultInstance(), q -> ps.leave(q.getParticipantId()).map(n -> {
             trainerNodes.unbind(q.getParticipantId());
@@ -117,7 +120,7 @@ public final class ParameterServerVerticle extends VerticleBase {
             }
             return Future.succeededFuture(endpoint());
           }).completion());
-      return Future.all(List.of(update, get, leave, data, startGrpc(ps)));
+      return Future.all(List.of(update, get, layout, leave, data, startGrpc(ps)));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
   }
 

@@ -16,6 +16,9 @@ public final class Addresses {
   /** {@code GetModelRequest} in, {@code ModelReply} out: the current model, no round. */
   public static final String PS_GET_MODEL = "ps.get-model";
 
+  /** {@code GetLayoutRequest} in, {@code ModelLayout} out: the model's named tensors. */
+  public static final String PS_GET_LAYOUT = "ps.get-layout";
+
   /**
    * {@code DataEndpointRequest} in, {@code DataEndpoint} out: where the parameter server's data
    * channel listens (tensor bytes travel there, not on the event bus); binds the caller's node to

@@ -1,0 +1,201 @@
+package dev.batchrpc.suite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchrpc.proto.ProtobufCodec;
+import dev.batchrpc.ps.ModelSpec;
+import dev.batchrpc.ps.ParameterServerVerticle;
+import dev.batchrpc.ps.PsConfig;
+import dev.batchrpc.ps.model.Safetensors;
+import dev.batchrpc.trainer.ClassificationTask;
+import dev.batchrpc.trainer.PsClient;
+import dev.batchrpc.trainer.Trainer;
+import io.vertx.core.Vertx;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Python client package (clients/python/batchrpc) against a real parameter server: Python
+ * trainers beside a Java trainer in the same rounds, a user's own CNN initialised from Python,
+ * trained, exported to safetensors and loaded back into torch, and every refusal reaching Python as
+ * its exception. Needs Debian's python3-torch, python3-grpcio, python3-grpc-tools (.ci/run installs
+ * them); without them the tests are skipped with that reason.
+ */
+class PythonClientTest {
+
+  private static final String PYTHON = "/usr/bin/python3";
+  private static final Path CLIENT = Path.of("..", "clients", "python").toAbsolutePath().normalize();
+  private static final Path EXAMPLES = Path.of("..", "examples", "python").toAbsolutePath().normalize();
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir
+  Path dir;
+  private Vertx vertx;
+
+  @BeforeAll
+  static void pythonWithTorchAndGrpc() throws Exception {
+    boolean ok = Files.isExecutable(Path.of(PYTHON)) && new ProcessBuilder(PYTHON, "-c",
+        "import torch, grpc, grpc_tools, google.protobuf").redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor() == 0;
+    Assumptions.assumeTrue(ok, "needs " + PYTHON + " with Debian's python3-torch, python3-grpcio, "
+        + "python3-grpc-tools and python3-protobuf (.ci/run installs them)");
+  }
+
+  @BeforeEach
+  void start() {
+    vertx = Vertx.vertx();
+    ProtobufCodec.register(vertx);
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  private ParameterServerVerticle deploy(PsConfig config) throws Exception {
+    ParameterServerVerticle ps = new ParameterServerVerticle(config, null);
+    vertx.deployVerticle(ps).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    return ps;
+  }
+
+  private Process python(String name, String... args) throws IOException {
+    List<String> cmd = new ArrayList<>(List.of(PYTHON));
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve(name + ".log").toFile())
+        .start();
+  }
+
+  /** Waits for the process; its exit code must be 0 (else the test fails with its log). */
+  private String finish(Process p, String name) throws Exception {
+    boolean done = p.waitFor(240, TimeUnit.SECONDS);
+    String log = Files.readString(dir.resolve(name + ".log"));
+    if (!done) {
+      p.destroyForcibly();
+    }
+    assertThat(done && p.exitValue() == 0).as("%s exited 0 in time; its output:%n%s", name, log).isTrue();
+    return log;
+  }
+
+  private static JsonNode lastJson(String log) throws IOException {
+    String[] lines = log.strip().split("\n");
+    return JSON.readTree(lines[lines.length - 1]);
+  }
+
+  private static String digest(float[] values) throws Exception {
+    ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+    b.asFloatBuffer().put(values);
+    return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b.array())).substring(0, 16);
+  }
+
+  @Test
+  void pythonAndJavaTrainersTakePartInTheSameRoundsAndHoldTheSameModel() throws Exception {
+    int rounds = 12;
+    int[] layers = {16, 8, 4};
+    ParameterServerVerticle ps = deploy(PsConfig.of(3, ModelSpec.mlp(layers))
+        .withParticipants("py-0", "py-1", "java-0").withGrpcPort(0));
+    String target = "127.0.0.1:" + ps.grpcPort();
+    Path report = dir.resolve("rounds.jsonl");
+    List<Process> py = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      py.add(python("py-" + i, EXAMPLES.resolve("train_mlp.py").toString(), "--target", target, "--id", "py-" + i,
+          "--rounds", Integer.toString(rounds), "--layers", "16,8,4", "--batch-size", "8",
+          "--report", report.toString()));
+    }
+    Trainer.Summary java = new Trainer(vertx, PsClient.eventBus(vertx, 120_000), "java-0",
+        new ClassificationTask("synthetic", layers, 8, 3, "java-0"), rounds, null).run()
+        .toCompletionStage().toCompletableFuture().get(240, TimeUnit.SECONDS);
+    for (int i = 0; i < 2; i++) {
+      assertThat(finish(py.get(i), "py-" + i)).contains("py-" + i + ": done, " + rounds + " rounds, model v" + rounds);
+    }
+    // every round: both Python trainers got the same model, a round of all three trainers
+    Map<Long, List<String>> digests = new TreeMap<>();
+    for (String line : Files.readAllLines(report)) {
+      JsonNode r = JSON.readTree(line);
+      assertThat(r.get("round_size").asInt()).as(line).isEqualTo(3);
+      digests.computeIfAbsent(r.get("version").asLong(), v -> new ArrayList<>()).add(r.get("digest").asText());
+    }
+    assertThat(digests).hasSize(rounds);
+    digests.forEach((v, d) -> assertThat(d).as("version %d", v).hasSize(2).containsOnly(d.get(0)));
+    assertThat(java.finalVersion()).isEqualTo(rounds);
+    // ... and the server's model after the last round is the one they hold
+    float[] model = ps.server().compose(s -> s.parameters()).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertThat(digest(model)).isEqualTo(digests.get((long) rounds).get(0));
+  }
+
+  @Test
+  void aUsersCnnIsInitialisedFromPythonTrainedExportedAndLoadedBackIntoTorch() throws Exception {
+    Path init = dir.resolve("cnn-init.safetensors");
+    String script = CLIENT.resolve("tests").resolve("cnn_roundtrip.py").toString();
+    finish(python("init", script, "init", init.toString()), "init");
+    ModelSpec spec = ModelSpec.fromFile(init);
+    assertThat(spec.layout().entries()).extracting(e -> e.name())
+        .containsExactly("conv.weight", "conv.bias", "head.weight", "head.bias");
+    ParameterServerVerticle ps = deploy(PsConfig.of(2, spec).withParticipants("cnn-0", "cnn-1").withGrpcPort(0));
+    String target = "127.0.0.1:" + ps.grpcPort();
+    Process a = python("cnn-0", script, "train", target, "cnn-0", "5");
+    Process b = python("cnn-1", script, "train", target, "cnn-1", "5");
+    JsonNode ra = lastJson(finish(a, "cnn-0"));
+    JsonNode rb = lastJson(finish(b, "cnn-1"));
+    assertThat(ra.get("version").asInt()).isEqualTo(5);
+    assertThat(ra.get("round_size").asInt()).isEqualTo(2);
+    assertThat(ra.get("digest")).isEqualTo(rb.get("digest"));
+
+    Path export = dir.resolve("cnn-trained.safetensors");
+    JsonNode check = lastJson(finish(python("check", script, "check", target, export.toString()), "check"));
+    assertThat(check.get("version").asInt()).isEqualTo(5);
+    assertThat(check.get("export_equals_get_model").asBoolean()).isTrue();
+    assertThat(check.get("module_equals_get_model").asBoolean()).isTrue();
+    assertThat(check.get("digest")).isEqualTo(ra.get("digest"));
+    // the exported file is the server's model, read with the server's own reader
+    float[] model = ps.server().compose(s -> s.parameters()).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    Safetensors.Loaded back = Safetensors.read(export, Long.MAX_VALUE);
+    assertThat(back.layout()).isEqualTo(spec.layout());
+    assertThat(java.util.Arrays.mismatch(back.values(), model)).isEqualTo(-1);
+    assertThat(back.metadata()).containsEntry("model_version", "5").containsEntry("layout_id", spec.layout().id());
+  }
+
+  @Test
+  void everyRefusalReachesPythonAsItsOwnException() throws Exception {
+    PsConfig config = PsConfig.of(2, ModelSpec.mlp(16, 8, 4)).withParticipants("a", "b").withGrpcPort(0);
+    ParameterServerVerticle ps = deploy(config);
+    String log = finish(python("errors", CLIENT.resolve("tests").resolve("errors_check.py").toString(),
+        "127.0.0.1:" + ps.grpcPort(), "16,8,4"), "errors");
+    JsonNode out = lastJson(log);
+    Map<String, String> expected = Map.ofEntries(Map.entry("bad-request", "BadRequest"),
+        Map.entry("unknown-participant", "UnknownParticipant"), Map.entry("layout-mismatch", "LayoutMismatch"),
+        Map.entry("non-finite", "NonFinite"), Map.entry("shape-mismatch", "ShapeMismatch"),
+        Map.entry("too-large", "TooLarge"), Map.entry("future-version", "FutureVersion"),
+        Map.entry("duplicate", "Duplicate"), Map.entry("stale-version", "StaleVersion"),
+        Map.entry("unavailable", "Unavailable"));
+    expected.forEach((c, e) -> assertThat(out.path(c).path("exception").asText()).as("%s: %s", c, out.path(c))
+        .isEqualTo(e));
+    assertThat(out.path("future-version").path("metadata").path("request_version").asText()).isEqualTo("7");
+    assertThat(out.path("future-version").path("metadata").path("server_version").asText()).isEqualTo("0");
+    assertThat(out.path("stale-version").path("metadata").path("server_version").asText()).isEqualTo("1");
+    assertThat(out.path("too-large").path("metadata").path("limit_bytes").asLong())
+        .isEqualTo(config.grpcMaxMessageBytes());
+    assertThat(out.path("duplicate").path("status").asText()).isEqualTo("FAILED_PRECONDITION");
+    assertThat(out.path("layout-mismatch").path("message").asText()).contains("0.weight is [8, 16] on the server, [8, 17]");
+    // the refusals harmed no round: the first round completed for both, with a and b in it
+    assertThat(out.path("round").path("version").asInt()).isEqualTo(1);
+    assertThat(out.path("round").path("b").asInt()).isEqualTo(1);
+  }
+}

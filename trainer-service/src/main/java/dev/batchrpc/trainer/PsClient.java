@@ -49,4 +49,17 @@ public interface PsClient {
   static PsClient eventBus(Vertx vertx, long timeoutMs) {
     return new EventBusPsClient(vertx, timeoutMs);
   }
+
+  /**
+   * A client over gRPC ({@code trainer --ps-grpc HOST:PORT}), for a trainer outside the cluster:
+   * refusals keep their code (read from the status details), an unreachable server is
+   * {@code UNAVAILABLE}. TLS when the node has it.
+   *
+   * @param server the parameter server's gRPC address
+   * @param maxMessageBytes the largest message sent or received (at least the model's bytes + 1 MiB)
+   * @param timeoutMs each call's deadline
+   */
+  static PsClient grpc(Vertx vertx, io.vertx.core.net.SocketAddress server, long maxMessageBytes, long timeoutMs) {
+    return new GrpcPsClient(vertx, server, maxMessageBytes, timeoutMs);
+  }
 }

@@ -92,6 +92,44 @@ public final class GrpcFailures {
     }
   }
 
+  /**
+   * The refusal a client received, as the server made it: the {@code FailureCode} named by the
+   * {@code ErrorInfo} in the trailers, with its text and details. Without details (another server),
+   * a transport status ({@code UNAVAILABLE}, {@code DEADLINE_EXCEEDED}, {@code CANCELLED}) is
+   * {@code UNAVAILABLE}, {@code INVALID_ARGUMENT} is {@code BAD_REQUEST}, anything else
+   * {@code BATCH_FAILED}.
+   *
+   * @param status the call's status
+   * @param message its status message (may be null)
+   * @param trailers the trailers and headers of the response
+   * @return the exception
+   */
+  public static RpcException toRpcException(io.vertx.grpc.common.GrpcStatus status, String message,
+      MultiMap trailers) {
+    String text = message == null || message.isEmpty() ? "gRPC status " + status : message;
+    Optional<ErrorInfo> info = errorInfo(trailers).filter(i -> i.getDomain().equals(DOMAIN));
+    if (info.isPresent()) {
+      try {
+        RpcException e = new RpcException(dev.batchrpc.proto.FailureCode.valueOf(info.get().getReason()), text);
+        for (var d : info.get().getMetadataMap().entrySet()) {
+          if (!d.getKey().equals("failure_code")) {
+            e = e.withDetail(d.getKey(), d.getValue());
+          }
+        }
+        return e;
+      } catch (IllegalArgumentException unknownReason) {
+        // a newer server's reason: fall back on the status below
+      }
+    }
+    dev.batchrpc.proto.FailureCode code = switch (status) {
+      case UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED -> dev.batchrpc.proto.FailureCode.UNAVAILABLE;
+      case INVALID_ARGUMENT -> dev.batchrpc.proto.FailureCode.BAD_REQUEST;
+      case RESOURCE_EXHAUSTED -> dev.batchrpc.proto.FailureCode.TOO_LARGE;
+      default -> dev.batchrpc.proto.FailureCode.BATCH_FAILED;
+    };
+    return new RpcException(code, text);
+  }
+
   private static String message(RpcException e) {
     return e.getMessage() == null ? e.code().name() : e.getMessage();
   }

@@ -1,5 +1,6 @@
 package dev.batchrpc.observer;
 
+import dev.batchrpc.compute.rl.EpisodeReturns;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.Tensors;
 import dev.batchrpc.proto.v1.RunEpisodeReply;

@@ -1,8 +1,8 @@
 package dev.batchrpc.agent;
 
-import dev.batchrpc.observer.EpisodeRunner;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -124,8 +124,8 @@ public final class AgentCommand implements Callable<Integer> {
       if (episodes < 1) {
         throw new IllegalArgumentException("--episodes must be at least 1, got " + episodes);
       }
-      if (steps < 1 || steps > EpisodeRunner.MAX_STEPS) {
-        throw new IllegalArgumentException("--steps must be 1 to " + EpisodeRunner.MAX_STEPS + ", got " + steps);
+      if (steps < 1 || steps > Addresses.MAX_EPISODE_STEPS) {
+        throw new IllegalArgumentException("--steps must be 1 to " + Addresses.MAX_EPISODE_STEPS + ", got " + steps);
       }
       if (registerTimeoutS < 1) {
         throw new IllegalArgumentException("--register-timeout-s must be at least 1, got " + registerTimeoutS);

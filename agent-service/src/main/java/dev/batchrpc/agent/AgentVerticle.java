@@ -2,8 +2,6 @@ package dev.batchrpc.agent;
 
 import dev.batchrpc.compute.Backends;
 import dev.batchrpc.compute.nn.PolicyNet;
-import dev.batchrpc.observer.EpisodeRunner;
-import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;
@@ -180,7 +178,7 @@ public final class AgentVerticle extends VerticleBase {
         needs.add(startGrpc());
       }
       return Future.all(needs);
-    }).onSuccess(v -> vertx.eventBus().publish(ObserverVerticle.AGENT_STARTED_ADDRESS, "started"));
+    }).onSuccess(v -> vertx.eventBus().publish(Addresses.AGENT_STARTED, "started"));
   }
 
   @Override
@@ -482,7 +480,7 @@ public final class AgentVerticle extends VerticleBase {
    *
    * @param nSteps steps per observer, &gt; 0
    * @return the episode's outcome; fails with {@code BAD_REQUEST} for {@code nSteps} outside
-   *     [1, {@link EpisodeRunner#MAX_STEPS}] or an episode record too large for this many observers,
+   *     [1, {@link Addresses#MAX_EPISODE_STEPS}] or an episode record too large for this many observers,
    *     {@code UNAVAILABLE} while another episode runs, or an observer's failure (the round is then
    *     replaced, so the next episode starts clean)
    */
@@ -512,9 +510,9 @@ public final class AgentVerticle extends VerticleBase {
   }
 
   private Future<EpisodeResult> episode(int nSteps) {
-    if (nSteps <= 0 || nSteps > EpisodeRunner.MAX_STEPS) {
+    if (nSteps <= 0 || nSteps > Addresses.MAX_EPISODE_STEPS) {
       return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "--steps (n_steps) must be > 0 and at most "
-          + EpisodeRunner.MAX_STEPS + ", got " + nSteps));
+          + Addresses.MAX_EPISODE_STEPS + ", got " + nSteps));
     }
     if (running) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "an episode is already running"));

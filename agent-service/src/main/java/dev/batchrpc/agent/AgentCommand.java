@@ -166,7 +166,7 @@ public final class AgentCommand implements Callable<Integer> {
       }
       agent.observersReady().await(registerTimeoutS, TimeUnit.SECONDS);
       long t0 = System.nanoTime();
-      AgentVerticle.EpisodeResult last = null;
+      EpisodeResult last = null;
       for (int e = 0; e < episodes; e++) {
         last = agent.runEpisode(steps).await();
         System.out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",

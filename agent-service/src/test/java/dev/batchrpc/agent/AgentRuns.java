@@ -25,7 +25,7 @@ final class AgentRuns {
   }
 
   /** What a run produced. */
-  record Run(List<AgentVerticle.EpisodeResult> episodes, float[] parameters, List<Exchange> exchanges) {
+  record Run(List<EpisodeResult> episodes, float[] parameters, List<Exchange> exchanges) {
   }
 
   private AgentRuns() {
@@ -83,8 +83,8 @@ final class AgentRuns {
   }
 
 
-  static Future<List<AgentVerticle.EpisodeResult>> episodes(AgentVerticle agent, int left, int steps,
-                                                            List<AgentVerticle.EpisodeResult> acc) {
+  static Future<List<EpisodeResult>> episodes(AgentVerticle agent, int left, int steps,
+                                                            List<EpisodeResult> acc) {
     if (left == 0) {
       return Future.succeededFuture(acc);
     }

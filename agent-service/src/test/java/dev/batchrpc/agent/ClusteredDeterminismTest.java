@@ -37,9 +37,9 @@ class ClusteredDeterminismTest {
 
   /** What a run ends with: every episode's outcome (less its duration) and the parameters. */
   private record Outcome(List<String> episodes, float[] parameters) {
-    static Outcome of(List<AgentVerticle.EpisodeResult> results, float[] parameters) {
+    static Outcome of(List<EpisodeResult> results, float[] parameters) {
       List<String> e = new ArrayList<>();
-      for (AgentVerticle.EpisodeResult r : results) {
+      for (EpisodeResult r : results) {
         // Exact values: hex floats/doubles, so a one-ulp difference shows.
         e.add(r.episode() + " " + r.steps() + " " + Float.toHexString(r.loss()) + " "
             + Double.toHexString(r.episodeReward()) + " " + Double.toHexString(r.runningReward()));

@@ -3,6 +3,7 @@ package dev.batchrpc.suite;
 import dev.batchrpc.agent.AgentConfig;
 import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.agent.LatencyLog;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
@@ -177,7 +178,7 @@ public final class DemoCommand implements Callable<Integer> {
       }
 
       double firstRunning = Double.NaN;
-      AgentVerticle.EpisodeResult last = null;
+      EpisodeResult last = null;
       for (int e = 0; e < episodes; e++) {
         last = agent.runEpisode(steps).await();
         if (e == 0) {

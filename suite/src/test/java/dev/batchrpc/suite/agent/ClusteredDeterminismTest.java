@@ -1,7 +1,12 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
+import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;

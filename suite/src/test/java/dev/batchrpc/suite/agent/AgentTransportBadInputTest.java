@@ -1,9 +1,13 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
-import static dev.batchrpc.agent.AgentBadInputTest.code;
+import static dev.batchrpc.suite.agent.AgentBadInputTest.code;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.compute.cpu.CpuBackend;
 import dev.batchrpc.observer.ActionSource;
 import dev.batchrpc.observer.ObserverConfig;

@@ -1,5 +1,8 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.observer.ActionSource;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;

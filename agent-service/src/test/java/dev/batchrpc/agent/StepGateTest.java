@@ -33,61 +33,61 @@ class StepGateTest {
     gate.open(4, 3);
     for (int step = 0; step < 3; step++) {
       for (String id : IDS) {
-        gate.check(id, request(id, 4, step, STATE));
+        admit(id, 4, step);
       }
     }
     // every step of the episode is spent: one more is past its end
-    refused(() -> gate.check("observer-0", request("observer-0", 4, 3, STATE)), FailureCode.BAD_REQUEST,
+    refusedStep("observer-0", 4, 3, FailureCode.BAD_REQUEST,
         "sent step 3 of episode 4 but its next step is 3 (the episode has 3 steps)");
   }
 
   @Test
   void aRepeatedStepIsADuplicateAndASkippedOneABadRequest() {
     gate.open(0, 10);
-    gate.check("observer-1", request("observer-1", 0, 0, STATE));
-    refused(() -> gate.check("observer-1", request("observer-1", 0, 0, STATE)), FailureCode.DUPLICATE,
+    admit("observer-1", 0, 0);
+    refusedStep("observer-1", 0, 0, FailureCode.DUPLICATE,
         "already sent step 0 of episode 0 (next expected: 1)");
-    refused(() -> gate.check("observer-1", request("observer-1", 0, 2, STATE)), FailureCode.BAD_REQUEST,
+    refusedStep("observer-1", 0, 2, FailureCode.BAD_REQUEST,
         "sent step 2 of episode 0 but its next step is 1");
     // neither refusal moved it on: step 1 is next
-    gate.check("observer-1", request("observer-1", 0, 1, STATE));
+    admit("observer-1", 0, 1);
     // the others' counts are their own
-    gate.check("observer-0", request("observer-0", 0, 0, STATE));
+    admit("observer-0", 0, 0);
   }
 
   @Test
   void nothingIsAdmittedWhileNoEpisodeIsOpen() {
-    refused(() -> gate.check("observer-0", request("observer-0", 0, 0, STATE)), FailureCode.UNAVAILABLE,
+    refusedStep("observer-0", 0, 0, FailureCode.UNAVAILABLE,
         "no episode is running (observer 'observer-0' asked for episode 0, step 0)");
     gate.open(0, 5);
-    gate.check("observer-0", request("observer-0", 0, 0, STATE));
+    admit("observer-0", 0, 0);
     gate.close();
-    refused(() -> gate.check("observer-0", request("observer-0", 0, 1, STATE)), FailureCode.UNAVAILABLE,
+    refusedStep("observer-0", 0, 1, FailureCode.UNAVAILABLE,
         "no episode is running");
   }
 
   @Test
   void reopeningStartsEveryObserverAtStepZeroOfTheNewEpisode() {
     gate.open(0, 5);
-    gate.check("observer-0", request("observer-0", 0, 0, STATE));
-    gate.check("observer-0", request("observer-0", 0, 1, STATE));
+    admit("observer-0", 0, 0);
+    admit("observer-0", 0, 1);
     gate.open(1, 5);
-    refused(() -> gate.check("observer-0", request("observer-0", 0, 2, STATE)), FailureCode.BAD_REQUEST,
+    refusedStep("observer-0", 0, 2, FailureCode.BAD_REQUEST,
         "sent episode 0 but episode 1 is running");
-    gate.check("observer-0", request("observer-0", 1, 0, STATE));
+    admit("observer-0", 1, 0);
   }
 
   @Test
   void unknownObserversAndObserversOutsideTheEpisodeAreUnknownParticipants() {
-    refused(() -> gate.check("ghost", request("ghost", 0, 0, STATE)), FailureCode.UNKNOWN_PARTICIPANT,
+    refusedStep("ghost", 0, 0, FailureCode.UNKNOWN_PARTICIPANT,
         "observer 'ghost' is not one of the agent's 3 observers");
     gate.open(7, 5, new boolean[] {true, false, true});
-    refused(() -> gate.check("observer-1", request("observer-1", 7, 0, STATE)), FailureCode.UNKNOWN_PARTICIPANT,
+    refusedStep("observer-1", 7, 0, FailureCode.UNKNOWN_PARTICIPANT,
         "observer 'observer-1' is not part of episode 7");
-    gate.check("observer-2", request("observer-2", 7, 0, STATE));
+    admit("observer-2", 7, 0);
     // open(episode, steps) admits everyone again
     gate.open(8, 5);
-    gate.check("observer-1", request("observer-1", 8, 0, STATE));
+    admit("observer-1", 8, 0);
   }
 
   @Test
@@ -98,7 +98,7 @@ class StepGateTest {
     refused(() -> gate.check("observer-0",
         request("observer-0", 0, 0, new float[] {Float.NEGATIVE_INFINITY, 0f, 0f, 0f})), FailureCode.NON_FINITE,
         "-Infinity");
-    gate.check("observer-0", request("observer-0", 0, 0, STATE));
+    admit("observer-0", 0, 0);
   }
 
   @Test
@@ -124,7 +124,15 @@ class StepGateTest {
     gate.open(0, 5);
     refused(() -> gate.check("observer-0", request("observer-0", 0, 0, new float[5])), FailureCode.SHAPE_MISMATCH,
         "got [5]");
-    gate.check("observer-0", request("observer-0", 0, 0, STATE));
+    admit("observer-0", 0, 0);
+  }
+
+  private void admit(String id, long episode, int step) {
+    gate.check(id, request(id, episode, step, STATE));
+  }
+
+  private void refusedStep(String id, long episode, int step, FailureCode code, String text) {
+    refused(() -> gate.check(id, request(id, episode, step, STATE)), code, text);
   }
 
   private static void refused(ThrowingCallable call, FailureCode code, String text) {

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.agent.AgentCommand;
 import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
@@ -21,19 +20,10 @@ class AgentCommandTest {
   @Test
   @Timeout(value = 60, unit = TimeUnit.SECONDS)
   void theSuitesAgentRunsItsObserversInProcess() {
-    ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-    PrintStream original = System.out;
-    int exit;
-    System.setOut(new PrintStream(buffer, true, StandardCharsets.UTF_8));
-    try {
-      exit = Main.commandLine().execute("agent", "--device", "cpu", "--metrics-port", "0",
-          "--observers", "3", "--episodes", "2", "--steps", "15");
-    } finally {
-      System.setOut(original);
-    }
-    String out = buffer.toString(StandardCharsets.UTF_8);
-    assertThat(exit).as(out).isZero();
-    assertThat(out)
+    CommandRun run = CommandRun.of("agent", "--device", "cpu", "--metrics-port", "0",
+        "--observers", "3", "--episodes", "2", "--steps", "15");
+    assertThat(run.exit()).as(run.out()).isZero();
+    assertThat(run.out())
         .contains("agent: 3 observer(s), mode batch, 2 episode(s) x 15 steps, seed 543")
         .contains("episode   1  running reward")
         .contains("episode   2  running reward")

@@ -1,8 +1,6 @@
 package dev.batchrpc.agent;
 
-import dev.batchrpc.observer.EpisodeRunner;
-import dev.batchrpc.observer.ObserverConfig;
-import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -10,9 +8,6 @@ import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.ops.Readiness;
 import dev.batchrpc.runtime.round.PartialPolicy;
-import io.vertx.core.Future;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -26,7 +21,8 @@ import picocli.CommandLine.Spec;
 /**
  * {@code batch-rpc agent}: trains the CartPole policy for a number of episodes with N observers,
  * printing one progress line per episode. Without {@code --clustered} the observers run in the
- * same process; with it, the agent waits for N {@code batch-rpc observer} processes to register.
+ * same process (deployed by the {@link LocalObservers} the command was made with); with it, the
+ * agent waits for N {@code batch-rpc observer} processes to register.
  */
 @Command(name = "agent", mixinStandardHelpOptions = true,
     description = {
@@ -38,6 +34,8 @@ import picocli.CommandLine.Spec;
         ""
     })
 public final class AgentCommand implements Callable<Integer> {
+
+  private final LocalObservers localObservers;
 
   @Spec
   CommandSpec spec;
@@ -116,6 +114,20 @@ public final class AgentCommand implements Callable<Integer> {
           + "Env BATCHRPC_REGISTER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
   int registerTimeoutS;
 
+  /** A command for clustered runs only: it has no observers to deploy in its own process. */
+  public AgentCommand() {
+    this(null);
+  }
+
+  /**
+   * A command whose runs without {@code --clustered} deploy their observers beside the agent.
+   *
+   * @param localObservers deploys the observers in this process, or null for clustered runs only
+   */
+  public AgentCommand(LocalObservers localObservers) {
+    this.localObservers = localObservers;
+  }
+
   @Override
   public Integer call() throws Exception {
     NodeConfig nodeConfig;
@@ -124,13 +136,17 @@ public final class AgentCommand implements Callable<Integer> {
       if (episodes < 1) {
         throw new IllegalArgumentException("--episodes must be at least 1, got " + episodes);
       }
-      if (steps < 1 || steps > EpisodeRunner.MAX_STEPS) {
-        throw new IllegalArgumentException("--steps must be 1 to " + EpisodeRunner.MAX_STEPS + ", got " + steps);
+      if (steps < 1 || steps > Addresses.MAX_EPISODE_STEPS) {
+        throw new IllegalArgumentException("--steps must be 1 to " + Addresses.MAX_EPISODE_STEPS + ", got " + steps);
       }
       if (registerTimeoutS < 1) {
         throw new IllegalArgumentException("--register-timeout-s must be at least 1, got " + registerTimeoutS);
       }
       nodeConfig = node.toConfig();
+      if (!nodeConfig.clustered() && localObservers == null) {
+        throw new IllegalArgumentException("this agent has no observers to run in its own process: add "
+            + "--clustered and start 'batch-rpc observer --clustered --index i' for i = 0..N-1");
+      }
       ops.validate();
       config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
           .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs)
@@ -156,17 +172,13 @@ public final class AgentCommand implements Callable<Integer> {
           config.observers(), config.mode().cliName(), episodes, steps, seed,
           agent.grpcPort() > 0 ? ", gRPC on " + grpcHost + ":" + agent.grpcPort() : "");
       if (!nodeConfig.clustered()) {
-        List<Future<String>> deployed = new ArrayList<>();
-        for (int i = 0; i < config.observers(); i++) {
-          deployed.add(n.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))));
-        }
-        Future.all(deployed).await();
+        localObservers.deploy(n.vertx(), config).await();
       } else {
         awaitObservers(agent, config);
       }
       agent.observersReady().await(registerTimeoutS, TimeUnit.SECONDS);
       long t0 = System.nanoTime();
-      AgentVerticle.EpisodeResult last = null;
+      EpisodeResult last = null;
       for (int e = 0; e < episodes; e++) {
         last = agent.runEpisode(steps).await();
         System.out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",

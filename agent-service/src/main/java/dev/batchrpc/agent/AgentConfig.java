@@ -1,6 +1,5 @@
 package dev.batchrpc.agent;
 
-import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.proto.Addresses;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -84,7 +83,7 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
     }
     List<String> ids = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
-      ids.add(ObserverConfig.defaultId(i));
+      ids.add(Addresses.defaultObserverId(i));
     }
     return new AgentConfig(ids, mode, seed, 1.0, DEFAULT_LR, "cpu", -1, "127.0.0.1", DEFAULT_EPISODE_TIMEOUT_MS,
         DEFAULT_MAX_WAIT_MS, true);

@@ -5,7 +5,7 @@ import dev.batchrpc.compute.Tensor;
 import dev.batchrpc.compute.nn.PolicyNet;
 import dev.batchrpc.compute.optim.Adam;
 import dev.batchrpc.compute.random.Rng;
-import dev.batchrpc.observer.EpisodeReturns;
+import dev.batchrpc.compute.rl.EpisodeReturns;
 
 /**
  * The agent's learning state: the tutorial's policy, Adam, each observer's random streams, the

@@ -87,7 +87,7 @@ class AgentGrpcTlsTest {
     toAgent.registerObserver(RegisterObserverRequest.newBuilder().setObserverId("observer-0")
         .setGrpcEndpoint("127.0.0.1:" + port).build()).await(10, TimeUnit.SECONDS);
 
-    AgentVerticle.EpisodeResult result = agent.runEpisode(STEPS).await(30, TimeUnit.SECONDS);
+    EpisodeResult result = agent.runEpisode(STEPS).await(30, TimeUnit.SECONDS);
     assertThat(result.steps()).isEqualTo(STEPS);
     assertThat(result.episodeReward()).isEqualTo(STEPS);
     assertThat(episodes).hasValue(1);

@@ -8,7 +8,7 @@ import dev.batchrpc.compute.cpu.CpuBackend;
 import dev.batchrpc.compute.nn.PolicyNet;
 import dev.batchrpc.compute.optim.Adam;
 import dev.batchrpc.compute.random.Rng;
-import dev.batchrpc.observer.EpisodeReturns;
+import dev.batchrpc.compute.rl.EpisodeReturns;
 import org.junit.jupiter.api.Test;
 
 class PolicyAgentTest {

@@ -1,5 +1,7 @@
 package dev.batchrpc.observer;
 
+import dev.batchrpc.compute.rl.EpisodeReturns;
+import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.Tensors;
 import dev.batchrpc.proto.v1.RunEpisodeReply;
@@ -25,11 +27,10 @@ import java.util.function.LongFunction;
 public final class EpisodeRunner {
 
   /**
-   * The most steps one episode may ask for. An episode's steps size the observer's reward arrays
-   * and the agent's per-episode record (states, dropout masks, actions: about 540 bytes per step
-   * and observer), so an absurd {@code n_steps} is refused before anything is allocated.
+   * The most steps one episode may ask for: the wire limit {@link Addresses#MAX_EPISODE_STEPS},
+   * which the agent checks too. An absurd {@code n_steps} is refused before anything is allocated.
    */
-  public static final int MAX_STEPS = 1_000_000;
+  public static final int MAX_STEPS = Addresses.MAX_EPISODE_STEPS;
 
   private final String observerId;
   private final LongFunction<CartPole> envForEpisode;

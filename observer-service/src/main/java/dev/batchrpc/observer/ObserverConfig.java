@@ -40,9 +40,12 @@ public record ObserverConfig(String id, int index, long seed, long actionTimeout
     return new ObserverConfig(defaultId(index), index, seed, DEFAULT_ACTION_TIMEOUT_MS, true);
   }
 
-  /** The id observer {@code index} gets by default, and the agent expects: {@code observer-<index>}. */
+  /**
+   * The id observer {@code index} gets by default, and the agent expects: {@code observer-<index>}
+   * ({@link Addresses#defaultObserverId}).
+   */
   public static String defaultId(int index) {
-    return "observer-" + index;
+    return Addresses.defaultObserverId(index);
   }
 
   /** The same settings without registration (for an agent that was told its observers). */

@@ -26,18 +26,12 @@ import java.util.logging.Logger;
  *
  * <p>Registration: when {@link ObserverConfig#register()} is set it announces itself at
  * {@code agent.register} after start, retrying every half second until an agent answers, and again
- * whenever an agent announces its start on {@link #AGENT_STARTED_ADDRESS}; so observers and the
+ * whenever an agent announces its start on {@link Addresses#AGENT_STARTED}; so observers and the
  * agent may start in any order.
  *
  * <p>Thread confinement: the environment and the episode state live on this verticle's event loop.
  */
 public final class ObserverVerticle extends VerticleBase {
-
-  /**
-   * Where an agent publishes (body: anything) when it starts, so running observers register again.
-   * Kept here, beside its only listener; the agent module depends on this one.
-   */
-  public static final String AGENT_STARTED_ADDRESS = "agent.started";
 
   private static final Logger LOG = Logger.getLogger(ObserverVerticle.class.getName());
   private static final long REGISTER_RETRY_MS = 500;
@@ -76,7 +70,7 @@ public final class ObserverVerticle extends VerticleBase {
     if (!config.register()) {
       return episodes;
     }
-    Future<Void> agentStarts = vertx.eventBus().consumer(AGENT_STARTED_ADDRESS, m -> register())
+    Future<Void> agentStarts = vertx.eventBus().consumer(Addresses.AGENT_STARTED, m -> register())
         .completion();
     return Future.all(episodes, agentStarts).onSuccess(v -> register());
   }

@@ -9,6 +9,7 @@ import static dev.batchrpc.observer.CartPoleFixtures.shape;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.batchrpc.compute.rl.EpisodeReturns;
 import java.util.Arrays;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;

@@ -2,6 +2,7 @@ package dev.batchrpc.observer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.compute.rl.EpisodeReturns;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;

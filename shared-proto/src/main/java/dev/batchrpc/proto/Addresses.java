@@ -3,10 +3,12 @@ package dev.batchrpc.proto;
 import java.util.regex.Pattern;
 
 /**
- * Every event-bus address of batch-rpc, in one place. Addresses are dotted, service first.
+ * Every event-bus address of batch-rpc, in one place, and the limits both ends of an address
+ * check (ids, episode length). Addresses are dotted, service first.
  *
  * <p>Payloads on all of them are protobuf messages from {@code dev.batchrpc.proto.v1}, carried by
- * {@link ProtobufCodec}; failures are {@code message.fail(code, text)} with a {@link FailureCode}.
+ * {@link ProtobufCodec}, except the {@link #AGENT_STARTED} announcement (a plain string);
+ * failures are {@code message.fail(code, text)} with a {@link FailureCode}.
  */
 public final class Addresses {
 
@@ -39,6 +41,13 @@ public final class Addresses {
   public static final String AGENT_LEAVE = "agent.leave";
 
   /**
+   * Published (not sent) by an agent once it has started, so observers already running register
+   * again. The body is the string {@code "started"}, not a protobuf message: listeners read
+   * nothing from it, and it needs no codec.
+   */
+  public static final String AGENT_STARTED = "agent.started";
+
+  /**
    * The event-bus message header naming the sender's cluster node id (its Vert.x node id). Every
    * clustered node started by the runtime stamps it on all it sends, replies included: a service
    * drops a participant from its rounds when the participant's node leaves the cluster, and a
@@ -48,6 +57,14 @@ public final class Addresses {
 
   /** The longest id accepted, so addresses, logs and metric descriptions stay bounded. */
   public static final int MAX_ID_LENGTH = 128;
+
+  /**
+   * The most steps one episode may ask for ({@code n_steps} of a {@code RunEpisodeRequest}). An
+   * episode's steps size the observer's reward arrays and the agent's per-episode record (states,
+   * dropout masks, actions: about 540 bytes per step and observer), so both ends refuse an absurd
+   * {@code n_steps} before anything is allocated.
+   */
+  public static final int MAX_EPISODE_STEPS = 1_000_000;
 
   private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]+");
 
@@ -64,6 +81,21 @@ public final class Addresses {
    */
   public static String observerRunEpisode(String observerId) {
     return "observer." + requireValidId(observerId) + ".run-episode";
+  }
+
+  /**
+   * The id of observer {@code index} of an agent's {@code --observers N} (index 0..N-1):
+   * {@code observer-<index>}, the id an observer takes unless given another and the agent expects.
+   *
+   * @param index the observer's index, from 0
+   * @return the id
+   * @throws IllegalArgumentException for a negative index
+   */
+  public static String defaultObserverId(int index) {
+    if (index < 0) {
+      throw new IllegalArgumentException("an observer index must be >= 0, got " + index);
+    }
+    return "observer-" + index;
   }
 
   /**

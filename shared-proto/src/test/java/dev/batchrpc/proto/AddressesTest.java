@@ -18,9 +18,20 @@ class AddressesTest {
   @Test
   void fixedAddressesAreDistinctAndDotted() {
     assertThat(new String[] {Addresses.PS_UPDATE_AND_FETCH, Addresses.PS_GET_MODEL,
-        Addresses.AGENT_SELECT_ACTION, Addresses.AGENT_REGISTER})
+        Addresses.PS_DATA_ENDPOINT, Addresses.PS_LEAVE, Addresses.AGENT_SELECT_ACTION,
+        Addresses.AGENT_REGISTER, Addresses.AGENT_LEAVE, Addresses.AGENT_STARTED})
         .doesNotHaveDuplicates()
         .allSatisfy(a -> assertThat(a).matches("[a-z]+\\.[a-z-]+"));
+  }
+
+  @Test
+  void defaultObserverIdsAreValidIdsAndANegativeIndexIsRefused() {
+    assertThat(Addresses.defaultObserverId(0)).isEqualTo("observer-0");
+    assertThat(Addresses.defaultObserverId(41)).isEqualTo("observer-41");
+    assertThat(Addresses.isValidId(Addresses.defaultObserverId(Integer.MAX_VALUE))).isTrue();
+    assertThatThrownBy(() -> Addresses.defaultObserverId(-1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("must be >= 0, got -1");
   }
 
   @ParameterizedTest

@@ -3,9 +3,8 @@ package dev.batchrpc.suite;
 import dev.batchrpc.agent.AgentConfig;
 import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.agent.LatencyLog;
-import dev.batchrpc.observer.ObserverConfig;
-import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
@@ -147,11 +146,7 @@ public final class DemoCommand implements Callable<Integer> {
       ParameterServer ps = psVerticle.server().await();
       AgentVerticle agent = new AgentVerticle(agentConfig, node.registry());
       node.vertx().deployVerticle(agent).await();
-      List<Future<String>> deployed = new ArrayList<>();
-      for (int i = 0; i < observers; i++) {
-        deployed.add(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))));
-      }
-      Future.all(deployed).await();
+      new InProcessObservers().deploy(node.vertx(), agentConfig).await();
       agent.observersReady().await(60, TimeUnit.SECONDS);
       readiness.set("consumers", true);
       readiness.set("model", true);
@@ -177,7 +172,7 @@ public final class DemoCommand implements Callable<Integer> {
       }
 
       double firstRunning = Double.NaN;
-      AgentVerticle.EpisodeResult last = null;
+      EpisodeResult last = null;
       for (int e = 0; e < episodes; e++) {
         last = agent.runEpisode(steps).await();
         if (e == 0) {

@@ -56,10 +56,26 @@ public final class Main implements Runnable {
 
   /** Builds the command line (tests use it too). */
   public static CommandLine commandLine() {
-    CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true)
+    CommandLine cl = new CommandLine(new Main(), new Factory()).setCaseInsensitiveEnumValuesAllowed(true)
         .setUsageHelpWidth(100);
     abbreviateSynopses(cl);
     return cl;
+  }
+
+  /**
+   * Makes the subcommands as picocli would, except that {@code agent} gets its observers in this
+   * process ({@link InProcessObservers}): the agent module does not know the observer.
+   */
+  private static final class Factory implements CommandLine.IFactory {
+    private final CommandLine.IFactory defaults = CommandLine.defaultFactory();
+
+    @Override
+    public <K> K create(Class<K> cls) throws Exception {
+      if (cls == AgentCommand.class) {
+        return cls.cast(new AgentCommand(new InProcessObservers()));
+      }
+      return defaults.create(cls);
+    }
   }
 
   /** "Usage: batch-rpc ps [OPTIONS]" rather than every option twice (the list follows anyway). */

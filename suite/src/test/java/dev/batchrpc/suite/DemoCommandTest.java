@@ -3,7 +3,6 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -15,20 +14,11 @@ class DemoCommandTest {
   @Test
   @Timeout(value = 60, unit = TimeUnit.SECONDS)
   void tinyDemoCompletesRoundsAndEpisodesAndPrintsTheSummary() {
-    ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-    PrintStream original = System.out;
-    int exit;
-    System.setOut(new PrintStream(buffer, true, StandardCharsets.UTF_8));
-    try {
-      exit = Main.commandLine().execute("demo", "--device", "cpu", "--metrics-port", "0",
-          "--trainers", "3", "--rounds", "6", "--layers", "8,6,3", "--batch-size", "4", "--progress-every", "2",
-          "--observers", "2", "--episodes", "2", "--steps", "20");
-    } finally {
-      System.setOut(original);
-    }
-    String out = buffer.toString(StandardCharsets.UTF_8);
-    assertThat(exit).as(out).isZero();
-    assertThat(out)
+    CommandRun run = CommandRun.of("demo", "--device", "cpu", "--metrics-port", "0",
+        "--trainers", "3", "--rounds", "6", "--layers", "8,6,3", "--batch-size", "4", "--progress-every", "2",
+        "--observers", "2", "--episodes", "2", "--steps", "20");
+    assertThat(run.exit()).as(run.out()).isZero();
+    assertThat(run.out())
         .contains("metrics on http://127.0.0.1:")
         .contains("ps     round    6/6")
         .contains("agent  episode   2/2")

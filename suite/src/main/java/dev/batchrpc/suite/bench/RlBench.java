@@ -3,6 +3,7 @@ package dev.batchrpc.suite.bench;
 import dev.batchrpc.agent.AgentConfig;
 import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.agent.LatencyLog;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
@@ -402,7 +403,7 @@ public final class RlBench implements Callable<Integer> {
     double loop = 0;
     double[] running = new double[episodes];
     for (int e = 0; e < episodes; e++) {
-      AgentVerticle.EpisodeResult r = await(watch, agent.runEpisode(steps), 0, "");
+      EpisodeResult r = await(watch, agent.runEpisode(steps), 0, "");
       loop += r.seconds();
       running[e] = r.runningReward();
     }

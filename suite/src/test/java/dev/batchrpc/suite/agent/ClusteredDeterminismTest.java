@@ -1,7 +1,12 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
+import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;
@@ -37,9 +42,9 @@ class ClusteredDeterminismTest {
 
   /** What a run ends with: every episode's outcome (less its duration) and the parameters. */
   private record Outcome(List<String> episodes, float[] parameters) {
-    static Outcome of(List<AgentVerticle.EpisodeResult> results, float[] parameters) {
+    static Outcome of(List<EpisodeResult> results, float[] parameters) {
       List<String> e = new ArrayList<>();
-      for (AgentVerticle.EpisodeResult r : results) {
+      for (EpisodeResult r : results) {
         // Exact values: hex floats/doubles, so a one-ulp difference shows.
         e.add(r.episode() + " " + r.steps() + " " + Float.toHexString(r.loss()) + " "
             + Double.toHexString(r.episodeReward()) + " " + Double.toHexString(r.runningReward()));

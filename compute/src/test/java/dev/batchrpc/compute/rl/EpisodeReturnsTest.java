@@ -1,4 +1,4 @@
-package dev.batchrpc.observer;
+package dev.batchrpc.compute.rl;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -7,7 +7,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The bookkeeping on small hand-checkable sequences; the fixture test covers 500-step episodes. */
+/**
+ * The bookkeeping on small hand-checkable sequences; observer-service's CartPoleFixtureTest covers
+ * 500-step episodes.
+ */
 class EpisodeReturnsTest {
 
   private static final boolean T = true;

@@ -1,12 +1,15 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
-import static dev.batchrpc.agent.AgentBadInputTest.code;
+import static dev.batchrpc.suite.agent.AgentBadInputTest.code;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.compute.cpu.CpuBackend;
 import dev.batchrpc.observer.ActionSource;
-import dev.batchrpc.observer.EpisodeRunner;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.Addresses;
@@ -147,7 +150,7 @@ class AgentTransportBadInputTest {
     vertx.deployVerticle(agent)
         .compose(id -> vertx.deployVerticle(new ObserverVerticle(ObserverConfig.of(0, SEED))))
         .compose(id -> agent.observersReady())
-        .compose(v -> agent.runEpisode(EpisodeRunner.MAX_STEPS + 1).transform(ar -> Future.succeededFuture(ar.cause())))
+        .compose(v -> agent.runEpisode(Addresses.MAX_EPISODE_STEPS + 1).transform(ar -> Future.succeededFuture(ar.cause())))
         .compose(refused -> {
           ctx.verify(() -> {
             assertThat(RpcException.of(refused).code()).isEqualTo(FailureCode.BAD_REQUEST);
@@ -166,7 +169,7 @@ class AgentTransportBadInputTest {
   void anEpisodeRecordTooLargeForOneArrayIsRefusedBeforeAllocating() {
     // 17 observers x 1,000,000 steps x 128 dropout scales does not fit one Java array
     try (PolicyAgent agent = new PolicyAgent(new CpuBackend(), 17, SEED, AgentConfig.DEFAULT_LR)) {
-      assertThatThrownBy(() -> agent.beginEpisode(EpisodeRunner.MAX_STEPS))
+      assertThatThrownBy(() -> agent.beginEpisode(Addresses.MAX_EPISODE_STEPS))
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("n_steps 1000000 x 17 observers is too long an episode");
       assertThat(agent.steps()).isZero();

@@ -1,7 +1,11 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.compute.cpu.CpuBackend;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.Tensors;

@@ -1,4 +1,4 @@
-package dev.batchrpc.observer;
+package dev.batchrpc.compute.rl;
 
 import java.util.Arrays;
 

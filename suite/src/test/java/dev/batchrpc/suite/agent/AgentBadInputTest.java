@@ -1,7 +1,9 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.observer.ActionSource;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.Tensors;

@@ -1,7 +1,11 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;
@@ -70,7 +74,7 @@ class LostObserverTest {
     await(agent.observersReady());
 
     // A long episode; the victim's node dies once the steps are flowing.
-    Future<AgentVerticle.EpisodeResult> first = agent.runEpisode(10_000);
+    Future<EpisodeResult> first = agent.runEpisode(10_000);
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (agentNode.registry().get("agent.actions.served").counter().count() < 300) {
       assertThat(System.nanoTime()).as("steps flowing").isLessThan(deadline);
@@ -79,7 +83,7 @@ class LostObserverTest {
     nodes.remove(victim);
     long killed = System.nanoTime();
     LoopbackNodes.crash(victim);
-    AgentVerticle.EpisodeResult r0 = await(first);
+    EpisodeResult r0 = await(first);
     double secondsAfterKill = (System.nanoTime() - killed) / 1e9;
     Timer wait = agentNode.registry().get("agent.round.wait").timer();
     System.out.printf("[kill-test] observer node closed abruptly mid-episode: the episode finished "
@@ -95,13 +99,13 @@ class LostObserverTest {
         .isZero();
 
     // The next episode runs with the two live observers, full rounds of 2.
-    AgentVerticle.EpisodeResult r1 = await(agent.runEpisode(200));
+    EpisodeResult r1 = await(agent.runEpisode(200));
     assertThat(r1.observers()).isEqualTo(2);
 
     // A restarted observer 2 registers again and is back for the next episode.
     observerNode(seed, 2);
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    AgentVerticle.EpisodeResult r2;
+    EpisodeResult r2;
     do {
       r2 = await(agent.runEpisode(200));
     } while (r2.observers() < 3 && System.nanoTime() < until);
@@ -132,11 +136,11 @@ class LostObserverTest {
         await(vertx.deployVerticle(new ObserverVerticle(oc, i == 2 ? staller : bus)));
       }
       await(agent.observersReady());
-      AgentVerticle.EpisodeResult r0 = await(agent.runEpisode(40));
+      EpisodeResult r0 = await(agent.runEpisode(40));
       assertThat(r0.observers()).as("observer 2 sat out episode 0").isEqualTo(2);
       assertThat(registry.get("agent.rounds").tag("outcome", "partial").counter().count()).isEqualTo(1);
       await(stallOver.future());
-      AgentVerticle.EpisodeResult r1 = await(agent.runEpisode(40));
+      EpisodeResult r1 = await(agent.runEpisode(40));
       assertThat(r1.observers()).as("and is back for episode 1").isEqualTo(3);
       assertThat(registry.get("agent.round.wait").timer().max(TimeUnit.MILLISECONDS))
           .as("no round waited much beyond the max wait").isLessThan(1_000.0);

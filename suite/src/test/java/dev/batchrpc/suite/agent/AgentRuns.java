@@ -1,5 +1,8 @@
-package dev.batchrpc.agent;
+package dev.batchrpc.suite.agent;
 
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.observer.ActionSource;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
@@ -25,7 +28,7 @@ final class AgentRuns {
   }
 
   /** What a run produced. */
-  record Run(List<AgentVerticle.EpisodeResult> episodes, float[] parameters, List<Exchange> exchanges) {
+  record Run(List<EpisodeResult> episodes, float[] parameters, List<Exchange> exchanges) {
   }
 
   private AgentRuns() {
@@ -83,8 +86,8 @@ final class AgentRuns {
   }
 
 
-  static Future<List<AgentVerticle.EpisodeResult>> episodes(AgentVerticle agent, int left, int steps,
-                                                            List<AgentVerticle.EpisodeResult> acc) {
+  static Future<List<EpisodeResult>> episodes(AgentVerticle agent, int left, int steps,
+                                                            List<EpisodeResult> acc) {
     if (left == 0) {
       return Future.succeededFuture(acc);
     }

@@ -1,0 +1,358 @@
+package dev.batchrpc.agent;
+
+import dev.batchrpc.compute.Backend;
+import dev.batchrpc.compute.Backends;
+import dev.batchrpc.compute.nn.PolicyNet;
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.LeaveReply;
+import dev.batchrpc.proto.v1.LeaveRequest;
+import dev.batchrpc.proto.v1.RegisterObserverReply;
+import dev.batchrpc.proto.v1.RegisterObserverRequest;
+import dev.batchrpc.proto.v1.RunEpisodeReply;
+import dev.batchrpc.proto.v1.RunEpisodeRequest;
+import dev.batchrpc.proto.v1.SelectActionReply;
+import dev.batchrpc.proto.v1.SelectActionRequest;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.node.ParticipantNodes;
+import dev.batchrpc.runtime.ops.ServiceMeters;
+import dev.batchrpc.runtime.round.Arrival;
+import dev.batchrpc.runtime.round.BatchResult;
+import dev.batchrpc.runtime.round.PartialPolicy;
+import dev.batchrpc.runtime.round.Round;
+import dev.batchrpc.runtime.round.RoundBatch;
+import dev.batchrpc.runtime.round.RoundConfig;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.eventbus.Message;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
+
+/**
+ * The batch-processing agent, independent of transport: action selection for every observer's
+ * steps, episode orchestration and the REINFORCE update. The event-bus consumers and the gRPC
+ * service ({@link AgentVerticle}, {@link AgentGrpc}) both call it, so they share one round.
+ *
+ * <h2>Action selection</h2>
+ * {@link #selectAction} submits to one {@link Round}: in {@link AgentMode#BATCH} it waits for all
+ * N observers of a step, and the last arrival runs one forward pass over the step's states
+ * ({@link StepBatcher}: rows by step, then observer index); in {@link AgentMode#NOBATCH} the
+ * round's size is 1, so each request runs its own forward pass at once. Both run on the same
+ * ordered worker thread as the policy's updates (GPU-safe). A {@link StepGate} refuses unknown
+ * observers, repeated or skipped steps, wrong episodes and bad states before they join a round.
+ *
+ * <h2>Episodes</h2>
+ * {@link #runEpisode(int)} asks every live observer to run {@code n_steps}
+ * ({@code observer.<id>.run-episode}, or gRPC for an observer registered with an endpoint), waits
+ * for all ({@link EpisodeRun}), and takes one Adam step on the whole episode ({@link PolicyAgent}).
+ * Observers register with {@link #register}; {@link #observersReady()} completes when all N have.
+ *
+ * <h2>Lost observers</h2>
+ * An observer that leaves (node gone, Leave, no answer) stops counting in the step rounds at once;
+ * the running episode finishes and updates without it, later ones run without it until it
+ * registers again. One that misses a step round closed by {@code --max-wait-ms} sits out the rest
+ * of the episode ({@link ObserverMembership}).
+ *
+ * <p>Threads: created on, and owned by, one event-loop context (the verticle's); the membership,
+ * the gate, the latency log and the episode state live there. The {@link PolicyAgent} lives on the
+ * worker (on the CPU a small step's forward pass may run inline on the event loop, see
+ * {@link #INLINE_MAX_ROWS}).
+ */
+public final class Agent {
+
+  /** The largest message the agent takes or sends on either transport. */
+  static final int MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+  /**
+   * On the CPU, a step's forward pass of up to this many rows (about a microsecond each) runs on
+   * the event loop, inline in the round: cheaper than the two thread hand-offs to the worker and
+   * back. The policy's state is not bound to a thread on the CPU, and every access stays ordered
+   * (the worker's begin/finish calls run while no step is admitted). GPU: always the worker.
+   */
+  static final int INLINE_MAX_ROWS = 32;
+
+  private static final Logger LOG = Logger.getLogger(Agent.class.getName());
+  private static final AtomicInteger INSTANCES = new AtomicInteger();
+
+  private final AgentConfig config;
+  private final Context context;
+  private final MeterRegistry registry;
+  private final String workerName;
+  private final WorkerExecutor worker;
+  private final PolicyAgent policy;
+  private final int inlineRows;
+  private final StepGate gate;
+  private final ObserverMembership membership;
+  private final ParticipantNodes observerNodes;
+  private final AgentMeters meters;
+  private final ObserverCalls calls;
+  private final LatencyLog latencies = new LatencyLog();
+  private final Promise<Void> ready = Promise.promise();
+  private Round<SelectActionRequest, SelectActionReply> round;
+  /** The running episode, or null. */
+  private EpisodeRun current;
+  private long nextEpisode;
+
+  private Agent(Context context, AgentConfig config, MeterRegistry registry, String workerName,
+                WorkerExecutor worker, PolicyAgent policy) {
+    this.config = config;
+    this.context = context;
+    this.registry = registry;
+    this.workerName = workerName;
+    this.worker = worker;
+    this.policy = policy;
+    this.inlineRows = policy.isGpu() ? 0 : INLINE_MAX_ROWS;
+    this.gate = new StepGate(config.observerIds());
+    this.membership = new ObserverMembership(config.observerIds());
+    this.meters = new AgentMeters(registry, config.mode());
+    this.calls = new ObserverCalls(context.owner(), config.episodeTimeoutMs());
+    this.round = newRound();
+    this.observerNodes = ParticipantNodes.watch(context.owner(), id -> observerLeft(id, "its node left the cluster"));
+  }
+
+  /**
+   * Creates the agent on the current event-loop context: selects the backend and creates the
+   * policy on the agent's worker thread (a GPU context is bound to it).
+   *
+   * @param context the owner event loop (the verticle's)
+   * @param config the settings
+   * @param registry where the agent's and the round's metrics go, or {@code null} for nowhere
+   */
+  public static Future<Agent> create(Context context, AgentConfig config, MeterRegistry registry) {
+    String workerName = "agent.policy." + INSTANCES.getAndIncrement();
+    // Pool size 1, shared by name with the round: one thread runs every forward pass and update.
+    WorkerExecutor worker = context.owner().createSharedWorkerExecutor(workerName, 1, 10, TimeUnit.MINUTES);
+    return worker.executeBlocking(() -> {
+      Backend backend = Backends.select(config.device());
+      ServiceMeters.backend(registry, "agent", backend.isGpu());
+      return new PolicyAgent(backend, config.observers(), config.seed(), config.lr());
+    }, true).map(policy -> new Agent(context, config, registry, workerName, worker, policy));
+  }
+
+  /** A fresh step round that already knows who left. Event loop. */
+  private Round<SelectActionRequest, SelectActionReply> newRound() {
+    int size = config.mode() == AgentMode.BATCH ? config.observers() : 1;
+    RoundConfig rc = RoundConfig.of("select-action", "agent", size).withWorkerName(workerName);
+    if (config.maxWaitMs() > 0) {
+      rc = rc.withMaxWait(Duration.ofMillis(config.maxWaitMs()),
+          config.runPartial() ? PartialPolicy.RUN_PARTIAL : PartialPolicy.FAIL);
+    }
+    Round<SelectActionRequest, SelectActionReply> r = Round.<SelectActionRequest, SelectActionReply>builder(
+            context, rc, this::batch)
+        .validator(gate::check)
+        .knownParticipants(config.observerIds())
+        .meterRegistry(registry)
+        .inlineBatchesUpTo(inlineRows)
+        .build();
+    for (String id : membership.departed()) {
+      r.leave(id);
+    }
+    return r;
+  }
+
+  /** Completes once all N observers have registered. */
+  public Future<Void> observersReady() {
+    return ready.future();
+  }
+
+  /** Submits to the round and logs the latency (receipt to answer). Event loop. */
+  Future<SelectActionReply> selectAction(SelectActionRequest q) {
+    long t0 = System.nanoTime();
+    return round.submit(q.getObserverId(), q).andThen(ar -> {
+      if (ar.succeeded()) {
+        latencies.add(System.nanoTime() - t0);
+        meters.actionServed();
+      }
+    });
+  }
+
+  /** One round's forward passes, one per step present, on the worker (or inline). */
+  private BatchResult<SelectActionReply> batch(RoundBatch<SelectActionRequest> batch) {
+    List<Arrival<SelectActionRequest>> arrivals = batch.arrivals();
+    SelectActionReply[] replies = new SelectActionReply[arrivals.size()];
+    for (StepBatcher.StepRows rows : StepBatcher.rows(arrivals, gate::indexOf)) {
+      PolicyNet.Act act = policy.act(rows.step(), rows.observers(), rows.states());
+      float[] probs = act.probs().data();
+      for (int r = 0; r < rows.size(); r++) {
+        replies[rows.arrivals()[r]] = SelectActionReply.newBuilder()
+            .setAction(act.actions()[r])
+            .addProbabilities(probs[r * PolicyNet.OUT])
+            .addProbabilities(probs[r * PolicyNet.OUT + 1])
+            .setBatchSize(rows.size())
+            .build();
+      }
+    }
+    if (batch.partial()) {
+      Set<String> arrived = new HashSet<>();
+      for (Arrival<SelectActionRequest> a : arrivals) {
+        arrived.add(a.participantId());
+      }
+      context.runOnContext(v -> sitOutMissing(arrived, arrivals.get(0).request().getStep()));
+    }
+    return BatchResult.perArrival(List.of(replies));
+  }
+
+  /**
+   * An observer registers (event bus or gRPC). Event loop.
+   *
+   * @param via the event-bus message it came in, which binds the observer to its cluster node (it
+   *     leaves when that node does), or null over gRPC
+   */
+  Future<RegisterObserverReply> register(RegisterObserverRequest q, Message<?> via) {
+    int count;
+    try {
+      count = membership.register(q.getObserverId(), q.getGrpcEndpoint());
+    } catch (RpcException e) {
+      return Future.failedFuture(e);
+    }
+    if (count == config.observers()) {
+      ready.tryComplete();
+    }
+    if (via != null) {
+      observerNodes.bind(q.getObserverId(), via);
+    }
+    return Future.succeededFuture(RegisterObserverReply.newBuilder().setObserverCount(count).build());
+  }
+
+  /** Event-bus or gRPC Leave: the observer is gone until it registers again. Event loop. */
+  Future<LeaveReply> leave(LeaveRequest q) {
+    String id = q.getParticipantId();
+    try {
+      membership.requireKnown(id);
+    } catch (RpcException e) {
+      return Future.failedFuture(e);
+    }
+    observerNodes.unbind(id);
+    return observerLeft(id, "it left").map(n -> LeaveReply.newBuilder().setExpected(n).build());
+  }
+
+  /**
+   * An observer is gone: the step rounds stop waiting for it, the running episode goes on without
+   * it, later episodes leave it out until it registers again. Event loop.
+   */
+  private Future<Integer> observerLeft(String id, String why) {
+    if (membership.depart(id)) {
+      LOG.warning(() -> "agent: observer '" + id + "' left (" + why + "); the rounds go on without it");
+      if (current != null) {
+        current.exclude(id, why);
+      }
+    }
+    return round.leave(id);
+  }
+
+  /**
+   * After a step round closed by the maximum wait: the episode's observers that did not send that
+   * step sit out the rest of the episode (they are out of step with the others). Event loop.
+   */
+  private void sitOutMissing(Set<String> arrived, int step) {
+    for (String id : config.observerIds()) {
+      if (current != null && current.waitsFor(id) && !arrived.contains(id) && membership.sitOut(id)) {
+        LOG.warning(() -> "agent: observer '" + id + "' missed step " + step + " (--max-wait-ms "
+            + config.maxWaitMs() + "); it sits out the rest of the episode");
+        round.leave(id);
+        current.exclude(id, "missed step " + step);
+      }
+    }
+  }
+
+  /**
+   * Runs one episode on all live observers and one update. Call it from anywhere; one at a time.
+   *
+   * @param nSteps steps per observer, &gt; 0
+   * @return the episode's outcome; fails with {@code BAD_REQUEST} for {@code nSteps} outside
+   *     [1, {@link Addresses#MAX_EPISODE_STEPS}] or an episode record too large for this many
+   *     observers, {@code UNAVAILABLE} while another episode runs, or an observer's failure (the
+   *     round is then replaced, so the next episode starts clean)
+   */
+  public Future<EpisodeResult> runEpisode(int nSteps) {
+    Promise<EpisodeResult> p = Promise.promise();
+    context.runOnContext(v -> episode(nSteps).onComplete(p));
+    return p.future();
+  }
+
+  private Future<EpisodeResult> episode(int nSteps) {
+    if (nSteps <= 0 || nSteps > Addresses.MAX_EPISODE_STEPS) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "--steps (n_steps) must be > 0 and at most "
+          + Addresses.MAX_EPISODE_STEPS + ", got " + nSteps));
+    }
+    if (current != null) {
+      return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "an episode is already running"));
+    }
+    List<String> members = membership.live();
+    if (members.isEmpty()) {
+      return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "no live observer: all "
+          + config.observers() + " left (register an observer again)"));
+    }
+    EpisodeRun run = new EpisodeRun(nextEpisode++, nSteps, members, gate::indexOf, config.observers());
+    current = run;
+    // Those that sat out the last episode, or came back since, take part again.
+    for (String id : membership.endSitOuts()) {
+      round.rejoin(id);
+    }
+    RunEpisodeRequest q = run.request();
+    return worker.executeBlocking(() -> {
+      policy.beginEpisode(nSteps);
+      return null;
+    }, true).compose(v -> {
+      Future<List<Future<RunEpisodeReply>>> answered = run.callAll(
+          id -> calls.runEpisode(id, membership.grpcEndpoint(id), q),
+          (id, e) -> observerLeft(id, "its episode call failed: " + RpcException.of(e).getMessage()));
+      gate.open(run.episode(), nSteps, run.membersByIndex());
+      return answered;
+    }).compose(answered -> {
+      gate.close();
+      run.endCalls();
+      return run.reports();
+    }).compose(r -> worker.executeBlocking(() -> policy.finishEpisode(r.rewards(), r.done(),
+            r.firstEpisodeRewards(), config.gamma(), r.included()), true))
+        .map(u -> new EpisodeResult(run.episode(), nSteps, u.loss(), u.episodeReward(), u.runningReward(),
+            run.seconds(), u.observers()))
+        .andThen(ar -> {
+          if (ar.succeeded()) {
+            meters.episodeDone(ar.result());
+          }
+        })
+        .transform(ar -> {
+          current = null;
+          gate.close();
+          run.endCalls();
+          if (ar.succeeded()) {
+            return Future.succeededFuture(ar.result());
+          }
+          // Stragglers of a failed episode may sit in the open round: fail them and start afresh.
+          Round<SelectActionRequest, SelectActionReply> old = round;
+          round = newRound();
+          return old.close().transform(closed -> Future.failedFuture(RpcException.of(ar.cause())));
+        });
+  }
+
+  /** The policy's parameters now (read on the worker between rounds). */
+  public Future<float[]> parameters() {
+    Promise<float[]> p = Promise.promise();
+    context.runOnContext(v -> worker.executeBlocking(policy::parameters, true).onComplete(p));
+    return p.future();
+  }
+
+  /** Per-request latency percentiles since the last call (receipt of a request to its answer). */
+  public Future<LatencyLog.Summary> drainLatencies() {
+    Promise<LatencyLog.Summary> p = Promise.promise();
+    context.runOnContext(v -> p.complete(latencies.drain()));
+    return p.future();
+  }
+
+  /** Stops following the observers' nodes, fails what waits in the round, frees the policy. */
+  Future<Void> close() {
+    observerNodes.close();
+    return Future.join(round.close(), calls.close()).eventually(() -> worker.executeBlocking(() -> {
+      policy.close();
+      return null;
+    }, true)).eventually(() -> worker.close()).mapEmpty();
+  }
+}

@@ -7,15 +7,15 @@ import dev.batchrpc.proto.v1.RegisterObserverReply;
 import dev.batchrpc.proto.v1.RegisterObserverRequest;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
-import dev.batchrpc.runtime.RpcException;
 import io.vertx.core.Future;
-import io.vertx.grpc.server.StatusException;
 
 /**
  * The gRPC face of an {@link Agent}: the same rounds as the event bus, so a Python observer can
  * join a step round with JVM observers. A refusal becomes the matching gRPC status
  * ({@code INVALID_ARGUMENT} for a bad state or step, {@code FAILED_PRECONDITION} for an unknown or
- * duplicate observer, {@code UNAVAILABLE} with no episode running) with the same text.
+ * duplicate observer, {@code UNAVAILABLE} with no episode running) with the same text and its
+ * reason in the status details ({@link dev.batchrpc.runtime.grpc.GrpcFailures}, applied to every
+ * call by {@link dev.batchrpc.runtime.grpc.GrpcServices}).
  */
 final class AgentGrpc extends AgentGrpcService {
 
@@ -27,22 +27,17 @@ final class AgentGrpc extends AgentGrpcService {
 
   @Override
   public Future<SelectActionReply> selectAction(SelectActionRequest request) {
-    return agent.selectAction(request).recover(AgentGrpc::toStatus);
+    return agent.selectAction(request);
   }
 
   @Override
   public Future<RegisterObserverReply> registerObserver(RegisterObserverRequest request) {
     // No event-bus message to bind its node: a gRPC observer leaves by Leave or by not answering.
-    return agent.register(request, null).recover(AgentGrpc::toStatus);
+    return agent.register(request, null);
   }
 
   @Override
   public Future<LeaveReply> leave(LeaveRequest request) {
-    return agent.leave(request).recover(AgentGrpc::toStatus);
-  }
-
-  private static <T> Future<T> toStatus(Throwable failure) {
-    RpcException e = RpcException.of(failure);
-    return Future.failedFuture(new StatusException(e.grpcStatus(), e.getMessage()));
+    return agent.leave(request);
   }
 }

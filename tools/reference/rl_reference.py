@@ -19,7 +19,7 @@ The design, as the tutorial has it:
     length of its first sub-episode; at the end of an episode the agent computes REINFORCE,
     loss = sum(-log_prob * return / (W-1)), one Adam step (lr 1e-2);
   * Policy: Linear(4,128) -> Dropout(0.6) -> ReLU -> Linear(128,2) -> softmax (dropout stays on).
-CartPole-v1 is implemented here (no gym), following /work/shared/reference/cartpole-v1.md:
+CartPole-v1 is implemented in clients/python/batchrpc/envs.py (no gym), following /work/shared/reference/cartpole-v1.md:
 Euler steps in double precision, float32 observations, reward 1 per step, terminated past 2.4 or
 12 degrees, truncated at 500 steps, reset uniform in (-0.05, 0.05).
 
@@ -30,15 +30,14 @@ JSON line per (world size, mode).  /usr/bin/python3 tools/reference/rl_reference
 """
 import argparse
 import json
-import math
 import os
-import random
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
 import common  # noqa: E402
 
 import torch  # noqa: E402
@@ -49,58 +48,11 @@ import torch.nn.functional as F  # noqa: E402
 import torch.optim as optim  # noqa: E402
 from torch.distributions import Categorical  # noqa: E402
 from torch.distributed.rpc import RRef, remote, rpc_async  # noqa: E402
+from batchrpc.envs import CartPole  # noqa: E402  (the Python client's CartPole-v1)
 
 AGENT_NAME = "agent"
 OBSERVER_NAME = "observer{}"
 GAMMA = 1.0
-
-
-class CartPole:
-    """CartPole-v1 (Barto, Sutton & Anderson; Gym's constants), state in double precision."""
-    GRAVITY, MASSCART, MASSPOLE, LENGTH, FORCE_MAG, TAU = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
-    TOTAL_MASS = MASSPOLE + MASSCART
-    POLEMASS_LENGTH = MASSPOLE * LENGTH
-    THETA_LIMIT = 12 * 2 * math.pi / 360
-    X_LIMIT = 2.4
-    MAX_STEPS = 500
-
-    def __init__(self, seed):
-        self.rng = random.Random(seed)
-        self.state = None
-        self.steps = 0
-        self.done = True
-
-    def reset(self):
-        self.state = [self.rng.uniform(-0.05, 0.05) for _ in range(4)]
-        self.steps = 0
-        self.done = False
-        return self.observation()
-
-    def observation(self):
-        return torch.tensor(self.state, dtype=torch.float32)
-
-    def step(self, action):
-        if action not in (0, 1):
-            raise ValueError(f"action must be 0 or 1, got {action}")
-        if self.done:
-            raise RuntimeError("step after the episode ended: reset first")
-        x, x_dot, theta, theta_dot = self.state
-        force = self.FORCE_MAG if action == 1 else -self.FORCE_MAG
-        costheta, sintheta = math.cos(theta), math.sin(theta)
-        temp = (force + self.POLEMASS_LENGTH * theta_dot ** 2 * sintheta) / self.TOTAL_MASS
-        thetaacc = (self.GRAVITY * sintheta - costheta * temp) / (
-            self.LENGTH * (4.0 / 3.0 - self.MASSPOLE * costheta ** 2 / self.TOTAL_MASS))
-        xacc = temp - self.POLEMASS_LENGTH * thetaacc * costheta / self.TOTAL_MASS
-        x = x + self.TAU * x_dot
-        x_dot = x_dot + self.TAU * xacc
-        theta = theta + self.TAU * theta_dot
-        theta_dot = theta_dot + self.TAU * thetaacc
-        self.state = [x, x_dot, theta, theta_dot]
-        self.steps += 1
-        terminated = x < -self.X_LIMIT or x > self.X_LIMIT or theta < -self.THETA_LIMIT or theta > self.THETA_LIMIT
-        truncated = self.steps >= self.MAX_STEPS
-        self.done = terminated or truncated
-        return self.observation(), 1.0, self.done
 
 
 class Policy(nn.Module):

@@ -34,12 +34,19 @@ class Tls:
         self.ca, self.cert, self.key, self.server_name = ca, cert, key, server_name
 
     def credentials(self):
-        def read(p):
-            if p is None:
-                return None
-            with open(p, "rb") as f:
-                return f.read()
-        return grpc.ssl_channel_credentials(read(self.ca), read(self.key), read(self.cert))
+        return grpc.ssl_channel_credentials(_read(self.ca), _read(self.key), _read(self.cert))
+
+    def server_credentials(self):
+        """For an observer's own gRPC server: this certificate and key, clients verified by the CA."""
+        return grpc.ssl_server_credentials([(_read(self.key), _read(self.cert))], _read(self.ca),
+                                           require_client_auth=True)
+
+
+def _read(path):
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _channel(target, tls, max_message_bytes):

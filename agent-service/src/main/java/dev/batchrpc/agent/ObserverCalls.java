@@ -39,7 +39,9 @@ final class ObserverCalls {
    *
    * @param grpcEndpoint where it takes gRPC calls, or null for the event bus
    */
-  Future<RunEpisodeReply> runEpisode(String id, SocketAddress grpcEndpoint, RunEpisodeRequest q) {
+  Future<RunEpisodeReply> runEpisode(String id, SocketAddress grpcEndpoint, RunEpisodeRequest episode) {
+    // named, so that one gRPC endpoint can serve several observers
+    RunEpisodeRequest q = episode.toBuilder().setObserverId(id).build();
     if (grpcEndpoint == null) {
       return vertx.eventBus().<RunEpisodeReply>request(Addresses.observerRunEpisode(id), q,
           ProtobufCodec.options(timeoutMs)).map(Message::body);

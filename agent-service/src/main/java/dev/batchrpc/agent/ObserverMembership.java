@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.logging.Logger;
 
@@ -64,16 +65,31 @@ final class ObserverMembership {
    *
    * @return how many observers are registered now
    * @throws RpcException {@code UNKNOWN_PARTICIPANT} for an id not among the agent's observers,
-   *     {@code BAD_REQUEST} for an endpoint that is not {@code host:port} (nothing changes)
+   *     {@code BAD_REQUEST} for an endpoint that is not {@code host:port}, {@code DUPLICATE} for
+   *     an id that is live elsewhere (registered on another transport or endpoint and not gone);
+   *     nothing changes. Registering again the same way is allowed.
    */
   int register(String id, String grpcEndpoint) {
     requireKnown(id);
+    SocketAddress endpoint = null;
     if (!grpcEndpoint.isEmpty()) {
       try {
-        grpcEndpoints.put(id, parseEndpoint(grpcEndpoint));
+        endpoint = parseEndpoint(grpcEndpoint);
       } catch (IllegalArgumentException e) {
         throw new RpcException(FailureCode.BAD_REQUEST, e.getMessage());
       }
+    }
+    SocketAddress live = grpcEndpoints.get(id);
+    if (registered.contains(id) && !departed.contains(id) && !Objects.equals(live, endpoint)) {
+      // Another observer under a live one's id (a gRPC one taking over an in-process one, say):
+      // refused, so the live one is not silently cut off mid-episode.
+      String refusal = "observer '" + id + "' is live " + where(live) + "; a registration " + where(endpoint)
+          + " would replace it: it must leave (Leave) or be dropped first";
+      LOG.warning(() -> "agent: refused: " + refusal);
+      throw new RpcException(FailureCode.DUPLICATE, refusal);
+    }
+    if (endpoint != null) {
+      grpcEndpoints.put(id, endpoint);
     } else {
       grpcEndpoints.remove(id);
     }
@@ -128,6 +144,10 @@ final class ObserverMembership {
     List<String> back = new ArrayList<>(sittingOut);
     sittingOut.clear();
     return back;
+  }
+
+  private static String where(SocketAddress endpoint) {
+    return endpoint == null ? "on the event bus" : "over gRPC at " + endpoint;
   }
 
   /** Where a gRPC observer takes its episode calls, or null for one on the event bus. */

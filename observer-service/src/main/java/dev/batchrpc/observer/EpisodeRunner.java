@@ -53,10 +53,14 @@ public final class EpisodeRunner {
    * Runs one episode, asking {@code actions} for each step's action.
    *
    * @return the rewards and done flags of every step; fails with {@code BAD_REQUEST} for
-   *     {@code n_steps} outside [1, {@link #MAX_STEPS}] or an action other than 0 or 1, {@code UNAVAILABLE} while another episode runs, or the failure of an
+   *     a request naming another observer, {@code n_steps} outside [1, {@link #MAX_STEPS}] or an action other than 0 or 1, {@code UNAVAILABLE} while another episode runs, or the failure of an
    *     action request (the episode is abandoned; the next one starts afresh)
    */
   public Future<RunEpisodeReply> run(RunEpisodeRequest request, ActionSource actions) {
+    if (!request.getObserverId().isEmpty() && !request.getObserverId().equals(observerId)) {
+      return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "observer '" + observerId
+          + "' was asked to run an episode for observer '" + request.getObserverId() + "'"));
+    }
     int n = request.getNSteps();
     if (n <= 0 || n > MAX_STEPS) {
       return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,

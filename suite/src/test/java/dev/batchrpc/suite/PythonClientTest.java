@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
+import dev.batchrpc.observer.ObserverConfig;
+import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServerVerticle;
@@ -170,6 +176,39 @@ class PythonClientTest {
     assertThat(back.layout()).isEqualTo(spec.layout());
     assertThat(java.util.Arrays.mismatch(back.values(), model)).isEqualTo(-1);
     assertThat(back.metadata()).containsEntry("model_version", "5").containsEntry("layout_id", spec.layout().id());
+  }
+
+  @Test
+  void aPythonObserverServedOverGrpcTakesPartBesideAJvmObserver() throws Exception {
+    int episodes = 3;
+    int steps = 40;
+    AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, 5).withGrpc("127.0.0.1", 0);
+    AgentVerticle agent = new AgentVerticle(config, null);
+    vertx.deployVerticle(agent).toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    vertx.deployVerticle(new ObserverVerticle(new ObserverConfig("observer-0", 0, 5, 10_000, true)))
+        .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    Process py = new ProcessBuilder(PYTHON, CLIENT.resolve("tests").resolve("observer_check.py").toString(),
+        "127.0.0.1:" + agent.grpcPort()).redirectErrorStream(true)
+        .redirectOutput(dir.resolve("observer.log").toFile()).start();
+    agent.observersReady().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    List<EpisodeResult> results = new ArrayList<>();
+    for (int e = 0; e < episodes; e++) {
+      results.add(agent.runEpisode(steps).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS));
+    }
+    py.getOutputStream().close();
+    JsonNode out = lastJson(finish(py, "observer"));
+    // a registration that would take over the live JVM observer is refused, and it keeps running
+    assertThat(out.path("takeover").path("exception").asText()).isEqualTo("Duplicate");
+    assertThat(out.path("takeover").path("message").asText())
+        .contains("observer 'observer-0' is live on the event bus");
+    for (EpisodeResult r : results) {
+      assertThat(r.observers()).as("episode %d", r.episode()).isEqualTo(2);
+      assertThat(r.steps()).isEqualTo(steps);
+    }
+    // the Python observer ran every step of every episode with the agent's actions
+    assertThat(out.path("steps").asInt()).isEqualTo(episodes * steps);
+    assertThat(out.path("episodes")).hasSize(episodes);
+    assertThat(out.path("actions").toString()).isIn("[0,1]", "[0]", "[1]");
   }
 
   @Test

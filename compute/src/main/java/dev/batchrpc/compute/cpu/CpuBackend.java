@@ -1,18 +1,13 @@
 package dev.batchrpc.compute.cpu;
 
-import static dev.batchrpc.compute.Checks.checkAdamHyperParameters;
-import static dev.batchrpc.compute.Checks.checkPolicyParams;
-import static dev.batchrpc.compute.Checks.checkRange;
-import static dev.batchrpc.compute.Checks.checkStacked;
-import static dev.batchrpc.compute.Checks.requireAtLeast;
-import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
-import static dev.batchrpc.compute.Checks.requireSameLength;
-
+import dev.batchrpc.compute.AbstractBackend;
 import dev.batchrpc.compute.AdamScalars;
 import dev.batchrpc.compute.Backend;
+import dev.batchrpc.compute.Checks;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.nn.Softmax;
 import dev.batchrpc.compute.random.Categorical;
+import dev.batchrpc.compute.random.KeyedDraws;
 
 /**
  * The reference {@link Backend}: host memory ({@link CpuArray}), GEMM through OpenBLAS (netlib's
@@ -23,6 +18,8 @@ import dev.batchrpc.compute.random.Categorical;
  * multiply-add ({@code vec::fmadd}), so the optimizer updates use {@link Math#fma}; everything else
  * rounds after each float32 operation, as Java does.
  *
+ * <p>The argument checks are {@link AbstractBackend}'s; this class holds the kernels.
+ *
  * <p>Arrays: any {@link CpuArray} is accepted (all CPU arrays are host memory, so arrays of two
  * {@code CpuBackend} instances may mix); anything else, or a closed array, is refused. Buffers whose
  * size depends on a batch ({@code sgemm} operands, {@code policyAct} inputs and outputs, the stacked
@@ -32,7 +29,7 @@ import dev.batchrpc.compute.random.Categorical;
  * <p>Thread confinement: one thread at a time per instance (the round's ordered worker); the
  * instance keeps a grow-only scratch buffer for {@link #policyAct}.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends AbstractBackend<CpuArray> {
 
   private static final class Shared {
     static final CpuBackend INSTANCE = new CpuBackend();
@@ -80,84 +77,52 @@ public final class CpuBackend implements Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   @Override
-  public CpuArray allocate(int length) {
-    if (length < 0) {
-      throw new IllegalArgumentException("cannot allocate a negative length: " + length);
-    }
+  protected CpuArray allocateK(int length) {
     return new CpuArray(this, new float[length]);
   }
 
   @Override
-  public void copyIn(float[] src, int srcOff, DeviceArray dst, int dstOff, int len) {
-    float[] d = data(dst, "dst");
-    checkRange("src", src.length, srcOff, len);
-    checkRange("dst", d.length, dstOff, len);
-    System.arraycopy(src, srcOff, d, dstOff, len);
+  protected void copyInK(float[] src, int srcOff, CpuArray dst, int dstOff, int len) {
+    System.arraycopy(src, srcOff, dst.data(), dstOff, len);
   }
 
   @Override
-  public void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len) {
-    float[] s = data(src, "src");
-    checkRange("src", s.length, srcOff, len);
-    checkRange("dst", dst.length, dstOff, len);
-    System.arraycopy(s, srcOff, dst, dstOff, len);
+  protected void copyOutK(CpuArray src, int srcOff, float[] dst, int dstOff, int len) {
+    System.arraycopy(src.data(), srcOff, dst, dstOff, len);
   }
 
   /** Copies straight from the buffer into the array: no temporary {@code float[]}. */
   @Override
-  public void copyIn(java.nio.FloatBuffer src, DeviceArray dst, int dstOff) {
-    float[] d = data(dst, "dst");
-    checkRange("dst", d.length, dstOff, src.remaining());
-    src.duplicate().get(d, dstOff, src.remaining());
+  protected void copyInK(java.nio.FloatBuffer src, CpuArray dst, int dstOff) {
+    src.duplicate().get(dst.data(), dstOff, src.remaining());
   }
 
   /** Copies straight from the array into the buffer: no temporary {@code float[]}. */
   @Override
-  public void copyOut(DeviceArray src, int srcOff, java.nio.FloatBuffer dst) {
-    float[] s = data(src, "src");
-    checkRange("src", s.length, srcOff, dst.remaining());
-    dst.duplicate().put(s, srcOff, dst.remaining());
+  protected void copyOutK(CpuArray src, int srcOff, java.nio.FloatBuffer dst) {
+    dst.duplicate().put(src.data(), srcOff, dst.remaining());
   }
 
   @Override
-  public void fill(DeviceArray a, float value) {
-    java.util.Arrays.fill(data(a, "a"), value);
+  protected void fillK(CpuArray a, float value) {
+    java.util.Arrays.fill(a.data(), value);
   }
 
   // ---- BLAS ---------------------------------------------------------------------------------
 
   @Override
-  public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                    DeviceArray a, DeviceArray b, float beta, DeviceArray c) {
-    if (m < 0 || n < 0 || k < 0) {
-      throw new IllegalArgumentException("sgemm dimensions must be >= 0: m=" + m + ", n=" + n
-          + ", k=" + k);
-    }
-    float[] fa = data(a, "A");
-    float[] fb = data(b, "B");
-    float[] fc = data(c, "C");
-    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
-    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
-    requireAtLeast("sgemm A " + aShape, fa.length, (long) m * k);
-    requireAtLeast("sgemm B " + bShape, fb.length, (long) k * n);
-    requireAtLeast("sgemm C [" + m + " x " + n + "]", fc.length, (long) m * n);
-    if (fc == fa || fc == fb) {
-      throw new IllegalArgumentException("sgemm output C must not alias A or B");
-    }
-    Blas.sgemmRowMajor(transA, transB, m, n, k, alpha, fa, 0, fb, 0, beta, fc, 0);
+  protected void sgemmK(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                        CpuArray a, CpuArray b, float beta, CpuArray c) {
+    Blas.sgemmRowMajor(transA, transB, m, n, k, alpha, a.data(), 0, b.data(), 0, beta, c.data(),
+        0);
   }
 
   // ---- round kernels --------------------------------------------------------------------------
 
   @Override
-  public void sumAverage(DeviceArray stacked, int count, int length, DeviceArray out) {
-    float[] s = data(stacked, "stacked");
-    float[] o = data(out, "out");
-    checkStacked(s.length, count, length);
-    requireAtLeast("sumAverage out", o.length, length);
-    if (o == s) {
-      throw new IllegalArgumentException("sumAverage out must not alias stacked");
-    }
+  protected void sumAverageK(CpuArray stacked, int count, int length, CpuArray out) {
+    float[] s = stacked.data();
+    float[] o = out.data();
     for (int start = 0; start < length; start += BLOCK) {
       averageBlock(s, count, length, o, start, Math.min(length, start + BLOCK));
     }
@@ -179,12 +144,10 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void sgdMomentum(DeviceArray params, DeviceArray grad, DeviceArray momentumBuf,
-                          float lr, float momentum, boolean firstStep) {
-    float[] p = data(params, "params");
-    float[] g = data(grad, "grad");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
-    sgdBlock(p, g, buf, lr, momentum, firstStep, 0, p.length);
+  protected void sgdMomentumK(CpuArray params, CpuArray grad, CpuArray buf, float lr,
+                              float momentum, boolean firstStep) {
+    float[] p = params.data();
+    sgdBlock(p, grad.data(), data(buf), lr, momentum, firstStep, 0, p.length);
   }
 
   /** The SGD update on [from, to); buf is null when momentum is 0. */
@@ -212,19 +175,13 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void averageAndSgd(DeviceArray stacked, int count, DeviceArray gradOut,
-                            DeviceArray params, DeviceArray momentumBuf, float lr, float momentum,
-                            boolean firstStep) {
-    float[] s = data(stacked, "stacked");
-    float[] g = data(gradOut, "gradOut");
-    float[] p = data(params, "params");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+  protected void averageAndSgdK(CpuArray stacked, int count, CpuArray gradOut, CpuArray params,
+                                CpuArray momentumBuf, float lr, float momentum, boolean firstStep) {
+    float[] s = stacked.data();
+    float[] g = gradOut.data();
+    float[] p = params.data();
+    float[] buf = data(momentumBuf);
     int length = p.length;
-    checkStacked(s.length, count, length);
-    if (s == g || s == p || (buf != null && s == buf)) {
-      throw new IllegalArgumentException("averageAndSgd: stacked must not alias gradOut, params or "
-          + "momentumBuf");
-    }
     // Block by block so the averaged gradient is still in cache for the update (one pass over
     // memory instead of two); element-wise the arithmetic is exactly the two calls in sequence.
     for (int start = 0; start < length; start += BLOCK) {
@@ -253,9 +210,11 @@ public final class CpuBackend implements Backend {
    */
   public void averageAndSgd(java.nio.FloatBuffer[] rows, DeviceArray gradOut, DeviceArray params,
                             DeviceArray momentumBuf, float lr, float momentum, boolean firstStep) {
-    float[] g = data(gradOut, "gradOut");
-    float[] p = data(params, "params");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    CpuArray gradArray = array(gradOut, "gradOut");
+    CpuArray paramArray = array(params, "params");
+    float[] buf = data(checkSgd(paramArray, gradArray, momentumBuf, lr, momentum));
+    float[] g = gradArray.data();
+    float[] p = paramArray.data();
     int length = p.length;
     if (rows == null || rows.length < 1) {
       throw new IllegalArgumentException("averageAndSgd needs at least one gradient row");
@@ -301,7 +260,7 @@ public final class CpuBackend implements Backend {
    * @param first whether this is the round's first row (it replaces the sum)
    */
   public void accumulate(java.nio.FloatBuffer row, DeviceArray sum, boolean first) {
-    float[] g = data(sum, "sum");
+    float[] g = array(sum, "sum").data();
     if (row == null || row.remaining() != g.length) {
       throw new IllegalArgumentException("accumulate: row has " + (row == null ? "no buffer"
           : row.remaining() + " elements") + ", the sum has " + g.length);
@@ -329,9 +288,11 @@ public final class CpuBackend implements Backend {
    */
   public void averageAccumulatedAndSgd(DeviceArray sum, int count, DeviceArray params, DeviceArray momentumBuf,
                                        float lr, float momentum, boolean firstStep) {
-    float[] g = data(sum, "sum");
-    float[] p = data(params, "params");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    CpuArray sumArray = array(sum, "sum");
+    CpuArray paramArray = array(params, "params");
+    float[] buf = data(checkSgd(paramArray, sumArray, momentumBuf, lr, momentum));
+    float[] g = sumArray.data();
+    float[] p = paramArray.data();
     if (count < 1) {
       throw new IllegalArgumentException("averageAccumulatedAndSgd needs a count >= 1, got " + count);
     }
@@ -351,21 +312,12 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void adam(DeviceArray params, DeviceArray grad, DeviceArray m, DeviceArray v, long step,
-                   float lr, float beta1, float beta2, float eps) {
-    float[] p = data(params, "params");
-    float[] g = data(grad, "grad");
-    float[] fm = data(m, "m");
-    float[] fv = data(v, "v");
-    requireSameLength("adam params", p.length, "grad", g.length);
-    requireSameLength("adam params", p.length, "m", fm.length);
-    requireSameLength("adam params", p.length, "v", fv.length);
-    if (p == g || p == fm || p == fv || g == fm || g == fv || fm == fv) {
-      throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
-    }
-    checkAdamHyperParameters(step, lr, beta1, beta2, eps);
-    // The same float32 scalars on every backend (see AdamScalars).
-    AdamScalars scalars = AdamScalars.of(lr, beta1, beta2, step);
+  protected void adamK(CpuArray params, CpuArray grad, CpuArray m, CpuArray v, float beta1,
+                       float beta2, float eps, AdamScalars scalars) {
+    float[] p = params.data();
+    float[] g = grad.data();
+    float[] fm = m.data();
+    float[] fv = v.data();
     float negStepSize = scalars.negStepSize();
     float bc2Sqrt = scalars.bc2Sqrt();
     float oneMinusB1 = scalars.oneMinusBeta1();
@@ -381,40 +333,50 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  /** The host-drawn reference for a policy round needs a mask that fits one Java array. */
+  @Override
+  protected void checkPolicyLimits(int in, int hidden, int out, int batch, boolean keyed) {
+    if (keyed && (long) batch * hidden > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("policyAct dropout mask [" + batch + " x " + hidden
+          + "] does not fit one array");
+    }
+  }
 
   @Override
-  public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
-                        DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
-                        DeviceArray probsOut, int[] actionsOut) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    float[] w = data(params, "params");
-    float[] x = data(states, "states");
-    float[] scale = data(dropoutScale, "dropoutScale");
-    float[] u = data(uniforms, "uniforms");
-    float[] probs = data(probsOut, "probsOut");
-    checkPolicyParams(w.length, in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length, (long) batch * in);
-    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length,
-        (long) batch * hidden);
-    requireAtLeast("policyAct uniforms [" + batch + "]", u.length, batch);
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length,
-        (long) batch * out);
-    if (actionsOut.length < batch) {
-      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsOut.length
-          + " but the batch is " + batch);
-    }
-    if (probs == w || probs == x || probs == scale || probs == u) {
-      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
-    }
+  protected void policyActK(CpuArray params, int in, int hidden, int out, int batch,
+                            CpuArray states, CpuArray dropoutScale, CpuArray uniforms,
+                            CpuArray probsOut, int[] actionsOut) {
+    float[] u = uniforms.data();
     for (int b = 0; b < batch; b++) {
       if (!(u[b] >= 0f && u[b] < 1f)) {
-        throw new IllegalArgumentException("policyAct uniforms[" + b + "] = " + u[b]
-            + " is not in [0, 1)");
+        throw Checks.uniformOutOfRange(b, u[b]);
       }
     }
+    policyRows(params.data(), in, hidden, out, batch, states.data(), dropoutScale.data(), u,
+        probsOut.data(), actionsOut);
+  }
+
+  /**
+   * The reference for keyed draws: row b's dropout scales and uniform drawn on the host by
+   * {@link KeyedDraws} from (seed, step, observers[b]), then the round as {@link #policyAct}.
+   */
+  @Override
+  protected void policyActKeyedK(CpuArray params, int in, int hidden, int out, int batch,
+                                 CpuArray states, int[] observers, long seed, long step,
+                                 float dropoutP, CpuArray probsOut, int[] actionsOut) {
+    float[] scale = new float[batch * hidden];
+    float[] u = new float[batch];
+    for (int b = 0; b < batch; b++) {
+      KeyedDraws.dropoutScales(seed, step, observers[b], dropoutP, scale, b * hidden, hidden);
+      u[b] = KeyedDraws.uniform(seed, step, observers[b]);
+    }
+    policyRows(params.data(), in, hidden, out, batch, states.data(), scale, u, probsOut.data(),
+        actionsOut);
+  }
+
+  /** The policy round on checked host arrays: the layers, softmax and sampling of each row. */
+  private void policyRows(float[] w, int in, int hidden, int out, int batch, float[] x,
+                          float[] scale, float[] u, float[] probs, int[] actionsOut) {
     if (batch == 0) {
       return;
     }
@@ -453,39 +415,31 @@ public final class CpuBackend implements Backend {
     // host memory only: nothing to free (the GC owns the arrays)
   }
 
-  // ---- checks (all before any write) ---------------------------------------------------------
+  // ---- arrays ---------------------------------------------------------------------------------
 
-  private static float[] data(DeviceArray a, String what) {
-    if (a == null) {
-      throw new IllegalArgumentException(what + " is null");
-    }
-    if (!(a instanceof CpuArray)) {
-      throw new IllegalArgumentException(what + " is a " + a.getClass().getSimpleName()
-          + " owned by " + a.backend().name() + ", not a CPU array");
-    }
-    CpuArray c = (CpuArray) a;
-    if (c.isClosed()) {
-      throw new IllegalArgumentException(what + " (" + c + ") is closed");
-    }
-    return c.data();
+  @Override
+  protected CpuArray owned(DeviceArray a) {
+    return a instanceof CpuArray c ? c : null;
   }
 
-  private static float[] checkSgd(float[] p, float[] g, DeviceArray momentumBuf, float lr,
-                                  float momentum) {
-    requireSameLength("sgd params", p.length, "grad", g.length);
-    requireFiniteNonNegative("sgd lr", lr);
-    requireFiniteNonNegative("sgd momentum", momentum);
-    if (p == g) {
-      throw new IllegalArgumentException("sgd params and grad must be distinct arrays");
-    }
-    if (momentum == 0f) {
-      return null;
-    }
-    float[] buf = data(momentumBuf, "momentumBuf");
-    requireSameLength("sgd params", p.length, "momentumBuf", buf.length);
-    if (buf == p || buf == g) {
-      throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
-    }
-    return buf;
+  @Override
+  protected String ownerRule() {
+    return "not a CPU array";
+  }
+
+  @Override
+  protected boolean isClosed(CpuArray a) {
+    return a.isClosed();
+  }
+
+  /** CPU arrays share memory when they wrap the same {@code float[]} (see {@link #wrap}). */
+  @Override
+  protected boolean aliases(CpuArray x, CpuArray y) {
+    return x.data() == y.data();
+  }
+
+  /** The data of a checked array, or null for none (a momentum buffer with momentum 0). */
+  private static float[] data(CpuArray a) {
+    return a == null ? null : a.data();
   }
 }

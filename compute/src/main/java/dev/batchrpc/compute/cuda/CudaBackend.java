@@ -1,13 +1,5 @@
 package dev.batchrpc.compute.cuda;
 
-import static dev.batchrpc.compute.Checks.checkAdamHyperParameters;
-import static dev.batchrpc.compute.Checks.checkPolicyParams;
-import static dev.batchrpc.compute.Checks.checkRange;
-import static dev.batchrpc.compute.Checks.checkStacked;
-import static dev.batchrpc.compute.Checks.requireAtLeast;
-import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
-import static dev.batchrpc.compute.Checks.requireSameLength;
-
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
@@ -25,7 +17,9 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
+import dev.batchrpc.compute.AbstractBackend;
 import dev.batchrpc.compute.AdamScalars;
+import dev.batchrpc.compute.Checks;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.random.KeyedDraws;
 import java.io.IOException;
@@ -51,7 +45,8 @@ import jcuda.jcublas.cublasOperation;
 /**
  * The GPU {@link dev.batchrpc.compute.Backend}: device memory through the CUDA driver API, GEMM
  * through cuBLAS, and the round kernels as PTX ({@code kernels.ptx}, built from
- * {@code compute/src/main/cuda/kernels.cu}) loaded with {@code cuModuleLoadData}.
+ * {@code compute/src/main/cuda/kernels.cu}) loaded with {@code cuModuleLoadData}. The argument
+ * checks are {@link AbstractBackend}'s; this class holds the launches.
  *
  * <p>Numerics: {@code sumAverage}, {@code sgdMomentum}, {@code averageAndSgd} and {@code adam}
  * perform the same float32 operations in the same order as {@code CpuBackend} (separate roundings
@@ -70,7 +65,7 @@ import jcuda.jcublas.cublasOperation;
  * Kernels and GEMMs are queued on the default stream and return before the GPU finishes; copies
  * to the host wait for them, and {@link #synchronize()} does explicitly.
  */
-public final class CudaBackend implements dev.batchrpc.compute.Backend {
+public final class CudaBackend extends AbstractBackend<CudaArray> {
 
   private static final int BLOCK = 256;
   /** Largest action count the fused policy kernel supports (POLICY_MAX_OUT in kernels.cu). */
@@ -216,10 +211,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   @Override
-  public CudaArray allocate(int length) {
-    if (length < 0) {
-      throw new IllegalArgumentException("cannot allocate a negative length: " + length);
-    }
+  protected CudaArray allocateK(int length) {
     open();
     CUdeviceptr p = new CUdeviceptr();
     if (length > 0) {
@@ -240,63 +232,53 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void copyIn(float[] src, int srcOff, DeviceArray dst, int dstOff, int len) {
-    CudaArray d = array(dst, "dst");
-    checkRange("src", src.length, srcOff, len);
-    checkRange("dst", d.length(), dstOff, len);
+  protected void copyInK(float[] src, int srcOff, CudaArray dst, int dstOff, int len) {
     open();
     if (len > 0) {
-      cuMemcpyHtoD(at(d, dstOff), Pointer.to(src).withByteOffset((long) srcOff * Sizeof.FLOAT),
+      cuMemcpyHtoD(at(dst, dstOff), Pointer.to(src).withByteOffset((long) srcOff * Sizeof.FLOAT),
           (long) len * Sizeof.FLOAT);
     }
   }
 
   @Override
-  public void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len) {
-    CudaArray s = array(src, "src");
-    checkRange("src", s.length(), srcOff, len);
-    checkRange("dst", dst.length, dstOff, len);
+  protected void copyOutK(CudaArray src, int srcOff, float[] dst, int dstOff, int len) {
     open();
     if (len > 0) {
-      cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Sizeof.FLOAT), at(s, srcOff),
+      cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Sizeof.FLOAT), at(src, srcOff),
           (long) len * Sizeof.FLOAT);
     }
   }
 
   /**
    * Direct buffers in native byte order (the little-endian view of a protobuf payload) and
-   * array-backed buffers go straight to the device; anything else takes the interface's copy.
+   * array-backed buffers go straight to the device; anything else takes a temporary copy.
    */
   @Override
-  public void copyIn(FloatBuffer src, DeviceArray dst, int dstOff) {
+  protected void copyInK(FloatBuffer src, CudaArray dst, int dstOff) {
     Pointer host = hostPointer(src);
     if (host == null) {
-      dev.batchrpc.compute.Backend.super.copyIn(src, dst, dstOff);
+      super.copyInK(src, dst, dstOff);
       return;
     }
-    CudaArray d = array(dst, "dst");
     int len = src.remaining();
-    checkRange("dst", d.length(), dstOff, len);
     open();
     if (len > 0) {
-      cuMemcpyHtoD(at(d, dstOff), host, (long) len * Sizeof.FLOAT);
+      cuMemcpyHtoD(at(dst, dstOff), host, (long) len * Sizeof.FLOAT);
     }
   }
 
-  /** The device-to-host twin of {@link #copyIn(FloatBuffer, DeviceArray, int)}. */
+  /** The device-to-host twin of {@link #copyInK(FloatBuffer, CudaArray, int)}. */
   @Override
-  public void copyOut(DeviceArray src, int srcOff, FloatBuffer dst) {
+  protected void copyOutK(CudaArray src, int srcOff, FloatBuffer dst) {
     Pointer host = dst.isReadOnly() ? null : hostPointer(dst);
     if (host == null) {
-      dev.batchrpc.compute.Backend.super.copyOut(src, srcOff, dst);
+      super.copyOutK(src, srcOff, dst);
       return;
     }
-    CudaArray s = array(src, "src");
     int len = dst.remaining();
-    checkRange("src", s.length(), srcOff, len);
     open();
     if (len > 0) {
-      cuMemcpyDtoH(host, at(s, srcOff), (long) len * Sizeof.FLOAT);
+      cuMemcpyDtoH(host, at(src, srcOff), (long) len * Sizeof.FLOAT);
     }
   }
 
@@ -319,11 +301,10 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void fill(DeviceArray a, float value) {
-    CudaArray d = array(a, "a");
+  protected void fillK(CudaArray a, float value) {
     open();
-    if (d.length() > 0) {
-      cuMemsetD32(d.ptr(), Float.floatToRawIntBits(value), d.length());
+    if (a.length() > 0) {
+      cuMemsetD32(a.ptr(), Float.floatToRawIntBits(value), a.length());
     }
   }
 
@@ -336,23 +317,8 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
    * transpose flags, and (m, n) swapped.
    */
   @Override
-  public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                    DeviceArray a, DeviceArray b, float beta, DeviceArray c) {
-    if (m < 0 || n < 0 || k < 0) {
-      throw new IllegalArgumentException("sgemm dimensions must be >= 0: m=" + m + ", n=" + n
-          + ", k=" + k);
-    }
-    CudaArray da = array(a, "A");
-    CudaArray db = array(b, "B");
-    CudaArray dc = array(c, "C");
-    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
-    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
-    requireAtLeast("sgemm A " + aShape, da.length(), (long) m * k);
-    requireAtLeast("sgemm B " + bShape, db.length(), (long) k * n);
-    requireAtLeast("sgemm C [" + m + " x " + n + "]", dc.length(), (long) m * n);
-    if (dc == da || dc == db) {
-      throw new IllegalArgumentException("sgemm output C must not alias A or B");
-    }
+  protected void sgemmK(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                        CudaArray a, CudaArray b, float beta, CudaArray c) {
     open();
     if (m == 0 || n == 0) {
       return;
@@ -363,20 +329,13 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     int opA = transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
     int opB = transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
     JCublas2.cublasSgemm(cublas, opB, opA, n, m, k, Pointer.to(new float[] {alpha}),
-        db.ptr(), ldb, da.ptr(), lda, Pointer.to(new float[] {beta}), dc.ptr(), n);
+        b.ptr(), ldb, a.ptr(), lda, Pointer.to(new float[] {beta}), c.ptr(), n);
   }
 
   // ---- round kernels --------------------------------------------------------------------------
 
   @Override
-  public void sumAverage(DeviceArray stacked, int count, int length, DeviceArray out) {
-    CudaArray s = array(stacked, "stacked");
-    CudaArray o = array(out, "out");
-    checkStacked(s.length(), count, length);
-    requireAtLeast("sumAverage out", o.length(), length);
-    if (o == s) {
-      throw new IllegalArgumentException("sumAverage out must not alias stacked");
-    }
+  protected void sumAverageK(CudaArray s, int count, int length, CudaArray o) {
     open();
     if (length == 0) {
       return;
@@ -387,11 +346,8 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void sgdMomentum(DeviceArray params, DeviceArray grad, DeviceArray momentumBuf,
-                          float lr, float momentum, boolean firstStep) {
-    CudaArray p = array(params, "params");
-    CudaArray g = array(grad, "grad");
-    CudaArray buf = checkSgd(p, g, momentumBuf, lr, momentum);
+  protected void sgdMomentumK(CudaArray p, CudaArray g, CudaArray buf, float lr, float momentum,
+                              boolean firstStep) {
     open();
     int length = p.length();
     if (length == 0) {
@@ -405,19 +361,9 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void averageAndSgd(DeviceArray stacked, int count, DeviceArray gradOut,
-                            DeviceArray params, DeviceArray momentumBuf, float lr, float momentum,
-                            boolean firstStep) {
-    CudaArray s = array(stacked, "stacked");
-    CudaArray g = array(gradOut, "gradOut");
-    CudaArray p = array(params, "params");
-    CudaArray buf = checkSgd(p, g, momentumBuf, lr, momentum);
+  protected void averageAndSgdK(CudaArray s, int count, CudaArray g, CudaArray p, CudaArray buf,
+                                float lr, float momentum, boolean firstStep) {
     int length = p.length();
-    checkStacked(s.length(), count, length);
-    if (s == g || s == p || s == buf) {
-      throw new IllegalArgumentException("averageAndSgd: stacked must not alias gradOut, params or "
-          + "momentumBuf");
-    }
     open();
     if (length == 0) {
       return;
@@ -431,26 +377,13 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void adam(DeviceArray params, DeviceArray grad, DeviceArray m, DeviceArray v, long step,
-                   float lr, float beta1, float beta2, float eps) {
-    CudaArray p = array(params, "params");
-    CudaArray g = array(grad, "grad");
-    CudaArray dm = array(m, "m");
-    CudaArray dv = array(v, "v");
-    requireSameLength("adam params", p.length(), "grad", g.length());
-    requireSameLength("adam params", p.length(), "m", dm.length());
-    requireSameLength("adam params", p.length(), "v", dv.length());
-    if (p == g || p == dm || p == dv || g == dm || g == dv || dm == dv) {
-      throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
-    }
-    checkAdamHyperParameters(step, lr, beta1, beta2, eps);
+  protected void adamK(CudaArray p, CudaArray g, CudaArray dm, CudaArray dv, float beta1,
+                       float beta2, float eps, AdamScalars scalars) {
     open();
     int length = p.length();
     if (length == 0) {
       return;
     }
-    // The same float32 scalars on every backend (see AdamScalars).
-    AdamScalars scalars = AdamScalars.of(lr, beta1, beta2, step);
     float negStepSize = scalars.negStepSize();
     float bc2Sqrt = scalars.bc2Sqrt();
     float oneMinusB1 = scalars.oneMinusBeta1();
@@ -464,6 +397,14 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
         Pointer.to(new float[] {eps}));
   }
 
+  /** The fused policy kernels keep at most {@link #POLICY_MAX_OUT} logits in registers. */
+  @Override
+  protected void checkPolicyLimits(int in, int hidden, int out, int batch, boolean keyed) {
+    if (out > POLICY_MAX_OUT) {
+      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
+          + " actions, got out=" + out);
+    }
+  }
 
   /**
    * The fused agent round. A uniform outside [0, 1) is found by a validation kernel that runs
@@ -471,19 +412,17 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
    * {@link IllegalArgumentException} naming the row and value (one 4-byte read-back per round).
    */
   @Override
-  public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
-                        DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
-                        DeviceArray probsOut, int[] actionsOut) {
-    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
-        actionsOut.length);
+  protected void policyActK(CudaArray params, int in, int hidden, int out, int batch,
+                            CudaArray states, CudaArray dropoutScale, CudaArray uniforms,
+                            CudaArray probsOut, int[] actionsOut) {
+    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut);
     if (batch > 0) {
       int[] bad = new int[1];
       cuMemcpyDtoH(Pointer.to(bad), policyGuard, Sizeof.INT);
       if (bad[0] != GUARD_CLEAR) {
         float[] value = new float[1];
-        copyOut(uniforms, bad[0], value, 0, 1);
-        throw new IllegalArgumentException("policyAct uniforms[" + bad[0] + "] = " + value[0]
-            + " is not in [0, 1)");
+        copyOutK(uniforms, bad[0], value, 0, 1);
+        throw Checks.uniformOutOfRange(bad[0], value[0]);
       }
       cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
     }
@@ -497,40 +436,16 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   public void policyActOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
                                 DeviceArray states, DeviceArray dropoutScale,
                                 DeviceArray uniforms, DeviceArray probsOut) {
-    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
-        batch);
+    PolicyOperands<CudaArray> o = checkPolicyAct(params, in, hidden, out, batch, states,
+        dropoutScale, uniforms, probsOut, batch);
+    launchPolicyAct(o.params(), in, hidden, out, batch, o.states(), o.dropoutScale(),
+        o.uniforms(), o.probsOut());
   }
 
-  private void launchPolicyAct(DeviceArray params, int in, int hidden, int out, int batch,
-                               DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
-                               DeviceArray probsOut, int actionsCapacity) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    if (out > POLICY_MAX_OUT) {
-      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
-          + " actions, got out=" + out);
-    }
-    CudaArray w = array(params, "params");
-    CudaArray x = array(states, "states");
-    CudaArray scale = array(dropoutScale, "dropoutScale");
-    CudaArray u = array(uniforms, "uniforms");
-    CudaArray probs = array(probsOut, "probsOut");
-    long paramCount = checkPolicyParams(w.length(), in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
-    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length(),
-        (long) batch * hidden);
-    requireAtLeast("policyAct uniforms [" + batch + "]", u.length(), batch);
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
-        (long) batch * out);
-    if (actionsCapacity < batch) {
-      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
-          + " but the batch is " + batch);
-    }
-    if (probs == w || probs == x || probs == scale || probs == u) {
-      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
-    }
+  /** Queues the uniforms' check and the policy kernel for checked arguments. */
+  private void launchPolicyAct(CudaArray w, int in, int hidden, int out, int batch, CudaArray x,
+                               CudaArray scale, CudaArray u, CudaArray probs) {
+    long paramCount = w.length();
     open();
     if (batch == 0) {
       return;
@@ -572,11 +487,11 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
    * in [0, 1) by construction, so there is no validation pass and no guard read-back.
    */
   @Override
-  public void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
-                             DeviceArray states, int[] observers, long seed, long step,
-                             float dropoutP, DeviceArray probsOut, int[] actionsOut) {
+  protected void policyActKeyedK(CudaArray params, int in, int hidden, int out, int batch,
+                                 CudaArray states, int[] observers, long seed, long step,
+                                 float dropoutP, CudaArray probsOut, int[] actionsOut) {
     launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
-        probsOut, actionsOut.length);
+        probsOut);
     if (batch > 0) {
       cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
     }
@@ -590,50 +505,17 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   public void policyActKeyedOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
                                      DeviceArray states, int[] observers, long seed, long step,
                                      float dropoutP, DeviceArray probsOut) {
-    launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
-        probsOut, batch);
+    PolicyOperands<CudaArray> o = checkPolicyActKeyed(params, in, hidden, out, batch, states,
+        observers, dropoutP, probsOut, batch);
+    launchPolicyActKeyed(o.params(), in, hidden, out, batch, o.states(), observers, seed, step,
+        dropoutP, o.probsOut());
   }
 
-  /**
-   * Checks in the order of the interface's default (so a bad call fails with the same message on
-   * every backend): dimensions, observers, dropout probability, then policyAct's checks; then
-   * uploads the observer ids and queues the kernel.
-   */
-  private void launchPolicyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
-                                    DeviceArray states, int[] observers, long seed, long step,
-                                    float dropoutP, DeviceArray probsOut, int actionsCapacity) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    if (observers == null) {
-      throw new IllegalArgumentException("policyAct observers is null");
-    }
-    if (observers.length < batch) {
-      throw new IllegalArgumentException("policyAct observers has length " + observers.length
-          + " but the batch is " + batch);
-    }
-    if (!(dropoutP >= 0f && dropoutP <= 1f)) {
-      throw new IllegalArgumentException("policyAct dropoutP must be in [0, 1], got " + dropoutP);
-    }
-    if (out > POLICY_MAX_OUT) {
-      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
-          + " actions, got out=" + out);
-    }
-    CudaArray w = array(params, "params");
-    CudaArray x = array(states, "states");
-    CudaArray probs = array(probsOut, "probsOut");
-    long paramCount = checkPolicyParams(w.length(), in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
-        (long) batch * out);
-    if (actionsCapacity < batch) {
-      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
-          + " but the batch is " + batch);
-    }
-    if (probs == w || probs == x) {
-      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
-    }
+  /** Uploads the observer ids and queues the keyed policy kernel for checked arguments. */
+  private void launchPolicyActKeyed(CudaArray w, int in, int hidden, int out, int batch,
+                                    CudaArray x, int[] observers, long seed, long step,
+                                    float dropoutP, CudaArray probs) {
+    long paramCount = w.length();
     float keep = KeyedDraws.keepThreshold(dropoutP);
     float keptValue = KeyedDraws.keptValue(dropoutP);
     open();
@@ -725,43 +607,24 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     cuDevicePrimaryCtxRelease(device);
   }
 
-  // ---- checks (all before any launch) ------------------------------------------------------
+  // ---- arrays ---------------------------------------------------------------------------------
 
   private static CUdeviceptr at(CudaArray a, int offset) {
     return a.ptr().withByteOffset((long) offset * Sizeof.FLOAT);
   }
 
-  private CudaArray array(DeviceArray a, String what) {
-    if (a == null) {
-      throw new IllegalArgumentException(what + " is null");
-    }
-    if (!(a instanceof CudaArray) || a.backend() != this) {
-      throw new IllegalArgumentException(what + " is a " + a.getClass().getSimpleName()
-          + " owned by " + a.backend().name() + ", not by " + name());
-    }
-    CudaArray c = (CudaArray) a;
-    if (c.isClosed()) {
-      throw new IllegalArgumentException(what + " (" + c + ") is closed");
-    }
-    return c;
+  @Override
+  protected CudaArray owned(DeviceArray a) {
+    return a instanceof CudaArray c && c.backend() == this ? c : null;
   }
 
-  private CudaArray checkSgd(CudaArray p, CudaArray g, DeviceArray momentumBuf, float lr,
-                             float momentum) {
-    requireSameLength("sgd params", p.length(), "grad", g.length());
-    requireFiniteNonNegative("sgd lr", lr);
-    requireFiniteNonNegative("sgd momentum", momentum);
-    if (p == g) {
-      throw new IllegalArgumentException("sgd params and grad must be distinct arrays");
-    }
-    if (momentum == 0f) {
-      return null;
-    }
-    CudaArray buf = array(momentumBuf, "momentumBuf");
-    requireSameLength("sgd params", p.length(), "momentumBuf", buf.length());
-    if (buf == p || buf == g) {
-      throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
-    }
-    return buf;
+  @Override
+  protected String ownerRule() {
+    return "not by " + name();
+  }
+
+  @Override
+  protected boolean isClosed(CudaArray a) {
+    return a.isClosed();
   }
 }

@@ -88,13 +88,12 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
   private final CUfunction checkUniforms = new CUfunction();
   private final CUfunction policyActKeyedKernel = new CUfunction();
   /** The guard word of policy_act (POLICY_GUARD_CLEAR in kernels.cu), allocated on first use. */
-  private CUdeviceptr policyGuard;
+  private final DeviceScratch policyGuard = new DeviceScratch();
   private static final int GUARD_CLEAR = 0x7fffffff;
-  private CUdeviceptr actionsScratch;
-  private int actionsScratchLength;
-  /** Device copy of a keyed round's observer ids (grow-only). */
-  private CUdeviceptr observersScratch;
-  private int observersScratchLength;
+  /** The actions of the last policy round, read back by the caller's call. */
+  private final DeviceScratch actionsScratch = new DeviceScratch();
+  /** Device copy of a keyed round's observer ids. */
+  private final DeviceScratch observersScratch = new DeviceScratch();
   private Thread boundThread;
   private boolean closed;
 
@@ -418,13 +417,13 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut);
     if (batch > 0) {
       int[] bad = new int[1];
-      cuMemcpyDtoH(Pointer.to(bad), policyGuard, Sizeof.INT);
+      cuMemcpyDtoH(Pointer.to(bad), policyGuard.ptr(), Sizeof.INT);
       if (bad[0] != GUARD_CLEAR) {
         float[] value = new float[1];
         copyOutK(uniforms, bad[0], value, 0, 1);
         throw Checks.uniformOutOfRange(bad[0], value[0]);
       }
-      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
+      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch.ptr(), (long) batch * Sizeof.INT);
     }
   }
 
@@ -450,21 +449,11 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     if (batch == 0) {
       return;
     }
-    if (actionsScratchLength < batch) {
-      if (actionsScratch != null) {
-        cuMemFree(actionsScratch);
-      }
-      actionsScratch = new CUdeviceptr();
-      cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
-      actionsScratchLength = batch;
-    }
-    if (policyGuard == null) {
-      policyGuard = new CUdeviceptr();
-      cuMemAlloc(policyGuard, Sizeof.INT);
-    }
-    cuMemsetD32(policyGuard, GUARD_CLEAR, 1);
+    CUdeviceptr actions = actionsScratch.atLeast(batch);
+    CUdeviceptr guard = policyGuard.atLeast(1);
+    cuMemsetD32(guard, GUARD_CLEAR, 1);
     launch(checkUniforms, batch, 0, Pointer.to(u.ptr()), Pointer.to(new int[] {batch}),
-        Pointer.to(policyGuard));
+        Pointer.to(guard));
     long sharedBytes = paramCount * Sizeof.FLOAT;
     int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
     int warpsPerBlock = BLOCK / 32;
@@ -472,8 +461,8 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
         Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
         Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(scale.ptr()),
-        Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actionsScratch),
-        Pointer.to(new int[] {useShared}), Pointer.to(policyGuard));
+        Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actions),
+        Pointer.to(new int[] {useShared}), Pointer.to(guard));
     cuLaunchKernel(policyAct, blocks, 1, 1, BLOCK, 1, 1, useShared == 1 ? (int) sharedBytes : 0,
         null, args, null);
   }
@@ -493,7 +482,7 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
         probsOut);
     if (batch > 0) {
-      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
+      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch.ptr(), (long) batch * Sizeof.INT);
     }
   }
 
@@ -522,24 +511,10 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     if (batch == 0) {
       return;
     }
-    if (actionsScratchLength < batch) {
-      if (actionsScratch != null) {
-        cuMemFree(actionsScratch);
-      }
-      actionsScratch = new CUdeviceptr();
-      cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
-      actionsScratchLength = batch;
-    }
-    if (observersScratchLength < batch) {
-      if (observersScratch != null) {
-        cuMemFree(observersScratch);
-      }
-      observersScratch = new CUdeviceptr();
-      cuMemAlloc(observersScratch, (long) batch * Sizeof.INT);
-      observersScratchLength = batch;
-    }
+    CUdeviceptr actions = actionsScratch.atLeast(batch);
+    CUdeviceptr ids = observersScratch.atLeast(batch);
     // ordered on the default stream after any kernel still reading the previous ids
-    cuMemcpyHtoD(observersScratch, Pointer.to(observers), (long) batch * Sizeof.INT);
+    cuMemcpyHtoD(ids, Pointer.to(observers), (long) batch * Sizeof.INT);
     long sharedBytes = paramCount * Sizeof.FLOAT;
     int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
     int warpsPerBlock = BLOCK / 32;
@@ -547,11 +522,11 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     // key = (seed lo, seed hi), counter = (step lo, step hi, observer, block): KeyedDraws' layout
     Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
         Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
-        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(observersScratch),
+        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(ids),
         Pointer.to(new int[] {(int) seed}), Pointer.to(new int[] {(int) (seed >>> 32)}),
         Pointer.to(new int[] {(int) step}), Pointer.to(new int[] {(int) (step >>> 32)}),
         Pointer.to(new float[] {keep}), Pointer.to(new float[] {keptValue}),
-        Pointer.to(probs.ptr()), Pointer.to(actionsScratch), Pointer.to(new int[] {useShared}));
+        Pointer.to(probs.ptr()), Pointer.to(actions), Pointer.to(new int[] {useShared}));
     cuLaunchKernel(policyActKeyedKernel, blocks, 1, 1, BLOCK, 1, 1,
         useShared == 1 ? (int) sharedBytes : 0, null, args, null);
   }
@@ -589,18 +564,9 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
       a.invalidate();
     }
     live.clear();
-    if (actionsScratch != null) {
-      cuMemFree(actionsScratch);
-      actionsScratch = null;
-    }
-    if (policyGuard != null) {
-      cuMemFree(policyGuard);
-      policyGuard = null;
-    }
-    if (observersScratch != null) {
-      cuMemFree(observersScratch);
-      observersScratch = null;
-    }
+    actionsScratch.close();
+    policyGuard.close();
+    observersScratch.close();
     JCublas2.cublasDestroy(cublas);
     cuModuleUnload(module);
     closed = true;

@@ -7,26 +7,19 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD32;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
-import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
 import dev.batchrpc.compute.AbstractBackend;
 import dev.batchrpc.compute.AdamScalars;
 import dev.batchrpc.compute.Checks;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.random.KeyedDraws;
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
@@ -36,8 +29,6 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUfunction;
-import jcuda.driver.CUmodule;
 import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasHandle;
 import jcuda.jcublas.cublasOperation;
@@ -46,7 +37,8 @@ import jcuda.jcublas.cublasOperation;
  * The GPU {@link dev.batchrpc.compute.Backend}: device memory through the CUDA driver API, GEMM
  * through cuBLAS, and the round kernels as PTX ({@code kernels.ptx}, built from
  * {@code compute/src/main/cuda/kernels.cu}) loaded with {@code cuModuleLoadData}. The argument
- * checks are {@link AbstractBackend}'s; this class holds the launches.
+ * checks are {@link AbstractBackend}'s and the kernel launches {@link CudaKernels}'; this class
+ * holds the device, its memory and cuBLAS, and maps each call to its launch.
  *
  * <p>Numerics: {@code sumAverage}, {@code sgdMomentum}, {@code averageAndSgd} and {@code adam}
  * perform the same float32 operations in the same order as {@code CpuBackend} (separate roundings
@@ -67,33 +59,16 @@ import jcuda.jcublas.cublasOperation;
  */
 public final class CudaBackend extends AbstractBackend<CudaArray> {
 
-  private static final int BLOCK = 256;
   /** Largest action count the fused policy kernel supports (POLICY_MAX_OUT in kernels.cu). */
   public static final int POLICY_MAX_OUT = 16;
-  private static final int SHARED_BYTES_LIMIT = 48 * 1024;
 
   private final int ordinal;
   private final CUdevice device = new CUdevice();
   private final CUcontext context = new CUcontext();
-  private final CUmodule module = new CUmodule();
   private final cublasHandle cublas = new cublasHandle();
   private final String deviceName;
-  private final int smCount;
   private final Set<CudaArray> live = Collections.newSetFromMap(new IdentityHashMap<>());
-  private final CUfunction[] sumAverage = new CUfunction[5];
-  private final CUfunction[] sgd = new CUfunction[5];
-  private final CUfunction[] averageSgd = new CUfunction[5];
-  private final CUfunction[] adam = new CUfunction[5];
-  private final CUfunction policyAct = new CUfunction();
-  private final CUfunction checkUniforms = new CUfunction();
-  private final CUfunction policyActKeyedKernel = new CUfunction();
-  /** The guard word of policy_act (POLICY_GUARD_CLEAR in kernels.cu), allocated on first use. */
-  private final DeviceScratch policyGuard = new DeviceScratch();
-  private static final int GUARD_CLEAR = 0x7fffffff;
-  /** The actions of the last policy round, read back by the caller's call. */
-  private final DeviceScratch actionsScratch = new DeviceScratch();
-  /** Device copy of a keyed round's observer ids. */
-  private final DeviceScratch observersScratch = new DeviceScratch();
+  private final CudaKernels kernels;
   private Thread boundThread;
   private boolean closed;
 
@@ -125,41 +100,13 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
       n++;
     }
     deviceName = new String(nameBytes, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
-    smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+    int smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
     try {
-      cuModuleLoadData(module, loadPtx());
-      for (int w : new int[] {1, 2, 4}) {
-        sumAverage[w] = function("sum_average_v" + w);
-        sgd[w] = function("sgd_momentum_v" + w);
-        averageSgd[w] = function("average_sgd_v" + w);
-        adam[w] = function("adam_v" + w);
-      }
-      cuModuleGetFunction(policyAct, module, "policy_act");
-      cuModuleGetFunction(checkUniforms, module, "check_uniforms");
-      cuModuleGetFunction(policyActKeyedKernel, module, "policy_act_keyed");
+      kernels = new CudaKernels(smCount);
       JCublas2.cublasCreate(cublas);
     } catch (RuntimeException e) {
       cuDevicePrimaryCtxRelease(device);
       throw e;
-    }
-  }
-
-  private CUfunction function(String name) {
-    CUfunction f = new CUfunction();
-    cuModuleGetFunction(f, module, name);
-    return f;
-  }
-
-  private static byte[] loadPtx() {
-    try (InputStream in = CudaBackend.class.getResourceAsStream("kernels.ptx")) {
-      if (in == null) {
-        throw new IllegalStateException("kernels.ptx missing from the class path next to "
-            + CudaBackend.class.getName());
-      }
-      byte[] ptx = in.readAllBytes();
-      return Arrays.copyOf(ptx, ptx.length + 1); // cuModuleLoadData wants a NUL-terminated image
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot read kernels.ptx", e);
     }
   }
 
@@ -331,69 +278,33 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
         b.ptr(), ldb, a.ptr(), lda, Pointer.to(new float[] {beta}), c.ptr(), n);
   }
 
-  // ---- round kernels --------------------------------------------------------------------------
+  // ---- round kernels (launched by CudaKernels) ---------------------------------------------
 
   @Override
   protected void sumAverageK(CudaArray s, int count, int length, CudaArray o) {
     open();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(sumAverage[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
-        Pointer.to(new long[] {length}), Pointer.to(o.ptr()));
+    kernels.sumAverage(s, count, length, o);
   }
 
   @Override
   protected void sgdMomentumK(CudaArray p, CudaArray g, CudaArray buf, float lr, float momentum,
                               boolean firstStep) {
     open();
-    int length = p.length();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(sgd[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
-        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
-        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+    kernels.sgdMomentum(p, g, buf, lr, momentum, firstStep);
   }
 
   @Override
   protected void averageAndSgdK(CudaArray s, int count, CudaArray g, CudaArray p, CudaArray buf,
                                 float lr, float momentum, boolean firstStep) {
-    int length = p.length();
     open();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(averageSgd[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
-        Pointer.to(g.ptr()), Pointer.to(p.ptr()),
-        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
-        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+    kernels.averageAndSgd(s, count, g, p, buf, lr, momentum, firstStep);
   }
 
   @Override
   protected void adamK(CudaArray p, CudaArray g, CudaArray dm, CudaArray dv, float beta1,
                        float beta2, float eps, AdamScalars scalars) {
     open();
-    int length = p.length();
-    if (length == 0) {
-      return;
-    }
-    float negStepSize = scalars.negStepSize();
-    float bc2Sqrt = scalars.bc2Sqrt();
-    float oneMinusB1 = scalars.oneMinusBeta1();
-    float oneMinusB2 = scalars.oneMinusBeta2();
-    int w = width(length);
-    launch(adam[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
-        Pointer.to(dm.ptr()), Pointer.to(dv.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {beta1}), Pointer.to(new float[] {oneMinusB1}),
-        Pointer.to(new float[] {beta2}), Pointer.to(new float[] {oneMinusB2}),
-        Pointer.to(new float[] {negStepSize}), Pointer.to(new float[] {bc2Sqrt}),
-        Pointer.to(new float[] {eps}));
+    kernels.adam(p, g, dm, dv, beta1, beta2, eps, scalars);
   }
 
   /** The fused policy kernels keep at most {@link #POLICY_MAX_OUT} logits in registers. */
@@ -414,16 +325,16 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
   protected void policyActK(CudaArray params, int in, int hidden, int out, int batch,
                             CudaArray states, CudaArray dropoutScale, CudaArray uniforms,
                             CudaArray probsOut, int[] actionsOut) {
-    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut);
+    open();
+    kernels.policyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut);
     if (batch > 0) {
-      int[] bad = new int[1];
-      cuMemcpyDtoH(Pointer.to(bad), policyGuard.ptr(), Sizeof.INT);
-      if (bad[0] != GUARD_CLEAR) {
+      int bad = kernels.firstBadUniform();
+      if (bad >= 0) {
         float[] value = new float[1];
-        copyOutK(uniforms, bad[0], value, 0, 1);
-        throw Checks.uniformOutOfRange(bad[0], value[0]);
+        copyOutK(uniforms, bad, value, 0, 1);
+        throw Checks.uniformOutOfRange(bad, value[0]);
       }
-      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch.ptr(), (long) batch * Sizeof.INT);
+      kernels.readActions(actionsOut, batch);
     }
   }
 
@@ -437,34 +348,9 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
                                 DeviceArray uniforms, DeviceArray probsOut) {
     PolicyOperands<CudaArray> o = checkPolicyAct(params, in, hidden, out, batch, states,
         dropoutScale, uniforms, probsOut, batch);
-    launchPolicyAct(o.params(), in, hidden, out, batch, o.states(), o.dropoutScale(),
-        o.uniforms(), o.probsOut());
-  }
-
-  /** Queues the uniforms' check and the policy kernel for checked arguments. */
-  private void launchPolicyAct(CudaArray w, int in, int hidden, int out, int batch, CudaArray x,
-                               CudaArray scale, CudaArray u, CudaArray probs) {
-    long paramCount = w.length();
     open();
-    if (batch == 0) {
-      return;
-    }
-    CUdeviceptr actions = actionsScratch.atLeast(batch);
-    CUdeviceptr guard = policyGuard.atLeast(1);
-    cuMemsetD32(guard, GUARD_CLEAR, 1);
-    launch(checkUniforms, batch, 0, Pointer.to(u.ptr()), Pointer.to(new int[] {batch}),
-        Pointer.to(guard));
-    long sharedBytes = paramCount * Sizeof.FLOAT;
-    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
-    int warpsPerBlock = BLOCK / 32;
-    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
-    Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
-        Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
-        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(scale.ptr()),
-        Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actions),
-        Pointer.to(new int[] {useShared}), Pointer.to(guard));
-    cuLaunchKernel(policyAct, blocks, 1, 1, BLOCK, 1, 1, useShared == 1 ? (int) sharedBytes : 0,
-        null, args, null);
+    kernels.policyAct(o.params(), in, hidden, out, batch, o.states(), o.dropoutScale(),
+        o.uniforms(), o.probsOut());
   }
 
   /**
@@ -479,10 +365,11 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
   protected void policyActKeyedK(CudaArray params, int in, int hidden, int out, int batch,
                                  CudaArray states, int[] observers, long seed, long step,
                                  float dropoutP, CudaArray probsOut, int[] actionsOut) {
-    launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
-        probsOut);
+    open();
+    kernels.policyActKeyed(params, in, hidden, out, batch, states, observers, seed, step,
+        dropoutP, probsOut);
     if (batch > 0) {
-      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch.ptr(), (long) batch * Sizeof.INT);
+      kernels.readActions(actionsOut, batch);
     }
   }
 
@@ -496,59 +383,9 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
                                      float dropoutP, DeviceArray probsOut) {
     PolicyOperands<CudaArray> o = checkPolicyActKeyed(params, in, hidden, out, batch, states,
         observers, dropoutP, probsOut, batch);
-    launchPolicyActKeyed(o.params(), in, hidden, out, batch, o.states(), observers, seed, step,
-        dropoutP, o.probsOut());
-  }
-
-  /** Uploads the observer ids and queues the keyed policy kernel for checked arguments. */
-  private void launchPolicyActKeyed(CudaArray w, int in, int hidden, int out, int batch,
-                                    CudaArray x, int[] observers, long seed, long step,
-                                    float dropoutP, CudaArray probs) {
-    long paramCount = w.length();
-    float keep = KeyedDraws.keepThreshold(dropoutP);
-    float keptValue = KeyedDraws.keptValue(dropoutP);
     open();
-    if (batch == 0) {
-      return;
-    }
-    CUdeviceptr actions = actionsScratch.atLeast(batch);
-    CUdeviceptr ids = observersScratch.atLeast(batch);
-    // ordered on the default stream after any kernel still reading the previous ids
-    cuMemcpyHtoD(ids, Pointer.to(observers), (long) batch * Sizeof.INT);
-    long sharedBytes = paramCount * Sizeof.FLOAT;
-    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
-    int warpsPerBlock = BLOCK / 32;
-    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
-    // key = (seed lo, seed hi), counter = (step lo, step hi, observer, block): KeyedDraws' layout
-    Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
-        Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
-        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(ids),
-        Pointer.to(new int[] {(int) seed}), Pointer.to(new int[] {(int) (seed >>> 32)}),
-        Pointer.to(new int[] {(int) step}), Pointer.to(new int[] {(int) (step >>> 32)}),
-        Pointer.to(new float[] {keep}), Pointer.to(new float[] {keptValue}),
-        Pointer.to(probs.ptr()), Pointer.to(actions), Pointer.to(new int[] {useShared}));
-    cuLaunchKernel(policyActKeyedKernel, blocks, 1, 1, BLOCK, 1, 1,
-        useShared == 1 ? (int) sharedBytes : 0, null, args, null);
-  }
-
-  /** A grid-stride launch over {@code items} work items (vectors) with BLOCK threads a block. */
-  private void launch(CUfunction f, long items, int sharedBytes, Pointer... args) {
-    // Enough blocks to fill every SM several times over; the grid-stride loop covers the rest,
-    // which keeps each thread's loads independent and in flight.
-    int blocks = (int) Math.max(1, Math.min((items + BLOCK - 1) / BLOCK, smCount * 8L));
-    cuLaunchKernel(f, blocks, 1, 1, BLOCK, 1, 1, sharedBytes, null, Pointer.to(args), null);
-  }
-
-  /**
-   * The widest vector (4, 2 or 1 floats) dividing {@code length}: rows of the stacked gradients
-   * start at multiples of {@code length}, so only then is every row start aligned for it.
-   */
-  private static int width(int length) {
-    return length % 4 == 0 ? 4 : (length % 2 == 0 ? 2 : 1);
-  }
-
-  private static int sgdMode(CudaArray buf, boolean firstStep) {
-    return buf == null ? 0 : (firstStep ? 1 : 2);
+    kernels.policyActKeyed(o.params(), in, hidden, out, batch, o.states(), observers, seed, step,
+        dropoutP, o.probsOut());
   }
 
   @Override
@@ -564,11 +401,8 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
       a.invalidate();
     }
     live.clear();
-    actionsScratch.close();
-    policyGuard.close();
-    observersScratch.close();
+    kernels.close();
     JCublas2.cublasDestroy(cublas);
-    cuModuleUnload(module);
     closed = true;
     cuDevicePrimaryCtxRelease(device);
   }

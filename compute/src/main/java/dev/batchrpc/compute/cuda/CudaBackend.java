@@ -339,21 +339,6 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
   }
 
   /**
-   * {@link #policyAct} without reading anything back: the actions stay in a device buffer until
-   * the next call, and a uniform outside [0, 1) leaves the outputs unwritten without an
-   * exception. For benchmarks of the kernels alone; the probabilities are written as usual.
-   */
-  public void policyActOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
-                                DeviceArray states, DeviceArray dropoutScale,
-                                DeviceArray uniforms, DeviceArray probsOut) {
-    PolicyOperands<CudaArray> o = checkPolicyAct(params, in, hidden, out, batch, states,
-        dropoutScale, uniforms, probsOut, batch);
-    open();
-    kernels.policyAct(o.params(), in, hidden, out, batch, o.states(), o.dropoutScale(),
-        o.uniforms(), o.probsOut());
-  }
-
-  /**
    * The fused agent round with the draws made inside the kernel ({@code policy_act_keyed}): only
    * the {@code batch} observer ids go up (4 bytes a row, against 512 for a 128-unit mask and 4 for
    * a uniform), and only the actions come back. The masks and uniforms are
@@ -373,19 +358,31 @@ public final class CudaBackend extends AbstractBackend<CudaArray> {
     }
   }
 
-  /**
-   * {@link #policyActKeyed} without reading the actions back (they stay in a device buffer until
-   * the next call): uploads the observer ids and queues the kernel. For benchmarks; the
-   * probabilities are written as usual.
-   */
-  public void policyActKeyedOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
-                                     DeviceArray states, int[] observers, long seed, long step,
-                                     float dropoutP, DeviceArray probsOut) {
-    PolicyOperands<CudaArray> o = checkPolicyActKeyed(params, in, hidden, out, batch, states,
-        observers, dropoutP, probsOut, batch);
-    open();
-    kernels.policyActKeyed(o.params(), in, hidden, out, batch, o.states(), observers, seed, step,
-        dropoutP, o.probsOut());
+  /** The bench-only calls: the agent's kernels without their read-backs. */
+  public KernelBench kernelBench() {
+    return new KernelBench() {
+      @Override
+      public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
+                            DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
+                            DeviceArray probsOut) {
+        PolicyOperands<CudaArray> o = checkPolicyAct(params, in, hidden, out, batch, states,
+            dropoutScale, uniforms, probsOut, batch);
+        open();
+        kernels.policyAct(o.params(), in, hidden, out, batch, o.states(), o.dropoutScale(),
+            o.uniforms(), o.probsOut());
+      }
+
+      @Override
+      public void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
+                                 DeviceArray states, int[] observers, long seed, long step,
+                                 float dropoutP, DeviceArray probsOut) {
+        PolicyOperands<CudaArray> o = checkPolicyActKeyed(params, in, hidden, out, batch, states,
+            observers, dropoutP, probsOut, batch);
+        open();
+        kernels.policyActKeyed(o.params(), in, hidden, out, batch, o.states(), observers, seed,
+            step, dropoutP, o.probsOut());
+      }
+    };
   }
 
   @Override

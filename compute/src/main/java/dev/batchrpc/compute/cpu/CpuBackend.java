@@ -5,8 +5,6 @@ import dev.batchrpc.compute.AdamScalars;
 import dev.batchrpc.compute.Backend;
 import dev.batchrpc.compute.Checks;
 import dev.batchrpc.compute.DeviceArray;
-import dev.batchrpc.compute.nn.Softmax;
-import dev.batchrpc.compute.random.Categorical;
 import dev.batchrpc.compute.random.KeyedDraws;
 
 /**
@@ -18,7 +16,8 @@ import dev.batchrpc.compute.random.KeyedDraws;
  * multiply-add ({@code vec::fmadd}), so the optimizer updates use {@link Math#fma}; everything else
  * rounds after each float32 operation, as Java does.
  *
- * <p>The argument checks are {@link AbstractBackend}'s; this class holds the kernels.
+ * <p>The argument checks are {@link AbstractBackend}'s and the element-wise kernels
+ * {@link CpuKernels}'; this class holds the memory, the GEMM and the checks of its own calls.
  *
  * <p>Arrays: any {@link CpuArray} is accepted (all CPU arrays are host memory, so arrays of two
  * {@code CpuBackend} instances may mix); anything else, or a closed array, is refused. Buffers whose
@@ -35,12 +34,7 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
     static final CpuBackend INSTANCE = new CpuBackend();
   }
 
-  /** Rows of the parameter vector handled per pass of the fused PS kernel (fits in L1/L2). */
-  private static final int BLOCK = 4096;
-
-  private float[] hiddenScratch = new float[0];
-  /** One block of one gradient row for the buffer-reading {@code averageAndSgd}. */
-  private final float[] rowScratch = new float[BLOCK];
+  private final CpuKernels kernels = new CpuKernels();
 
   /** A CPU backend; the BLAS is selected (and logged) once per process, on first use. */
   public CpuBackend() {
@@ -121,74 +115,20 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
 
   @Override
   protected void sumAverageK(CpuArray stacked, int count, int length, CpuArray out) {
-    float[] s = stacked.data();
-    float[] o = out.data();
-    for (int start = 0; start < length; start += BLOCK) {
-      averageBlock(s, count, length, o, start, Math.min(length, start + BLOCK));
-    }
-  }
-
-  /** out[j] = (row0[j] + ... + row_{count-1}[j]) / count for j in [from, to), in row order. */
-  private static void averageBlock(float[] s, int count, int length, float[] o, int from, int to) {
-    System.arraycopy(s, from, o, from, to - from);
-    for (int r = 1; r < count; r++) {
-      int base = r * length;
-      for (int j = from; j < to; j++) {
-        o[j] += s[base + j];
-      }
-    }
-    float n = count;
-    for (int j = from; j < to; j++) {
-      o[j] /= n;
-    }
+    kernels.sumAverage(stacked.data(), count, length, out.data());
   }
 
   @Override
   protected void sgdMomentumK(CpuArray params, CpuArray grad, CpuArray buf, float lr,
                               float momentum, boolean firstStep) {
-    float[] p = params.data();
-    sgdBlock(p, grad.data(), data(buf), lr, momentum, firstStep, 0, p.length);
-  }
-
-  /** The SGD update on [from, to); buf is null when momentum is 0. */
-  private static void sgdBlock(float[] p, float[] g, float[] buf, float lr, float momentum,
-                               boolean firstStep, int from, int to) {
-    float negLr = -lr;
-    if (buf == null) {
-      for (int j = from; j < to; j++) {
-        p[j] = Math.fma(g[j], negLr, p[j]);
-      }
-    } else if (firstStep) {
-      for (int j = from; j < to; j++) {
-        float b = g[j];
-        buf[j] = b;
-        p[j] = Math.fma(b, negLr, p[j]);
-      }
-    } else {
-      for (int j = from; j < to; j++) {
-        // torch: buf.mul_(momentum).add_(grad): one rounding for the product, one for the sum
-        float b = buf[j] * momentum + g[j];
-        buf[j] = b;
-        p[j] = Math.fma(b, negLr, p[j]);
-      }
-    }
+    kernels.sgdMomentum(params.data(), grad.data(), data(buf), lr, momentum, firstStep);
   }
 
   @Override
   protected void averageAndSgdK(CpuArray stacked, int count, CpuArray gradOut, CpuArray params,
                                 CpuArray momentumBuf, float lr, float momentum, boolean firstStep) {
-    float[] s = stacked.data();
-    float[] g = gradOut.data();
-    float[] p = params.data();
-    float[] buf = data(momentumBuf);
-    int length = p.length;
-    // Block by block so the averaged gradient is still in cache for the update (one pass over
-    // memory instead of two); element-wise the arithmetic is exactly the two calls in sequence.
-    for (int start = 0; start < length; start += BLOCK) {
-      int end = Math.min(length, start + BLOCK);
-      averageBlock(s, count, length, g, start, end);
-      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
-    }
+    kernels.averageAndSgd(stacked.data(), count, gradOut.data(), params.data(), data(momentumBuf),
+        lr, momentum, firstStep);
   }
 
   /**
@@ -228,24 +168,7 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
       }
       views[r] = rows[r].duplicate();
     }
-    float[] scratch = rowScratch;
-    float n = rows.length;
-    for (int start = 0; start < length; start += BLOCK) {
-      int end = Math.min(length, start + BLOCK);
-      int len = end - start;
-      // row 0 straight into the average (as averageBlock's arraycopy), then the others in order
-      bulkGet(views[0], start, g, start, len);
-      for (int r = 1; r < views.length; r++) {
-        bulkGet(views[r], start, scratch, 0, len);
-        for (int j = 0; j < len; j++) {
-          g[start + j] += scratch[j];
-        }
-      }
-      for (int j = start; j < end; j++) {
-        g[j] /= n;
-      }
-      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
-    }
+    kernels.averageAndSgd(views, g, p, buf, lr, momentum, firstStep);
   }
 
   /**
@@ -265,19 +188,7 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
       throw new IllegalArgumentException("accumulate: row has " + (row == null ? "no buffer"
           : row.remaining() + " elements") + ", the sum has " + g.length);
     }
-    java.nio.FloatBuffer view = row.duplicate();
-    if (first) {
-      bulkGet(view, 0, g, 0, g.length);
-      return;
-    }
-    float[] scratch = rowScratch;
-    for (int start = 0; start < g.length; start += BLOCK) {
-      int len = Math.min(g.length, start + BLOCK) - start;
-      bulkGet(view, start, scratch, 0, len);
-      for (int j = 0; j < len; j++) {
-        g[start + j] += scratch[j];
-      }
-    }
+    kernels.accumulate(row, g, first);
   }
 
   /**
@@ -296,41 +207,13 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
     if (count < 1) {
       throw new IllegalArgumentException("averageAccumulatedAndSgd needs a count >= 1, got " + count);
     }
-    float n = count;
-    for (int start = 0; start < p.length; start += BLOCK) {
-      int end = Math.min(p.length, start + BLOCK);
-      for (int j = start; j < end; j++) {
-        g[j] /= n;
-      }
-      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
-    }
-  }
-
-  /** Copies {@code len} floats from {@code src} at (its position + {@code from}) into {@code dst}. */
-  private static void bulkGet(java.nio.FloatBuffer src, int from, float[] dst, int dstOff, int len) {
-    src.get(src.position() + from, dst, dstOff, len);
+    kernels.averageAccumulatedAndSgd(g, count, p, buf, lr, momentum, firstStep);
   }
 
   @Override
   protected void adamK(CpuArray params, CpuArray grad, CpuArray m, CpuArray v, float beta1,
                        float beta2, float eps, AdamScalars scalars) {
-    float[] p = params.data();
-    float[] g = grad.data();
-    float[] fm = m.data();
-    float[] fv = v.data();
-    float negStepSize = scalars.negStepSize();
-    float bc2Sqrt = scalars.bc2Sqrt();
-    float oneMinusB1 = scalars.oneMinusBeta1();
-    float oneMinusB2 = scalars.oneMinusBeta2();
-    for (int j = 0; j < p.length; j++) {
-      float gj = g[j];
-      float mj = Math.fma(gj, oneMinusB1, fm[j] * beta1);      // exp_avg.mul_(b1).add_(g, 1-b1)
-      float vj = fv[j] * beta2 + oneMinusB2 * gj * gj;          // exp_avg_sq.mul_(b2).addcmul_(g, g)
-      float denom = (float) Math.sqrt(vj) / bc2Sqrt + eps;      // (v.sqrt() / sqrt(bc2)).add_(eps)
-      fm[j] = mj;
-      fv[j] = vj;
-      p[j] = p[j] + negStepSize * mj / denom;                   // addcdiv_(m, denom, -step_size)
-    }
+    kernels.adam(params.data(), grad.data(), m.data(), v.data(), beta1, beta2, eps, scalars);
   }
 
   /** The host-drawn reference for a policy round needs a mask that fits one Java array. */
@@ -352,7 +235,7 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
         throw Checks.uniformOutOfRange(b, u[b]);
       }
     }
-    policyRows(params.data(), in, hidden, out, batch, states.data(), dropoutScale.data(), u,
+    kernels.policyRows(params.data(), in, hidden, out, batch, states.data(), dropoutScale.data(), u,
         probsOut.data(), actionsOut);
   }
 
@@ -370,44 +253,8 @@ public final class CpuBackend extends AbstractBackend<CpuArray> {
       KeyedDraws.dropoutScales(seed, step, observers[b], dropoutP, scale, b * hidden, hidden);
       u[b] = KeyedDraws.uniform(seed, step, observers[b]);
     }
-    policyRows(params.data(), in, hidden, out, batch, states.data(), scale, u, probsOut.data(),
+    kernels.policyRows(params.data(), in, hidden, out, batch, states.data(), scale, u, probsOut.data(),
         actionsOut);
-  }
-
-  /** The policy round on checked host arrays: the layers, softmax and sampling of each row. */
-  private void policyRows(float[] w, int in, int hidden, int out, int batch, float[] x,
-                          float[] scale, float[] u, float[] probs, int[] actionsOut) {
-    if (batch == 0) {
-      return;
-    }
-    int w1 = 0;
-    int b1 = hidden * in;
-    int w2 = b1 + hidden;
-    int b2 = w2 + out * hidden;
-    int hn = batch * hidden;
-    if (hiddenScratch.length < hn) {
-      hiddenScratch = new float[hn];
-    }
-    float[] h = hiddenScratch;
-    // h = x W1^T + b1 (bias first, then GEMM with beta = 1, as torch's addmm)
-    for (int r = 0; r < batch; r++) {
-      System.arraycopy(w, b1, h, r * hidden, hidden);
-    }
-    Blas.sgemmRowMajor(false, true, batch, hidden, in, 1f, x, 0, w, w1, 1f, h, 0);
-    // dropout, then ReLU
-    for (int i = 0; i < hn; i++) {
-      float d = h[i] * scale[i];
-      h[i] = d > 0f ? d : 0f;
-    }
-    // logits = h W2^T + b2, then row softmax in place
-    for (int r = 0; r < batch; r++) {
-      System.arraycopy(w, b2, probs, r * out, out);
-    }
-    Blas.sgemmRowMajor(false, true, batch, out, hidden, 1f, h, 0, w, w2, 1f, probs, 0);
-    Softmax.forwardRows(probs, 0, probs, 0, batch, out);
-    for (int r = 0; r < batch; r++) {
-      actionsOut[r] = Categorical.sample(probs, r * out, out, u[r]);
-    }
   }
 
   @Override

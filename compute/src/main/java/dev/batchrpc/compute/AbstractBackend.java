@@ -25,6 +25,10 @@ import java.nio.FloatBuffer;
  *
  * <p>Thread confinement: as {@link Backend}, one thread at a time.
  *
+ * <p>Length: over 350 lines on purpose. It holds the checks of all twelve {@code Backend} calls
+ * and the kernel each declares; one place for them is the point (split, the messages and their
+ * order would drift apart again). {@link Checks} holds the message-building pieces.
+ *
  * @param <A> the backend's array type
  */
 public abstract class AbstractBackend<A extends DeviceArray> implements Backend {

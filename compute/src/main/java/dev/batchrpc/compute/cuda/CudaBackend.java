@@ -56,6 +56,11 @@ import jcuda.jcublas.cublasOperation;
  * between pool threads, every call makes the context current when the calling thread changed.
  * Kernels and GEMMs are queued on the default stream and return before the GPU finishes; copies
  * to the host wait for them, and {@link #synchronize()} does explicitly.
+ *
+ * <p>Length: over 350 lines because it maps the twelve {@code Backend} calls to the driver, cuBLAS
+ * and {@link CudaKernels}, each with its device semantics stated; the checks
+ * ({@link AbstractBackend}), the launches ({@link CudaKernels}), the scratch
+ * ({@link DeviceScratch}) and the bench-only calls ({@link KernelBench}) are already out.
  */
 public final class CudaBackend extends AbstractBackend<CudaArray> {
 

@@ -97,29 +97,34 @@ final class CudaKernels implements AutoCloseable {
 
   void sgdMomentum(CudaArray p, CudaArray g, CudaArray buf, float lr, float momentum,
                    boolean firstStep) {
-    int length = p.length();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(sgd[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
-        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
-        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+    launchSgd(sgd, p.length(), buf, lr, momentum, firstStep, Pointer.to(p.ptr()),
+        Pointer.to(g.ptr()));
   }
 
   void averageAndSgd(CudaArray s, int count, CudaArray g, CudaArray p, CudaArray buf, float lr,
                      float momentum, boolean firstStep) {
-    int length = p.length();
+    launchSgd(averageSgd, p.length(), buf, lr, momentum, firstStep, Pointer.to(s.ptr()),
+        Pointer.to(new int[] {count}), Pointer.to(g.ptr()), Pointer.to(p.ptr()));
+  }
+
+  /**
+   * An SGD kernel of the widest vector dividing {@code length} (nothing when it is 0): the
+   * {@code head} arguments, then the ones both SGD kernels end with (momentum buffer or a null
+   * pointer, length, -lr, momentum, mode).
+   */
+  private void launchSgd(CUfunction[] byWidth, int length, CudaArray buf, float lr,
+                         float momentum, boolean firstStep, Pointer... head) {
     if (length == 0) {
       return;
     }
     int w = width(length);
-    launch(averageSgd[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
-        Pointer.to(g.ptr()), Pointer.to(p.ptr()),
-        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
-        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+    Pointer[] args = Arrays.copyOf(head, head.length + 5);
+    args[head.length] = Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr());
+    args[head.length + 1] = Pointer.to(new long[] {length});
+    args[head.length + 2] = Pointer.to(new float[] {-lr});
+    args[head.length + 3] = Pointer.to(new float[] {momentum});
+    args[head.length + 4] = Pointer.to(new int[] {sgdMode(buf, firstStep)});
+    launch(byWidth[w], length / w, 0, args);
   }
 
   void adam(CudaArray p, CudaArray g, CudaArray dm, CudaArray dv, float beta1, float beta2,
@@ -158,17 +163,13 @@ final class CudaKernels implements AutoCloseable {
     cuMemsetD32(guard, GUARD_CLEAR, 1);
     launch(checkUniforms, batch, 0, Pointer.to(u.ptr()), Pointer.to(new int[] {batch}),
         Pointer.to(guard));
-    long sharedBytes = paramCount * Sizeof.FLOAT;
-    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
-    int warpsPerBlock = BLOCK / 32;
-    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
+    int useShared = useShared(paramCount);
     Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
         Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
         Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(scale.ptr()),
         Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actions),
         Pointer.to(new int[] {useShared}), Pointer.to(guard));
-    cuLaunchKernel(policyAct, blocks, 1, 1, BLOCK, 1, 1, useShared == 1 ? (int) sharedBytes : 0,
-        null, args, null);
+    launchRows(policyAct, batch, paramCount, useShared, args);
   }
 
   /**
@@ -194,10 +195,7 @@ final class CudaKernels implements AutoCloseable {
     CUdeviceptr ids = observersScratch.atLeast(batch);
     // ordered on the default stream after any kernel still reading the previous ids
     cuMemcpyHtoD(ids, Pointer.to(observers), (long) batch * Sizeof.INT);
-    long sharedBytes = paramCount * Sizeof.FLOAT;
-    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
-    int warpsPerBlock = BLOCK / 32;
-    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
+    int useShared = useShared(paramCount);
     // key = (seed lo, seed hi), counter = (step lo, step hi, observer, block): KeyedDraws' layout
     Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
         Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
@@ -206,8 +204,7 @@ final class CudaKernels implements AutoCloseable {
         Pointer.to(new int[] {(int) step}), Pointer.to(new int[] {(int) (step >>> 32)}),
         Pointer.to(new float[] {keep}), Pointer.to(new float[] {keptValue}),
         Pointer.to(probs.ptr()), Pointer.to(actions), Pointer.to(new int[] {useShared}));
-    cuLaunchKernel(policyActKeyedKernel, blocks, 1, 1, BLOCK, 1, 1,
-        useShared == 1 ? (int) sharedBytes : 0, null, args, null);
+    launchRows(policyActKeyedKernel, batch, paramCount, useShared, args);
   }
 
   /** Copies the last policy round's {@code batch} actions to the host (waits for the kernel). */
@@ -223,6 +220,22 @@ final class CudaKernels implements AutoCloseable {
     // which keeps each thread's loads independent and in flight.
     int blocks = (int) Math.max(1, Math.min((items + BLOCK - 1) / BLOCK, smCount * 8L));
     cuLaunchKernel(f, blocks, 1, 1, BLOCK, 1, 1, sharedBytes, null, Pointer.to(args), null);
+  }
+
+  /** 1 when a policy kernel is to stage its {@code paramCount} parameters in shared memory. */
+  private static int useShared(long paramCount) {
+    return paramCount * Sizeof.FLOAT <= SHARED_BYTES_LIMIT ? 1 : 0;
+  }
+
+  /**
+   * A policy kernel: one warp per row over a grid of at most 16 blocks per SM (a grid-stride loop
+   * covers the rest), with the parameters' bytes of dynamic shared memory when {@code useShared}.
+   */
+  private void launchRows(CUfunction f, int batch, long paramCount, int useShared, Pointer args) {
+    int warpsPerBlock = BLOCK / 32;
+    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
+    int sharedBytes = useShared == 1 ? (int) (paramCount * Sizeof.FLOAT) : 0;
+    cuLaunchKernel(f, blocks, 1, 1, BLOCK, 1, 1, sharedBytes, null, args, null);
   }
 
   /**

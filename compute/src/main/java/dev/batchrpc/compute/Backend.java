@@ -6,7 +6,8 @@ package dev.batchrpc.compute;
  *
  * <p>All matrices are dense, row-major float32. Every method checks its arguments (lengths,
  * ownership) before touching any data and throws {@link IllegalArgumentException} naming both
- * sides of a mismatch, so a failing call leaves every array unchanged.
+ * sides of a mismatch, so a failing call leaves every array unchanged. The checks live in one
+ * place, {@link AbstractBackend}, which every backend extends.
  *
  * <p>Thread confinement: a backend and its arrays are driven by one thread at a time (the round's
  * ordered worker); implementations need not be thread-safe.
@@ -40,25 +41,17 @@ public interface Backend extends AutoCloseable {
   /**
    * Copies all {@code src.remaining()} floats of {@code src} (from its position; the buffer's
    * position is not changed) into {@code dst[dstOff..]}. Lets wire bytes (a little-endian view of
-   * a protobuf payload) go to the device without an intermediate {@code float[]}; backends
-   * override it to avoid the temporary copy this default makes.
+   * a protobuf payload) go to the device without an intermediate {@code float[]} where the
+   * backend can.
    */
-  default void copyIn(java.nio.FloatBuffer src, DeviceArray dst, int dstOff) {
-    float[] tmp = new float[src.remaining()];
-    src.duplicate().get(tmp);
-    copyIn(tmp, 0, dst, dstOff, tmp.length);
-  }
+  void copyIn(java.nio.FloatBuffer src, DeviceArray dst, int dstOff);
 
   /**
    * Copies {@code dst.remaining()} floats from {@code src[srcOff..]} into {@code dst} (from its
    * position; the buffer's position is not changed), e.g. straight into the little-endian bytes
-   * of a reply. Backends override it to avoid the temporary copy this default makes.
+   * of a reply.
    */
-  default void copyOut(DeviceArray src, int srcOff, java.nio.FloatBuffer dst) {
-    float[] tmp = new float[dst.remaining()];
-    copyOut(src, srcOff, tmp, 0, tmp.length);
-    dst.duplicate().put(tmp);
-  }
+  void copyOut(DeviceArray src, int srcOff, java.nio.FloatBuffer dst);
 
   /** A host copy of the whole array. */
   default float[] download(DeviceArray src) {
@@ -147,51 +140,11 @@ public interface Backend extends AutoCloseable {
    * {@code policyAct}, plus {@code observers} (at least {@code batch} ids) and {@code dropoutP}
    * (in [0, 1]); nothing is written when a check fails.
    *
-   * <p>This default is the reference: it draws on the host and calls {@code policyAct} (through
-   * temporary arrays of this backend); the CPU backend uses it as is.
+   * <p>The CPU backend is the reference: it draws on the host and computes as {@code policyAct}.
    */
-  default void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
-                              DeviceArray states, int[] observers, long seed, long step,
-                              float dropoutP, DeviceArray probsOut, int[] actionsOut) {
-    checkKeyedArgs(in, hidden, out, batch, observers, dropoutP);
-    float[] scale = new float[batch * hidden];
-    float[] u = new float[batch];
-    for (int b = 0; b < batch; b++) {
-      dev.batchrpc.compute.random.KeyedDraws.dropoutScales(seed, step, observers[b], dropoutP,
-          scale, b * hidden, hidden);
-      u[b] = dev.batchrpc.compute.random.KeyedDraws.uniform(seed, step, observers[b]);
-    }
-    try (DeviceArray ds = upload(scale); DeviceArray du = upload(u)) {
-      policyAct(params, in, hidden, out, batch, states, ds, du, probsOut, actionsOut);
-    }
-  }
-
-  /**
-   * The checks {@link #policyActKeyed} makes before the ones of {@code policyAct}: dimensions,
-   * observers, dropout probability (the messages a GPU override repeats), and a mask size that
-   * fits a Java array (a limit of this host reference only).
-   */
-  private static void checkKeyedArgs(int in, int hidden, int out, int batch, int[] observers,
-                             float dropoutP) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    if (observers == null) {
-      throw new IllegalArgumentException("policyAct observers is null");
-    }
-    if (observers.length < batch) {
-      throw new IllegalArgumentException("policyAct observers has length " + observers.length
-          + " but the batch is " + batch);
-    }
-    if (!(dropoutP >= 0f && dropoutP <= 1f)) {
-      throw new IllegalArgumentException("policyAct dropoutP must be in [0, 1], got " + dropoutP);
-    }
-    if ((long) batch * hidden > Integer.MAX_VALUE - 8) {
-      throw new IllegalArgumentException("policyAct dropout mask [" + batch + " x " + hidden
-          + "] does not fit one array");
-    }
-  }
+  void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
+                      DeviceArray states, int[] observers, long seed, long step,
+                      float dropoutP, DeviceArray probsOut, int[] actionsOut);
 
   /** Frees everything the backend holds (handles, modules). Arrays must not be used after. */
   @Override

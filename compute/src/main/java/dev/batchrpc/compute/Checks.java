@@ -1,8 +1,9 @@
 package dev.batchrpc.compute;
 
 /**
- * The argument checks every {@link Backend} runs before it touches data, in one place so that both
- * backends refuse the same calls with the same messages (a failing call changes nothing).
+ * The argument checks every {@link Backend} runs before it touches data (made by
+ * {@link AbstractBackend}), so that every backend refuses the same calls with the same messages (a
+ * failing call changes nothing).
  */
 public final class Checks {
 
@@ -74,5 +75,11 @@ public final class Checks {
           + in + "-" + hidden + "-" + out + " policy has " + paramCount + " parameters");
     }
     return paramCount;
+  }
+
+  /** A {@code policyAct} uniform outside [0, 1): the first such row and its value. */
+  public static IllegalArgumentException uniformOutOfRange(int row, float value) {
+    return new IllegalArgumentException("policyAct uniforms[" + row + "] = " + value
+        + " is not in [0, 1)");
   }
 }

@@ -1,18 +1,11 @@
 package dev.batchrpc.compute.cpu;
 
-import static dev.batchrpc.compute.Checks.checkAdamHyperParameters;
-import static dev.batchrpc.compute.Checks.checkPolicyParams;
-import static dev.batchrpc.compute.Checks.checkRange;
-import static dev.batchrpc.compute.Checks.checkStacked;
-import static dev.batchrpc.compute.Checks.requireAtLeast;
-import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
-import static dev.batchrpc.compute.Checks.requireSameLength;
-
+import dev.batchrpc.compute.AbstractBackend;
 import dev.batchrpc.compute.AdamScalars;
 import dev.batchrpc.compute.Backend;
+import dev.batchrpc.compute.Checks;
 import dev.batchrpc.compute.DeviceArray;
-import dev.batchrpc.compute.nn.Softmax;
-import dev.batchrpc.compute.random.Categorical;
+import dev.batchrpc.compute.random.KeyedDraws;
 
 /**
  * The reference {@link Backend}: host memory ({@link CpuArray}), GEMM through OpenBLAS (netlib's
@@ -23,6 +16,9 @@ import dev.batchrpc.compute.random.Categorical;
  * multiply-add ({@code vec::fmadd}), so the optimizer updates use {@link Math#fma}; everything else
  * rounds after each float32 operation, as Java does.
  *
+ * <p>The argument checks are {@link AbstractBackend}'s and the element-wise kernels
+ * {@link CpuKernels}'; this class holds the memory, the GEMM and the checks of its own calls.
+ *
  * <p>Arrays: any {@link CpuArray} is accepted (all CPU arrays are host memory, so arrays of two
  * {@code CpuBackend} instances may mix); anything else, or a closed array, is refused. Buffers whose
  * size depends on a batch ({@code sgemm} operands, {@code policyAct} inputs and outputs, the stacked
@@ -32,18 +28,13 @@ import dev.batchrpc.compute.random.Categorical;
  * <p>Thread confinement: one thread at a time per instance (the round's ordered worker); the
  * instance keeps a grow-only scratch buffer for {@link #policyAct}.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends AbstractBackend<CpuArray> {
 
   private static final class Shared {
     static final CpuBackend INSTANCE = new CpuBackend();
   }
 
-  /** Rows of the parameter vector handled per pass of the fused PS kernel (fits in L1/L2). */
-  private static final int BLOCK = 4096;
-
-  private float[] hiddenScratch = new float[0];
-  /** One block of one gradient row for the buffer-reading {@code averageAndSgd}. */
-  private final float[] rowScratch = new float[BLOCK];
+  private final CpuKernels kernels = new CpuKernels();
 
   /** A CPU backend; the BLAS is selected (and logged) once per process, on first use. */
   public CpuBackend() {
@@ -80,158 +71,64 @@ public final class CpuBackend implements Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   @Override
-  public CpuArray allocate(int length) {
-    if (length < 0) {
-      throw new IllegalArgumentException("cannot allocate a negative length: " + length);
-    }
+  protected CpuArray allocateK(int length) {
     return new CpuArray(this, new float[length]);
   }
 
   @Override
-  public void copyIn(float[] src, int srcOff, DeviceArray dst, int dstOff, int len) {
-    float[] d = data(dst, "dst");
-    checkRange("src", src.length, srcOff, len);
-    checkRange("dst", d.length, dstOff, len);
-    System.arraycopy(src, srcOff, d, dstOff, len);
+  protected void copyInK(float[] src, int srcOff, CpuArray dst, int dstOff, int len) {
+    System.arraycopy(src, srcOff, dst.data(), dstOff, len);
   }
 
   @Override
-  public void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len) {
-    float[] s = data(src, "src");
-    checkRange("src", s.length, srcOff, len);
-    checkRange("dst", dst.length, dstOff, len);
-    System.arraycopy(s, srcOff, dst, dstOff, len);
+  protected void copyOutK(CpuArray src, int srcOff, float[] dst, int dstOff, int len) {
+    System.arraycopy(src.data(), srcOff, dst, dstOff, len);
   }
 
   /** Copies straight from the buffer into the array: no temporary {@code float[]}. */
   @Override
-  public void copyIn(java.nio.FloatBuffer src, DeviceArray dst, int dstOff) {
-    float[] d = data(dst, "dst");
-    checkRange("dst", d.length, dstOff, src.remaining());
-    src.duplicate().get(d, dstOff, src.remaining());
+  protected void copyInK(java.nio.FloatBuffer src, CpuArray dst, int dstOff) {
+    src.duplicate().get(dst.data(), dstOff, src.remaining());
   }
 
   /** Copies straight from the array into the buffer: no temporary {@code float[]}. */
   @Override
-  public void copyOut(DeviceArray src, int srcOff, java.nio.FloatBuffer dst) {
-    float[] s = data(src, "src");
-    checkRange("src", s.length, srcOff, dst.remaining());
-    dst.duplicate().put(s, srcOff, dst.remaining());
+  protected void copyOutK(CpuArray src, int srcOff, java.nio.FloatBuffer dst) {
+    dst.duplicate().put(src.data(), srcOff, dst.remaining());
   }
 
   @Override
-  public void fill(DeviceArray a, float value) {
-    java.util.Arrays.fill(data(a, "a"), value);
+  protected void fillK(CpuArray a, float value) {
+    java.util.Arrays.fill(a.data(), value);
   }
 
   // ---- BLAS ---------------------------------------------------------------------------------
 
   @Override
-  public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                    DeviceArray a, DeviceArray b, float beta, DeviceArray c) {
-    if (m < 0 || n < 0 || k < 0) {
-      throw new IllegalArgumentException("sgemm dimensions must be >= 0: m=" + m + ", n=" + n
-          + ", k=" + k);
-    }
-    float[] fa = data(a, "A");
-    float[] fb = data(b, "B");
-    float[] fc = data(c, "C");
-    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
-    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
-    requireAtLeast("sgemm A " + aShape, fa.length, (long) m * k);
-    requireAtLeast("sgemm B " + bShape, fb.length, (long) k * n);
-    requireAtLeast("sgemm C [" + m + " x " + n + "]", fc.length, (long) m * n);
-    if (fc == fa || fc == fb) {
-      throw new IllegalArgumentException("sgemm output C must not alias A or B");
-    }
-    Blas.sgemmRowMajor(transA, transB, m, n, k, alpha, fa, 0, fb, 0, beta, fc, 0);
+  protected void sgemmK(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                        CpuArray a, CpuArray b, float beta, CpuArray c) {
+    Blas.sgemmRowMajor(transA, transB, m, n, k, alpha, a.data(), 0, b.data(), 0, beta, c.data(),
+        0);
   }
 
   // ---- round kernels --------------------------------------------------------------------------
 
   @Override
-  public void sumAverage(DeviceArray stacked, int count, int length, DeviceArray out) {
-    float[] s = data(stacked, "stacked");
-    float[] o = data(out, "out");
-    checkStacked(s.length, count, length);
-    requireAtLeast("sumAverage out", o.length, length);
-    if (o == s) {
-      throw new IllegalArgumentException("sumAverage out must not alias stacked");
-    }
-    for (int start = 0; start < length; start += BLOCK) {
-      averageBlock(s, count, length, o, start, Math.min(length, start + BLOCK));
-    }
-  }
-
-  /** out[j] = (row0[j] + ... + row_{count-1}[j]) / count for j in [from, to), in row order. */
-  private static void averageBlock(float[] s, int count, int length, float[] o, int from, int to) {
-    System.arraycopy(s, from, o, from, to - from);
-    for (int r = 1; r < count; r++) {
-      int base = r * length;
-      for (int j = from; j < to; j++) {
-        o[j] += s[base + j];
-      }
-    }
-    float n = count;
-    for (int j = from; j < to; j++) {
-      o[j] /= n;
-    }
+  protected void sumAverageK(CpuArray stacked, int count, int length, CpuArray out) {
+    kernels.sumAverage(stacked.data(), count, length, out.data());
   }
 
   @Override
-  public void sgdMomentum(DeviceArray params, DeviceArray grad, DeviceArray momentumBuf,
-                          float lr, float momentum, boolean firstStep) {
-    float[] p = data(params, "params");
-    float[] g = data(grad, "grad");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
-    sgdBlock(p, g, buf, lr, momentum, firstStep, 0, p.length);
-  }
-
-  /** The SGD update on [from, to); buf is null when momentum is 0. */
-  private static void sgdBlock(float[] p, float[] g, float[] buf, float lr, float momentum,
-                               boolean firstStep, int from, int to) {
-    float negLr = -lr;
-    if (buf == null) {
-      for (int j = from; j < to; j++) {
-        p[j] = Math.fma(g[j], negLr, p[j]);
-      }
-    } else if (firstStep) {
-      for (int j = from; j < to; j++) {
-        float b = g[j];
-        buf[j] = b;
-        p[j] = Math.fma(b, negLr, p[j]);
-      }
-    } else {
-      for (int j = from; j < to; j++) {
-        // torch: buf.mul_(momentum).add_(grad): one rounding for the product, one for the sum
-        float b = buf[j] * momentum + g[j];
-        buf[j] = b;
-        p[j] = Math.fma(b, negLr, p[j]);
-      }
-    }
+  protected void sgdMomentumK(CpuArray params, CpuArray grad, CpuArray buf, float lr,
+                              float momentum, boolean firstStep) {
+    kernels.sgdMomentum(params.data(), grad.data(), data(buf), lr, momentum, firstStep);
   }
 
   @Override
-  public void averageAndSgd(DeviceArray stacked, int count, DeviceArray gradOut,
-                            DeviceArray params, DeviceArray momentumBuf, float lr, float momentum,
-                            boolean firstStep) {
-    float[] s = data(stacked, "stacked");
-    float[] g = data(gradOut, "gradOut");
-    float[] p = data(params, "params");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
-    int length = p.length;
-    checkStacked(s.length, count, length);
-    if (s == g || s == p || (buf != null && s == buf)) {
-      throw new IllegalArgumentException("averageAndSgd: stacked must not alias gradOut, params or "
-          + "momentumBuf");
-    }
-    // Block by block so the averaged gradient is still in cache for the update (one pass over
-    // memory instead of two); element-wise the arithmetic is exactly the two calls in sequence.
-    for (int start = 0; start < length; start += BLOCK) {
-      int end = Math.min(length, start + BLOCK);
-      averageBlock(s, count, length, g, start, end);
-      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
-    }
+  protected void averageAndSgdK(CpuArray stacked, int count, CpuArray gradOut, CpuArray params,
+                                CpuArray momentumBuf, float lr, float momentum, boolean firstStep) {
+    kernels.averageAndSgd(stacked.data(), count, gradOut.data(), params.data(), data(momentumBuf),
+        lr, momentum, firstStep);
   }
 
   /**
@@ -253,9 +150,11 @@ public final class CpuBackend implements Backend {
    */
   public void averageAndSgd(java.nio.FloatBuffer[] rows, DeviceArray gradOut, DeviceArray params,
                             DeviceArray momentumBuf, float lr, float momentum, boolean firstStep) {
-    float[] g = data(gradOut, "gradOut");
-    float[] p = data(params, "params");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    CpuArray gradArray = array(gradOut, "gradOut");
+    CpuArray paramArray = array(params, "params");
+    float[] buf = data(checkSgd(paramArray, gradArray, momentumBuf, lr, momentum));
+    float[] g = gradArray.data();
+    float[] p = paramArray.data();
     int length = p.length;
     if (rows == null || rows.length < 1) {
       throw new IllegalArgumentException("averageAndSgd needs at least one gradient row");
@@ -269,24 +168,7 @@ public final class CpuBackend implements Backend {
       }
       views[r] = rows[r].duplicate();
     }
-    float[] scratch = rowScratch;
-    float n = rows.length;
-    for (int start = 0; start < length; start += BLOCK) {
-      int end = Math.min(length, start + BLOCK);
-      int len = end - start;
-      // row 0 straight into the average (as averageBlock's arraycopy), then the others in order
-      bulkGet(views[0], start, g, start, len);
-      for (int r = 1; r < views.length; r++) {
-        bulkGet(views[r], start, scratch, 0, len);
-        for (int j = 0; j < len; j++) {
-          g[start + j] += scratch[j];
-        }
-      }
-      for (int j = start; j < end; j++) {
-        g[j] /= n;
-      }
-      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
-    }
+    kernels.averageAndSgd(views, g, p, buf, lr, momentum, firstStep);
   }
 
   /**
@@ -301,24 +183,12 @@ public final class CpuBackend implements Backend {
    * @param first whether this is the round's first row (it replaces the sum)
    */
   public void accumulate(java.nio.FloatBuffer row, DeviceArray sum, boolean first) {
-    float[] g = data(sum, "sum");
+    float[] g = array(sum, "sum").data();
     if (row == null || row.remaining() != g.length) {
       throw new IllegalArgumentException("accumulate: row has " + (row == null ? "no buffer"
           : row.remaining() + " elements") + ", the sum has " + g.length);
     }
-    java.nio.FloatBuffer view = row.duplicate();
-    if (first) {
-      bulkGet(view, 0, g, 0, g.length);
-      return;
-    }
-    float[] scratch = rowScratch;
-    for (int start = 0; start < g.length; start += BLOCK) {
-      int len = Math.min(g.length, start + BLOCK) - start;
-      bulkGet(view, start, scratch, 0, len);
-      for (int j = 0; j < len; j++) {
-        g[start + j] += scratch[j];
-      }
-    }
+    kernels.accumulate(row, g, first);
   }
 
   /**
@@ -329,123 +199,62 @@ public final class CpuBackend implements Backend {
    */
   public void averageAccumulatedAndSgd(DeviceArray sum, int count, DeviceArray params, DeviceArray momentumBuf,
                                        float lr, float momentum, boolean firstStep) {
-    float[] g = data(sum, "sum");
-    float[] p = data(params, "params");
-    float[] buf = checkSgd(p, g, momentumBuf, lr, momentum);
+    CpuArray sumArray = array(sum, "sum");
+    CpuArray paramArray = array(params, "params");
+    float[] buf = data(checkSgd(paramArray, sumArray, momentumBuf, lr, momentum));
+    float[] g = sumArray.data();
+    float[] p = paramArray.data();
     if (count < 1) {
       throw new IllegalArgumentException("averageAccumulatedAndSgd needs a count >= 1, got " + count);
     }
-    float n = count;
-    for (int start = 0; start < p.length; start += BLOCK) {
-      int end = Math.min(p.length, start + BLOCK);
-      for (int j = start; j < end; j++) {
-        g[j] /= n;
-      }
-      sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
-    }
-  }
-
-  /** Copies {@code len} floats from {@code src} at (its position + {@code from}) into {@code dst}. */
-  private static void bulkGet(java.nio.FloatBuffer src, int from, float[] dst, int dstOff, int len) {
-    src.get(src.position() + from, dst, dstOff, len);
+    kernels.averageAccumulatedAndSgd(g, count, p, buf, lr, momentum, firstStep);
   }
 
   @Override
-  public void adam(DeviceArray params, DeviceArray grad, DeviceArray m, DeviceArray v, long step,
-                   float lr, float beta1, float beta2, float eps) {
-    float[] p = data(params, "params");
-    float[] g = data(grad, "grad");
-    float[] fm = data(m, "m");
-    float[] fv = data(v, "v");
-    requireSameLength("adam params", p.length, "grad", g.length);
-    requireSameLength("adam params", p.length, "m", fm.length);
-    requireSameLength("adam params", p.length, "v", fv.length);
-    if (p == g || p == fm || p == fv || g == fm || g == fv || fm == fv) {
-      throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
-    }
-    checkAdamHyperParameters(step, lr, beta1, beta2, eps);
-    // The same float32 scalars on every backend (see AdamScalars).
-    AdamScalars scalars = AdamScalars.of(lr, beta1, beta2, step);
-    float negStepSize = scalars.negStepSize();
-    float bc2Sqrt = scalars.bc2Sqrt();
-    float oneMinusB1 = scalars.oneMinusBeta1();
-    float oneMinusB2 = scalars.oneMinusBeta2();
-    for (int j = 0; j < p.length; j++) {
-      float gj = g[j];
-      float mj = Math.fma(gj, oneMinusB1, fm[j] * beta1);      // exp_avg.mul_(b1).add_(g, 1-b1)
-      float vj = fv[j] * beta2 + oneMinusB2 * gj * gj;          // exp_avg_sq.mul_(b2).addcmul_(g, g)
-      float denom = (float) Math.sqrt(vj) / bc2Sqrt + eps;      // (v.sqrt() / sqrt(bc2)).add_(eps)
-      fm[j] = mj;
-      fv[j] = vj;
-      p[j] = p[j] + negStepSize * mj / denom;                   // addcdiv_(m, denom, -step_size)
+  protected void adamK(CpuArray params, CpuArray grad, CpuArray m, CpuArray v, float beta1,
+                       float beta2, float eps, AdamScalars scalars) {
+    kernels.adam(params.data(), grad.data(), m.data(), v.data(), beta1, beta2, eps, scalars);
+  }
+
+  /** The host-drawn reference for a policy round needs a mask that fits one Java array. */
+  @Override
+  protected void checkPolicyLimits(int in, int hidden, int out, int batch, boolean keyed) {
+    if (keyed && (long) batch * hidden > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("policyAct dropout mask [" + batch + " x " + hidden
+          + "] does not fit one array");
     }
   }
 
-
   @Override
-  public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
-                        DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
-                        DeviceArray probsOut, int[] actionsOut) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    float[] w = data(params, "params");
-    float[] x = data(states, "states");
-    float[] scale = data(dropoutScale, "dropoutScale");
-    float[] u = data(uniforms, "uniforms");
-    float[] probs = data(probsOut, "probsOut");
-    checkPolicyParams(w.length, in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length, (long) batch * in);
-    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length,
-        (long) batch * hidden);
-    requireAtLeast("policyAct uniforms [" + batch + "]", u.length, batch);
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length,
-        (long) batch * out);
-    if (actionsOut.length < batch) {
-      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsOut.length
-          + " but the batch is " + batch);
-    }
-    if (probs == w || probs == x || probs == scale || probs == u) {
-      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
-    }
+  protected void policyActK(CpuArray params, int in, int hidden, int out, int batch,
+                            CpuArray states, CpuArray dropoutScale, CpuArray uniforms,
+                            CpuArray probsOut, int[] actionsOut) {
+    float[] u = uniforms.data();
     for (int b = 0; b < batch; b++) {
       if (!(u[b] >= 0f && u[b] < 1f)) {
-        throw new IllegalArgumentException("policyAct uniforms[" + b + "] = " + u[b]
-            + " is not in [0, 1)");
+        throw Checks.uniformOutOfRange(b, u[b]);
       }
     }
-    if (batch == 0) {
-      return;
+    kernels.policyRows(params.data(), in, hidden, out, batch, states.data(), dropoutScale.data(), u,
+        probsOut.data(), actionsOut);
+  }
+
+  /**
+   * The reference for keyed draws: row b's dropout scales and uniform drawn on the host by
+   * {@link KeyedDraws} from (seed, step, observers[b]), then the round as {@link #policyAct}.
+   */
+  @Override
+  protected void policyActKeyedK(CpuArray params, int in, int hidden, int out, int batch,
+                                 CpuArray states, int[] observers, long seed, long step,
+                                 float dropoutP, CpuArray probsOut, int[] actionsOut) {
+    float[] scale = new float[batch * hidden];
+    float[] u = new float[batch];
+    for (int b = 0; b < batch; b++) {
+      KeyedDraws.dropoutScales(seed, step, observers[b], dropoutP, scale, b * hidden, hidden);
+      u[b] = KeyedDraws.uniform(seed, step, observers[b]);
     }
-    int w1 = 0;
-    int b1 = hidden * in;
-    int w2 = b1 + hidden;
-    int b2 = w2 + out * hidden;
-    int hn = batch * hidden;
-    if (hiddenScratch.length < hn) {
-      hiddenScratch = new float[hn];
-    }
-    float[] h = hiddenScratch;
-    // h = x W1^T + b1 (bias first, then GEMM with beta = 1, as torch's addmm)
-    for (int r = 0; r < batch; r++) {
-      System.arraycopy(w, b1, h, r * hidden, hidden);
-    }
-    Blas.sgemmRowMajor(false, true, batch, hidden, in, 1f, x, 0, w, w1, 1f, h, 0);
-    // dropout, then ReLU
-    for (int i = 0; i < hn; i++) {
-      float d = h[i] * scale[i];
-      h[i] = d > 0f ? d : 0f;
-    }
-    // logits = h W2^T + b2, then row softmax in place
-    for (int r = 0; r < batch; r++) {
-      System.arraycopy(w, b2, probs, r * out, out);
-    }
-    Blas.sgemmRowMajor(false, true, batch, out, hidden, 1f, h, 0, w, w2, 1f, probs, 0);
-    Softmax.forwardRows(probs, 0, probs, 0, batch, out);
-    for (int r = 0; r < batch; r++) {
-      actionsOut[r] = Categorical.sample(probs, r * out, out, u[r]);
-    }
+    kernels.policyRows(params.data(), in, hidden, out, batch, states.data(), scale, u, probsOut.data(),
+        actionsOut);
   }
 
   @Override
@@ -453,39 +262,31 @@ public final class CpuBackend implements Backend {
     // host memory only: nothing to free (the GC owns the arrays)
   }
 
-  // ---- checks (all before any write) ---------------------------------------------------------
+  // ---- arrays ---------------------------------------------------------------------------------
 
-  private static float[] data(DeviceArray a, String what) {
-    if (a == null) {
-      throw new IllegalArgumentException(what + " is null");
-    }
-    if (!(a instanceof CpuArray)) {
-      throw new IllegalArgumentException(what + " is a " + a.getClass().getSimpleName()
-          + " owned by " + a.backend().name() + ", not a CPU array");
-    }
-    CpuArray c = (CpuArray) a;
-    if (c.isClosed()) {
-      throw new IllegalArgumentException(what + " (" + c + ") is closed");
-    }
-    return c.data();
+  @Override
+  protected CpuArray owned(DeviceArray a) {
+    return a instanceof CpuArray c ? c : null;
   }
 
-  private static float[] checkSgd(float[] p, float[] g, DeviceArray momentumBuf, float lr,
-                                  float momentum) {
-    requireSameLength("sgd params", p.length, "grad", g.length);
-    requireFiniteNonNegative("sgd lr", lr);
-    requireFiniteNonNegative("sgd momentum", momentum);
-    if (p == g) {
-      throw new IllegalArgumentException("sgd params and grad must be distinct arrays");
-    }
-    if (momentum == 0f) {
-      return null;
-    }
-    float[] buf = data(momentumBuf, "momentumBuf");
-    requireSameLength("sgd params", p.length, "momentumBuf", buf.length);
-    if (buf == p || buf == g) {
-      throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
-    }
-    return buf;
+  @Override
+  protected String ownerRule() {
+    return "not a CPU array";
+  }
+
+  @Override
+  protected boolean isClosed(CpuArray a) {
+    return a.isClosed();
+  }
+
+  /** CPU arrays share memory when they wrap the same {@code float[]} (see {@link #wrap}). */
+  @Override
+  protected boolean aliases(CpuArray x, CpuArray y) {
+    return x.data() == y.data();
+  }
+
+  /** The data of a checked array, or null for none (a momentum buffer with momentum 0). */
+  private static float[] data(CpuArray a) {
+    return a == null ? null : a.data();
   }
 }

@@ -1,13 +1,5 @@
 package dev.batchrpc.compute.cuda;
 
-import static dev.batchrpc.compute.Checks.checkAdamHyperParameters;
-import static dev.batchrpc.compute.Checks.checkPolicyParams;
-import static dev.batchrpc.compute.Checks.checkRange;
-import static dev.batchrpc.compute.Checks.checkStacked;
-import static dev.batchrpc.compute.Checks.requireAtLeast;
-import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
-import static dev.batchrpc.compute.Checks.requireSameLength;
-
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
@@ -15,24 +7,19 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD32;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
-import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
+import dev.batchrpc.compute.AbstractBackend;
 import dev.batchrpc.compute.AdamScalars;
+import dev.batchrpc.compute.Checks;
 import dev.batchrpc.compute.DeviceArray;
 import dev.batchrpc.compute.random.KeyedDraws;
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
@@ -42,8 +29,6 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUfunction;
-import jcuda.driver.CUmodule;
 import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasHandle;
 import jcuda.jcublas.cublasOperation;
@@ -51,7 +36,9 @@ import jcuda.jcublas.cublasOperation;
 /**
  * The GPU {@link dev.batchrpc.compute.Backend}: device memory through the CUDA driver API, GEMM
  * through cuBLAS, and the round kernels as PTX ({@code kernels.ptx}, built from
- * {@code compute/src/main/cuda/kernels.cu}) loaded with {@code cuModuleLoadData}.
+ * {@code compute/src/main/cuda/kernels.cu}) loaded with {@code cuModuleLoadData}. The argument
+ * checks are {@link AbstractBackend}'s and the kernel launches {@link CudaKernels}'; this class
+ * holds the device, its memory and cuBLAS, and maps each call to its launch.
  *
  * <p>Numerics: {@code sumAverage}, {@code sgdMomentum}, {@code averageAndSgd} and {@code adam}
  * perform the same float32 operations in the same order as {@code CpuBackend} (separate roundings
@@ -69,37 +56,24 @@ import jcuda.jcublas.cublasOperation;
  * between pool threads, every call makes the context current when the calling thread changed.
  * Kernels and GEMMs are queued on the default stream and return before the GPU finishes; copies
  * to the host wait for them, and {@link #synchronize()} does explicitly.
+ *
+ * <p>Length: over 350 lines because it maps the twelve {@code Backend} calls to the driver, cuBLAS
+ * and {@link CudaKernels}, each with its device semantics stated; the checks
+ * ({@link AbstractBackend}), the launches ({@link CudaKernels}), the scratch
+ * ({@link DeviceScratch}) and the bench-only calls ({@link KernelBench}) are already out.
  */
-public final class CudaBackend implements dev.batchrpc.compute.Backend {
+public final class CudaBackend extends AbstractBackend<CudaArray> {
 
-  private static final int BLOCK = 256;
   /** Largest action count the fused policy kernel supports (POLICY_MAX_OUT in kernels.cu). */
   public static final int POLICY_MAX_OUT = 16;
-  private static final int SHARED_BYTES_LIMIT = 48 * 1024;
 
   private final int ordinal;
   private final CUdevice device = new CUdevice();
   private final CUcontext context = new CUcontext();
-  private final CUmodule module = new CUmodule();
   private final cublasHandle cublas = new cublasHandle();
   private final String deviceName;
-  private final int smCount;
   private final Set<CudaArray> live = Collections.newSetFromMap(new IdentityHashMap<>());
-  private final CUfunction[] sumAverage = new CUfunction[5];
-  private final CUfunction[] sgd = new CUfunction[5];
-  private final CUfunction[] averageSgd = new CUfunction[5];
-  private final CUfunction[] adam = new CUfunction[5];
-  private final CUfunction policyAct = new CUfunction();
-  private final CUfunction checkUniforms = new CUfunction();
-  private final CUfunction policyActKeyedKernel = new CUfunction();
-  /** The guard word of policy_act (POLICY_GUARD_CLEAR in kernels.cu), allocated on first use. */
-  private CUdeviceptr policyGuard;
-  private static final int GUARD_CLEAR = 0x7fffffff;
-  private CUdeviceptr actionsScratch;
-  private int actionsScratchLength;
-  /** Device copy of a keyed round's observer ids (grow-only). */
-  private CUdeviceptr observersScratch;
-  private int observersScratchLength;
+  private final CudaKernels kernels;
   private Thread boundThread;
   private boolean closed;
 
@@ -131,41 +105,13 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
       n++;
     }
     deviceName = new String(nameBytes, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
-    smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+    int smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
     try {
-      cuModuleLoadData(module, loadPtx());
-      for (int w : new int[] {1, 2, 4}) {
-        sumAverage[w] = function("sum_average_v" + w);
-        sgd[w] = function("sgd_momentum_v" + w);
-        averageSgd[w] = function("average_sgd_v" + w);
-        adam[w] = function("adam_v" + w);
-      }
-      cuModuleGetFunction(policyAct, module, "policy_act");
-      cuModuleGetFunction(checkUniforms, module, "check_uniforms");
-      cuModuleGetFunction(policyActKeyedKernel, module, "policy_act_keyed");
+      kernels = new CudaKernels(smCount);
       JCublas2.cublasCreate(cublas);
     } catch (RuntimeException e) {
       cuDevicePrimaryCtxRelease(device);
       throw e;
-    }
-  }
-
-  private CUfunction function(String name) {
-    CUfunction f = new CUfunction();
-    cuModuleGetFunction(f, module, name);
-    return f;
-  }
-
-  private static byte[] loadPtx() {
-    try (InputStream in = CudaBackend.class.getResourceAsStream("kernels.ptx")) {
-      if (in == null) {
-        throw new IllegalStateException("kernels.ptx missing from the class path next to "
-            + CudaBackend.class.getName());
-      }
-      byte[] ptx = in.readAllBytes();
-      return Arrays.copyOf(ptx, ptx.length + 1); // cuModuleLoadData wants a NUL-terminated image
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot read kernels.ptx", e);
     }
   }
 
@@ -216,10 +162,7 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   @Override
-  public CudaArray allocate(int length) {
-    if (length < 0) {
-      throw new IllegalArgumentException("cannot allocate a negative length: " + length);
-    }
+  protected CudaArray allocateK(int length) {
     open();
     CUdeviceptr p = new CUdeviceptr();
     if (length > 0) {
@@ -240,63 +183,53 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void copyIn(float[] src, int srcOff, DeviceArray dst, int dstOff, int len) {
-    CudaArray d = array(dst, "dst");
-    checkRange("src", src.length, srcOff, len);
-    checkRange("dst", d.length(), dstOff, len);
+  protected void copyInK(float[] src, int srcOff, CudaArray dst, int dstOff, int len) {
     open();
     if (len > 0) {
-      cuMemcpyHtoD(at(d, dstOff), Pointer.to(src).withByteOffset((long) srcOff * Sizeof.FLOAT),
+      cuMemcpyHtoD(at(dst, dstOff), Pointer.to(src).withByteOffset((long) srcOff * Sizeof.FLOAT),
           (long) len * Sizeof.FLOAT);
     }
   }
 
   @Override
-  public void copyOut(DeviceArray src, int srcOff, float[] dst, int dstOff, int len) {
-    CudaArray s = array(src, "src");
-    checkRange("src", s.length(), srcOff, len);
-    checkRange("dst", dst.length, dstOff, len);
+  protected void copyOutK(CudaArray src, int srcOff, float[] dst, int dstOff, int len) {
     open();
     if (len > 0) {
-      cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Sizeof.FLOAT), at(s, srcOff),
+      cuMemcpyDtoH(Pointer.to(dst).withByteOffset((long) dstOff * Sizeof.FLOAT), at(src, srcOff),
           (long) len * Sizeof.FLOAT);
     }
   }
 
   /**
    * Direct buffers in native byte order (the little-endian view of a protobuf payload) and
-   * array-backed buffers go straight to the device; anything else takes the interface's copy.
+   * array-backed buffers go straight to the device; anything else takes a temporary copy.
    */
   @Override
-  public void copyIn(FloatBuffer src, DeviceArray dst, int dstOff) {
+  protected void copyInK(FloatBuffer src, CudaArray dst, int dstOff) {
     Pointer host = hostPointer(src);
     if (host == null) {
-      dev.batchrpc.compute.Backend.super.copyIn(src, dst, dstOff);
+      super.copyInK(src, dst, dstOff);
       return;
     }
-    CudaArray d = array(dst, "dst");
     int len = src.remaining();
-    checkRange("dst", d.length(), dstOff, len);
     open();
     if (len > 0) {
-      cuMemcpyHtoD(at(d, dstOff), host, (long) len * Sizeof.FLOAT);
+      cuMemcpyHtoD(at(dst, dstOff), host, (long) len * Sizeof.FLOAT);
     }
   }
 
-  /** The device-to-host twin of {@link #copyIn(FloatBuffer, DeviceArray, int)}. */
+  /** The device-to-host twin of {@link #copyInK(FloatBuffer, CudaArray, int)}. */
   @Override
-  public void copyOut(DeviceArray src, int srcOff, FloatBuffer dst) {
+  protected void copyOutK(CudaArray src, int srcOff, FloatBuffer dst) {
     Pointer host = dst.isReadOnly() ? null : hostPointer(dst);
     if (host == null) {
-      dev.batchrpc.compute.Backend.super.copyOut(src, srcOff, dst);
+      super.copyOutK(src, srcOff, dst);
       return;
     }
-    CudaArray s = array(src, "src");
     int len = dst.remaining();
-    checkRange("src", s.length(), srcOff, len);
     open();
     if (len > 0) {
-      cuMemcpyDtoH(host, at(s, srcOff), (long) len * Sizeof.FLOAT);
+      cuMemcpyDtoH(host, at(src, srcOff), (long) len * Sizeof.FLOAT);
     }
   }
 
@@ -319,11 +252,10 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
   }
 
   @Override
-  public void fill(DeviceArray a, float value) {
-    CudaArray d = array(a, "a");
+  protected void fillK(CudaArray a, float value) {
     open();
-    if (d.length() > 0) {
-      cuMemsetD32(d.ptr(), Float.floatToRawIntBits(value), d.length());
+    if (a.length() > 0) {
+      cuMemsetD32(a.ptr(), Float.floatToRawIntBits(value), a.length());
     }
   }
 
@@ -336,23 +268,8 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
    * transpose flags, and (m, n) swapped.
    */
   @Override
-  public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                    DeviceArray a, DeviceArray b, float beta, DeviceArray c) {
-    if (m < 0 || n < 0 || k < 0) {
-      throw new IllegalArgumentException("sgemm dimensions must be >= 0: m=" + m + ", n=" + n
-          + ", k=" + k);
-    }
-    CudaArray da = array(a, "A");
-    CudaArray db = array(b, "B");
-    CudaArray dc = array(c, "C");
-    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
-    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
-    requireAtLeast("sgemm A " + aShape, da.length(), (long) m * k);
-    requireAtLeast("sgemm B " + bShape, db.length(), (long) k * n);
-    requireAtLeast("sgemm C [" + m + " x " + n + "]", dc.length(), (long) m * n);
-    if (dc == da || dc == db) {
-      throw new IllegalArgumentException("sgemm output C must not alias A or B");
-    }
+  protected void sgemmK(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                        CudaArray a, CudaArray b, float beta, CudaArray c) {
     open();
     if (m == 0 || n == 0) {
       return;
@@ -363,107 +280,46 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
     int opA = transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
     int opB = transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
     JCublas2.cublasSgemm(cublas, opB, opA, n, m, k, Pointer.to(new float[] {alpha}),
-        db.ptr(), ldb, da.ptr(), lda, Pointer.to(new float[] {beta}), dc.ptr(), n);
+        b.ptr(), ldb, a.ptr(), lda, Pointer.to(new float[] {beta}), c.ptr(), n);
   }
 
-  // ---- round kernels --------------------------------------------------------------------------
+  // ---- round kernels (launched by CudaKernels) ---------------------------------------------
 
   @Override
-  public void sumAverage(DeviceArray stacked, int count, int length, DeviceArray out) {
-    CudaArray s = array(stacked, "stacked");
-    CudaArray o = array(out, "out");
-    checkStacked(s.length(), count, length);
-    requireAtLeast("sumAverage out", o.length(), length);
-    if (o == s) {
-      throw new IllegalArgumentException("sumAverage out must not alias stacked");
-    }
+  protected void sumAverageK(CudaArray s, int count, int length, CudaArray o) {
     open();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(sumAverage[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
-        Pointer.to(new long[] {length}), Pointer.to(o.ptr()));
+    kernels.sumAverage(s, count, length, o);
   }
 
   @Override
-  public void sgdMomentum(DeviceArray params, DeviceArray grad, DeviceArray momentumBuf,
-                          float lr, float momentum, boolean firstStep) {
-    CudaArray p = array(params, "params");
-    CudaArray g = array(grad, "grad");
-    CudaArray buf = checkSgd(p, g, momentumBuf, lr, momentum);
+  protected void sgdMomentumK(CudaArray p, CudaArray g, CudaArray buf, float lr, float momentum,
+                              boolean firstStep) {
     open();
-    int length = p.length();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(sgd[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
-        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
-        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+    kernels.sgdMomentum(p, g, buf, lr, momentum, firstStep);
   }
 
   @Override
-  public void averageAndSgd(DeviceArray stacked, int count, DeviceArray gradOut,
-                            DeviceArray params, DeviceArray momentumBuf, float lr, float momentum,
-                            boolean firstStep) {
-    CudaArray s = array(stacked, "stacked");
-    CudaArray g = array(gradOut, "gradOut");
-    CudaArray p = array(params, "params");
-    CudaArray buf = checkSgd(p, g, momentumBuf, lr, momentum);
-    int length = p.length();
-    checkStacked(s.length(), count, length);
-    if (s == g || s == p || s == buf) {
-      throw new IllegalArgumentException("averageAndSgd: stacked must not alias gradOut, params or "
-          + "momentumBuf");
-    }
+  protected void averageAndSgdK(CudaArray s, int count, CudaArray g, CudaArray p, CudaArray buf,
+                                float lr, float momentum, boolean firstStep) {
     open();
-    if (length == 0) {
-      return;
-    }
-    int w = width(length);
-    launch(averageSgd[w], length / w, 0, Pointer.to(s.ptr()), Pointer.to(new int[] {count}),
-        Pointer.to(g.ptr()), Pointer.to(p.ptr()),
-        Pointer.to(buf == null ? new CUdeviceptr() : buf.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {-lr}), Pointer.to(new float[] {momentum}),
-        Pointer.to(new int[] {sgdMode(buf, firstStep)}));
+    kernels.averageAndSgd(s, count, g, p, buf, lr, momentum, firstStep);
   }
 
   @Override
-  public void adam(DeviceArray params, DeviceArray grad, DeviceArray m, DeviceArray v, long step,
-                   float lr, float beta1, float beta2, float eps) {
-    CudaArray p = array(params, "params");
-    CudaArray g = array(grad, "grad");
-    CudaArray dm = array(m, "m");
-    CudaArray dv = array(v, "v");
-    requireSameLength("adam params", p.length(), "grad", g.length());
-    requireSameLength("adam params", p.length(), "m", dm.length());
-    requireSameLength("adam params", p.length(), "v", dv.length());
-    if (p == g || p == dm || p == dv || g == dm || g == dv || dm == dv) {
-      throw new IllegalArgumentException("adam: params, grad, m and v must be distinct arrays");
-    }
-    checkAdamHyperParameters(step, lr, beta1, beta2, eps);
+  protected void adamK(CudaArray p, CudaArray g, CudaArray dm, CudaArray dv, float beta1,
+                       float beta2, float eps, AdamScalars scalars) {
     open();
-    int length = p.length();
-    if (length == 0) {
-      return;
-    }
-    // The same float32 scalars on every backend (see AdamScalars).
-    AdamScalars scalars = AdamScalars.of(lr, beta1, beta2, step);
-    float negStepSize = scalars.negStepSize();
-    float bc2Sqrt = scalars.bc2Sqrt();
-    float oneMinusB1 = scalars.oneMinusBeta1();
-    float oneMinusB2 = scalars.oneMinusBeta2();
-    int w = width(length);
-    launch(adam[w], length / w, 0, Pointer.to(p.ptr()), Pointer.to(g.ptr()),
-        Pointer.to(dm.ptr()), Pointer.to(dv.ptr()), Pointer.to(new long[] {length}),
-        Pointer.to(new float[] {beta1}), Pointer.to(new float[] {oneMinusB1}),
-        Pointer.to(new float[] {beta2}), Pointer.to(new float[] {oneMinusB2}),
-        Pointer.to(new float[] {negStepSize}), Pointer.to(new float[] {bc2Sqrt}),
-        Pointer.to(new float[] {eps}));
+    kernels.adam(p, g, dm, dv, beta1, beta2, eps, scalars);
   }
 
+  /** The fused policy kernels keep at most {@link #POLICY_MAX_OUT} logits in registers. */
+  @Override
+  protected void checkPolicyLimits(int in, int hidden, int out, int batch, boolean keyed) {
+    if (out > POLICY_MAX_OUT) {
+      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
+          + " actions, got out=" + out);
+    }
+  }
 
   /**
    * The fused agent round. A uniform outside [0, 1) is found by a validation kernel that runs
@@ -471,96 +327,20 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
    * {@link IllegalArgumentException} naming the row and value (one 4-byte read-back per round).
    */
   @Override
-  public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
-                        DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
-                        DeviceArray probsOut, int[] actionsOut) {
-    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
-        actionsOut.length);
-    if (batch > 0) {
-      int[] bad = new int[1];
-      cuMemcpyDtoH(Pointer.to(bad), policyGuard, Sizeof.INT);
-      if (bad[0] != GUARD_CLEAR) {
-        float[] value = new float[1];
-        copyOut(uniforms, bad[0], value, 0, 1);
-        throw new IllegalArgumentException("policyAct uniforms[" + bad[0] + "] = " + value[0]
-            + " is not in [0, 1)");
-      }
-      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
-    }
-  }
-
-  /**
-   * {@link #policyAct} without reading anything back: the actions stay in a device buffer until
-   * the next call, and a uniform outside [0, 1) leaves the outputs unwritten without an
-   * exception. For benchmarks of the kernels alone; the probabilities are written as usual.
-   */
-  public void policyActOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
-                                DeviceArray states, DeviceArray dropoutScale,
-                                DeviceArray uniforms, DeviceArray probsOut) {
-    launchPolicyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut,
-        batch);
-  }
-
-  private void launchPolicyAct(DeviceArray params, int in, int hidden, int out, int batch,
-                               DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
-                               DeviceArray probsOut, int actionsCapacity) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    if (out > POLICY_MAX_OUT) {
-      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
-          + " actions, got out=" + out);
-    }
-    CudaArray w = array(params, "params");
-    CudaArray x = array(states, "states");
-    CudaArray scale = array(dropoutScale, "dropoutScale");
-    CudaArray u = array(uniforms, "uniforms");
-    CudaArray probs = array(probsOut, "probsOut");
-    long paramCount = checkPolicyParams(w.length(), in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
-    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length(),
-        (long) batch * hidden);
-    requireAtLeast("policyAct uniforms [" + batch + "]", u.length(), batch);
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
-        (long) batch * out);
-    if (actionsCapacity < batch) {
-      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
-          + " but the batch is " + batch);
-    }
-    if (probs == w || probs == x || probs == scale || probs == u) {
-      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
-    }
+  protected void policyActK(CudaArray params, int in, int hidden, int out, int batch,
+                            CudaArray states, CudaArray dropoutScale, CudaArray uniforms,
+                            CudaArray probsOut, int[] actionsOut) {
     open();
-    if (batch == 0) {
-      return;
-    }
-    if (actionsScratchLength < batch) {
-      if (actionsScratch != null) {
-        cuMemFree(actionsScratch);
+    kernels.policyAct(params, in, hidden, out, batch, states, dropoutScale, uniforms, probsOut);
+    if (batch > 0) {
+      int bad = kernels.firstBadUniform();
+      if (bad >= 0) {
+        float[] value = new float[1];
+        copyOutK(uniforms, bad, value, 0, 1);
+        throw Checks.uniformOutOfRange(bad, value[0]);
       }
-      actionsScratch = new CUdeviceptr();
-      cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
-      actionsScratchLength = batch;
+      kernels.readActions(actionsOut, batch);
     }
-    if (policyGuard == null) {
-      policyGuard = new CUdeviceptr();
-      cuMemAlloc(policyGuard, Sizeof.INT);
-    }
-    cuMemsetD32(policyGuard, GUARD_CLEAR, 1);
-    launch(checkUniforms, batch, 0, Pointer.to(u.ptr()), Pointer.to(new int[] {batch}),
-        Pointer.to(policyGuard));
-    long sharedBytes = paramCount * Sizeof.FLOAT;
-    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
-    int warpsPerBlock = BLOCK / 32;
-    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
-    Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
-        Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
-        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(scale.ptr()),
-        Pointer.to(u.ptr()), Pointer.to(probs.ptr()), Pointer.to(actionsScratch),
-        Pointer.to(new int[] {useShared}), Pointer.to(policyGuard));
-    cuLaunchKernel(policyAct, blocks, 1, 1, BLOCK, 1, 1, useShared == 1 ? (int) sharedBytes : 0,
-        null, args, null);
   }
 
   /**
@@ -572,126 +352,42 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
    * in [0, 1) by construction, so there is no validation pass and no guard read-back.
    */
   @Override
-  public void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
-                             DeviceArray states, int[] observers, long seed, long step,
-                             float dropoutP, DeviceArray probsOut, int[] actionsOut) {
-    launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
-        probsOut, actionsOut.length);
-    if (batch > 0) {
-      cuMemcpyDtoH(Pointer.to(actionsOut), actionsScratch, (long) batch * Sizeof.INT);
-    }
-  }
-
-  /**
-   * {@link #policyActKeyed} without reading the actions back (they stay in a device buffer until
-   * the next call): uploads the observer ids and queues the kernel. For benchmarks; the
-   * probabilities are written as usual.
-   */
-  public void policyActKeyedOnDevice(DeviceArray params, int in, int hidden, int out, int batch,
-                                     DeviceArray states, int[] observers, long seed, long step,
-                                     float dropoutP, DeviceArray probsOut) {
-    launchPolicyActKeyed(params, in, hidden, out, batch, states, observers, seed, step, dropoutP,
-        probsOut, batch);
-  }
-
-  /**
-   * Checks in the order of the interface's default (so a bad call fails with the same message on
-   * every backend): dimensions, observers, dropout probability, then policyAct's checks; then
-   * uploads the observer ids and queues the kernel.
-   */
-  private void launchPolicyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
-                                    DeviceArray states, int[] observers, long seed, long step,
-                                    float dropoutP, DeviceArray probsOut, int actionsCapacity) {
-    if (in <= 0 || hidden <= 0 || out <= 0 || batch < 0) {
-      throw new IllegalArgumentException("policyAct needs in, hidden, out > 0 and batch >= 0: in="
-          + in + ", hidden=" + hidden + ", out=" + out + ", batch=" + batch);
-    }
-    if (observers == null) {
-      throw new IllegalArgumentException("policyAct observers is null");
-    }
-    if (observers.length < batch) {
-      throw new IllegalArgumentException("policyAct observers has length " + observers.length
-          + " but the batch is " + batch);
-    }
-    if (!(dropoutP >= 0f && dropoutP <= 1f)) {
-      throw new IllegalArgumentException("policyAct dropoutP must be in [0, 1], got " + dropoutP);
-    }
-    if (out > POLICY_MAX_OUT) {
-      throw new IllegalArgumentException("policyAct on CUDA supports at most " + POLICY_MAX_OUT
-          + " actions, got out=" + out);
-    }
-    CudaArray w = array(params, "params");
-    CudaArray x = array(states, "states");
-    CudaArray probs = array(probsOut, "probsOut");
-    long paramCount = checkPolicyParams(w.length(), in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
-        (long) batch * out);
-    if (actionsCapacity < batch) {
-      throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
-          + " but the batch is " + batch);
-    }
-    if (probs == w || probs == x) {
-      throw new IllegalArgumentException("policyAct probsOut must not alias an input");
-    }
-    float keep = KeyedDraws.keepThreshold(dropoutP);
-    float keptValue = KeyedDraws.keptValue(dropoutP);
+  protected void policyActKeyedK(CudaArray params, int in, int hidden, int out, int batch,
+                                 CudaArray states, int[] observers, long seed, long step,
+                                 float dropoutP, CudaArray probsOut, int[] actionsOut) {
     open();
-    if (batch == 0) {
-      return;
+    kernels.policyActKeyed(params, in, hidden, out, batch, states, observers, seed, step,
+        dropoutP, probsOut);
+    if (batch > 0) {
+      kernels.readActions(actionsOut, batch);
     }
-    if (actionsScratchLength < batch) {
-      if (actionsScratch != null) {
-        cuMemFree(actionsScratch);
+  }
+
+  /** The bench-only calls: the agent's kernels without their read-backs. */
+  public KernelBench kernelBench() {
+    return new KernelBench() {
+      @Override
+      public void policyAct(DeviceArray params, int in, int hidden, int out, int batch,
+                            DeviceArray states, DeviceArray dropoutScale, DeviceArray uniforms,
+                            DeviceArray probsOut) {
+        PolicyOperands<CudaArray> o = checkPolicyAct(params, in, hidden, out, batch, states,
+            dropoutScale, uniforms, probsOut, batch);
+        open();
+        kernels.policyAct(o.params(), in, hidden, out, batch, o.states(), o.dropoutScale(),
+            o.uniforms(), o.probsOut());
       }
-      actionsScratch = new CUdeviceptr();
-      cuMemAlloc(actionsScratch, (long) batch * Sizeof.INT);
-      actionsScratchLength = batch;
-    }
-    if (observersScratchLength < batch) {
-      if (observersScratch != null) {
-        cuMemFree(observersScratch);
+
+      @Override
+      public void policyActKeyed(DeviceArray params, int in, int hidden, int out, int batch,
+                                 DeviceArray states, int[] observers, long seed, long step,
+                                 float dropoutP, DeviceArray probsOut) {
+        PolicyOperands<CudaArray> o = checkPolicyActKeyed(params, in, hidden, out, batch, states,
+            observers, dropoutP, probsOut, batch);
+        open();
+        kernels.policyActKeyed(o.params(), in, hidden, out, batch, o.states(), observers, seed,
+            step, dropoutP, o.probsOut());
       }
-      observersScratch = new CUdeviceptr();
-      cuMemAlloc(observersScratch, (long) batch * Sizeof.INT);
-      observersScratchLength = batch;
-    }
-    // ordered on the default stream after any kernel still reading the previous ids
-    cuMemcpyHtoD(observersScratch, Pointer.to(observers), (long) batch * Sizeof.INT);
-    long sharedBytes = paramCount * Sizeof.FLOAT;
-    int useShared = sharedBytes <= SHARED_BYTES_LIMIT ? 1 : 0;
-    int warpsPerBlock = BLOCK / 32;
-    int blocks = (int) Math.min((batch + warpsPerBlock - 1L) / warpsPerBlock, smCount * 16L);
-    // key = (seed lo, seed hi), counter = (step lo, step hi, observer, block): KeyedDraws' layout
-    Pointer args = Pointer.to(Pointer.to(w.ptr()), Pointer.to(new int[] {in}),
-        Pointer.to(new int[] {hidden}), Pointer.to(new int[] {out}),
-        Pointer.to(new int[] {batch}), Pointer.to(x.ptr()), Pointer.to(observersScratch),
-        Pointer.to(new int[] {(int) seed}), Pointer.to(new int[] {(int) (seed >>> 32)}),
-        Pointer.to(new int[] {(int) step}), Pointer.to(new int[] {(int) (step >>> 32)}),
-        Pointer.to(new float[] {keep}), Pointer.to(new float[] {keptValue}),
-        Pointer.to(probs.ptr()), Pointer.to(actionsScratch), Pointer.to(new int[] {useShared}));
-    cuLaunchKernel(policyActKeyedKernel, blocks, 1, 1, BLOCK, 1, 1,
-        useShared == 1 ? (int) sharedBytes : 0, null, args, null);
-  }
-
-  /** A grid-stride launch over {@code items} work items (vectors) with BLOCK threads a block. */
-  private void launch(CUfunction f, long items, int sharedBytes, Pointer... args) {
-    // Enough blocks to fill every SM several times over; the grid-stride loop covers the rest,
-    // which keeps each thread's loads independent and in flight.
-    int blocks = (int) Math.max(1, Math.min((items + BLOCK - 1) / BLOCK, smCount * 8L));
-    cuLaunchKernel(f, blocks, 1, 1, BLOCK, 1, 1, sharedBytes, null, Pointer.to(args), null);
-  }
-
-  /**
-   * The widest vector (4, 2 or 1 floats) dividing {@code length}: rows of the stacked gradients
-   * start at multiples of {@code length}, so only then is every row start aligned for it.
-   */
-  private static int width(int length) {
-    return length % 4 == 0 ? 4 : (length % 2 == 0 ? 2 : 1);
-  }
-
-  private static int sgdMode(CudaArray buf, boolean firstStep) {
-    return buf == null ? 0 : (firstStep ? 1 : 2);
+    };
   }
 
   @Override
@@ -707,61 +403,30 @@ public final class CudaBackend implements dev.batchrpc.compute.Backend {
       a.invalidate();
     }
     live.clear();
-    if (actionsScratch != null) {
-      cuMemFree(actionsScratch);
-      actionsScratch = null;
-    }
-    if (policyGuard != null) {
-      cuMemFree(policyGuard);
-      policyGuard = null;
-    }
-    if (observersScratch != null) {
-      cuMemFree(observersScratch);
-      observersScratch = null;
-    }
+    kernels.close();
     JCublas2.cublasDestroy(cublas);
-    cuModuleUnload(module);
     closed = true;
     cuDevicePrimaryCtxRelease(device);
   }
 
-  // ---- checks (all before any launch) ------------------------------------------------------
+  // ---- arrays ---------------------------------------------------------------------------------
 
   private static CUdeviceptr at(CudaArray a, int offset) {
     return a.ptr().withByteOffset((long) offset * Sizeof.FLOAT);
   }
 
-  private CudaArray array(DeviceArray a, String what) {
-    if (a == null) {
-      throw new IllegalArgumentException(what + " is null");
-    }
-    if (!(a instanceof CudaArray) || a.backend() != this) {
-      throw new IllegalArgumentException(what + " is a " + a.getClass().getSimpleName()
-          + " owned by " + a.backend().name() + ", not by " + name());
-    }
-    CudaArray c = (CudaArray) a;
-    if (c.isClosed()) {
-      throw new IllegalArgumentException(what + " (" + c + ") is closed");
-    }
-    return c;
+  @Override
+  protected CudaArray owned(DeviceArray a) {
+    return a instanceof CudaArray c && c.backend() == this ? c : null;
   }
 
-  private CudaArray checkSgd(CudaArray p, CudaArray g, DeviceArray momentumBuf, float lr,
-                             float momentum) {
-    requireSameLength("sgd params", p.length(), "grad", g.length());
-    requireFiniteNonNegative("sgd lr", lr);
-    requireFiniteNonNegative("sgd momentum", momentum);
-    if (p == g) {
-      throw new IllegalArgumentException("sgd params and grad must be distinct arrays");
-    }
-    if (momentum == 0f) {
-      return null;
-    }
-    CudaArray buf = array(momentumBuf, "momentumBuf");
-    requireSameLength("sgd params", p.length(), "momentumBuf", buf.length());
-    if (buf == p || buf == g) {
-      throw new IllegalArgumentException("sgd momentumBuf must not alias params or grad");
-    }
-    return buf;
+  @Override
+  protected String ownerRule() {
+    return "not by " + name();
+  }
+
+  @Override
+  protected boolean isClosed(CudaArray a) {
+    return a.isClosed();
   }
 }

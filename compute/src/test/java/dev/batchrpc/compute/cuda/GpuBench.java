@@ -228,9 +228,9 @@ public final class GpuBench {
         String size = batch + " observers";
         String target = batch == 100_000 && gpu ? "< 1000 us" : "-";
         if (gpu) {
-          CudaBackend g = (CudaBackend) b;
+          KernelBench g = ((CudaBackend) b).kernelBench();
           double t = time(reps, sync,
-              () -> g.policyActOnDevice(dp, IN, HIDDEN, OUT, batch, ds, dm, du, probs));
+              () -> g.policyAct(dp, IN, HIDDEN, OUT, batch, ds, dm, du, probs));
           latencyRow(be, "agent policyAct kernel-only", size, reps, t, target);
         }
         double t = time(reps, sync, () -> {
@@ -258,8 +258,8 @@ public final class GpuBench {
         }
         long[] step = {0};
         if (gpu) {
-          CudaBackend g = (CudaBackend) b;
-          t = time(reps, sync, () -> g.policyActKeyedOnDevice(dp, IN, HIDDEN, OUT, batch, ds, ids,
+          KernelBench g = ((CudaBackend) b).kernelBench();
+          t = time(reps, sync, () -> g.policyActKeyed(dp, IN, HIDDEN, OUT, batch, ds, ids,
               KEY_SEED, step[0]++, 0.6f, probs));
           latencyRow(be, "agent policyActKeyed ids+kernel", size, reps, t, "-");
         }

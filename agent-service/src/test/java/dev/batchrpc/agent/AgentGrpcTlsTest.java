@@ -98,6 +98,9 @@ class AgentGrpcTlsTest {
         .setTrustOptions(new PemTrustOptions().addCertPath(dir.resolve("cluster/ca.pem").toString()));
     AtomicInteger foreignEpisodes = new AtomicInteger();
     int foreignPort = serveObserver(foreign, toAgent, foreignEpisodes);
+    // (the trusted one leaves first: a live observer's id is not taken over)
+    toAgent.leave(dev.batchrpc.proto.v1.LeaveRequest.newBuilder().setParticipantId("observer-0").build())
+        .await(10, TimeUnit.SECONDS);
     toAgent.registerObserver(RegisterObserverRequest.newBuilder().setObserverId("observer-0")
         .setGrpcEndpoint("127.0.0.1:" + foreignPort).build()).await(10, TimeUnit.SECONDS);
     Throwable refused = agent.runEpisode(STEPS).<Throwable>map(r -> null).otherwise(e -> e).await(30, TimeUnit.SECONDS);

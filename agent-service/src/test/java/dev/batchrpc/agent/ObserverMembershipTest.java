@@ -36,12 +36,33 @@ class ObserverMembershipTest {
   }
 
   @Test
-  void aGrpcEndpointIsKeptUntilTheObserverRegistersWithoutOne() {
+  void aGrpcEndpointIsKeptUntilTheObserverLeavesAndRegistersWithoutOne() {
     members.register("a", "10.0.0.7:50051");
     assertThat(members.grpcEndpoint("a")).isEqualTo(SocketAddress.inetSocketAddress(50051, "10.0.0.7"));
     assertThat(members.grpcEndpoint("b")).isNull();
+    // registering again the same way is fine
+    assertThat(members.register("a", "10.0.0.7:50051")).isEqualTo(1);
+    members.depart("a");
     members.register("a", "");
     assertThat(members.grpcEndpoint("a")).isNull();
+  }
+
+  @Test
+  void aRegistrationThatWouldReplaceALiveObserverIsADuplicateAndChangesNothing() {
+    members.register("a", "");
+    members.register("b", "10.0.0.7:50051");
+    assertThatThrownBy(() -> members.register("a", "10.0.0.9:50051"))
+        .isInstanceOf(RpcException.class)
+        .satisfies(e -> assertThat(((RpcException) e).code()).isEqualTo(FailureCode.DUPLICATE))
+        .hasMessageContaining("observer 'a' is live on the event bus; a registration over gRPC at 10.0.0.9:50051");
+    assertThatThrownBy(() -> members.register("b", ""))
+        .satisfies(e -> assertThat(((RpcException) e).code()).isEqualTo(FailureCode.DUPLICATE))
+        .hasMessageContaining("is live over gRPC at 10.0.0.7:50051; a registration on the event bus");
+    assertThat(members.grpcEndpoint("a")).isNull();
+    assertThat(members.grpcEndpoint("b")).isEqualTo(SocketAddress.inetSocketAddress(50051, "10.0.0.7"));
+    // once gone, the id is free for whoever registers next
+    members.depart("a");
+    assertThat(members.register("a", "10.0.0.9:50051")).isEqualTo(2);
   }
 
   @ParameterizedTest

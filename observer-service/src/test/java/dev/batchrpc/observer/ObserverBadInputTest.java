@@ -90,17 +90,22 @@ class ObserverBadInputTest {
         .onSuccess(refusals::add)
         .compose(v -> failure(vertx.eventBus().request(address, 500, new DeliveryOptions().setSendTimeout(10_000))))
         .onSuccess(refusals::add)
+        .compose(v -> failure(vertx.eventBus().request(address, RunEpisodeRequest.newBuilder().setEpisode(0)
+            .setNSteps(5).setObserverId("observer-7").build(), ProtobufCodec.options(10_000))))
+        .onSuccess(refusals::add)
         // the episode as protobuf bytes is accepted
         .compose(v -> vertx.eventBus().<RunEpisodeReply>request(address,
             RunEpisodeRequest.newBuilder().setEpisode(1).setNSteps(30).build().toByteArray(),
             new DeliveryOptions().setSendTimeout(10_000)))
         .map(Message::body)
         .onComplete(ctx.succeeding(reply -> ctx.verify(() -> {
-          assertThat(refusals).extracting(RpcException::code).containsOnly(FailureCode.BAD_REQUEST).hasSize(3);
+          assertThat(refusals).extracting(RpcException::code).containsOnly(FailureCode.BAD_REQUEST).hasSize(4);
           assertThat(refusals.get(0)).hasMessageContaining("at most 1000000, got 1000001");
           assertThat(refusals.get(1)).hasMessageContaining("malformed batchrpc.v1.RunEpisodeRequest protobuf");
           assertThat(refusals.get(2)).hasMessageContaining("expects a batchrpc.v1.RunEpisodeRequest")
               .hasMessageContaining("java.lang.Integer");
+          assertThat(refusals.get(3)).hasMessageContaining("observer 'observer-0' was asked to run an episode for "
+              + "observer 'observer-7'");
           assertThat(reply.getRewardsCount()).isEqualTo(30);
           ctx.completeNow();
         })));

@@ -10,6 +10,7 @@ import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsCommand;
 import dev.batchrpc.ps.PsConfig;
+import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
@@ -45,6 +46,7 @@ import picocli.CommandLine.Spec;
  * ordered workers, exactly as in their own processes (the event bus is local instead of clustered).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+    defaultValueProvider = EnvDefaults.class,
     description = {
         "Runs the whole suite on this machine, no setup: a parameter server with --trainers",
         "trainers (synthetic classification task, --rounds rounds) and, at the same time, an agent",
@@ -60,53 +62,53 @@ public final class DemoCommand implements Callable<Integer> {
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--device", defaultValue = "${env:BATCHRPC_DEVICE:-auto}",
-      description = "auto, cpu or cuda (auto falls back to cpu and says why). Env BATCHRPC_DEVICE. "
+  @Option(names = "--device", defaultValue = "auto",
+      description = "auto, cpu or cuda (auto falls back to cpu and says why). "
           + "Default: ${DEFAULT-VALUE}.")
   String device;
 
-  @Option(names = "--trainers", defaultValue = "${env:BATCHRPC_TRAINERS:-5}",
-      description = "Trainers per parameter-server round. Env BATCHRPC_TRAINERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--trainers", defaultValue = "5",
+      description = "Trainers per parameter-server round. Default: ${DEFAULT-VALUE}.")
   int trainers;
 
-  @Option(names = "--rounds", defaultValue = "${env:BATCHRPC_ROUNDS:-200}",
-      description = "Parameter-server rounds (each trainer's batches). Env BATCHRPC_ROUNDS. "
+  @Option(names = "--rounds", defaultValue = "200",
+      description = "Parameter-server rounds (each trainer's batches). "
           + "Default: ${DEFAULT-VALUE}.")
   int rounds;
 
-  @Option(names = "--layers", defaultValue = "${env:BATCHRPC_LAYERS:-784,256,10}",
-      description = "The trainers' MLP layer sizes, inputs first. Env BATCHRPC_LAYERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--layers", defaultValue = "784,256,10",
+      description = "The trainers' MLP layer sizes, inputs first. Default: ${DEFAULT-VALUE}.")
   String layers;
 
-  @Option(names = "--batch-size", defaultValue = "${env:BATCHRPC_BATCH_SIZE:-20}",
-      description = "Samples per trainer batch. Env BATCHRPC_BATCH_SIZE. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--batch-size", defaultValue = "20",
+      description = "Samples per trainer batch. Default: ${DEFAULT-VALUE}.")
   int batchSize;
 
-  @Option(names = "--observers", defaultValue = "${env:BATCHRPC_OBSERVERS:-4}",
-      description = "CartPole observers of the agent. Env BATCHRPC_OBSERVERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--observers", defaultValue = "4",
+      description = "CartPole observers of the agent. Default: ${DEFAULT-VALUE}.")
   int observers;
 
-  @Option(names = "--episodes", defaultValue = "${env:BATCHRPC_EPISODES:-10}",
-      description = "Agent episodes. Env BATCHRPC_EPISODES. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--episodes", defaultValue = "10",
+      description = "Agent episodes. Default: ${DEFAULT-VALUE}.")
   int episodes;
 
-  @Option(names = "--steps", defaultValue = "${env:BATCHRPC_STEPS:-500}",
-      description = "Steps per observer per episode. Env BATCHRPC_STEPS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--steps", defaultValue = "500",
+      description = "Steps per observer per episode. Default: ${DEFAULT-VALUE}.")
   int steps;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-543}",
-      description = "Seed of the model, the tasks and the environments. Env BATCHRPC_SEED. "
+  @Option(names = "--seed", defaultValue = "543",
+      description = "Seed of the model, the tasks and the environments. "
           + "Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--progress-every", defaultValue = "${env:BATCHRPC_PROGRESS_EVERY:-25}",
+  @Option(names = "--progress-every", defaultValue = "25",
       description = "A parameter-server progress line every N rounds (0: none; the agent prints one "
-          + "per episode). Env BATCHRPC_PROGRESS_EVERY. Default: ${DEFAULT-VALUE}.")
+          + "per episode). Default: ${DEFAULT-VALUE}.")
   int progressEvery;
 
-  @Option(names = "--linger-s", defaultValue = "${env:BATCHRPC_LINGER_S:-0}",
+  @Option(names = "--linger-s", defaultValue = "0",
       description = "Keep serving the metrics and health endpoints this long after the summary "
-          + "(for a look at /metrics or a Prometheus scrape). Env BATCHRPC_LINGER_S. Default: ${DEFAULT-VALUE}.")
+          + "(for a look at /metrics or a Prometheus scrape). Default: ${DEFAULT-VALUE}.")
   int lingerS;
 
   private final PrintStream out = System.out;

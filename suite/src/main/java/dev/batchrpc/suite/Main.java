@@ -3,6 +3,7 @@ package dev.batchrpc.suite;
 import dev.batchrpc.agent.AgentCommand;
 import dev.batchrpc.observer.ObserverCommand;
 import dev.batchrpc.ps.PsCommand;
+import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.suite.bench.BenchCommand;
 import dev.batchrpc.trainer.TrainerCommand;
 import java.io.IOException;
@@ -58,6 +59,7 @@ public final class Main implements Runnable {
   public static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new Main(), new Factory()).setCaseInsensitiveEnumValuesAllowed(true)
         .setUsageHelpWidth(100);
+    cl.setHelpFactory(EnvDefaults.helpFactory());
     abbreviateSynopses(cl);
     return cl;
   }

@@ -2,6 +2,7 @@ package dev.batchrpc.trainer;
 
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Option;
 
 /** {@code batch-rpc trainer}: one trainer against a running parameter server. */
 @Command(name = "trainer", mixinStandardHelpOptions = true, sortOptions = false,
+    defaultValueProvider = EnvDefaults.class,
     description = {
         "Runs one trainer: fetches the model from the parameter server, then for --batches rounds",
         "computes a gradient on its data, joins the server's round (update-and-fetch) and applies",
@@ -35,52 +37,52 @@ public final class TrainerCommand implements Callable<Integer> {
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
-      description = "This trainer's id, unique per round ([A-Za-z0-9_.-]+). Env BATCHRPC_ID. "
+  @Option(names = "--id",
+      description = "This trainer's id, unique per round ([A-Za-z0-9_.-]+). "
           + "Default: trainer-<process id> (in a container, where the process id is 1: trainer-<host name>).")
   String id;
 
-  @Option(names = "--batches", defaultValue = "${env:BATCHRPC_BATCHES:-200}",
-      description = "Rounds to take part in. Env BATCHRPC_BATCHES. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--batches", defaultValue = "200",
+      description = "Rounds to take part in. Default: ${DEFAULT-VALUE}.")
   int batches;
 
-  @Option(names = "--batch-size", defaultValue = "${env:BATCHRPC_BATCH_SIZE:-20}",
-      description = "Samples per batch. Env BATCHRPC_BATCH_SIZE. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--batch-size", defaultValue = "20",
+      description = "Samples per batch. Default: ${DEFAULT-VALUE}.")
   int batchSize;
 
-  @Option(names = "--task", defaultValue = "${env:BATCHRPC_TASK:-synthetic}",
+  @Option(names = "--task", defaultValue = "synthetic",
       description = "synthetic (a learnable seeded classification task: the loss falls), mse (the "
           + "tutorial's random inputs and labels) or replay (a fixed pre-made gradient, no compute; "
-          + "pair with 'ps --model replay'). Env BATCHRPC_TASK. Default: ${DEFAULT-VALUE}.")
+          + "pair with 'ps --model replay'). Default: ${DEFAULT-VALUE}.")
   String task;
 
-  @Option(names = "--layers", defaultValue = "${env:BATCHRPC_LAYERS:-784,256,10}",
-      description = "MLP layer sizes, the same as the server's. Env BATCHRPC_LAYERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--layers", defaultValue = "784,256,10",
+      description = "MLP layer sizes, the same as the server's. Default: ${DEFAULT-VALUE}.")
   String layers;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
+  @Option(names = "--seed", defaultValue = "0",
       description = "Task seed (the same for all trainers of a run; each trainer's batches also "
-          + "depend on its id). Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+          + "depend on its id). Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--timeout-ms", defaultValue = "${env:BATCHRPC_TIMEOUT_MS:-120000}",
-      description = "Longest wait for one round's reply. Env BATCHRPC_TIMEOUT_MS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--timeout-ms", defaultValue = "120000",
+      description = "Longest wait for one round's reply. Default: ${DEFAULT-VALUE}.")
   long timeoutMs;
 
-  @Option(names = "--wait-for-ps-ms", defaultValue = "${env:BATCHRPC_WAIT_FOR_PS_MS:-30000}",
+  @Option(names = "--wait-for-ps-ms", defaultValue = "30000",
       description = "How long to retry the first model fetch while the server is not reachable yet. "
-          + "Env BATCHRPC_WAIT_FOR_PS_MS. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   long waitForPsMs;
 
-  @Option(names = "--retry-timeout-s", defaultValue = "${env:BATCHRPC_RETRY_TIMEOUT_S:-60}",
+  @Option(names = "--retry-timeout-s", defaultValue = "60",
       description = "How long to keep retrying (backoff 0.2 s doubling to 2 s) when the parameter server "
           + "is lost mid-run, e.g. restarted from a checkpoint; each retry fetches the model again and "
-          + "recomputes. 0 ends the run at the first outage. Env BATCHRPC_RETRY_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+          + "recomputes. 0 ends the run at the first outage. Default: ${DEFAULT-VALUE}.")
   long retryTimeoutS;
 
-  @Option(names = "--progress-every", defaultValue = "${env:BATCHRPC_PROGRESS_EVERY:-10}",
+  @Option(names = "--progress-every", defaultValue = "10",
       description = "Print a progress line every N rounds (0: only the summary). "
-          + "Env BATCHRPC_PROGRESS_EVERY. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   int progressEvery;
 
   /** Runs the command alone (the suite's {@code batch-rpc trainer} is the usual entry point). */

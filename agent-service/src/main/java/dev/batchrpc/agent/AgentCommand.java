@@ -1,7 +1,9 @@
 package dev.batchrpc.agent;
 
 import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
+import dev.batchrpc.runtime.cli.GrpcOptions;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -79,20 +81,11 @@ public final class AgentCommand implements Callable<Integer> {
       description = "Adam's learning rate. Default: ${DEFAULT-VALUE}.")
   float lr;
 
-  @Option(names = "--device", defaultValue = "auto",
-      description = "auto, cpu or cuda (auto falls back to the CPU and says why). "
-          + "Default: ${DEFAULT-VALUE}.")
-  String device;
+  @Mixin
+  DeviceOption device;
 
-  @Option(names = "--grpc-port", defaultValue = "-1",
-      description = "Serve Agent.SelectAction/RegisterObserver over gRPC on this port (0: any free "
-          + "port, -1: off). Default: ${DEFAULT-VALUE}.")
-  int grpcPort;
-
-  @Option(names = "--grpc-host", defaultValue = "127.0.0.1",
-      description = "Address the gRPC server binds (loopback unless set; containers: 0.0.0.0). "
-          + "Default: ${DEFAULT-VALUE}.")
-  String grpcHost;
+  @Mixin
+  GrpcOptions grpc;
 
   @Option(names = "--episode-timeout-ms", defaultValue = "600000",
       description = "Longest an observer's episode may take. "
@@ -151,7 +144,7 @@ public final class AgentCommand implements Callable<Integer> {
       }
       ops.validate();
       config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
-          .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs)
+          .withTraining(gamma, lr, device.value()).withGrpc(grpc.host(), grpc.port()).withEpisodeTimeoutMs(episodeTimeoutMs)
           .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL);
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
@@ -172,7 +165,7 @@ public final class AgentCommand implements Callable<Integer> {
       System.out.println("agent: " + opsLine);
       System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
           config.observers(), config.mode().cliName(), episodes, steps, seed,
-          agent.grpcPort() > 0 ? ", gRPC on " + grpcHost + ":" + agent.grpcPort() : "");
+          agent.grpcPort() > 0 ? ", gRPC on " + grpc.host() + ":" + agent.grpcPort() : "");
       if (!nodeConfig.clustered()) {
         localObservers.deploy(n.vertx(), config).await();
       } else {

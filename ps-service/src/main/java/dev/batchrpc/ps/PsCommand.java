@@ -1,6 +1,8 @@
 package dev.batchrpc.ps;
 
+import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
+import dev.batchrpc.runtime.cli.GrpcOptions;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.data.DataChannelConfig;
@@ -58,9 +60,8 @@ public final class PsCommand implements Callable<Integer> {
           + "(its trainers get ROUND_TIMEOUT). Default: ${DEFAULT-VALUE}.")
   String partialPolicy;
 
-  @Option(names = "--device", defaultValue = "auto",
-      description = "auto, cpu or cuda (auto falls back to cpu and says why). Default: ${DEFAULT-VALUE}.")
-  String device;
+  @Mixin
+  DeviceOption device;
 
   @Option(names = "--model", defaultValue = "mlp",
       description = "mlp (trainable, see --layers) or replay (a flat vector of --replay-params "
@@ -87,15 +88,8 @@ public final class PsCommand implements Callable<Integer> {
       description = "Seed of the initial parameters. Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--grpc-port", defaultValue = "-1",
-      description = "gRPC port for non-JVM trainers; 0 picks a free port, -1 serves no gRPC. "
-          + "Default: ${DEFAULT-VALUE}.")
-  int grpcPort;
-
-  @Option(names = "--grpc-host", defaultValue = "127.0.0.1",
-      description = "Address the gRPC server binds (loopback unless set; containers: 0.0.0.0). "
-          + "Default: ${DEFAULT-VALUE}.")
-  String grpcHost;
+  @Mixin
+  GrpcOptions grpc;
 
   @Option(names = "--data-port", defaultValue = "0",
       description = "Port of the data channel on a clustered node: trainers send gradients and get "
@@ -142,7 +136,7 @@ public final class PsCommand implements Callable<Integer> {
           + e.getMessage());
     }
     return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
-        policy == PartialPolicy.RUN_PARTIAL, device, spec, lr, momentum, seed, grpcPort, grpcHost,
+        policy == PartialPolicy.RUN_PARTIAL, device.value(), spec, lr, momentum, seed, grpc.port(), grpc.host(),
         new CheckpointConfig(dir, checkpointEvery, checkpointKeep));
   }
 

@@ -10,6 +10,7 @@ import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsCommand;
 import dev.batchrpc.ps.PsConfig;
+import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -62,10 +63,8 @@ public final class DemoCommand implements Callable<Integer> {
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--device", defaultValue = "auto",
-      description = "auto, cpu or cuda (auto falls back to cpu and says why). "
-          + "Default: ${DEFAULT-VALUE}.")
-  String device;
+  @Mixin
+  DeviceOption device;
 
   @Option(names = "--trainers", defaultValue = "5",
       description = "Trainers per parameter-server round. Default: ${DEFAULT-VALUE}.")
@@ -125,10 +124,10 @@ public final class DemoCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--rounds, --episodes, --steps and --batch-size must be >= 1; "
             + "--progress-every and --linger-s >= 0");
       }
-      psConfig = new PsConfig(trainers, List.of(), null, true, device, ModelSpec.mlp(sizes), 0.001f, 0.9f,
+      psConfig = new PsConfig(trainers, List.of(), null, true, device.value(), ModelSpec.mlp(sizes), 0.001f, 0.9f,
           seed, -1, "127.0.0.1");
       agentConfig = AgentConfig.of(observers, AgentMode.BATCH, seed)
-          .withTraining(1.0, AgentConfig.DEFAULT_LR, device);
+          .withTraining(1.0, AgentConfig.DEFAULT_LR, device.value());
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }

@@ -5,11 +5,12 @@ import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.GrpcOptions;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import dev.batchrpc.runtime.data.DataChannelConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.ops.Readiness;
 import dev.batchrpc.runtime.round.PartialPolicy;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -17,10 +18,11 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code batch-rpc ps}: runs the batch-updating parameter server until SIGTERM/Ctrl-C. */
 @Command(name = "ps", mixinStandardHelpOptions = true, sortOptions = false,
@@ -32,6 +34,9 @@ import picocli.CommandLine.Option;
         "with --grpc-port, gRPC (batchrpc.v1.ParameterServer) on the same rounds.",
         ""})
 public final class PsCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
 
   @Mixin
   NodeOptions node;
@@ -116,7 +121,7 @@ public final class PsCommand implements Callable<Integer> {
 
   /** Runs the command alone (the suite's {@code batch-rpc ps} is the usual entry point). */
   public static void main(String[] args) {
-    System.exit(new picocli.CommandLine(new PsCommand()).execute(args));
+    System.exit(ServiceLauncher.commandLine(new PsCommand()).execute(args));
   }
 
   /** The validated settings; each error names its flag. */
@@ -152,55 +157,29 @@ public final class PsCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    PsConfig config;
-    NodeConfig nodeConfig;
-    DataChannelConfig dataChannel;
-    try {
-      config = toConfig();
-      nodeConfig = node.toConfig();
-      dataChannel = DataChannelConfig.of(nodeConfig, dataPort);
-      ops.validate();
-    } catch (IllegalArgumentException e) {
-      System.err.println("batch-rpc ps: " + e.getMessage());
-      return 2;
-    }
-    Node n = Nodes.start(nodeConfig).await();
-    // Ops first, so liveness answers while a large model initialises; ready once it is served.
-    Readiness readiness = new Readiness().require("consumers").require("model");
-    if (n.isClustered()) {
-      readiness.set("cluster", true);
-    }
+    return ServiceLauncher.of(spec, ops, "consumers", "model").serve(() -> {
+      PsConfig config = toConfig();
+      NodeConfig nodeConfig = node.toConfig();
+      DataChannelConfig dataChannel = DataChannelConfig.of(nodeConfig, dataPort);
+      return new Plan<>(nodeConfig, started -> deploy(started, config, dataChannel));
+    });
+  }
+
+  /** Deploys the server (ops already answer liveness while a large model initialises). */
+  private static void deploy(Started started, PsConfig config, DataChannelConfig dataChannel) {
+    Node n = started.node();
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry(), dataChannel);
-    String opsLine;
-    try {
-      opsLine = ops.start(n, readiness).await();
-      n.vertx().deployVerticle(verticle).await();
-      readiness.set("model", true);
-      readiness.set("consumers", true);
-    } catch (Exception e) {
-      System.err.println("batch-rpc ps: failed to start: " + e.getMessage());
-      n.close().await();
-      return 1;
-    }
+    n.vertx().deployVerticle(verticle).await();
+    started.readiness().set("model", true);
+    started.readiness().set("consumers", true);
     ParameterServer ps = verticle.server().await();
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        n.close().await();
-      } catch (Exception e) {
-        System.err.println("batch-rpc ps: error while stopping: " + e.getMessage());
-      }
-      stopped.countDown();
-    }, "ps-shutdown"));
     System.out.println("ps: serving " + config.model() + " for rounds of " + config.trainers()
         + " trainers (lr " + config.lr() + ", momentum " + config.momentum() + ") on " + ps.backendName()
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
-        + nodeConfig.clusterName() + "')" : "local")
+        + n.config().clusterName() + "')" : "local")
         + (verticle.dataPort() < 0 ? "" : "; data channel on " + dataChannel.bindHost() + ":"
         + verticle.dataPort())
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
-        + "; " + ps.checkpointStatus() + "; " + opsLine + ". Ctrl-C to stop.");
-    stopped.await();
-    return 0;
+        + "; " + ps.checkpointStatus() + "; " + started.opsLine() + ". Ctrl-C to stop.");
   }
 }

@@ -13,9 +13,11 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.ops.Readiness;
 import dev.batchrpc.trainer.ClassificationTask;
 import dev.batchrpc.trainer.PsClient;
@@ -34,7 +36,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
@@ -114,122 +115,105 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    int[] sizes;
-    PsConfig psConfig;
-    AgentConfig agentConfig;
-    try {
-      ops.validate();
-      sizes = PsCommand.parseLayers(layers);
+    return ServiceLauncher.of(spec, ops, "consumers", "model").run(() -> {
+      int[] sizes = PsCommand.parseLayers(layers);
       if (rounds < 1 || episodes < 1 || steps < 1 || batchSize < 1 || progressEvery < 0 || lingerS < 0) {
         throw new IllegalArgumentException("--rounds, --episodes, --steps and --batch-size must be >= 1; "
             + "--progress-every and --linger-s >= 0");
       }
-      psConfig = new PsConfig(trainers, List.of(), null, true, device.value(), ModelSpec.mlp(sizes), 0.001f, 0.9f,
-          seed, -1, "127.0.0.1");
-      agentConfig = AgentConfig.of(observers, AgentMode.BATCH, seed)
+      PsConfig psConfig = new PsConfig(trainers, List.of(), null, true, device.value(), ModelSpec.mlp(sizes),
+          0.001f, 0.9f, seed, -1, "127.0.0.1");
+      AgentConfig agentConfig = AgentConfig.of(observers, AgentMode.BATCH, seed)
           .withTraining(1.0, AgentConfig.DEFAULT_LR, device.value());
-    } catch (IllegalArgumentException e) {
-      throw new ParameterException(spec.commandLine(), e.getMessage());
+      return new Plan<>(NodeConfig.local(), started -> run(started, sizes, psConfig, agentConfig));
+    });
+  }
+
+  private int run(Started started, int[] sizes, PsConfig psConfig, AgentConfig agentConfig) throws Exception {
+    Node node = started.node();
+    Readiness readiness = started.readiness();
+    String opsLine = started.opsLine();
+    out.println("demo: one Vert.x node, event bus local; " + opsLine);
+
+    // Both services deploy first (consumers registered, models loaded), then both workloads run
+    // at once: the trainers as futures, the agent's episodes awaited one by one on this thread.
+    ParameterServerVerticle psVerticle = new ParameterServerVerticle(psConfig, node.registry());
+    node.vertx().deployVerticle(psVerticle).await();
+    ParameterServer ps = psVerticle.server().await();
+    AgentVerticle agent = new AgentVerticle(agentConfig, node.registry());
+    node.vertx().deployVerticle(agent).await();
+    new InProcessObservers().deploy(node.vertx(), agentConfig).await();
+    agent.observersReady().await(60, TimeUnit.SECONDS);
+    readiness.set("consumers", true);
+    readiness.set("model", true);
+    out.printf(Locale.ROOT, "demo: parameter server (%s, %d parameters, %s) with %d trainers x %d rounds%n",
+        layers, ps.config().model().parameterCount(), ps.backendName(), trainers, rounds);
+    out.printf(Locale.ROOT, "demo: agent (batch mode) with %d observers x %d episodes x %d steps%n",
+        observers, episodes, steps);
+
+    long t0 = System.nanoTime();
+    List<Future<Trainer.Summary>> trained = new ArrayList<>();
+    PsClient client = PsClient.eventBus(node.vertx(), 120_000);
+    for (int i = 0; i < trainers; i++) {
+      String id = "trainer-" + i;
+      boolean reporter = i == 0;
+      Trainer trainer = new Trainer(node.vertx(), client, id,
+          new ClassificationTask("synthetic", sizes, batchSize, seed, id), rounds, p -> {
+            if (reporter && progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
+              out.printf(Locale.ROOT, "ps     round %4d/%d  loss %.4f  model v%d  %.1f rounds/s%n",
+                  p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
+            }
+          });
+      trained.add(trainer.run());
     }
 
-    Node node = Nodes.start(NodeConfig.local()).await();
-    Thread hook = new Thread(() -> closeQuietly(node), "demo-shutdown");
-    Runtime.getRuntime().addShutdownHook(hook);
-    try {
-      Readiness readiness = new Readiness().require("consumers").require("model");
-      String opsLine = ops.start(node, readiness).await();
-      out.println("demo: one Vert.x node, event bus local; " + opsLine);
-
-      // Both services deploy first (consumers registered, models loaded), then both workloads run
-      // at once: the trainers as futures, the agent's episodes awaited one by one on this thread.
-      ParameterServerVerticle psVerticle = new ParameterServerVerticle(psConfig, node.registry());
-      node.vertx().deployVerticle(psVerticle).await();
-      ParameterServer ps = psVerticle.server().await();
-      AgentVerticle agent = new AgentVerticle(agentConfig, node.registry());
-      node.vertx().deployVerticle(agent).await();
-      new InProcessObservers().deploy(node.vertx(), agentConfig).await();
-      agent.observersReady().await(60, TimeUnit.SECONDS);
-      readiness.set("consumers", true);
-      readiness.set("model", true);
-      out.printf(Locale.ROOT, "demo: parameter server (%s, %d parameters, %s) with %d trainers x %d rounds%n",
-          layers, ps.config().model().parameterCount(), ps.backendName(), trainers, rounds);
-      out.printf(Locale.ROOT, "demo: agent (batch mode) with %d observers x %d episodes x %d steps%n",
-          observers, episodes, steps);
-
-      long t0 = System.nanoTime();
-      List<Future<Trainer.Summary>> trained = new ArrayList<>();
-      PsClient client = PsClient.eventBus(node.vertx(), 120_000);
-      for (int i = 0; i < trainers; i++) {
-        String id = "trainer-" + i;
-        boolean reporter = i == 0;
-        Trainer trainer = new Trainer(node.vertx(), client, id,
-            new ClassificationTask("synthetic", sizes, batchSize, seed, id), rounds, p -> {
-              if (reporter && progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
-                out.printf(Locale.ROOT, "ps     round %4d/%d  loss %.4f  model v%d  %.1f rounds/s%n",
-                    p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
-              }
-            });
-        trained.add(trainer.run());
+    double firstRunning = Double.NaN;
+    EpisodeResult last = null;
+    for (int e = 0; e < episodes; e++) {
+      last = agent.runEpisode(steps).await();
+      if (e == 0) {
+        firstRunning = last.runningReward();
       }
-
-      double firstRunning = Double.NaN;
-      EpisodeResult last = null;
-      for (int e = 0; e < episodes; e++) {
-        last = agent.runEpisode(steps).await();
-        if (e == 0) {
-          firstRunning = last.runningReward();
-        }
-        out.printf(Locale.ROOT, "agent  episode %3d/%d  episode reward %6.1f  running reward %7.2f  %.2f s%n",
-            e + 1, episodes, last.episodeReward(), last.runningReward(), last.seconds());
-      }
-      double agentSeconds = (System.nanoTime() - t0) / 1e9;
-      LatencyLog.Summary latency = agent.drainLatencies().await();
-      Future.all(trained).await();
-      double totalSeconds = (System.nanoTime() - t0) / 1e9;
-      Trainer.Summary s0 = trained.get(0).result();
-      float lastLoss = 0;
-      for (Future<Trainer.Summary> f : trained) {
-        lastLoss += f.result().lastLoss() / trainers;
-      }
-      float firstLoss = 0;
-      for (Future<Trainer.Summary> f : trained) {
-        firstLoss += f.result().firstLoss() / trainers;
-      }
-
-      MeterRegistry r = node.registry();
-      out.println();
-      out.println("summary");
-      out.printf(Locale.ROOT, "  parameter server  %d rounds of %d trainers (model v%d), mean loss %.4f -> %.4f,"
-              + " %.1f rounds/s (%.0f gradients/s), on %s%n",
-          (long) count(r, "ps.rounds", "complete"), trainers, ps.version(), firstLoss, lastLoss,
-          s0.roundsPerSecond(), s0.roundsPerSecond() * trainers, ps.backendName());
-      out.printf(Locale.ROOT, "  agent             %d episodes x %d observers x %d steps, batch mode: %d rounds,"
-              + " %d actions (%.0f actions/s); running reward %.2f -> %.2f, last episode %.1f%n",
-          episodes, observers, steps, (long) count(r, "agent.rounds", "complete"),
-          (long) counter(r, "agent.actions.served"), counter(r, "agent.actions.served") / agentSeconds,
-          firstRunning, last.runningReward(), last.episodeReward());
-      out.printf(Locale.ROOT, "  action latency    p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%n",
-          latency.p50Us(), latency.p90Us(), latency.p99Us(), latency.count());
-      out.printf(Locale.ROOT, "  wall time         %.1f s%n", totalSeconds);
-      out.println("  metrics           " + (ops.metricsPort() < 0 ? opsLine
-          : opsLine.replaceFirst("^metrics on ", "were served on ") + (lingerS > 0
-              ? "; serving " + lingerS + " s more (--linger-s)" : "; closed now (--linger-s N keeps them)")));
-      out.flush();
-      if (lingerS > 0) {
-        Thread.sleep(Duration.ofSeconds(lingerS).toMillis());
-      }
-      return 0;
-    } catch (Exception e) {
-      System.err.println("batch-rpc demo: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
-      return 1;
-    } finally {
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-        closeQuietly(node);
-      } catch (IllegalStateException shuttingDown) {
-        // The hook is closing the node already.
-      }
+      out.printf(Locale.ROOT, "agent  episode %3d/%d  episode reward %6.1f  running reward %7.2f  %.2f s%n",
+          e + 1, episodes, last.episodeReward(), last.runningReward(), last.seconds());
     }
+    double agentSeconds = (System.nanoTime() - t0) / 1e9;
+    LatencyLog.Summary latency = agent.drainLatencies().await();
+    Future.all(trained).await();
+    double totalSeconds = (System.nanoTime() - t0) / 1e9;
+    Trainer.Summary s0 = trained.get(0).result();
+    float lastLoss = 0;
+    for (Future<Trainer.Summary> f : trained) {
+      lastLoss += f.result().lastLoss() / trainers;
+    }
+    float firstLoss = 0;
+    for (Future<Trainer.Summary> f : trained) {
+      firstLoss += f.result().firstLoss() / trainers;
+    }
+
+    MeterRegistry r = node.registry();
+    out.println();
+    out.println("summary");
+    out.printf(Locale.ROOT, "  parameter server  %d rounds of %d trainers (model v%d), mean loss %.4f -> %.4f,"
+            + " %.1f rounds/s (%.0f gradients/s), on %s%n",
+        (long) count(r, "ps.rounds", "complete"), trainers, ps.version(), firstLoss, lastLoss,
+        s0.roundsPerSecond(), s0.roundsPerSecond() * trainers, ps.backendName());
+    out.printf(Locale.ROOT, "  agent             %d episodes x %d observers x %d steps, batch mode: %d rounds,"
+            + " %d actions (%.0f actions/s); running reward %.2f -> %.2f, last episode %.1f%n",
+        episodes, observers, steps, (long) count(r, "agent.rounds", "complete"),
+        (long) counter(r, "agent.actions.served"), counter(r, "agent.actions.served") / agentSeconds,
+        firstRunning, last.runningReward(), last.episodeReward());
+    out.printf(Locale.ROOT, "  action latency    p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%n",
+        latency.p50Us(), latency.p90Us(), latency.p99Us(), latency.count());
+    out.printf(Locale.ROOT, "  wall time         %.1f s%n", totalSeconds);
+    out.println("  metrics           " + (ops.metricsPort() < 0 ? opsLine
+        : opsLine.replaceFirst("^metrics on ", "were served on ") + (lingerS > 0
+            ? "; serving " + lingerS + " s more (--linger-s)" : "; closed now (--linger-s N keeps them)")));
+    out.flush();
+    if (lingerS > 0) {
+      Thread.sleep(Duration.ofSeconds(lingerS).toMillis());
+    }
+    return 0;
   }
 
   private static double count(MeterRegistry r, String name, String outcome) {
@@ -240,13 +224,5 @@ public final class DemoCommand implements Callable<Integer> {
   private static double counter(MeterRegistry r, String name) {
     Counter c = r.find(name).counter();
     return c == null ? 0 : c.count();
-  }
-
-  private static void closeQuietly(Node node) {
-    try {
-      node.close().await(10, TimeUnit.SECONDS);
-    } catch (Exception ignored) {
-      // Best effort on the way out.
-    }
   }
 }

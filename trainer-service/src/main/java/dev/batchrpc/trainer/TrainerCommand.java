@@ -5,10 +5,9 @@ import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
-import dev.batchrpc.runtime.node.Node;
-import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.ops.Readiness;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -18,7 +17,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code batch-rpc trainer}: one trainer against a running parameter server. */
 @Command(name = "trainer", mixinStandardHelpOptions = true, sortOptions = false,
@@ -30,6 +31,9 @@ import picocli.CommandLine.Option;
         "--cluster-members at it.",
         ""})
 public final class TrainerCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
 
   @Mixin
   NodeOptions node;
@@ -87,8 +91,7 @@ public final class TrainerCommand implements Callable<Integer> {
 
   /** Runs the command alone (the suite's {@code batch-rpc trainer} is the usual entry point). */
   public static void main(String[] args) {
-    System.exit(new picocli.CommandLine(new TrainerCommand()).setCaseInsensitiveEnumValuesAllowed(true)
-        .execute(args));
+    System.exit(ServiceLauncher.commandLine(new TrainerCommand()).execute(args));
   }
 
   /** Builds the task from the options; errors name the flag. */
@@ -112,10 +115,8 @@ public final class TrainerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    String trainerId = id == null || id.isBlank() ? defaultId() : id.trim();
-    GradientTask gradientTask;
-    NodeConfig nodeConfig;
-    try {
+    return ServiceLauncher.of(spec, ops, "model").run(() -> {
+      String trainerId = id == null || id.isBlank() ? defaultId() : id.trim();
       if (!dev.batchrpc.proto.Addresses.isValidId(trainerId)) {
         throw new IllegalArgumentException("--id must be 1-" + dev.batchrpc.proto.Addresses.MAX_ID_LENGTH
             + " characters from [A-Za-z0-9_.-], got '" + trainerId + "'");
@@ -127,48 +128,36 @@ public final class TrainerCommand implements Callable<Integer> {
       if (retryTimeoutS < 0 || retryTimeoutS > Duration.ofDays(1).toSeconds()) {
         throw new IllegalArgumentException("--retry-timeout-s must be in [0, 86400], got " + retryTimeoutS);
       }
-      gradientTask = buildTask(trainerId);
-      nodeConfig = node.toConfig();
-      ops.validate();
-    } catch (IllegalArgumentException e) {
-      System.err.println("batch-rpc trainer: " + e.getMessage());
-      return 2;
-    }
-    Node n = Nodes.start(nodeConfig).await();
-    try {
-      Readiness readiness = new Readiness().require("model");
-      if (n.isClustered()) {
-        readiness.set("cluster", true);
+      GradientTask gradientTask = buildTask(trainerId);
+      return new Plan<>(node.toConfig(), started -> train(started, trainerId, gradientTask));
+    });
+  }
+
+  /** Fetches the model (waiting for the server), then takes part in {@code --batches} rounds. */
+  private int train(Started started, String trainerId, GradientTask gradientTask) {
+    Vertx vertx = started.node().vertx();
+    PsClient client = PsClient.eventBus(vertx, timeoutMs);
+    waitForServer(vertx, client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
+    started.readiness().set("model", true);
+    System.out.println("trainer " + trainerId + ": " + started.opsLine());
+    System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
+    Trainer trainer = new Trainer(vertx, client, trainerId, gradientTask, batches, p -> {
+      if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
+        System.out.printf(Locale.ROOT, "trainer %s: round %d/%d loss %.5f model v%d %.1f rounds/s%n",
+            p.trainerId(), p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
       }
-      String opsLine = ops.start(n, readiness).await();
-      PsClient client = PsClient.eventBus(n.vertx(), timeoutMs);
-      waitForServer(n.vertx(), client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
-      readiness.set("model", true);
-      System.out.println("trainer " + trainerId + ": " + opsLine);
-      System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
-      Trainer trainer = new Trainer(n.vertx(), client, trainerId, gradientTask, batches, p -> {
-        if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
-          System.out.printf(Locale.ROOT, "trainer %s: round %d/%d loss %.5f model v%d %.1f rounds/s%n",
-              p.trainerId(), p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
-        }
-      }, Duration.ofSeconds(retryTimeoutS));
-      Trainer.Summary s = trainer.run().await();
-      System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s "
-              + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
-          s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
-          s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
-      if (s.outages() > 0) {
-        System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "
-            + "%d round(s) redone%n", s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries(),
-            s.roundsRedone());
-      }
-      return 0;
-    } catch (Exception e) {
-      System.err.println("batch-rpc trainer: " + RpcException.of(e).getMessage());
-      return 1;
-    } finally {
-      n.close().await();
+    }, Duration.ofSeconds(retryTimeoutS));
+    Trainer.Summary s = trainer.run().await();
+    System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s "
+            + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
+        s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
+        s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
+    if (s.outages() > 0) {
+      System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "
+          + "%d round(s) redone%n", s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries(),
+          s.roundsRedone());
     }
+    return 0;
   }
 
   /**

@@ -140,9 +140,11 @@ public final class PsCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--checkpoint-dir '" + checkpointDir + "' is not a path: "
           + e.getMessage());
     }
-    return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
-        policy == PartialPolicy.RUN_PARTIAL, device.value(), spec, lr, momentum, seed, grpc.port(), grpc.host(),
-        new CheckpointConfig(dir, checkpointEvery, checkpointKeep));
+    return PsConfig.builder(trainers, spec).participants(ids)
+        .maxWait(maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs))
+        .runPartial(policy == PartialPolicy.RUN_PARTIAL).device(device.value()).lr(lr).momentum(momentum)
+        .seed(seed).grpcPort(grpc.port()).grpcHost(grpc.host())
+        .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep)).build();
   }
 
   /** Parses {@code --layers} ("784,256,10"). */

@@ -8,6 +8,7 @@ import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -45,9 +46,10 @@ class PsCommandTest {
         "--lr", "0.5", "--momentum", "0", "--seed", "7", "--grpc-port", "0", "--grpc-host", "0.0.0.0",
         "--checkpoint-dir", " /tmp/ckpt ", "--checkpoint-every", "5", "--checkpoint-keep", "2");
     // The model compares by what it is (a spec also holds the unused --layers of a replay model).
-    assertThat(c).usingRecursiveComparison().ignoringFields("model").isEqualTo(new PsConfig(3,
-        java.util.List.of("a", "b", "c"), null, false, "cpu", ModelSpec.replay(1000), 0.5f, 0f, 7, 0, "0.0.0.0",
-        new CheckpointConfig(Path.of("/tmp/ckpt"), 5, 2)));
+    assertThat(c).usingRecursiveComparison().ignoringFields("model").isEqualTo(
+        PsConfig.builder(3, ModelSpec.replay(1000)).participants(List.of("a", "b", "c")).maxWait(null)
+            .runPartial(false).device("cpu").lr(0.5f).momentum(0f).seed(7).grpcPort(0).grpcHost("0.0.0.0")
+            .checkpoints(new CheckpointConfig(Path.of("/tmp/ckpt"), 5, 2)).build());
     assertThat(c.model().toString()).isEqualTo(ModelSpec.replay(1000).toString());
   }
 

@@ -121,8 +121,8 @@ public final class DemoCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--rounds, --episodes, --steps and --batch-size must be >= 1; "
             + "--progress-every and --linger-s >= 0");
       }
-      PsConfig psConfig = new PsConfig(trainers, List.of(), null, true, device.value(), ModelSpec.mlp(sizes),
-          0.001f, 0.9f, seed, -1, "127.0.0.1");
+      PsConfig psConfig = PsConfig.builder(trainers, ModelSpec.mlp(sizes)).device(device.value()).seed(seed)
+          .build();
       AgentConfig agentConfig = AgentConfig.of(observers, AgentMode.BATCH, seed)
           .withTraining(1.0, AgentConfig.DEFAULT_LR, device.value());
       return new Plan<>(NodeConfig.local(), started -> run(started, sizes, psConfig, agentConfig));

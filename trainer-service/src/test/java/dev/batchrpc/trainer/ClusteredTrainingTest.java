@@ -52,8 +52,7 @@ class ClusteredTrainingTest {
   }
 
   private static PsConfig psConfig(int trainers) {
-    return new PsConfig(trainers, List.of(), null, true, "cpu", ModelSpec.mlp(LAYERS), 0.05f, 0.9f, 1, -1,
-        LOOPBACK);
+    return PsConfig.builder(trainers, ModelSpec.mlp(LAYERS)).lr(0.05f).seed(1).grpcHost(LOOPBACK).build();
   }
 
   private static Future<ParameterServer> deployPs(Node node, int trainers) {

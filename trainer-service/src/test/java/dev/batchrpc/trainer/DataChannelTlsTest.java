@@ -61,8 +61,8 @@ class DataChannelTlsTest {
     Certificates.write(dir.resolve("certs"), List.of("ps", "t0", "t1"), Certificates.DEFAULT_HOSTS, 1);
     String cluster = LoopbackNodes.clusterName("data-tls");
     Node psNode = start(cluster, "ps", List.of());
-    ParameterServerVerticle v = new ParameterServerVerticle(new PsConfig(2, List.of(), null, true, "cpu",
-        ModelSpec.mlp(LAYERS), 0.05f, 0.9f, 1, -1, LOOPBACK), psNode.registry());
+    ParameterServerVerticle v = new ParameterServerVerticle(
+        PsConfig.builder(2, ModelSpec.mlp(LAYERS)).lr(0.05f).seed(1).grpcHost(LOOPBACK).build(), psNode.registry());
     psNode.vertx().deployVerticle(v).await(30, TimeUnit.SECONDS);
     ParameterServer ps = v.server().await(10, TimeUnit.SECONDS);
     assertThat(v.dataPort()).isPositive();

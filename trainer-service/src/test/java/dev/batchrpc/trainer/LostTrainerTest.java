@@ -71,8 +71,8 @@ class LostTrainerTest {
   }
 
   private static ParameterServer deployPs(Node node, int trainers) throws Exception {
-    PsConfig config = new PsConfig(trainers, List.of(), MAX_WAIT, true, "cpu", ModelSpec.mlp(LAYERS),
-        0.05f, 0.9f, 1, -1, LOOPBACK);
+    PsConfig config = PsConfig.builder(trainers, ModelSpec.mlp(LAYERS)).maxWait(MAX_WAIT).lr(0.05f).seed(1)
+        .grpcHost(LOOPBACK).build();
     ParameterServerVerticle v = new ParameterServerVerticle(config, node.registry());
     return await(node.vertx().deployVerticle(v).compose(id -> v.server()));
   }

@@ -31,8 +31,7 @@ class TrainerTest {
   static final float LR = 0.05f;
 
   static PsConfig psConfig(int trainers) {
-    return new PsConfig(trainers, List.of(), null, true, "cpu", ModelSpec.mlp(LAYERS), LR, 0.9f, 3, -1,
-        "127.0.0.1");
+    return PsConfig.builder(trainers, ModelSpec.mlp(LAYERS)).lr(LR).seed(3).build();
   }
 
   static Future<ParameterServer> deployPs(Vertx vertx, PsConfig config) {

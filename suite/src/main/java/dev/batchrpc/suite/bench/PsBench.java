@@ -247,7 +247,7 @@ public final class PsBench implements Callable<Integer> {
   }
 
   private PsConfig psConfig(ModelSpec spec) {
-    return new PsConfig(trainers, List.of(), null, true, device, spec, 0.001f, 0.9f, 0, -1, LOOPBACK);
+    return PsConfig.builder(trainers, spec).device(device).grpcHost(LOOPBACK).build();
   }
 
   /** Round-completion times on the server; written by the round's worker, read after the run. */

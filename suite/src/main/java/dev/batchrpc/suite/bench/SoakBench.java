@@ -199,8 +199,8 @@ public final class SoakBench implements Callable<Integer> {
       for (int i = 0; i < trainers; i++) {
         ids.add("soak-trainer-" + i);
       }
-      PsConfig psConfig = new PsConfig(trainers, ids, null, true, device, ModelSpec.replay(params), 0.001f, 0.9f,
-          0, -1, "127.0.0.1");
+      PsConfig psConfig = PsConfig.builder(trainers, ModelSpec.replay(params)).participants(ids).device(device)
+          .build();
       vertx.deployVerticle(new ParameterServerVerticle(psConfig, null)).await();
       AgentConfig agentConfig = AgentConfig.of(observers, AgentMode.BATCH, 543)
           .withTraining(1.0, AgentConfig.DEFAULT_LR, device);

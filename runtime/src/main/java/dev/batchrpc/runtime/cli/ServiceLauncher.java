@@ -21,7 +21,7 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
- * How every service command runs, in one place: validate the settings, start the node, install
+ * How a service command runs, in one place: validate the settings, start the node, install
  * the shutdown hook (at once, so a stop during a long deployment still closes the node), serve the
  * ops endpoint with the service's readiness conditions, deploy, and return the exit status.
  *

@@ -2,9 +2,9 @@ package dev.batchrpc.suite;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
+import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.runtime.testing.OomMain;
-import dev.batchrpc.suite.bench.JvmFlags;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;

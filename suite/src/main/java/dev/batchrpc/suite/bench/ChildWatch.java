@@ -1,5 +1,6 @@
 package dev.batchrpc.suite.bench;
 
+import dev.batchrpc.runtime.process.JvmFlags;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,5 +1,6 @@
 package dev.batchrpc.suite.bench;
 
+import dev.batchrpc.runtime.process.JvmFlags;
 import java.io.EOFException;
 import java.io.IOException;
 import java.net.InetAddress;

@@ -7,6 +7,7 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.trainer.ClassificationTask;
 import dev.batchrpc.trainer.GradientTask;
 import dev.batchrpc.trainer.PsClient;

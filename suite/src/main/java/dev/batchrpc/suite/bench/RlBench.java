@@ -9,6 +9,7 @@ import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.suite.bench.rl.RlPlot;
 import io.vertx.core.Future;
 import java.io.BufferedReader;

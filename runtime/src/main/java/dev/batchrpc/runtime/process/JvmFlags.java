@@ -1,4 +1,4 @@
-package dev.batchrpc.suite.bench;
+package dev.batchrpc.runtime.process;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

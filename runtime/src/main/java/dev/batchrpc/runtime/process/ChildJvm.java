@@ -1,4 +1,4 @@
-package dev.batchrpc.runtime.testing;
+package dev.batchrpc.runtime.process;
 
 import java.io.BufferedReader;
 import java.io.File;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -50,7 +51,7 @@ class LostObserverTest {
   }
 
   private Node observerNode(List<String> seed, int index) throws Exception {
-    Node n = node(LoopbackNodes.freePort(), seed);
+    Node n = node(Ports.freePort(), seed);
     await(n.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(index, SEED))));
     return n;
   }
@@ -58,7 +59,7 @@ class LostObserverTest {
   @Test
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void anObserverNodeClosedAbruptlyMidEpisodeLeavesAndTheEpisodesGoOn() throws Exception {
-    int agentPort = LoopbackNodes.freePort();
+    int agentPort = Ports.freePort();
     Node agentNode = node(agentPort, List.of());
     List<String> seed = List.of(LoopbackNodes.member(agentPort));
     AgentConfig config = AgentConfig.of(3, AgentMode.BATCH, SEED).withRoundWait(MAX_WAIT_MS, true);

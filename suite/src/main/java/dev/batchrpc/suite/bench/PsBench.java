@@ -4,9 +4,11 @@ import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsConfig;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.trainer.ClassificationTask;
 import dev.batchrpc.trainer.GradientTask;
@@ -17,8 +19,6 @@ import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -313,7 +313,7 @@ public final class PsBench implements Callable<Integer> {
   private Row processes(ModelSpec spec, String model, int n, Baselines baseline) throws Exception {
     int total = warmup + n;
     String cluster = "bench-" + UUID.randomUUID();
-    int psPort = freePort();
+    int psPort = Ports.freePort();
     Node node = Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of())).await();
     // trainers end with code 0 after their last round; any other exit is a death
     ChildWatch watch = new ChildWatch(true);
@@ -332,30 +332,27 @@ public final class PsBench implements Callable<Integer> {
       long t0 = System.nanoTime();
       Path logs = Files.createTempDirectory("batchrpc-bench-");
       for (int i = 0; i < trainers; i++) {
-        String id = "bench-" + i;
-        watch.add("trainer process " + id, spawn(cluster, LOOPBACK + ":" + psPort, id, model, total, logs),
-            logs.resolve(id + ".log"));
+        watch.add(spawn(cluster, LOOPBACK + ":" + psPort, "bench-" + i, model, total, logs));
       }
       long limitMs = 120_000 + total * (model.equals("mlp") ? 1_000L : 20_000L);
       // ends at once, naming the trainer, when one dies before the last round
       watch.await(clock.done, limitMs, () -> "the trainer processes did not finish " + total + " rounds in "
           + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
-      for (ChildWatch.Child c : watch.children()) {
-        if (!c.process().waitFor(60, TimeUnit.SECONDS)) {
-          throw new IllegalStateException(c.name() + " (pid " + c.process().pid() + ") did not exit 60 s after "
+      for (ChildJvm c : watch.children()) {
+        int code;
+        try {
+          code = c.ended().get(60, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+          throw new IllegalStateException(c.name() + " (pid " + c.pid() + ") did not exit 60 s after "
               + "the last round; log: " + c.log());
         }
-        if (c.process().exitValue() != 0) {
+        if (code != 0) {
           throw new ChildWatch.ChildDiedException(ChildWatch.describe(c));
         }
       }
-      for (int i = 0; i < trainers; i++) {
+      for (ChildJvm c : watch.children()) {
         // each trainer's own summary line: its per-round compute, update-and-fetch and load times
-        for (String line : Files.readAllLines(logs.resolve("bench-" + i + ".log"))) {
-          if (line.contains(": done:")) {
-            System.out.println("[bench ps]   " + line);
-          }
-        }
+        c.line(l -> l.contains(": done:")).thenAccept(l -> System.out.println("[bench ps]   " + l));
       }
       printServerPhases(node.registry());
       return row(model, "procs", spec, n, clock, t0, baseline, ps.backendName());
@@ -393,7 +390,7 @@ public final class PsBench implements Callable<Integer> {
     return t == null ? Double.NaN : t.mean(TimeUnit.MILLISECONDS);
   }
 
-  private Process spawn(String cluster, String seed, String id, String model, int total, Path logs)
+  private ChildJvm spawn(String cluster, String seed, String id, String model, int total, Path logs)
       throws IOException {
     List<String> opts = new ArrayList<>(List.of("-Xmx" + trainerHeap));
     if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
@@ -403,17 +400,16 @@ public final class PsBench implements Callable<Integer> {
     List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
     cmd.addAll(List.of("trainer",
         "--clustered", "--cluster-name", cluster, "--cluster-members", seed, "--cluster-host", LOOPBACK,
-        "--cluster-port", String.valueOf(freePort()), "--id", id, "--batches", String.valueOf(total),
+        "--cluster-port", String.valueOf(Ports.freePort()), "--id", id, "--batches", String.valueOf(total),
         "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",
         "--task", model.equals("mlp") ? "mse" : "replay", "--batch-size", String.valueOf(batchSize),
         "--layers", "784,256,10"));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(logs.resolve(id + ".log").toFile());
+    ProcessBuilder pb = new ProcessBuilder(cmd);
     // One trainer per process, several processes per machine: OpenBLAS's own threads would only
     // compete with the other trainers for the cores (and spin while waiting), so one thread each
     // unless the caller chose otherwise.
     pb.environment().putIfAbsent("OPENBLAS_NUM_THREADS", "1");
-    return pb.start();
+    return ChildJvm.start("trainer process " + id, pb, logs.resolve(id + ".log"));
   }
 
   private Row row(String model, String mode, ModelSpec spec, int n, Clock clock, long t0, Baselines b,
@@ -442,12 +438,6 @@ public final class PsBench implements Callable<Integer> {
     }
     Arrays.sort(ms);
     return ms[ms.length / 2];
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
   }
 
   private void print(List<Row> rows) {

@@ -6,19 +6,17 @@ import dev.batchrpc.agent.AgentVerticle;
 import dev.batchrpc.agent.LatencyLog;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.suite.bench.rl.RlPlot;
 import io.vertx.core.Future;
-import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -30,7 +28,6 @@ import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -215,7 +212,7 @@ public final class RlBench implements Callable<Integer> {
     }
     if (deployments.contains("procs")) {
       CLUSTER_PROPERTIES.forEach(System::setProperty);
-      int port = freePort();
+      int port = Ports.freePort();
       String cluster = "bench-rl-" + UUID.randomUUID();
       Node node = Nodes.start(NodeConfig.clustered(cluster, "127.0.0.1", port, List.of())).await();
       try {
@@ -312,20 +309,14 @@ public final class RlBench implements Callable<Integer> {
     // ends at once with the dead observer's id, exit code and log (the agent would otherwise go on
     // with the observers left, and the figures would be of a smaller world).
     try (ChildWatch watch = new ChildWatch(false)) {
-      CountDownLatch ready = new CountDownLatch(ws - 1);
-      CompletableFuture<Void> allReady = new CompletableFuture<>();
+      List<CompletableFuture<String>> ready = new ArrayList<>();
       out.mkdirs();
       for (int i = 0; i < ws - 1; i++) {
-        File log = new File(out, "rl-observer-" + i + ".log");
-        watch.add("observer process " + i + " (of world size " + ws + ")",
-            startObserver(cluster, agentPort, i, seed, () -> {
-              ready.countDown();
-              if (ready.getCount() == 0) {
-                allReady.complete(null);
-              }
-            }), log.toPath());
+        ChildJvm observer = watch.add(startObserver(cluster, agentPort, i, ws, seed));
+        ready.add(observer.line(l -> l.startsWith("observer ") && l.contains(" ready ")));
       }
-      watch.await(allReady, 180_000, () -> "observer processes did not start within 180 s; see "
+      watch.await(CompletableFuture.allOf(ready.toArray(CompletableFuture[]::new)), 180_000,
+          () -> "observer processes did not start within 180 s; see "
           + new File(out, "rl-observer-*.log"));
       double spawn = (System.nanoTime() - t0) / 1e9;
       for (AgentMode mode : ms) {
@@ -355,8 +346,7 @@ public final class RlBench implements Callable<Integer> {
     return timeoutMs > 0 ? f.await(timeoutMs, TimeUnit.MILLISECONDS) : f.await();
   }
 
-  private Process startObserver(String cluster, int agentPort, int index, long seed, Runnable ready)
-      throws IOException {
+  private ChildJvm startObserver(String cluster, int agentPort, int index, int ws, long seed) throws IOException {
     List<String> opts = new ArrayList<>();
     for (String o : observerJavaOpts.trim().split("\\s+")) {
       if (!o.isEmpty()) {
@@ -371,30 +361,10 @@ public final class RlBench implements Callable<Integer> {
     List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
     cmd.addAll(List.of("observer",
         "--clustered", "--cluster-name", cluster, "--cluster-host", "127.0.0.1",
-        "--cluster-port", Integer.toString(freePort()), "--cluster-members", "127.0.0.1:" + agentPort,
+        "--cluster-port", Integer.toString(Ports.freePort()), "--cluster-members", "127.0.0.1:" + agentPort,
         "--index", Integer.toString(index), "--seed", Long.toString(seed)));
-    File log = new File(out, "rl-observer-" + index + ".log");
-    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.appendTo(log)).start();
-    Thread reader = new Thread(() -> {
-      // stdout goes to the same log (appended, as the child's stderr is), after the ready check
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-           java.io.Writer w = new java.io.OutputStreamWriter(new java.io.FileOutputStream(log, true),
-               StandardCharsets.UTF_8)) {
-        String line;
-        while ((line = r.readLine()) != null) {
-          if (line.startsWith("observer ") && line.contains(" ready ")) {
-            ready.run();
-          }
-          w.write(line + System.lineSeparator());
-          w.flush();
-        }
-      } catch (IOException ignored) {
-        // The process ended.
-      }
-    }, "rl-observer-" + index + "-out");
-    reader.setDaemon(true);
-    reader.start();
-    return p;
+    return ChildJvm.start("observer process " + index + " (of world size " + ws + ")", new ProcessBuilder(cmd),
+        new File(out, "rl-observer-" + index + ".log").toPath());
   }
 
   private Result episodes(AgentVerticle agent, String deployment, int ws, AgentMode mode, long seed,
@@ -563,11 +533,5 @@ public final class RlBench implements Callable<Integer> {
       throw new IllegalArgumentException("--world-sizes must all be >= 2 (agent + at least one observer), got '" + s + "'");
     }
     return new ArrayList<>(set);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      return s.getLocalPort();
-    }
   }
 }

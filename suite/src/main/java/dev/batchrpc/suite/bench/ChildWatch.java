@@ -99,6 +99,30 @@ final class ChildWatch implements AutoCloseable {
     }
   }
 
+  /** {@link #await(CompletionStage, long, Supplier)} for a Vert.x future. */
+  <T> T await(io.vertx.core.Future<T> future, long timeoutMs, String timeoutMessage) throws Exception {
+    return await(future.toCompletionStage(), timeoutMs, () -> timeoutMessage);
+  }
+
+  /**
+   * Waits for every child to exit, at most {@code timeoutMs} each, after {@code what} ("the last
+   * round"); throws a {@link ChildDiedException} for one that exits with another code than 0.
+   */
+  void awaitCleanExits(long timeoutMs, String what) throws InterruptedException, ExecutionException {
+    for (ChildJvm c : children) {
+      int code;
+      try {
+        code = c.ended().get(timeoutMs, TimeUnit.MILLISECONDS);
+      } catch (TimeoutException e) {
+        throw new IllegalStateException(c.name() + " (pid " + c.pid() + ") did not exit " + timeoutMs / 1000
+            + " s after " + what + "; log: " + c.log());
+      }
+      if (code != 0) {
+        throw new ChildDiedException(describe(c));
+      }
+    }
+  }
+
   /**
    * Runs a benchmark's body ({@code command}: its name in messages, e.g. {@code batch-rpc bench ps}):
    * a dead child process ends it with the death's report (the process,

@@ -4,6 +4,7 @@ import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -194,7 +195,7 @@ public final class Trainer {
   public Future<Summary> run() {
     Context ctx = vertx.getOrCreateContext();
     if (Vertx.currentContext() == ctx) {
-      ctx = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
+      ctx = VertxInternals.newEventLoopContext(vertx);
     }
     context = ctx;
     ctx.runOnContext(v -> {

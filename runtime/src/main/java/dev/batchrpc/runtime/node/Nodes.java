@@ -5,6 +5,7 @@ import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
 import dev.batchrpc.proto.ProtobufCodec;
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.Tls;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -109,7 +110,7 @@ public final class Nodes {
    */
   public static Node.Watch watchMembers(Vertx vertx, io.vertx.core.spi.cluster.NodeListener listener) {
     java.util.Objects.requireNonNull(listener, "listener");
-    if (!(((io.vertx.core.internal.VertxInternal) vertx).clusterManager() instanceof FanOutClusterManager cm)) {
+    if (!(VertxInternals.clusterManager(vertx) instanceof FanOutClusterManager cm)) {
       return () -> { };
     }
     io.vertx.core.Context context = vertx.getOrCreateContext();

@@ -1,10 +1,10 @@
 package dev.batchrpc.runtime.testing;
 
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
-import io.vertx.core.internal.VertxInternal;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 import java.util.List;
 import java.util.UUID;
@@ -66,7 +66,7 @@ public final class LoopbackNodes implements BeforeAllCallback, AfterAllCallback 
    * members, as a killed process would vanish. Its Vert.x is left to the caller to close.
    */
   public static void crash(Node node) {
-    ((HazelcastClusterManager) ((VertxInternal) node.vertx()).clusterManager())
+    ((HazelcastClusterManager) VertxInternals.clusterManager(node.vertx()))
         .getHazelcastInstance().getLifecycleService().terminate();
   }
 

@@ -62,9 +62,13 @@ public final class Trainer {
   private static final Set<FailureCode> OUTAGE = EnumSet.of(FailureCode.UNAVAILABLE,
       FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.DUPLICATE);
 
-  /** One completed round, as seen by this trainer. */
+  /** One completed round, as seen by this trainer; {@code loss} is NaN for a task without one (replay). */
   public record Progress(String trainerId, int round, int batches, float loss, long modelVersion,
       double roundsPerSecond) {
+    /** " loss 0.12345", or nothing for a task without a loss. */
+    public String lossText() {
+      return Float.isNaN(loss) ? "" : String.format(Locale.ROOT, " loss %.5f", loss);
+    }
   }
 
   /**
@@ -96,6 +100,12 @@ public final class Trainer {
     /** Rounds per second from the first update to the last reply. */
     public double roundsPerSecond() {
       return endNanos > startNanos ? rounds * 1e9 / (endNanos - startNanos) : 0;
+    }
+
+    /** ", loss 0.14596 -> 0.11298", or nothing for a task without a loss (replay). */
+    public String lossText() {
+      return Float.isNaN(firstLoss) && Float.isNaN(lastLoss) ? ""
+          : String.format(Locale.ROOT, ", loss %.5f -> %.5f", firstLoss, lastLoss);
     }
   }
 

@@ -290,6 +290,7 @@ public final class PsBench implements Callable<Integer> {
       });
       long t0 = System.nanoTime();
       Path logs = Files.createTempDirectory("batchrpc-bench-");
+      System.out.println("[bench ps]   trainer logs in " + logs);
       for (int i = 0; i < trainers; i++) {
         watch.add(spawn(cluster, "bench-" + i, model, total, logs));
       }

@@ -81,4 +81,15 @@ class RlBenchTest {
     }
     assertThat(drawn).isTrue();
   }
+
+  @Test
+  void aFigureOfNoPositiveTimeIsStillAnEmptyFigure(@TempDir Path dir) throws Exception {
+    Map<String, List<double[]>> series = new LinkedHashMap<>();
+    series.put("inproc batch", List.of(new double[] {2, 0}));
+    File png = dir.resolve("out").resolve("rl.png").toFile();
+    RlPlot.write(png, "nothing measured", series);
+    BufferedImage img = ImageIO.read(png);
+    assertThat(img.getWidth()).isEqualTo(900);
+    assertThat(img.getHeight()).isEqualTo(600);
+  }
 }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.process.ChildJvm;
-import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.File;

@@ -182,7 +182,7 @@ public final class ChildJvm implements AutoCloseable {
   public String awaitPrefix(String prefix, long timeoutMs) throws InterruptedException {
     String line = awaitLine(l -> l.startsWith(prefix), timeoutMs);
     if (line == null) {
-      throw new AssertionError("no line '" + prefix + "' from " + output());
+      throw new IllegalStateException("no line '" + prefix + "' from " + output());
     }
     return line;
   }
@@ -192,7 +192,7 @@ public final class ChildJvm implements AutoCloseable {
     Pattern p = Pattern.compile("metrics on http://[^:]+:(\\d+)/metrics");
     String line = awaitLine(l -> p.matcher(l).find(), timeoutMs);
     if (line == null) {
-      throw new AssertionError(name + " printed no metrics line:\n" + output());
+      throw new IllegalStateException(name + " printed no metrics line:\n" + output());
     }
     Matcher m = p.matcher(line);
     m.find();

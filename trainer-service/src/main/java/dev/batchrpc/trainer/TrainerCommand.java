@@ -143,14 +143,14 @@ public final class TrainerCommand implements Callable<Integer> {
     System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
     Trainer trainer = new Trainer(vertx, client, trainerId, gradientTask, batches, p -> {
       if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
-        System.out.printf(Locale.ROOT, "trainer %s: round %d/%d loss %.5f model v%d %.1f rounds/s%n",
-            p.trainerId(), p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
+        System.out.printf(Locale.ROOT, "trainer %s: round %d/%d%s model v%d %.1f rounds/s%n",
+            p.trainerId(), p.round(), p.batches(), p.lossText(), p.modelVersion(), p.roundsPerSecond());
       }
     }, Duration.ofSeconds(retryTimeoutS));
     Trainer.Summary s = trainer.run().await();
-    System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s "
+    System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds%s, model v%d, %.1f rounds/s "
             + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
-        s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
+        s.trainerId(), s.rounds(), s.lossText(), s.finalVersion(), s.roundsPerSecond(),
         s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
     if (s.outages() > 0) {
       System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "

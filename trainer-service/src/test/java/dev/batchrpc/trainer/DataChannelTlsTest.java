@@ -3,17 +3,18 @@ package dev.batchrpc.trainer;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsConfig;
-import dev.batchrpc.proto.Addresses;
-import dev.batchrpc.proto.FailureCode;
-import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
 import dev.batchrpc.runtime.net.Certificates;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -49,7 +50,7 @@ class DataChannelTlsTest {
   }
 
   private Node start(String cluster, String name, List<String> members) throws Exception {
-    NodeConfig config = LoopbackNodes.config(cluster, LoopbackNodes.freePort(), members)
+    NodeConfig config = LoopbackNodes.config(cluster, Ports.freePort(), members)
         .withTls(Certificates.tlsConfig(dir.resolve("certs"), name, ClientAuth.REQUIRED));
     Node n = Nodes.start(config).await(60, TimeUnit.SECONDS);
     nodes.add(n);

@@ -1,7 +1,7 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.net.Ports.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
-import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -137,4 +137,16 @@ class TrainerTest {
             }))
         .onComplete(ctx.succeedingThenComplete());
   }
+
+  @Test
+  void aTaskWithoutALossPrintsNoneRatherThanNaN() {
+    assertThat(new Trainer.Progress("t", 1, 2, Float.NaN, 1, 3.0).lossText()).isEmpty();
+    assertThat(new Trainer.Progress("t", 1, 2, 0.25f, 1, 3.0).lossText()).isEqualTo(" loss 0.25000");
+    assertThat(summary(Float.NaN, Float.NaN).lossText()).isEmpty();
+    assertThat(summary(0.5f, 0.25f).lossText()).isEqualTo(", loss 0.50000 -> 0.25000");
+  }
+
+  private static Trainer.Summary summary(float firstLoss, float lastLoss) {
+    return new Trainer.Summary("t", 2, firstLoss, lastLoss, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+  }
 }

@@ -1,6 +1,9 @@
 package dev.batchrpc.agent;
 
 import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.runtime.cli.DeviceOption;
+import dev.batchrpc.runtime.cli.EnvDefaults;
+import dev.batchrpc.runtime.cli.GrpcOptions;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -25,6 +28,7 @@ import picocli.CommandLine.Spec;
  * agent waits for N {@code batch-rpc observer} processes to register.
  */
 @Command(name = "agent", mixinStandardHelpOptions = true,
+    defaultValueProvider = EnvDefaults.class,
     description = {
         "Runs the batch-processing CartPole agent (the tutorial's REINFORCE policy, Adam).",
         "Each episode: every observer runs --steps steps, asking the agent for an action at every",
@@ -46,72 +50,63 @@ public final class AgentCommand implements Callable<Integer> {
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--observers", defaultValue = "${env:BATCHRPC_OBSERVERS:-1}",
+  @Option(names = "--observers", defaultValue = "1",
       description = "Number of observers N (world size N+1), ids observer-0..N-1. "
-          + "Env BATCHRPC_OBSERVERS. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   int observers;
 
-  @Option(names = "--episodes", defaultValue = "${env:BATCHRPC_EPISODES:-10}",
-      description = "Episodes to run. Env BATCHRPC_EPISODES. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--episodes", defaultValue = "10",
+      description = "Episodes to run. Default: ${DEFAULT-VALUE}.")
   int episodes;
 
-  @Option(names = "--steps", defaultValue = "${env:BATCHRPC_STEPS:-500}",
-      description = "Steps per observer per episode (n_steps). Env BATCHRPC_STEPS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--steps", defaultValue = "500",
+      description = "Steps per observer per episode (n_steps). Default: ${DEFAULT-VALUE}.")
   int steps;
 
-  @Option(names = "--mode", defaultValue = "${env:BATCHRPC_MODE:-batch}",
+  @Option(names = "--mode", defaultValue = "batch",
       description = "batch (one forward pass per step for all observers) or nobatch (one per request). "
-          + "Env BATCHRPC_MODE. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   String mode;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-543}",
+  @Option(names = "--seed", defaultValue = "543",
       description = "The run's seed (observers need the same; 543 as in the tutorial). "
-          + "Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--gamma", defaultValue = "${env:BATCHRPC_GAMMA:-1.0}",
-      description = "Discount of the reward-to-go, in [0, 1]. Env BATCHRPC_GAMMA. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--gamma", defaultValue = "1.0",
+      description = "Discount of the reward-to-go, in [0, 1]. Default: ${DEFAULT-VALUE}.")
   double gamma;
 
-  @Option(names = "--lr", defaultValue = "${env:BATCHRPC_LR:-0.01}",
-      description = "Adam's learning rate. Env BATCHRPC_LR. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--lr", defaultValue = "0.01",
+      description = "Adam's learning rate. Default: ${DEFAULT-VALUE}.")
   float lr;
 
-  @Option(names = "--device", defaultValue = "${env:BATCHRPC_DEVICE:-auto}",
-      description = "auto, cpu or cuda (auto falls back to the CPU and says why). Env BATCHRPC_DEVICE. "
-          + "Default: ${DEFAULT-VALUE}.")
-  String device;
+  @Mixin
+  DeviceOption device;
 
-  @Option(names = "--grpc-port", defaultValue = "${env:BATCHRPC_GRPC_PORT:--1}",
-      description = "Serve Agent.SelectAction/RegisterObserver over gRPC on this port (0: any free "
-          + "port, -1: off). Env BATCHRPC_GRPC_PORT. Default: ${DEFAULT-VALUE}.")
-  int grpcPort;
+  @Mixin
+  GrpcOptions grpc;
 
-  @Option(names = "--grpc-host", defaultValue = "${env:BATCHRPC_GRPC_HOST:-127.0.0.1}",
-      description = "Address the gRPC server binds (loopback unless set; containers: 0.0.0.0). "
-          + "Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
-  String grpcHost;
-
-  @Option(names = "--episode-timeout-ms", defaultValue = "${env:BATCHRPC_EPISODE_TIMEOUT_MS:-600000}",
-      description = "Longest an observer's episode may take. Env BATCHRPC_EPISODE_TIMEOUT_MS. "
+  @Option(names = "--episode-timeout-ms", defaultValue = "600000",
+      description = "Longest an observer's episode may take. "
           + "Default: ${DEFAULT-VALUE}.")
   long episodeTimeoutMs;
 
-  @Option(names = "--max-wait-ms", defaultValue = "${env:BATCHRPC_MAX_WAIT_MS:-10000}",
+  @Option(names = "--max-wait-ms", defaultValue = "10000",
       description = "Close a step round this long after its first state even if not all observers "
           + "sent theirs (an observer lost without a trace); 0 waits for all. Observers whose node "
-          + "leaves the cluster stop counting at once. Env BATCHRPC_MAX_WAIT_MS. Default: ${DEFAULT-VALUE}.")
+          + "leaves the cluster stop counting at once. Default: ${DEFAULT-VALUE}.")
   long maxWaitMs;
 
-  @Option(names = "--partial-policy", defaultValue = "${env:BATCHRPC_PARTIAL_POLICY:-run}",
+  @Option(names = "--partial-policy", defaultValue = "run",
       description = "What a step round closed by --max-wait-ms does: run (answer the observers that "
           + "arrived; the missing ones sit out the rest of the episode) or fail (the episode fails). "
-          + "Env BATCHRPC_PARTIAL_POLICY. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   String partialPolicy;
 
-  @Option(names = "--register-timeout-s", defaultValue = "${env:BATCHRPC_REGISTER_TIMEOUT_S:-300}",
+  @Option(names = "--register-timeout-s", defaultValue = "300",
       description = "With --clustered: how long to wait for all observers to register. "
-          + "Env BATCHRPC_REGISTER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   int registerTimeoutS;
 
   /** A command for clustered runs only: it has no observers to deploy in its own process. */
@@ -149,7 +144,7 @@ public final class AgentCommand implements Callable<Integer> {
       }
       ops.validate();
       config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
-          .withTraining(gamma, lr, device).withGrpc(grpcHost, grpcPort).withEpisodeTimeoutMs(episodeTimeoutMs)
+          .withTraining(gamma, lr, device.value()).withGrpc(grpc.host(), grpc.port()).withEpisodeTimeoutMs(episodeTimeoutMs)
           .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL);
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
@@ -170,7 +165,7 @@ public final class AgentCommand implements Callable<Integer> {
       System.out.println("agent: " + opsLine);
       System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
           config.observers(), config.mode().cliName(), episodes, steps, seed,
-          agent.grpcPort() > 0 ? ", gRPC on " + grpcHost + ":" + agent.grpcPort() : "");
+          agent.grpcPort() > 0 ? ", gRPC on " + grpc.host() + ":" + agent.grpcPort() : "");
       if (!nodeConfig.clustered()) {
         localObservers.deploy(n.vertx(), config).await();
       } else {

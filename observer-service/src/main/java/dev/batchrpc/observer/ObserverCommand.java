@@ -1,5 +1,6 @@
 package dev.batchrpc.observer;
 
+import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.node.Node;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Spec;
  * the agent until stopped (SIGTERM or Ctrl-C closes it cleanly).
  */
 @Command(name = "observer", mixinStandardHelpOptions = true,
+    defaultValueProvider = EnvDefaults.class,
     description = {
         "Runs one CartPole-v1 observer: it joins the cluster, registers with the agent and runs",
         "each episode the agent asks for, requesting an action at every step.",
@@ -38,26 +40,26 @@ public final class ObserverCommand implements Callable<Integer> {
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--index", defaultValue = "${env:BATCHRPC_INDEX:-0}",
+  @Option(names = "--index", defaultValue = "0",
       description = "This observer's index among the agent's observers (0..N-1); picks its "
           + "environment's random stream; -1 claims the next free index from a cluster-wide counter "
-          + "(for replicas that cannot be numbered, e.g. compose --scale). Env BATCHRPC_INDEX. "
+          + "(for replicas that cannot be numbered, e.g. compose --scale). "
           + "Default: ${DEFAULT-VALUE}.")
   int index;
 
-  @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
-      description = "The observer's id ([A-Za-z0-9_.-]+). Env BATCHRPC_ID. Default: observer-<index>, "
+  @Option(names = "--id",
+      description = "The observer's id ([A-Za-z0-9_.-]+). Default: observer-<index>, "
           + "the id the agent expects.")
   String id;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-543}",
-      description = "The run's seed (give the agent the same one; 543 as in the tutorial). Env BATCHRPC_SEED. "
+  @Option(names = "--seed", defaultValue = "543",
+      description = "The run's seed (give the agent the same one; 543 as in the tutorial). "
           + "Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--action-timeout-ms", defaultValue = "${env:BATCHRPC_ACTION_TIMEOUT_MS:-60000}",
+  @Option(names = "--action-timeout-ms", defaultValue = "60000",
       description = "How long one action request may wait for the agent. "
-          + "Env BATCHRPC_ACTION_TIMEOUT_MS. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   long actionTimeoutMs;
 
   @Override

@@ -1,12 +1,16 @@
 package dev.batchrpc.ps;
 
+import dev.batchrpc.runtime.cli.DeviceOption;
+import dev.batchrpc.runtime.cli.EnvDefaults;
+import dev.batchrpc.runtime.cli.GrpcOptions;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import dev.batchrpc.runtime.data.DataChannelConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.ops.Readiness;
 import dev.batchrpc.runtime.round.PartialPolicy;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -14,13 +18,15 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code batch-rpc ps}: runs the batch-updating parameter server until SIGTERM/Ctrl-C. */
 @Command(name = "ps", mixinStandardHelpOptions = true, sortOptions = false,
+    defaultValueProvider = EnvDefaults.class,
     description = {
         "Runs the batch-updating parameter server: every round collects one gradient from each of",
         "--trainers trainers, averages them, takes one SGD step and sends every trainer of the",
@@ -29,98 +35,93 @@ import picocli.CommandLine.Option;
         ""})
 public final class PsCommand implements Callable<Integer> {
 
+  @Spec
+  CommandSpec spec;
+
   @Mixin
   NodeOptions node;
 
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--trainers", defaultValue = "${env:BATCHRPC_TRAINERS:-5}",
-      description = "Trainers per round (gradients averaged per step). Env BATCHRPC_TRAINERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--trainers", defaultValue = "5",
+      description = "Trainers per round (gradients averaged per step). Default: ${DEFAULT-VALUE}.")
   int trainers;
 
-  @Option(names = "--participants", split = ",", defaultValue = "${env:BATCHRPC_PARTICIPANTS:-}",
-      description = "The only trainer ids allowed, comma-separated. Env BATCHRPC_PARTICIPANTS. "
+  @Option(names = "--participants", split = ",", defaultValue = "",
+      description = "The only trainer ids allowed, comma-separated. "
           + "Default: none (any trainer that fetched the model with its id may join).")
   List<String> participants;
 
-  @Option(names = "--max-wait-ms", defaultValue = "${env:BATCHRPC_MAX_WAIT_MS:-60000}",
+  @Option(names = "--max-wait-ms", defaultValue = "60000",
       description = "Close a round this long after its first gradient even if not all trainers "
           + "arrived (a trainer lost without a trace, e.g. a gRPC client); 0 waits for all. Trainers "
-          + "whose node leaves the cluster stop counting at once. Env BATCHRPC_MAX_WAIT_MS. "
+          + "whose node leaves the cluster stop counting at once. "
           + "Default: ${DEFAULT-VALUE}.")
   long maxWaitMs;
 
-  @Option(names = "--partial-policy", defaultValue = "${env:BATCHRPC_PARTIAL_POLICY:-run}",
+  @Option(names = "--partial-policy", defaultValue = "run",
       description = "What a round closed by --max-wait-ms does: run (step on what arrived) or fail "
-          + "(its trainers get ROUND_TIMEOUT). Env BATCHRPC_PARTIAL_POLICY. Default: ${DEFAULT-VALUE}.")
+          + "(its trainers get ROUND_TIMEOUT). Default: ${DEFAULT-VALUE}.")
   String partialPolicy;
 
-  @Option(names = "--device", defaultValue = "${env:BATCHRPC_DEVICE:-auto}",
-      description = "auto, cpu or cuda (auto falls back to cpu and says why). Env BATCHRPC_DEVICE. Default: ${DEFAULT-VALUE}.")
-  String device;
+  @Mixin
+  DeviceOption device;
 
-  @Option(names = "--model", defaultValue = "${env:BATCHRPC_MODEL:-mlp}",
+  @Option(names = "--model", defaultValue = "mlp",
       description = "mlp (trainable, see --layers) or replay (a flat vector of --replay-params "
-          + "parameters, to measure the server alone). Env BATCHRPC_MODEL. Default: ${DEFAULT-VALUE}.")
+          + "parameters, to measure the server alone). Default: ${DEFAULT-VALUE}.")
   String model;
 
-  @Option(names = "--layers", defaultValue = "${env:BATCHRPC_LAYERS:-784,256,10}",
-      description = "MLP layer sizes, inputs first. Env BATCHRPC_LAYERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--layers", defaultValue = "784,256,10",
+      description = "MLP layer sizes, inputs first. Default: ${DEFAULT-VALUE}.")
   String layers;
 
-  @Option(names = "--replay-params", defaultValue = "${env:BATCHRPC_REPLAY_PARAMS:-23569502}",
-      description = "Parameters of the replay model (default: ResNet-50's). Env BATCHRPC_REPLAY_PARAMS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--replay-params", defaultValue = "23569502",
+      description = "Parameters of the replay model (default: ResNet-50's). Default: ${DEFAULT-VALUE}.")
   int replayParams;
 
-  @Option(names = "--lr", defaultValue = "${env:BATCHRPC_LR:-0.001}",
-      description = "SGD learning rate. Env BATCHRPC_LR. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--lr", defaultValue = "0.001",
+      description = "SGD learning rate. Default: ${DEFAULT-VALUE}.")
   float lr;
 
-  @Option(names = "--momentum", defaultValue = "${env:BATCHRPC_MOMENTUM:-0.9}",
-      description = "SGD momentum. Env BATCHRPC_MOMENTUM. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--momentum", defaultValue = "0.9",
+      description = "SGD momentum. Default: ${DEFAULT-VALUE}.")
   float momentum;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
-      description = "Seed of the initial parameters. Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--seed", defaultValue = "0",
+      description = "Seed of the initial parameters. Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--grpc-port", defaultValue = "${env:BATCHRPC_GRPC_PORT:--1}",
-      description = "gRPC port for non-JVM trainers; 0 picks a free port, -1 serves no gRPC. "
-          + "Env BATCHRPC_GRPC_PORT. Default: ${DEFAULT-VALUE}.")
-  int grpcPort;
+  @Mixin
+  GrpcOptions grpc;
 
-  @Option(names = "--grpc-host", defaultValue = "${env:BATCHRPC_GRPC_HOST:-127.0.0.1}",
-      description = "Address the gRPC server binds (loopback unless set; containers: 0.0.0.0). "
-          + "Env BATCHRPC_GRPC_HOST. Default: ${DEFAULT-VALUE}.")
-  String grpcHost;
-
-  @Option(names = "--data-port", defaultValue = "${env:BATCHRPC_DATA_PORT:-0}",
+  @Option(names = "--data-port", defaultValue = "0",
       description = "Port of the data channel on a clustered node: trainers send gradients and get "
           + "models there (bound on --cluster-host, advertised as --public-host), not on the event "
-          + "bus; 0 picks a free port, -1 sends tensors over the event bus. Env BATCHRPC_DATA_PORT. "
+          + "bus; 0 picks a free port, -1 sends tensors over the event bus. "
           + "Default: ${DEFAULT-VALUE}.")
   int dataPort;
 
-  @Option(names = "--checkpoint-dir", defaultValue = "${env:BATCHRPC_CHECKPOINT_DIR:-}",
+  @Option(names = "--checkpoint-dir", defaultValue = "",
       description = "Directory for checkpoints of the parameters, optimizer state and model version "
           + "(created if missing; one directory per model). At start the newest intact one is "
-          + "restored. Empty: no checkpoints. Env BATCHRPC_CHECKPOINT_DIR. Default: none.")
+          + "restored. Empty: no checkpoints. Default: none.")
   String checkpointDir;
 
-  @Option(names = "--checkpoint-every", defaultValue = "${env:BATCHRPC_CHECKPOINT_EVERY:-50}",
+  @Option(names = "--checkpoint-every", defaultValue = "50",
       description = "Rounds between checkpoints: a crash loses at most this many updates (a final "
-          + "checkpoint is written on shutdown). Env BATCHRPC_CHECKPOINT_EVERY. Default: ${DEFAULT-VALUE}.")
+          + "checkpoint is written on shutdown). Default: ${DEFAULT-VALUE}.")
   int checkpointEvery;
 
-  @Option(names = "--checkpoint-keep", defaultValue = "${env:BATCHRPC_CHECKPOINT_KEEP:-3}",
+  @Option(names = "--checkpoint-keep", defaultValue = "3",
       description = "How many of the newest checkpoints to keep (older ones are deleted). "
-          + "Env BATCHRPC_CHECKPOINT_KEEP. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   int checkpointKeep;
 
   /** Runs the command alone (the suite's {@code batch-rpc ps} is the usual entry point). */
   public static void main(String[] args) {
-    System.exit(new picocli.CommandLine(new PsCommand()).execute(args));
+    System.exit(ServiceLauncher.commandLine(new PsCommand()).execute(args));
   }
 
   /** The validated settings; each error names its flag. */
@@ -139,9 +140,11 @@ public final class PsCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--checkpoint-dir '" + checkpointDir + "' is not a path: "
           + e.getMessage());
     }
-    return new PsConfig(trainers, ids, maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs),
-        policy == PartialPolicy.RUN_PARTIAL, device, spec, lr, momentum, seed, grpcPort, grpcHost,
-        new CheckpointConfig(dir, checkpointEvery, checkpointKeep));
+    return PsConfig.builder(trainers, spec).participants(ids)
+        .maxWait(maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs))
+        .runPartial(policy == PartialPolicy.RUN_PARTIAL).device(device.value()).lr(lr).momentum(momentum)
+        .seed(seed).grpcPort(grpc.port()).grpcHost(grpc.host())
+        .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep)).build();
   }
 
   /** Parses {@code --layers} ("784,256,10"). */
@@ -156,55 +159,29 @@ public final class PsCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    PsConfig config;
-    NodeConfig nodeConfig;
-    DataChannelConfig dataChannel;
-    try {
-      config = toConfig();
-      nodeConfig = node.toConfig();
-      dataChannel = DataChannelConfig.of(nodeConfig, dataPort);
-      ops.validate();
-    } catch (IllegalArgumentException e) {
-      System.err.println("batch-rpc ps: " + e.getMessage());
-      return 2;
-    }
-    Node n = Nodes.start(nodeConfig).await();
-    // Ops first, so liveness answers while a large model initialises; ready once it is served.
-    Readiness readiness = new Readiness().require("consumers").require("model");
-    if (n.isClustered()) {
-      readiness.set("cluster", true);
-    }
+    return ServiceLauncher.of(spec, ops, "consumers", "model").serve(() -> {
+      PsConfig config = toConfig();
+      NodeConfig nodeConfig = node.toConfig();
+      DataChannelConfig dataChannel = DataChannelConfig.of(nodeConfig, dataPort);
+      return new Plan<>(nodeConfig, started -> deploy(started, config, dataChannel));
+    });
+  }
+
+  /** Deploys the server (ops already answer liveness while a large model initialises). */
+  private static void deploy(Started started, PsConfig config, DataChannelConfig dataChannel) {
+    Node n = started.node();
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry(), dataChannel);
-    String opsLine;
-    try {
-      opsLine = ops.start(n, readiness).await();
-      n.vertx().deployVerticle(verticle).await();
-      readiness.set("model", true);
-      readiness.set("consumers", true);
-    } catch (Exception e) {
-      System.err.println("batch-rpc ps: failed to start: " + e.getMessage());
-      n.close().await();
-      return 1;
-    }
+    n.vertx().deployVerticle(verticle).await();
+    started.readiness().set("model", true);
+    started.readiness().set("consumers", true);
     ParameterServer ps = verticle.server().await();
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        n.close().await();
-      } catch (Exception e) {
-        System.err.println("batch-rpc ps: error while stopping: " + e.getMessage());
-      }
-      stopped.countDown();
-    }, "ps-shutdown"));
     System.out.println("ps: serving " + config.model() + " for rounds of " + config.trainers()
         + " trainers (lr " + config.lr() + ", momentum " + config.momentum() + ") on " + ps.backendName()
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
-        + nodeConfig.clusterName() + "')" : "local")
+        + n.config().clusterName() + "')" : "local")
         + (verticle.dataPort() < 0 ? "" : "; data channel on " + dataChannel.bindHost() + ":"
         + verticle.dataPort())
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
-        + "; " + ps.checkpointStatus() + "; " + opsLine + ". Ctrl-C to stop.");
-    stopped.await();
-    return 0;
+        + "; " + ps.checkpointStatus() + "; " + started.opsLine() + ". Ctrl-C to stop.");
   }
 }

@@ -7,7 +7,7 @@ import java.util.Set;
 
 /**
  * The parameter server's validated settings (one record, built and checked at start; each message
- * names the command-line flag of the bad value).
+ * names the command-line flag of the bad value). Build one by name with {@link #builder}.
  *
  * @param trainers {@code --trainers}: the round size N (gradients averaged per step)
  * @param participants {@code --participants}: the only trainer ids allowed, or empty to admit
@@ -71,42 +71,151 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
     checkpoints = checkpoints == null ? CheckpointConfig.OFF : checkpoints;
   }
 
-  /** The settings without checkpoints. */
-  public PsConfig(int trainers, List<String> participants, Duration maxWait, boolean runPartial,
-      String device, ModelSpec model, float lr, float momentum, long seed, int grpcPort,
-      String grpcHost) {
-    this(trainers, participants, maxWait, runPartial, device, model, lr, momentum, seed, grpcPort,
-        grpcHost, CheckpointConfig.OFF);
+  /**
+   * A builder with the tutorial's defaults for the rest: every trainer that fetched the model may
+   * join, no round timeout (run partial rounds if one is set), CPU, lr 0.001, momentum 0.9, seed 0,
+   * no gRPC (its host loopback), no checkpoints.
+   */
+  public static Builder builder(int trainers, ModelSpec model) {
+    return new Builder(trainers, model);
   }
 
   /** The tutorial's defaults for a model: N trainers, lr 0.001, momentum 0.9, no gRPC. */
   public static PsConfig of(int trainers, ModelSpec model) {
-    return new PsConfig(trainers, List.of(), null, true, "cpu", model, 0.001f, 0.9f, 0, -1,
-        "127.0.0.1");
+    return builder(trainers, model).build();
+  }
+
+  /** A builder holding this config's values. */
+  public Builder toBuilder() {
+    return new Builder(trainers, model).participants(participants).maxWait(maxWait).runPartial(runPartial)
+        .device(device).lr(lr).momentum(momentum).seed(seed).grpcPort(grpcPort).grpcHost(grpcHost)
+        .checkpoints(checkpoints);
   }
 
   /** This config with a fixed set of participants. */
   public PsConfig withParticipants(String... ids) {
-    return new PsConfig(trainers, Arrays.asList(ids), maxWait, runPartial, device, model, lr,
-        momentum, seed, grpcPort, grpcHost, checkpoints);
+    return toBuilder().participants(Arrays.asList(ids)).build();
   }
 
   /** This config with a gRPC server on {@code port} (0: any free port). */
   public PsConfig withGrpcPort(int port) {
-    return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum,
-        seed, port, grpcHost, checkpoints);
+    return toBuilder().grpcPort(port).build();
   }
 
   /** This config with another seed for the initial parameters. */
   public PsConfig withSeed(long newSeed) {
-    return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum,
-        newSeed, grpcPort, grpcHost, checkpoints);
+    return toBuilder().seed(newSeed).build();
   }
 
   /** This config with checkpoint settings. */
   public PsConfig withCheckpoints(CheckpointConfig newCheckpoints) {
-    return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum,
-        seed, grpcPort, grpcHost, newCheckpoints);
+    return toBuilder().checkpoints(newCheckpoints).build();
+  }
+
+  /**
+   * Builds a {@link PsConfig} by name rather than by position; {@link #build()} validates. Each
+   * setter is the record component of the same name.
+   */
+  public static final class Builder {
+    private int trainers;
+    private ModelSpec model;
+    private List<String> participants = List.of();
+    private Duration maxWait;
+    private boolean runPartial = true;
+    private String device = "cpu";
+    private float lr = 0.001f;
+    private float momentum = 0.9f;
+    private long seed;
+    private int grpcPort = -1;
+    private String grpcHost = "127.0.0.1";
+    private CheckpointConfig checkpoints = CheckpointConfig.OFF;
+
+    private Builder(int trainers, ModelSpec model) {
+      this.trainers = trainers;
+      this.model = model;
+    }
+
+    /** {@code --trainers}. */
+    public Builder trainers(int value) {
+      trainers = value;
+      return this;
+    }
+
+    /** {@code --model}. */
+    public Builder model(ModelSpec value) {
+      model = value;
+      return this;
+    }
+
+    /** {@code --participants}; empty admits every trainer that fetched the model. */
+    public Builder participants(List<String> value) {
+      participants = value;
+      return this;
+    }
+
+    /** {@code --max-wait-ms}; null waits for all trainers. */
+    public Builder maxWait(Duration value) {
+      maxWait = value;
+      return this;
+    }
+
+    /** {@code --partial-policy}: true runs a timed-out round with what arrived. */
+    public Builder runPartial(boolean value) {
+      runPartial = value;
+      return this;
+    }
+
+    /** {@code --device}. */
+    public Builder device(String value) {
+      device = value;
+      return this;
+    }
+
+    /** {@code --lr}. */
+    public Builder lr(float value) {
+      lr = value;
+      return this;
+    }
+
+    /** {@code --momentum}. */
+    public Builder momentum(float value) {
+      momentum = value;
+      return this;
+    }
+
+    /** {@code --seed}. */
+    public Builder seed(long value) {
+      seed = value;
+      return this;
+    }
+
+    /** {@code --grpc-port}: -1 none, 0 any free port. */
+    public Builder grpcPort(int value) {
+      grpcPort = value;
+      return this;
+    }
+
+    /** {@code --grpc-host}. */
+    public Builder grpcHost(String value) {
+      grpcHost = value;
+      return this;
+    }
+
+    /** {@code --checkpoint-*}. */
+    public Builder checkpoints(CheckpointConfig value) {
+      checkpoints = value;
+      return this;
+    }
+
+    /**
+     * The validated config.
+     *
+     * @throws IllegalArgumentException naming the flag of a bad value
+     */
+    public PsConfig build() {
+      return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum, seed,
+          grpcPort, grpcHost, checkpoints);
+    }
   }
 
   /**

@@ -20,6 +20,7 @@ import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
 import dev.batchrpc.runtime.data.DataServer;
 import dev.batchrpc.runtime.data.TensorPayload;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
@@ -58,7 +59,7 @@ class DataChannelTest {
 
   @BeforeEach
   void startServer() throws Exception {
-    node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("data"), LoopbackNodes.freePort(),
+    node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("data"), Ports.freePort(),
         List.of())), 60);
     verticle = new ParameterServerVerticle(PsConfig.of(2, MODEL).withParticipants("a", "b", "c"),
         node.registry());

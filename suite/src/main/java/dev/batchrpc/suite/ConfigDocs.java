@@ -1,12 +1,11 @@
 package dev.batchrpc.suite;
 
+import dev.batchrpc.runtime.cli.EnvDefaults;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -25,8 +24,6 @@ public final class ConfigDocs implements Callable<Integer> {
   /** The commands a deployment runs, in this order; the table covers exactly these. */
   public static final List<String> SERVICE_COMMANDS = List.of("demo", "ps", "trainer", "agent", "observer");
 
-  private static final Pattern ENV = Pattern.compile("^\\$\\{env:([A-Z0-9_]+)(?::-(.*))?}$", Pattern.DOTALL);
-
   /** One configurable option of a command. */
   public record Setting(String flag, String env, String defaultValue, String description) {
   }
@@ -39,7 +36,7 @@ public final class ConfigDocs implements Callable<Integer> {
 
   /**
    * The settings of a command, from picocli's model: each option's longest name, its
-   * {@code BATCHRPC_*} fallback (null when it has none) and default.
+   * {@code BATCHRPC_*} fallback ({@link EnvDefaults}; null when it has none) and annotated default.
    */
   public static List<Setting> settings(CommandSpec command) {
     List<Setting> out = new ArrayList<>();
@@ -47,19 +44,12 @@ public final class ConfigDocs implements Callable<Integer> {
       if (o.usageHelp() || o.versionHelp()) {
         continue;
       }
-      String raw = o.defaultValueString(false);
-      String env = null;
-      String def = raw;
-      if (raw != null) {
-        Matcher m = ENV.matcher(raw);
-        if (m.matches()) {
-          env = m.group(1);
-          def = m.group(2);
-        }
-      }
+      // The annotation's default, not the environment's: the docs must not depend on who runs them.
+      String def = o.defaultValue();
       String description = String.join(" ", o.description())
           .replace("${DEFAULT-VALUE}", def == null ? "" : def);
-      out.add(new Setting(o.longestName(), env, def == null || def.isEmpty() ? "" : def, description));
+      out.add(new Setting(o.longestName(), EnvDefaults.variableOf(o), def == null || def.isEmpty() ? "" : def,
+          description));
     }
     return out;
   }
@@ -100,17 +90,16 @@ public final class ConfigDocs implements Callable<Integer> {
         md.append("| `").append(s.flag()).append("` | ")
             .append(s.env() == null ? "" : "`" + s.env() + "`").append(" | ")
             .append(s.defaultValue().isEmpty() ? "" : "`" + s.defaultValue() + "`").append(" | ")
-            .append(cell(stripEnvAndDefault(s.description(), !s.defaultValue().isEmpty()))).append(" |\n");
+            .append(cell(stripDefault(s.description(), !s.defaultValue().isEmpty()))).append(" |\n");
       }
     }
     return md.toString();
   }
 
-  /** The description without its "Env X." and "Default: y." sentences (they have their own columns). */
-  private static String stripEnvAndDefault(String d, boolean hasDefault) {
-    String out = d.replaceAll("\\s*Env BATCHRPC_[A-Z0-9_]+\\.", "");
+  /** The description without its "Default: y." sentence (it has its own column). */
+  private static String stripDefault(String d, boolean hasDefault) {
     // Without a default value, the sentence says what happens instead ("Default: none (...)."): keep it.
-    return (hasDefault ? out.replaceAll("\\s*Default: [^|]*?\\.(?=\\s|$)", "") : out).strip();
+    return (hasDefault ? d.replaceAll("\\s*Default: [^|]*?\\.(?=\\s|$)", "") : d).strip();
   }
 
   private static String cell(String s) {

@@ -3,6 +3,7 @@ package dev.batchrpc.suite;
 import dev.batchrpc.agent.AgentCommand;
 import dev.batchrpc.observer.ObserverCommand;
 import dev.batchrpc.ps.PsCommand;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
 import dev.batchrpc.suite.bench.BenchCommand;
 import dev.batchrpc.trainer.TrainerCommand;
 import java.io.IOException;
@@ -56,8 +57,7 @@ public final class Main implements Runnable {
 
   /** Builds the command line (tests use it too). */
   public static CommandLine commandLine() {
-    CommandLine cl = new CommandLine(new Main(), new Factory()).setCaseInsensitiveEnumValuesAllowed(true)
-        .setUsageHelpWidth(100);
+    CommandLine cl = ServiceLauncher.configure(new CommandLine(new Main(), new Factory())).setUsageHelpWidth(100);
     abbreviateSynopses(cl);
     return cl;
   }

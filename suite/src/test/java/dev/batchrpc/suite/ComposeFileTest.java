@@ -3,7 +3,8 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.runtime.cli.OpsOptions;
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.net.Ports;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import java.io.IOException;
 import java.net.URI;
@@ -198,7 +199,7 @@ class ComposeFileTest {
         env.put("BATCHRPC_CHECKPOINT_DIR", tmp.resolve(service + "-checkpoints").toString());
       }
       if (seed) {
-        seedPort = LoopbackNodes.freePort();
+        seedPort = Ports.freePort();
         env.put("BATCHRPC_CLUSTER_PORT", String.valueOf(seedPort));
       }
       assertThat(env.get("BATCHRPC_CLUSTER_MEMBERS")).isEqualTo("ps");

@@ -2,9 +2,9 @@ package dev.batchrpc.suite;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
+import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.runtime.testing.OomMain;
-import dev.batchrpc.suite.bench.JvmFlags;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;
@@ -28,12 +28,28 @@ class JvmFlagsTest {
   }
 
   @Test
-  void theLauncherAndTheContainerEntryPointPassTheFlag() throws Exception {
+  void theLauncherAndTheContainerEntryPointPassEveryCommonFlag() throws Exception {
     for (String file : List.of("batch-rpc", "deploy/docker/entrypoint.sh")) {
-      String exec = Files.readAllLines(Deploy.root().resolve(file)).stream()
-          .filter(l -> l.startsWith("exec java")).findFirst().orElseThrow();
-      assertThat(exec).as(file).contains("-XX:+ExitOnOutOfMemoryError");
+      List<String> exec = execLine(Files.readAllLines(Deploy.root().resolve(file)));
+      assertThat(exec).as(file).containsAll(JvmFlags.COMMON);
     }
     assertThat(JvmFlags.COMMON).contains("-XX:+ExitOnOutOfMemoryError");
+  }
+
+  /** The words of the script's {@code exec java ...} command, its continuation lines joined. */
+  private static List<String> execLine(List<String> lines) {
+    StringBuilder b = new StringBuilder();
+    boolean in = false;
+    for (String l : lines) {
+      in |= l.startsWith("exec java");
+      if (in) {
+        b.append(' ').append(l.endsWith("\\") ? l.substring(0, l.length() - 1) : l);
+        if (!l.endsWith("\\")) {
+          break;
+        }
+      }
+    }
+    assertThat(in).as("an 'exec java' line").isTrue();
+    return List.of(b.toString().trim().split("\\s+"));
   }
 }

@@ -3,9 +3,9 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.net.Ports;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,7 +55,7 @@ class LoopbackListenersTest {
     // free one) and a private cluster name. No host or address setting.
     ps = SuiteProcess.start("ps", List.of("ps", "--clustered", "--trainers", "1", "--device", "cpu",
         "--model", "replay", "--replay-params", "10", "--grpc-port", "0", "--metrics-port", "0",
-        "--cluster-port", String.valueOf(LoopbackNodes.freePort()), "--cluster-name", LoopbackNodes.clusterName("loopback")), Map.of());
+        "--cluster-port", String.valueOf(Ports.freePort()), "--cluster-name", LoopbackNodes.clusterName("loopback")), Map.of());
     assertThat(ps.awaitLine(l -> l.startsWith("ps: serving"), 60_000)).as(ps.output()).isNotNull();
 
     List<Listener> listeners = listeners(ps.pid());

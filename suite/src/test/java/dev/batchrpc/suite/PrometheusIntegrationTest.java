@@ -3,9 +3,8 @@ package dev.batchrpc.suite;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.batchrpc.runtime.testing.ChildJvm;
-import dev.batchrpc.runtime.testing.LoopbackNodes;
-
+import dev.batchrpc.runtime.net.Ports;
+import dev.batchrpc.runtime.process.ChildJvm;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.File;
@@ -63,7 +62,7 @@ class PrometheusIntegrationTest {
     started.add(demo);
     int metricsPort = demo.awaitMetricsPort(30_000);
 
-    int webPort = LoopbackNodes.freePort();
+    int webPort = Ports.freePort();
     Path config = tmp.resolve("prometheus.yml");
     Files.writeString(config, String.join("\n",
         "global:",

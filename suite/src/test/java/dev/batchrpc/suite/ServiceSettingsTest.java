@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Invalid settings of every service command, through {@code batch-rpc}'s own command line in this
- * JVM: each exits with status 2 before starting anything, with a message naming the flag.
+ * JVM: each exits with status 2 before starting anything, with the same two lines: a message naming
+ * the flag and where the options are listed.
  */
 class ServiceSettingsTest {
 
@@ -31,6 +32,7 @@ class ServiceSettingsTest {
       new Case("--partial-policy", "ps", "--partial-policy", "sometimes"),
       new Case("--layers", "ps", "--layers", "784"),
       new Case("--grpc-port", "ps", "--grpc-port", "70000"),
+      new Case("--device", "ps", "--device", "tpu"),
       new Case("--cluster-port", "ps", "--cluster-port", "0"),
       new Case("--member-timeout-s", "ps", "--member-timeout-s", "1"),
       new Case("--metrics-port", "ps", "--metrics-port", "-2"),
@@ -38,11 +40,14 @@ class ServiceSettingsTest {
       new Case("--layers", "trainer", "--layers", "8,x"),
       new Case("--id", "trainer", "--id", "no spaces"),
       new Case("--cluster-members", "trainer", "--cluster-members", "10.0.0.1:0"),
+      new Case("--retry-timeout-s", "trainer", "--retry-timeout-s", "-1"),
+      new Case("--metrics-port", "trainer", "--metrics-port", "65536"),
       new Case("--observers", "agent", "--observers", "0"),
       new Case("--steps", "agent", "--steps", "0"),
       new Case("--steps", "agent", "--steps", "1000001"),
       new Case("--episodes", "agent", "--episodes", "0"),
       new Case("--gamma", "agent", "--gamma", "1.5"),
+      new Case("--device", "agent", "--device", "gpu"),
       new Case("--mode", "agent", "--mode", "fast"),
       new Case("--episode-timeout-ms", "agent", "--episode-timeout-ms", "0"),
       new Case("--cluster-port", "agent", "--cluster-port", "70000"),
@@ -52,30 +57,36 @@ class ServiceSettingsTest {
       new Case("--action-timeout-ms", "observer", "--clustered", "--action-timeout-ms", "0"),
       new Case("--member-timeout-s", "observer", "--clustered", "--member-timeout-s", "1"),
       new Case("--cluster-name", "observer", "--clustered", "--cluster-name", "no spaces"),
-      new Case("--clustered", "observer"));
+      new Case("--clustered", "observer"),
+      new Case("--device", "demo", "--device", "tpu"),
+      new Case("--rounds", "demo", "--rounds", "0"),
+      new Case("--metrics-port", "demo", "--metrics-port", "70000"));
 
   @Test
   @Timeout(value = 60, unit = TimeUnit.SECONDS)
   void everyInvalidSettingExitsWithStatusTwoNamingItsFlag() {
     SoftAssertions softly = new SoftAssertions();
     for (Case c : CASES) {
-      StringWriter picocliErr = new StringWriter();
+      StringWriter err = new StringWriter();
       ByteArrayOutputStream stderr = new ByteArrayOutputStream();
       PrintStream original = System.err;
       int exit;
-      // Some commands print their own line on System.err, the others go through picocli's writer.
       System.setErr(new PrintStream(stderr, true, StandardCharsets.UTF_8));
       try {
-        exit = Main.commandLine().setErr(new PrintWriter(picocliErr, true)).execute(c.args());
+        exit = Main.commandLine().setErr(new PrintWriter(err, true)).execute(c.args());
       } finally {
         System.setErr(original);
       }
-      String err = picocliErr + stderr.toString(StandardCharsets.UTF_8);
       String what = String.join(" ", c.args());
       softly.assertThat(exit).as("exit status of '%s': %s", what, err).isEqualTo(2);
-      // the first line is the message (picocli's usage help follows it)
-      String message = err.lines().filter(l -> !l.isBlank()).findFirst().orElse("");
-      softly.assertThat(message).as("message of '%s'", what).contains(c.flag());
+      // One behaviour for every command: the message on picocli's writer, then where the options are.
+      String command = "batch-rpc " + c.args()[0];
+      List<String> lines = err.toString().lines().toList();
+      softly.assertThat(lines).as("message of '%s'", what).hasSize(2);
+      softly.assertThat(lines.get(0)).as("message of '%s'", what).startsWith(command + ": ").contains(c.flag());
+      softly.assertThat(lines.get(1)).isEqualTo("See '" + command + " --help' for the options.");
+      softly.assertThat(stderr.toString(StandardCharsets.UTF_8)).as("nothing else on stderr for '%s'", what)
+          .isEmpty();
     }
     softly.assertAll();
   }

@@ -1,6 +1,6 @@
 package dev.batchrpc.suite;
 
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;

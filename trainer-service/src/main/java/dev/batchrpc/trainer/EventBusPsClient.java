@@ -12,6 +12,7 @@ import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
 import dev.batchrpc.runtime.data.TensorPayload;
@@ -20,7 +21,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.spi.cluster.NodeListener;
 import java.nio.ByteBuffer;
 import java.util.Collections;
@@ -148,7 +148,7 @@ final class EventBusPsClient implements PsClient {
 
   private Future<ModelReply> dataCall(Channel ch, String method, com.google.protobuf.Message request) {
     TensorPayload.Split parts = TensorPayload.split(request);
-    Promise<ModelReply> result = ((ContextInternal) vertx.getOrCreateContext()).promise();
+    Promise<ModelReply> result = VertxInternals.promise(vertx.getOrCreateContext());
     inFlight.add(result);
     ch.client.call(method, parts.body().toByteString(), TensorPayload.view(parts.data()), timeoutMs)
         .onComplete(ar -> {
@@ -179,7 +179,7 @@ final class EventBusPsClient implements PsClient {
 
   private <T> Future<T> call(String address, Object body, DeliveryOptions options) {
     // Completed on the caller's context, also when the server's loss fails it from elsewhere.
-    Promise<T> result = ((ContextInternal) vertx.getOrCreateContext()).promise();
+    Promise<T> result = VertxInternals.promise(vertx.getOrCreateContext());
     inFlight.add(result);
     vertx.eventBus().<T>request(address, body, options).onComplete(ar -> {
       inFlight.remove(result);

@@ -4,6 +4,7 @@ import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -63,9 +64,13 @@ public final class Trainer {
       FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.FUTURE_VERSION,
       FailureCode.DUPLICATE);
 
-  /** One completed round, as seen by this trainer. */
+  /** One completed round, as seen by this trainer; {@code loss} is NaN for a task without one (replay). */
   public record Progress(String trainerId, int round, int batches, float loss, long modelVersion,
       double roundsPerSecond) {
+    /** " loss 0.12345", or nothing for a task without a loss. */
+    public String lossText() {
+      return Float.isNaN(loss) ? "" : String.format(Locale.ROOT, " loss %.5f", loss);
+    }
   }
 
   /**
@@ -97,6 +102,12 @@ public final class Trainer {
     /** Rounds per second from the first update to the last reply. */
     public double roundsPerSecond() {
       return endNanos > startNanos ? rounds * 1e9 / (endNanos - startNanos) : 0;
+    }
+
+    /** ", loss 0.14596 -> 0.11298", or nothing for a task without a loss (replay). */
+    public String lossText() {
+      return Float.isNaN(firstLoss) && Float.isNaN(lastLoss) ? ""
+          : String.format(Locale.ROOT, ", loss %.5f -> %.5f", firstLoss, lastLoss);
     }
   }
 
@@ -196,7 +207,7 @@ public final class Trainer {
   public Future<Summary> run() {
     Context ctx = vertx.getOrCreateContext();
     if (Vertx.currentContext() == ctx) {
-      ctx = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
+      ctx = VertxInternals.newEventLoopContext(vertx);
     }
     context = ctx;
     ctx.runOnContext(v -> {

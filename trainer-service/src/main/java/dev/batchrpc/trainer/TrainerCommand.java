@@ -2,12 +2,12 @@ package dev.batchrpc.trainer;
 
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
-import dev.batchrpc.runtime.node.Node;
-import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.ops.Readiness;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -17,10 +17,13 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code batch-rpc trainer}: one trainer against a running parameter server. */
 @Command(name = "trainer", mixinStandardHelpOptions = true, sortOptions = false,
+    defaultValueProvider = EnvDefaults.class,
     description = {
         "Runs one trainer: fetches the model from the parameter server, then for --batches rounds",
         "computes a gradient on its data, joins the server's round (update-and-fetch) and applies",
@@ -29,64 +32,66 @@ import picocli.CommandLine.Option;
         ""})
 public final class TrainerCommand implements Callable<Integer> {
 
+  @Spec
+  CommandSpec spec;
+
   @Mixin
   NodeOptions node;
 
   @Mixin
   OpsOptions ops;
 
-  @Option(names = "--id", defaultValue = "${env:BATCHRPC_ID}",
-      description = "This trainer's id, unique per round ([A-Za-z0-9_.-]+). Env BATCHRPC_ID. "
+  @Option(names = "--id",
+      description = "This trainer's id, unique per round ([A-Za-z0-9_.-]+). "
           + "Default: trainer-<process id> (in a container, where the process id is 1: trainer-<host name>).")
   String id;
 
-  @Option(names = "--batches", defaultValue = "${env:BATCHRPC_BATCHES:-200}",
-      description = "Rounds to take part in. Env BATCHRPC_BATCHES. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--batches", defaultValue = "200",
+      description = "Rounds to take part in. Default: ${DEFAULT-VALUE}.")
   int batches;
 
-  @Option(names = "--batch-size", defaultValue = "${env:BATCHRPC_BATCH_SIZE:-20}",
-      description = "Samples per batch. Env BATCHRPC_BATCH_SIZE. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--batch-size", defaultValue = "20",
+      description = "Samples per batch. Default: ${DEFAULT-VALUE}.")
   int batchSize;
 
-  @Option(names = "--task", defaultValue = "${env:BATCHRPC_TASK:-synthetic}",
+  @Option(names = "--task", defaultValue = "synthetic",
       description = "synthetic (a learnable seeded classification task: the loss falls), mse (the "
           + "tutorial's random inputs and labels) or replay (a fixed pre-made gradient, no compute; "
-          + "pair with 'ps --model replay'). Env BATCHRPC_TASK. Default: ${DEFAULT-VALUE}.")
+          + "pair with 'ps --model replay'). Default: ${DEFAULT-VALUE}.")
   String task;
 
-  @Option(names = "--layers", defaultValue = "${env:BATCHRPC_LAYERS:-784,256,10}",
-      description = "MLP layer sizes, the same as the server's. Env BATCHRPC_LAYERS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--layers", defaultValue = "784,256,10",
+      description = "MLP layer sizes, the same as the server's. Default: ${DEFAULT-VALUE}.")
   String layers;
 
-  @Option(names = "--seed", defaultValue = "${env:BATCHRPC_SEED:-0}",
+  @Option(names = "--seed", defaultValue = "0",
       description = "Task seed (the same for all trainers of a run; each trainer's batches also "
-          + "depend on its id). Env BATCHRPC_SEED. Default: ${DEFAULT-VALUE}.")
+          + "depend on its id). Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--timeout-ms", defaultValue = "${env:BATCHRPC_TIMEOUT_MS:-120000}",
-      description = "Longest wait for one round's reply. Env BATCHRPC_TIMEOUT_MS. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--timeout-ms", defaultValue = "120000",
+      description = "Longest wait for one round's reply. Default: ${DEFAULT-VALUE}.")
   long timeoutMs;
 
-  @Option(names = "--wait-for-ps-ms", defaultValue = "${env:BATCHRPC_WAIT_FOR_PS_MS:-30000}",
+  @Option(names = "--wait-for-ps-ms", defaultValue = "30000",
       description = "How long to retry the first model fetch while the server is not reachable yet. "
-          + "Env BATCHRPC_WAIT_FOR_PS_MS. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   long waitForPsMs;
 
-  @Option(names = "--retry-timeout-s", defaultValue = "${env:BATCHRPC_RETRY_TIMEOUT_S:-60}",
+  @Option(names = "--retry-timeout-s", defaultValue = "60",
       description = "How long to keep retrying (backoff 0.2 s doubling to 2 s) when the parameter server "
           + "is lost mid-run, e.g. restarted from a checkpoint; each retry fetches the model again and "
-          + "recomputes. 0 ends the run at the first outage. Env BATCHRPC_RETRY_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+          + "recomputes. 0 ends the run at the first outage. Default: ${DEFAULT-VALUE}.")
   long retryTimeoutS;
 
-  @Option(names = "--progress-every", defaultValue = "${env:BATCHRPC_PROGRESS_EVERY:-10}",
+  @Option(names = "--progress-every", defaultValue = "10",
       description = "Print a progress line every N rounds (0: only the summary). "
-          + "Env BATCHRPC_PROGRESS_EVERY. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   int progressEvery;
 
   /** Runs the command alone (the suite's {@code batch-rpc trainer} is the usual entry point). */
   public static void main(String[] args) {
-    System.exit(new picocli.CommandLine(new TrainerCommand()).setCaseInsensitiveEnumValuesAllowed(true)
-        .execute(args));
+    System.exit(ServiceLauncher.commandLine(new TrainerCommand()).execute(args));
   }
 
   /** Builds the task from the options; errors name the flag. */
@@ -110,10 +115,8 @@ public final class TrainerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    String trainerId = id == null || id.isBlank() ? defaultId() : id.trim();
-    GradientTask gradientTask;
-    NodeConfig nodeConfig;
-    try {
+    return ServiceLauncher.of(spec, ops, "model").run(() -> {
+      String trainerId = id == null || id.isBlank() ? defaultId() : id.trim();
       if (!dev.batchrpc.proto.Addresses.isValidId(trainerId)) {
         throw new IllegalArgumentException("--id must be 1-" + dev.batchrpc.proto.Addresses.MAX_ID_LENGTH
             + " characters from [A-Za-z0-9_.-], got '" + trainerId + "'");
@@ -125,48 +128,36 @@ public final class TrainerCommand implements Callable<Integer> {
       if (retryTimeoutS < 0 || retryTimeoutS > Duration.ofDays(1).toSeconds()) {
         throw new IllegalArgumentException("--retry-timeout-s must be in [0, 86400], got " + retryTimeoutS);
       }
-      gradientTask = buildTask(trainerId);
-      nodeConfig = node.toConfig();
-      ops.validate();
-    } catch (IllegalArgumentException e) {
-      System.err.println("batch-rpc trainer: " + e.getMessage());
-      return 2;
-    }
-    Node n = Nodes.start(nodeConfig).await();
-    try {
-      Readiness readiness = new Readiness().require("model");
-      if (n.isClustered()) {
-        readiness.set("cluster", true);
+      GradientTask gradientTask = buildTask(trainerId);
+      return new Plan<>(node.toConfig(), started -> train(started, trainerId, gradientTask));
+    });
+  }
+
+  /** Fetches the model (waiting for the server), then takes part in {@code --batches} rounds. */
+  private int train(Started started, String trainerId, GradientTask gradientTask) {
+    Vertx vertx = started.node().vertx();
+    PsClient client = PsClient.eventBus(vertx, timeoutMs);
+    waitForServer(vertx, client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
+    started.readiness().set("model", true);
+    System.out.println("trainer " + trainerId + ": " + started.opsLine());
+    System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
+    Trainer trainer = new Trainer(vertx, client, trainerId, gradientTask, batches, p -> {
+      if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
+        System.out.printf(Locale.ROOT, "trainer %s: round %d/%d%s model v%d %.1f rounds/s%n",
+            p.trainerId(), p.round(), p.batches(), p.lossText(), p.modelVersion(), p.roundsPerSecond());
       }
-      String opsLine = ops.start(n, readiness).await();
-      PsClient client = PsClient.eventBus(n.vertx(), timeoutMs);
-      waitForServer(n.vertx(), client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
-      readiness.set("model", true);
-      System.out.println("trainer " + trainerId + ": " + opsLine);
-      System.out.println("trainer " + trainerId + ": " + gradientTask.describe() + ", " + batches + " rounds");
-      Trainer trainer = new Trainer(n.vertx(), client, trainerId, gradientTask, batches, p -> {
-        if (progressEvery > 0 && (p.round() % progressEvery == 0 || p.round() == 1)) {
-          System.out.printf(Locale.ROOT, "trainer %s: round %d/%d loss %.5f model v%d %.1f rounds/s%n",
-              p.trainerId(), p.round(), p.batches(), p.loss(), p.modelVersion(), p.roundsPerSecond());
-        }
-      }, Duration.ofSeconds(retryTimeoutS));
-      Trainer.Summary s = trainer.run().await();
-      System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds, loss %.5f -> %.5f, model v%d, %.1f rounds/s "
-              + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
-          s.trainerId(), s.rounds(), s.firstLoss(), s.lastLoss(), s.finalVersion(), s.roundsPerSecond(),
-          s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
-      if (s.outages() > 0) {
-        System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "
-            + "%d round(s) redone%n", s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries(),
-            s.roundsRedone());
-      }
-      return 0;
-    } catch (Exception e) {
-      System.err.println("batch-rpc trainer: " + RpcException.of(e).getMessage());
-      return 1;
-    } finally {
-      n.close().await();
+    }, Duration.ofSeconds(retryTimeoutS));
+    Trainer.Summary s = trainer.run().await();
+    System.out.printf(Locale.ROOT, "trainer %s: done: %d rounds%s, model v%d, %.1f rounds/s "
+            + "(per round: compute %.2f ms, update-and-fetch %.2f ms, load %.2f ms)%n",
+        s.trainerId(), s.rounds(), s.lossText(), s.finalVersion(), s.roundsPerSecond(),
+        s.msPerRound(s.computeNanos()), s.msPerRound(s.updateNanos()), s.msPerRound(s.loadNanos()));
+    if (s.outages() > 0) {
+      System.out.printf(Locale.ROOT, "trainer %s: rode out %d parameter-server outage(s): %.1f s, %d retries, "
+          + "%d round(s) redone%n", s.trainerId(), s.outages(), s.outageNanos() / 1e9, s.outageRetries(),
+          s.roundsRedone());
     }
+    return 0;
   }
 
   /**

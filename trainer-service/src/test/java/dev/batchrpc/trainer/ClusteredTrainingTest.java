@@ -1,7 +1,7 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.net.Ports.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
-import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.ps.ModelSpec;
@@ -11,7 +11,7 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -52,8 +52,7 @@ class ClusteredTrainingTest {
   }
 
   private static PsConfig psConfig(int trainers) {
-    return new PsConfig(trainers, List.of(), null, true, "cpu", ModelSpec.mlp(LAYERS), 0.05f, 0.9f, 1, -1,
-        LOOPBACK);
+    return PsConfig.builder(trainers, ModelSpec.mlp(LAYERS)).lr(0.05f).seed(1).grpcHost(LOOPBACK).build();
   }
 
   private static Future<ParameterServer> deployPs(Node node, int trainers) {

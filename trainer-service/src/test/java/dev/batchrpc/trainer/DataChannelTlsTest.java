@@ -3,17 +3,18 @@ package dev.batchrpc.trainer;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsConfig;
-import dev.batchrpc.proto.Addresses;
-import dev.batchrpc.proto.FailureCode;
-import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
 import dev.batchrpc.runtime.net.Certificates;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -49,7 +50,7 @@ class DataChannelTlsTest {
   }
 
   private Node start(String cluster, String name, List<String> members) throws Exception {
-    NodeConfig config = LoopbackNodes.config(cluster, LoopbackNodes.freePort(), members)
+    NodeConfig config = LoopbackNodes.config(cluster, Ports.freePort(), members)
         .withTls(Certificates.tlsConfig(dir.resolve("certs"), name, ClientAuth.REQUIRED));
     Node n = Nodes.start(config).await(60, TimeUnit.SECONDS);
     nodes.add(n);
@@ -61,8 +62,8 @@ class DataChannelTlsTest {
     Certificates.write(dir.resolve("certs"), List.of("ps", "t0", "t1"), Certificates.DEFAULT_HOSTS, 1);
     String cluster = LoopbackNodes.clusterName("data-tls");
     Node psNode = start(cluster, "ps", List.of());
-    ParameterServerVerticle v = new ParameterServerVerticle(new PsConfig(2, List.of(), null, true, "cpu",
-        ModelSpec.mlp(LAYERS), 0.05f, 0.9f, 1, -1, LOOPBACK), psNode.registry());
+    ParameterServerVerticle v = new ParameterServerVerticle(
+        PsConfig.builder(2, ModelSpec.mlp(LAYERS)).lr(0.05f).seed(1).grpcHost(LOOPBACK).build(), psNode.registry());
     psNode.vertx().deployVerticle(v).await(30, TimeUnit.SECONDS);
     ParameterServer ps = v.server().await(10, TimeUnit.SECONDS);
     assertThat(v.dataPort()).isPositive();

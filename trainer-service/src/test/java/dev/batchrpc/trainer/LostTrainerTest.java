@@ -1,7 +1,7 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.net.Ports.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
-import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -16,7 +16,7 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import java.io.File;
@@ -71,8 +71,8 @@ class LostTrainerTest {
   }
 
   private static ParameterServer deployPs(Node node, int trainers) throws Exception {
-    PsConfig config = new PsConfig(trainers, List.of(), MAX_WAIT, true, "cpu", ModelSpec.mlp(LAYERS),
-        0.05f, 0.9f, 1, -1, LOOPBACK);
+    PsConfig config = PsConfig.builder(trainers, ModelSpec.mlp(LAYERS)).maxWait(MAX_WAIT).lr(0.05f).seed(1)
+        .grpcHost(LOOPBACK).build();
     ParameterServerVerticle v = new ParameterServerVerticle(config, node.registry());
     return await(node.vertx().deployVerticle(v).compose(id -> v.server()));
   }

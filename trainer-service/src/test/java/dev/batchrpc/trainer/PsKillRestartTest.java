@@ -1,7 +1,7 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.net.Ports.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
-import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -10,7 +10,7 @@ import dev.batchrpc.ps.PsCommand;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;

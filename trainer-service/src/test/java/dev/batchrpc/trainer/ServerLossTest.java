@@ -1,7 +1,7 @@
 package dev.batchrpc.trainer;
 
+import static dev.batchrpc.runtime.net.Ports.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
-import static dev.batchrpc.runtime.testing.LoopbackNodes.freePort;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -56,8 +56,7 @@ class ServerLossTest {
   void aCallInFlightFailsAtOnceWhenTheServersNodeLeaves() throws Exception {
     int psPort = freePort();
     Node psNode = await(Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of()).withMemberTimeoutS(3)));
-    PsConfig config = new PsConfig(2, List.of(), null, true, "cpu", ModelSpec.mlp(LAYERS), 0.1f, 0.9f, 1, -1,
-        LOOPBACK);
+    PsConfig config = PsConfig.builder(2, ModelSpec.mlp(LAYERS)).lr(0.1f).seed(1).grpcHost(LOOPBACK).build();
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, psNode.registry());
     ParameterServer ps = await(psNode.vertx().deployVerticle(verticle).compose(id -> verticle.server()));
     Node trainerNode = await(Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, freePort(),

@@ -31,8 +31,7 @@ class TrainerTest {
   static final float LR = 0.05f;
 
   static PsConfig psConfig(int trainers) {
-    return new PsConfig(trainers, List.of(), null, true, "cpu", ModelSpec.mlp(LAYERS), LR, 0.9f, 3, -1,
-        "127.0.0.1");
+    return PsConfig.builder(trainers, ModelSpec.mlp(LAYERS)).lr(LR).seed(3).build();
   }
 
   static Future<ParameterServer> deployPs(Vertx vertx, PsConfig config) {
@@ -137,5 +136,17 @@ class TrainerTest {
               return summary;
             }))
         .onComplete(ctx.succeedingThenComplete());
+  }
+
+  @Test
+  void aTaskWithoutALossPrintsNoneRatherThanNaN() {
+    assertThat(new Trainer.Progress("t", 1, 2, Float.NaN, 1, 3.0).lossText()).isEmpty();
+    assertThat(new Trainer.Progress("t", 1, 2, 0.25f, 1, 3.0).lossText()).isEqualTo(" loss 0.25000");
+    assertThat(summary(Float.NaN, Float.NaN).lossText()).isEmpty();
+    assertThat(summary(0.5f, 0.25f).lossText()).isEqualTo(", loss 0.50000 -> 0.25000");
+  }
+
+  private static Trainer.Summary summary(float firstLoss, float lastLoss) {
+    return new Trainer.Summary("t", 2, firstLoss, lastLoss, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
   }
 }

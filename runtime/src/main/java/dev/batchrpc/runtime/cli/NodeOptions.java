@@ -7,76 +7,76 @@ import picocli.CommandLine.Option;
 
 /**
  * The node settings every service command shares, as a picocli mixin
- * ({@code @Mixin NodeOptions node;}). Each flag {@code --x-y} falls back to the environment
- * variable {@code BATCHRPC_X_Y} (for compose and Kubernetes), then to the default shown in
- * {@code --help}. {@link #toConfig()} validates and names the flag of a bad value.
+ * ({@code @Mixin NodeOptions node;}). In a command with {@link EnvDefaults}, each flag
+ * {@code --x-y} falls back to the environment variable {@code BATCHRPC_X_Y} (for compose and
+ * Kubernetes), then to the default shown in {@code --help}. {@link #toConfig()} validates and names
+ * the flag of a bad value.
  */
 public final class NodeOptions {
 
   @Option(names = "--clustered", arity = "0..1", fallbackValue = "true",
-      defaultValue = "${env:BATCHRPC_CLUSTERED:-false}",
+      defaultValue = "false",
       description = "Join a Hazelcast cluster (TCP/IP, never multicast) instead of running alone. "
-          + "Env BATCHRPC_CLUSTERED. Default: ${DEFAULT-VALUE}.")
+          + "Default: ${DEFAULT-VALUE}.")
   boolean clustered;
 
-  @Option(names = "--cluster-name", defaultValue = "${env:BATCHRPC_CLUSTER_NAME:-batch-rpc}",
-      description = "Nodes join only a cluster of the same name. Env BATCHRPC_CLUSTER_NAME. "
+  @Option(names = "--cluster-name", defaultValue = "batch-rpc",
+      description = "Nodes join only a cluster of the same name. "
           + "Default: ${DEFAULT-VALUE}.")
   String clusterName;
 
-  @Option(names = "--cluster-members", split = ",", defaultValue = "${env:BATCHRPC_CLUSTER_MEMBERS:-}",
-      description = "Seed members, host or host:port, comma-separated. Env BATCHRPC_CLUSTER_MEMBERS. "
+  @Option(names = "--cluster-members", split = ",", defaultValue = "",
+      description = "Seed members, host or host:port, comma-separated. "
           + "Default: none (first node).")
   List<String> clusterMembers;
 
-  @Option(names = "--cluster-host", defaultValue = "${env:BATCHRPC_CLUSTER_HOST:-127.0.0.1}",
+  @Option(names = "--cluster-host", defaultValue = "127.0.0.1",
       description = "Address to bind and advertise for Hazelcast and the event bus (on Kubernetes: "
-          + "the pod IP). Env BATCHRPC_CLUSTER_HOST. Default: ${DEFAULT-VALUE}.")
+          + "the pod IP). Default: ${DEFAULT-VALUE}.")
   String clusterHost;
 
-  @Option(names = "--cluster-port", defaultValue = "${env:BATCHRPC_CLUSTER_PORT:-5701}",
-      description = "Hazelcast port (the next free one is taken when busy). Env BATCHRPC_CLUSTER_PORT. "
+  @Option(names = "--cluster-port", defaultValue = "5701",
+      description = "Hazelcast port (the next free one is taken when busy). "
           + "Default: ${DEFAULT-VALUE}.")
   int clusterPort;
 
-  @Option(names = "--event-bus-port", defaultValue = "${env:BATCHRPC_EVENT_BUS_PORT:-0}",
-      description = "Clustered event-bus port, 0 for any free port. Env BATCHRPC_EVENT_BUS_PORT. "
+  @Option(names = "--event-bus-port", defaultValue = "0",
+      description = "Clustered event-bus port, 0 for any free port. "
           + "Default: ${DEFAULT-VALUE}.")
   int eventBusPort;
 
-  @Option(names = "--public-host", defaultValue = "${env:BATCHRPC_PUBLIC_HOST}",
+  @Option(names = "--public-host",
       description = "Event-bus host peers should connect to, when it differs from --cluster-host "
-          + "(NAT, containers). Env BATCHRPC_PUBLIC_HOST.")
+          + "(NAT, containers).")
   String publicHost;
 
-  @Option(names = "--public-port", defaultValue = "${env:BATCHRPC_PUBLIC_PORT:--1}",
-      description = "Event-bus port peers should connect to; -1 for --event-bus-port. "
-          + "Env BATCHRPC_PUBLIC_PORT.")
+  @Option(names = "--public-port", defaultValue = "-1",
+      description = "Event-bus port peers should connect to; -1 for --event-bus-port.")
   int publicPort;
 
-  @Option(names = "--member-timeout-s", defaultValue = "${env:BATCHRPC_MEMBER_TIMEOUT_S:-10}",
+  @Option(names = "--member-timeout-s", defaultValue = "10",
       description = "A cluster member silent for this long is removed and its trainers or observers "
-          + "leave the rounds, 2-600. Env BATCHRPC_MEMBER_TIMEOUT_S. Default: ${DEFAULT-VALUE}.")
+          + "leave the rounds, 2-600. Default: ${DEFAULT-VALUE}.")
   int memberTimeoutS;
 
-  @Option(names = "--tls-cert", defaultValue = "${env:BATCHRPC_TLS_CERT}",
+  @Option(names = "--tls-cert",
       description = "PEM certificate chain of this node. With --tls-key and --tls-ca (all three or "
           + "none): TLS with client certificates on the clustered event bus, TLS on gRPC "
-          + "(docs/security.md; make them with 'batch-rpc certs'). Env BATCHRPC_TLS_CERT. Default: none (no TLS).")
+          + "(docs/security.md; make them with 'batch-rpc certs'). Default: none (no TLS).")
   String tlsCert;
 
-  @Option(names = "--tls-key", defaultValue = "${env:BATCHRPC_TLS_KEY}",
-      description = "PEM private key of --tls-cert (PKCS#8, unencrypted). Env BATCHRPC_TLS_KEY.")
+  @Option(names = "--tls-key",
+      description = "PEM private key of --tls-cert (PKCS#8, unencrypted).")
   String tlsKey;
 
-  @Option(names = "--tls-ca", defaultValue = "${env:BATCHRPC_TLS_CA}",
+  @Option(names = "--tls-ca",
       description = "PEM CA certificate(s) that peers' certificates must chain to (a CA private to "
-          + "this deployment). Env BATCHRPC_TLS_CA.")
+          + "this deployment).")
   String tlsCa;
 
-  @Option(names = "--grpc-client-auth", defaultValue = "${env:BATCHRPC_GRPC_CLIENT_AUTH:-required}",
+  @Option(names = "--grpc-client-auth", defaultValue = "required",
       description = "With TLS: whether gRPC servers demand a client certificate of --tls-ca: none, request "
-          + "or required (the event bus always requires one). Env BATCHRPC_GRPC_CLIENT_AUTH. "
+          + "or required (the event bus always requires one). "
           + "Default: ${DEFAULT-VALUE}.")
   String grpcClientAuth;
 

@@ -10,21 +10,21 @@ import picocli.CommandLine.Option;
  * The operations-endpoint settings every service command shares, as a picocli mixin
  * ({@code @Mixin OpsOptions ops;}): where {@link OpsServer} serves {@code /metrics},
  * {@code /health/live} and {@code /health/ready}. Each flag falls back to its {@code BATCHRPC_*}
- * environment variable, like {@link NodeOptions}.
+ * environment variable ({@link EnvDefaults}), like {@link NodeOptions}.
  */
 public final class OpsOptions {
 
   /** The default metrics port (the compose file, Kubernetes manifests and scrape config use it). */
   public static final int DEFAULT_METRICS_PORT = 9400;
 
-  @Option(names = "--metrics-port", defaultValue = "${env:BATCHRPC_METRICS_PORT:-9400}",
+  @Option(names = "--metrics-port", defaultValue = "9400",
       description = "Port of the ops endpoint (/metrics for Prometheus, /health/live, /health/ready); "
           + "0 for any free port (printed), -1 for none. On loopback a busy port falls back to a free "
-          + "one (several services on one machine). Env BATCHRPC_METRICS_PORT. Default: ${DEFAULT-VALUE}.")
+          + "one (several services on one machine). Default: ${DEFAULT-VALUE}.")
   int metricsPort = DEFAULT_METRICS_PORT;
 
-  @Option(names = "--ops-host", defaultValue = "${env:BATCHRPC_OPS_HOST:-127.0.0.1}",
-      description = "Address the ops endpoint binds (containers: 0.0.0.0). Env BATCHRPC_OPS_HOST. "
+  @Option(names = "--ops-host", defaultValue = "127.0.0.1",
+      description = "Address the ops endpoint binds (containers: 0.0.0.0). "
           + "Default: ${DEFAULT-VALUE}.")
   String opsHost = "127.0.0.1";
 

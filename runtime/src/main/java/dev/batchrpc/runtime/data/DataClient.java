@@ -4,16 +4,15 @@ import com.google.protobuf.ByteString;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.DataHeader;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.Tls;
 import io.netty.buffer.ByteBuf;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.internal.VertxInternal;
-import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.NetSocket;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -40,7 +39,7 @@ public final class DataClient {
 
   private final Vertx vertx;
   private final NetClient netClient;
-  private final NetSocketInternal socket;
+  private final NetSocket socket;
   private final BufferPool pool;
   private final String endpoint;
   private final Map<Long, Call> calls = new ConcurrentHashMap<>();
@@ -50,7 +49,7 @@ public final class DataClient {
   private record Call(Promise<Response> promise, long timerId) {
   }
 
-  private DataClient(Vertx vertx, NetClient netClient, NetSocketInternal socket, BufferPool pool,
+  private DataClient(Vertx vertx, NetClient netClient, NetSocket socket, BufferPool pool,
       long maxPayloadBytes, String endpoint) {
     this.vertx = vertx;
     this.netClient = netClient;
@@ -70,7 +69,7 @@ public final class DataClient {
             + e.getMessage()));
       }
     });
-    socket.messageHandler(reader.messageHandler());
+    VertxInternals.messageHandler(socket, reader.messageHandler());
     socket.closeHandler(v -> {
       reader.close();
       failAll(new RpcException(FailureCode.UNAVAILABLE, "the data channel to " + endpoint
@@ -94,11 +93,11 @@ public final class DataClient {
     // On the caller's event loop when it has one (a trainer's own context): its replies then
     // complete its calls without a thread hand-off.
     io.vertx.core.Context current = Vertx.currentContext();
-    ContextInternal ctx = current != null && current.isEventLoopContext() ? (ContextInternal) current
-        : ((VertxInternal) vertx).createEventLoopContext();
-    Promise<DataClient> done = ctx.promise();
+    io.vertx.core.Context ctx = current != null && current.isEventLoopContext() ? current
+        : VertxInternals.newEventLoopContext(vertx);
+    Promise<DataClient> done = VertxInternals.promise(ctx);
     ctx.runOnContext(v -> client.connect(port, host)
-        .map(so -> new DataClient(vertx, client, (NetSocketInternal) so, pool, maxPayloadBytes, endpoint))
+        .map(so -> new DataClient(vertx, client, so, pool, maxPayloadBytes, endpoint))
         .onComplete(ar -> {
           if (ar.failed()) {
             client.close();
@@ -128,8 +127,7 @@ public final class DataClient {
    * @return the reply; its payload is leased from the pool: release it when done
    */
   public Future<Response> call(String method, ByteString body, ByteBuffer payload, long timeoutMs) {
-    ContextInternal ctx = ((VertxInternal) vertx).getOrCreateContext();
-    Promise<Response> promise = ctx.promise();
+    Promise<Response> promise = VertxInternals.promise(vertx.getOrCreateContext());
     RpcException gone = closed;
     if (gone != null) {
       promise.fail(gone);
@@ -146,7 +144,7 @@ public final class DataClient {
     calls.put(id, new Call(promise, timer));
     DataHeader header = DataHeader.newBuilder().setCallId(id).setMethod(method).setBody(body).build();
     for (ByteBuf b : Frames.encode(header, payload)) {
-      socket.writeMessage(b);
+      VertxInternals.writeMessage(socket, b);
     }
     if (closed != null) {
       failAll(closed); // closed while we registered: nobody else will fail it

@@ -4,14 +4,13 @@ import com.google.protobuf.ByteString;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.DataHeader;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.Tls;
 import io.netty.buffer.ByteBuf;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.internal.VertxInternal;
-import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.NetSocket;
@@ -110,7 +109,7 @@ public final class DataServer {
    */
   public static Future<DataServer> listen(Vertx vertx, String host, int port, Map<String, Method> methods,
       long maxPayloadBytes, long inFlightBudgetBytes, long retainedBytes, int eventLoops,
-      io.vertx.core.Context home) {
+      Context home) {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("data port must be 0-65535, got " + port);
     }
@@ -125,14 +124,14 @@ public final class DataServer {
     // "any free port" is shared that way only when asked for as a negative number (port 0 would
     // bind a new random port per server).
     int shared = port == 0 ? -1 - SHARED_RANDOM_PORTS.getAndIncrement() % 1_000_000 : port;
-    ContextInternal firstContext = eventLoops == 1 && home != null && home.isEventLoopContext()
-        ? (ContextInternal) home : ((VertxInternal) vertx).createEventLoopContext();
+    Context firstContext = eventLoops == 1 && home != null && home.isEventLoopContext()
+        ? home : VertxInternals.newEventLoopContext(vertx);
     Future<Integer> first = listenOn(vertx, firstContext, host, shared, table, maxPayloadBytes,
         inFlightBudgetBytes, pool, inFlight, servers);
     return first.compose(actual -> {
       List<Future<Integer>> more = new ArrayList<>();
       for (int i = 1; i < eventLoops; i++) {
-        more.add(listenOn(vertx, ((VertxInternal) vertx).createEventLoopContext(), host, shared, table,
+        more.add(listenOn(vertx, VertxInternals.newEventLoopContext(vertx), host, shared, table,
             maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers));
       }
       return Future.all(more).map(v -> new DataServer(List.copyOf(servers), actual, pool, inFlight));
@@ -149,10 +148,10 @@ public final class DataServer {
   }
 
   /** Binds one server on an event-loop context, so its connections live on that loop. */
-  private static Future<Integer> listenOn(Vertx vertx, ContextInternal ctx, String host, int port,
+  private static Future<Integer> listenOn(Vertx vertx, Context ctx, String host, int port,
       Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
       List<NetServer> servers) {
-    Promise<Integer> bound = ctx.promise();
+    Promise<Integer> bound = VertxInternals.promise(ctx);
     ctx.runOnContext(v -> {
       NetServerOptions options = Tls.dataServer(vertx, new NetServerOptions().setTcpNoDelay(true));
       NetServer server = vertx.createNetServer(options);
@@ -193,7 +192,7 @@ public final class DataServer {
 
   /** One connection; confined to its event loop except for writes from completing futures. */
   private static final class Connection implements FrameReader.Admission {
-    private final NetSocketInternal socket;
+    private final NetSocket socket;
     private final Map<String, Method> methods;
     private final long budget;
     private final AtomicLong inFlight;
@@ -203,12 +202,12 @@ public final class DataServer {
 
     Connection(NetSocket so, Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool,
         AtomicLong inFlight) {
-      this.socket = (NetSocketInternal) so;
+      this.socket = so;
       this.methods = methods;
       this.budget = budget;
       this.inFlight = inFlight;
       this.reader = new FrameReader(pool, maxPayloadBytes, this, new Sink(pool));
-      socket.messageHandler(reader.messageHandler());
+      VertxInternals.messageHandler(socket, reader.messageHandler());
       socket.closeHandler(v -> {
         if (reader.midFrame()) {
           LOG.log(System.Logger.Level.DEBUG, "data channel from " + so.remoteAddress()
@@ -292,7 +291,7 @@ public final class DataServer {
     private Future<Void> write(DataHeader header, ByteBuffer payload) {
       Future<Void> last = Future.succeededFuture();
       for (ByteBuf b : Frames.encode(header, payload)) {
-        last = socket.writeMessage(b);
+        last = VertxInternals.writeMessage(socket, b);
       }
       return last;
     }

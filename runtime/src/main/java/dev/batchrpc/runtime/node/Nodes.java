@@ -5,6 +5,7 @@ import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
 import dev.batchrpc.proto.ProtobufCodec;
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.Tls;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -109,7 +110,7 @@ public final class Nodes {
    */
   public static Node.Watch watchMembers(Vertx vertx, io.vertx.core.spi.cluster.NodeListener listener) {
     java.util.Objects.requireNonNull(listener, "listener");
-    if (!(((io.vertx.core.internal.VertxInternal) vertx).clusterManager() instanceof FanOutClusterManager cm)) {
+    if (!(VertxInternals.clusterManager(vertx) instanceof FanOutClusterManager cm)) {
       return () -> { };
     }
     io.vertx.core.Context context = vertx.getOrCreateContext();
@@ -176,8 +177,8 @@ public final class Nodes {
 
   /**
    * The programmatic Hazelcast config: the cluster name, TCP/IP join to the configured members,
-   * the configured bind address and port, phone-home off, JDK logging at WARNING, and the maps
-   * Vert.x expects (as in vertx-hazelcast's {@code default-cluster.xml}).
+   * the configured bind address and port, phone-home and Hazelcast's own metrics off, JDK logging
+   * at WARNING, and the maps Vert.x expects (as in vertx-hazelcast's {@code default-cluster.xml}).
    */
   static Config hazelcastConfig(NodeConfig config) {
     HAZELCAST_LOG.setLevel(Level.WARNING);
@@ -187,6 +188,9 @@ public final class Nodes {
     hz.setProperty("hazelcast.logging.type", "jdk");
     // Vert.x leaves the cluster itself on close; Hazelcast's own hook would race it.
     hz.setProperty("hazelcast.shutdownhook.enabled", "false");
+    // Hazelcast's own metrics: nobody reads them (a node's metrics are Micrometer's, on /metrics),
+    // and their collector, every 5 s, failed with a stack trace when a member left mid-collection.
+    hz.getMetricsConfig().setEnabled(false);
     // Bind and advertise this exact address (a pod IP, 127.0.0.1 in tests), not whatever
     // interface Hazelcast would pick.
     hz.setProperty("hazelcast.local.localAddress", config.clusterHost());

@@ -2,14 +2,14 @@ package dev.batchrpc.runtime.round;
 
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
-import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.internal.PromiseInternal;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
@@ -105,7 +105,7 @@ public final class Round<Q, R> {
 
   private static final System.Logger LOG = System.getLogger(Round.class.getName());
 
-  private final ContextInternal owner;
+  private final Context owner;
   private final RoundConfig config;
   private final BatchFunction<Q, R> batchFunction;
   private final RequestValidator<Q> validator;
@@ -130,7 +130,7 @@ public final class Round<Q, R> {
   private boolean closed;
 
   private Round(Builder<Q, R> b) {
-    this.owner = (ContextInternal) b.owner;
+    this.owner = b.owner;
     this.config = b.config;
     this.batchFunction = b.batchFunction;
     this.validator = b.validator;
@@ -180,7 +180,7 @@ public final class Round<Q, R> {
    * @return the participant's result
    */
   public Future<R> submit(String participantId, Q request) {
-    PromiseInternal<R> promise = callerContext().promise();
+    Promise<R> promise = VertxInternals.promise(callerContext());
     Pending<Q, R> pending = new Pending<>(participantId, request, promise);
     onOwner(() -> arrive(pending));
     return promise.future();
@@ -563,9 +563,9 @@ public final class Round<Q, R> {
   // context hops
 
   /** The context a caller's future completes on: its own, or the owner's for a non-Vert.x thread. */
-  private ContextInternal callerContext() {
+  private Context callerContext() {
     Context current = Vertx.currentContext();
-    return current == null ? owner : (ContextInternal) current;
+    return current == null ? owner : current;
   }
 
   /**
@@ -582,7 +582,7 @@ public final class Round<Q, R> {
 
   /** Runs the action on the owner context and completes the result on the caller's context. */
   private <T> Future<T> call(Supplier<Future<T>> action) {
-    PromiseInternal<T> promise = callerContext().promise();
+    Promise<T> promise = VertxInternals.promise(callerContext());
     onOwner(() -> {
       try {
         action.get().onComplete(promise);
@@ -599,9 +599,9 @@ public final class Round<Q, R> {
   private static final class Pending<Q, R> {
     final String participantId;
     final Q request;
-    final PromiseInternal<R> promise;
+    final Promise<R> promise;
 
-    Pending(String participantId, Q request, PromiseInternal<R> promise) {
+    Pending(String participantId, Q request, Promise<R> promise) {
       this.participantId = participantId;
       this.request = request;
       this.promise = promise;

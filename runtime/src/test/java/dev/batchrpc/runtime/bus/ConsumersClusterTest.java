@@ -6,6 +6,7 @@ import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -73,8 +74,8 @@ class ConsumersClusterTest {
   void corruptBytesFromAnotherNodeAreABadRequestAndTheConsumerKeepsServing(VertxTestContext ctx)
       throws IOException {
     String cluster = LoopbackNodes.clusterName("test");
-    int portA = LoopbackNodes.freePort();
-    int portB = LoopbackNodes.freePort();
+    int portA = Ports.freePort();
+    int portB = Ports.freePort();
     NodeConfig a = LoopbackNodes.config(cluster, portA, List.of(LoopbackNodes.member(portB)));
     NodeConfig b = LoopbackNodes.config(cluster, portB, List.of(LoopbackNodes.member(portA)));
     Node[] nodes = new Node[2];

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -30,8 +31,8 @@ class ClusteredNodesTest {
   @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
   void twoNodesExchangeMessagesAndSeeEachOtherLeave(VertxTestContext ctx) throws IOException {
     String cluster = LoopbackNodes.clusterName("test");
-    int portA = LoopbackNodes.freePort();
-    int portB = LoopbackNodes.freePort();
+    int portA = Ports.freePort();
+    int portB = Ports.freePort();
     NodeConfig configA = LoopbackNodes.config(cluster, portA, List.of(LoopbackNodes.member(portB)));
     NodeConfig configB = LoopbackNodes.config(cluster, portB, List.of(LoopbackNodes.member(portA)));
     Promise<String> left = Promise.promise();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.shareddata.AsyncMap;
@@ -54,9 +55,9 @@ class NoJavaSerializationTest {
   @BeforeAll
   static void cluster() throws Exception {
     String name = LoopbackNodes.clusterName("ser");
-    int portA = LoopbackNodes.freePort();
+    int portA = Ports.freePort();
     a = Nodes.start(LoopbackNodes.config(name, portA, List.of())).await(60, TimeUnit.SECONDS);
-    b = Nodes.start(LoopbackNodes.config(name, LoopbackNodes.freePort(), List.of(LoopbackNodes.member(portA))))
+    b = Nodes.start(LoopbackNodes.config(name, Ports.freePort(), List.of(LoopbackNodes.member(portA))))
         .await(60, TimeUnit.SECONDS);
   }
 
@@ -104,7 +105,7 @@ class NoJavaSerializationTest {
       }
     }).completion().await(10, TimeUnit.SECONDS);
     // A second Vert.x-based process that did not lock its bus down, as a hostile member might be.
-    io.vertx.core.Vertx lax = Nodes.start(LoopbackNodes.config(a.config().clusterName(), LoopbackNodes.freePort(),
+    io.vertx.core.Vertx lax = Nodes.start(LoopbackNodes.config(a.config().clusterName(), Ports.freePort(),
         List.of(LoopbackNodes.member(a)))).await(60, TimeUnit.SECONDS).vertx();
     try {
       lax.eventBus().codecSelector(body -> null);

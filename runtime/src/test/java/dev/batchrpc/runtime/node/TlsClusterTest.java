@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.GetModelRequest;
 import dev.batchrpc.runtime.net.Certificates;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.net.TlsConfig;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
@@ -116,7 +117,7 @@ class TlsClusterTest {
   }
 
   private Node start(TlsConfig tls, List<String> members) throws Exception {
-    NodeConfig config = LoopbackNodes.config(clusterName, LoopbackNodes.freePort(), members).withTls(tls);
+    NodeConfig config = LoopbackNodes.config(clusterName, Ports.freePort(), members).withTls(tls);
     Node n = Nodes.start(config).await(60, TimeUnit.SECONDS);
     started.add(n);
     return n;

@@ -5,12 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.VertxInternals;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
-import io.vertx.core.Vertx;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.Vertx;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
@@ -455,7 +456,7 @@ class RoundTest {
 
   @Test
   void builderRefusesAWorkerContextAsOwner(Vertx vertx) {
-    Context workerContext = ((io.vertx.core.internal.VertxInternal) vertx).createWorkerContext();
+    Context workerContext = VertxInternals.newWorkerContext(vertx);
     assertThatThrownBy(() -> Round.builder(workerContext, RoundConfig.of("update", "test", 1), echo()))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("event-loop");
   }

@@ -1,14 +1,11 @@
 package dev.batchrpc.runtime.testing;
 
+import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
-import io.vertx.core.internal.VertxInternal;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -18,7 +15,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * What the cluster tests of every module share: Hazelcast-clustered nodes on 127.0.0.1 under a
- * random cluster name (never multicast), free loopback ports, crashing a node without a goodbye,
+ * random cluster name (never multicast), crashing a node without a goodbye,
  * closing nodes after a test. As a JUnit 5 extension ({@code @ExtendWith(LoopbackNodes.class)})
  * it lets the nodes of the test JVM join without Hazelcast's default pause.
  */
@@ -38,13 +35,6 @@ public final class LoopbackNodes implements BeforeAllCallback, AfterAllCallback 
   @Override
   public void afterAll(ExtensionContext context) {
     System.clearProperty(JOIN_PAUSE);
-  }
-
-  /** A port free on 127.0.0.1 just now (for a Hazelcast member that must not auto-increment). */
-  public static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
   }
 
   /** A cluster name no other test run shares: {@code prefix-<random UUID>}. */
@@ -76,7 +66,7 @@ public final class LoopbackNodes implements BeforeAllCallback, AfterAllCallback 
    * members, as a killed process would vanish. Its Vert.x is left to the caller to close.
    */
   public static void crash(Node node) {
-    ((HazelcastClusterManager) ((VertxInternal) node.vertx()).clusterManager())
+    ((HazelcastClusterManager) VertxInternals.clusterManager(node.vertx()))
         .getHazelcastInstance().getLifecycleService().terminate();
   }
 

@@ -1,9 +1,7 @@
 package dev.batchrpc.suite.bench;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.batchrpc.runtime.process.ChildJvm;
+import dev.batchrpc.runtime.process.JvmFlags;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -14,22 +12,18 @@ import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 
 /**
- * Watches a benchmark's child processes ({@link Process#onExit()}) so that a wait for rounds or
+ * Watches a benchmark's child processes ({@link ChildJvm#ended()}) so that a wait for rounds or
  * episodes ends at once when one dies, with an error naming the process, its exit code, its log
- * and the log's last lines, instead of running into a long timeout (or, for the agent, quietly
- * going on with fewer observers).
+ * and its last lines, instead of running into a long timeout (or, for the agent, quietly going on
+ * with fewer observers).
  *
- * <p>Thread-safe: exits are seen on the JDK's process reaper threads, waits run on the bench's
- * main thread.
+ * <p>Thread-safe: exits are seen on the children's reader threads, waits run on the bench's main
+ * thread.
  */
 final class ChildWatch implements AutoCloseable {
 
-  /** Lines of the dead child's log quoted in the error. */
+  /** Lines of the dead child's output quoted in the error. */
   static final int TAIL_LINES = 20;
-
-  /** A watched child: what it is ("trainer process bench-2"), its process and its log. */
-  record Child(String name, Process process, Path log) {
-  }
 
   /** A child died before the run ended; the message says which, how, and where its log is. */
   static final class ChildDiedException extends IllegalStateException {
@@ -39,8 +33,8 @@ final class ChildWatch implements AutoCloseable {
   }
 
   private final boolean cleanExitIsExpected;
-  private final List<Child> children = new CopyOnWriteArrayList<>();
-  private final CompletableFuture<Child> death = new CompletableFuture<>();
+  private final List<ChildJvm> children = new CopyOnWriteArrayList<>();
+  private final CompletableFuture<ChildJvm> death = new CompletableFuture<>();
   private volatile boolean closed;
 
   /**
@@ -51,20 +45,19 @@ final class ChildWatch implements AutoCloseable {
     this.cleanExitIsExpected = cleanExitIsExpected;
   }
 
-  /** Watches {@code process} from now on; returns it. */
-  Process add(String name, Process process, Path log) {
-    Child c = new Child(name, process, log);
-    children.add(c);
-    process.onExit().thenRun(() -> {
-      if (!closed && !(cleanExitIsExpected && process.exitValue() == 0)) {
-        death.complete(c);
+  /** Watches {@code child} from now on; returns it. */
+  ChildJvm add(ChildJvm child) {
+    children.add(child);
+    child.ended().thenAccept(code -> {
+      if (!closed && !(cleanExitIsExpected && code == 0)) {
+        death.complete(child);
       }
     });
-    return process;
+    return child;
   }
 
   /** The children, in the order added. */
-  List<Child> children() {
+  List<ChildJvm> children() {
     return List.copyOf(children);
   }
 
@@ -106,6 +99,30 @@ final class ChildWatch implements AutoCloseable {
     }
   }
 
+  /** {@link #await(CompletionStage, long, Supplier)} for a Vert.x future. */
+  <T> T await(io.vertx.core.Future<T> future, long timeoutMs, String timeoutMessage) throws Exception {
+    return await(future.toCompletionStage(), timeoutMs, () -> timeoutMessage);
+  }
+
+  /**
+   * Waits for every child to exit, at most {@code timeoutMs} each, after {@code what} ("the last
+   * round"); throws a {@link ChildDiedException} for one that exits with another code than 0.
+   */
+  void awaitCleanExits(long timeoutMs, String what) throws InterruptedException, ExecutionException {
+    for (ChildJvm c : children) {
+      int code;
+      try {
+        code = c.ended().get(timeoutMs, TimeUnit.MILLISECONDS);
+      } catch (TimeoutException e) {
+        throw new IllegalStateException(c.name() + " (pid " + c.pid() + ") did not exit " + timeoutMs / 1000
+            + " s after " + what + "; log: " + c.log());
+      }
+      if (code != 0) {
+        throw new ChildDiedException(describe(c));
+      }
+    }
+  }
+
   /**
    * Runs a benchmark's body ({@code command}: its name in messages, e.g. {@code batch-rpc bench ps}):
    * a dead child process ends it with the death's report (the process,
@@ -124,20 +141,22 @@ final class ChildWatch implements AutoCloseable {
   }
 
   /** The error text of a dead child. */
-  static String describe(Child c) {
-    Process p = c.process();
-    int code = p.exitValue();
+  static String describe(ChildJvm c) {
+    int code = c.process().exitValue();
     StringBuilder b = new StringBuilder();
-    b.append(c.name()).append(" (pid ").append(p.pid()).append(") exited with code ").append(code);
+    b.append(c.name()).append(" (pid ").append(c.pid()).append(") exited with code ").append(code);
     if (code == JvmFlags.OOM_EXIT_CODE) {
       b.append(" (out of memory: -XX:+ExitOnOutOfMemoryError)");
     } else if (code > 128) {
       b.append(" (killed by signal ").append(code - 128).append(')');
     }
-    b.append(" before the run ended; log: ").append(c.log().toAbsolutePath());
-    List<String> tail = tail(c.log(), TAIL_LINES);
+    b.append(" before the run ended");
+    if (c.log() != null) {
+      b.append("; log: ").append(c.log().toAbsolutePath());
+    }
+    List<String> tail = c.tail(TAIL_LINES);
     if (tail.isEmpty()) {
-      b.append(" (empty)");
+      b.append(" (no output)");
     } else {
       b.append("; its last ").append(tail.size()).append(" lines:");
       for (String line : tail) {
@@ -147,25 +166,14 @@ final class ChildWatch implements AutoCloseable {
     return b.toString();
   }
 
-  /** The last {@code n} lines of a text file (empty if unreadable). */
-  static List<String> tail(Path file, int n) {
-    try {
-      // lenient decoding: a log cut mid-character must still be quoted
-      List<String> lines = new String(Files.readAllBytes(file), StandardCharsets.UTF_8).lines().toList();
-      return List.copyOf(lines.subList(Math.max(0, lines.size() - n), lines.size()));
-    } catch (IOException e) {
-      return List.of();
-    }
-  }
-
   /** Stops watching (the bench now ends its children itself) and ends the children still alive. */
   @Override
   public void close() throws InterruptedException {
     closed = true;
-    for (Child c : children) {
+    for (ChildJvm c : children) {
       c.process().destroy();
     }
-    for (Child c : children) {
+    for (ChildJvm c : children) {
       if (!c.process().waitFor(15, TimeUnit.SECONDS)) {
         c.process().destroyForcibly();
       }

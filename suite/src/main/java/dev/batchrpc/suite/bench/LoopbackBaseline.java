@@ -1,5 +1,7 @@
 package dev.batchrpc.suite.bench;
 
+import dev.batchrpc.runtime.process.ChildJvm;
+import dev.batchrpc.runtime.process.JvmFlags;
 import java.io.EOFException;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -8,11 +10,8 @@ import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The loopback-TCP baseline of one parameter-server round: its 2N messages through ONE loopback
@@ -39,22 +38,21 @@ public final class LoopbackBaseline {
     try (ServerSocketChannel server = ServerSocketChannel.open()) {
       server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 1);
       int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
-      Path log = Files.createTempFile("batchrpc-loopback-", ".log");
       // the child's heap is small; its one direct buffer is what it needs
       List<String> cmd = JvmFlags.command(List.of("-Xmx64m", "-XX:MaxDirectMemorySize=" + (bytes + (64 << 20)),
           "-XX:TieredStopAtLevel=1"), LoopbackBaseline.class.getName());
       cmd.addAll(List.of(Integer.toString(port), Integer.toString(trainers), Integer.toString(params),
           Integer.toString(reps + 1)));
-      Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      ChildJvm child = ChildJvm.start("loopback baseline process", new ProcessBuilder(cmd), null);
       try (ChildWatch watch = new ChildWatch(true)) {
-        watch.add("loopback baseline process", child, log);
+        watch.add(child);
         SocketChannel ch = watch.await(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
           try {
             return server.accept();
           } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
           }
-        }), 60_000, () -> "the loopback baseline process did not connect in 60 s; log: " + log);
+        }), 60_000, () -> "the loopback baseline process did not connect in 60 s; its output: " + child.output());
         try (ch) {
           ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
           ByteBuffer buf = ByteBuffer.allocateDirect((int) bytes);
@@ -79,8 +77,7 @@ public final class LoopbackBaseline {
           return ms[ms.length / 2];
         }
       } finally {
-        child.waitFor(10, TimeUnit.SECONDS);
-        Files.deleteIfExists(log);
+        child.awaitExit(10_000);
       }
     }
   }

@@ -7,6 +7,8 @@ import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.process.ChildJvm;
+import dev.batchrpc.suite.bench.PsBenchReport.Row;
 import dev.batchrpc.trainer.ClassificationTask;
 import dev.batchrpc.trainer.GradientTask;
 import dev.batchrpc.trainer.PsClient;
@@ -15,21 +17,15 @@ import dev.batchrpc.trainer.Trainer;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -116,35 +112,6 @@ public final class PsBench implements Callable<Integer> {
   private static final String LOOPBACK = "127.0.0.1";
   private static final int[] MLP = {784, 256, 10};
 
-  /**
-   * One measured configuration, with the baselines of its model (memory copy, loopback TCP) and
-   * the PyTorch reference's rounds/s ({@code NaN} without {@code --reference}).
-   */
-  record Row(String model, String mode, int trainers, int params, int rounds, double seconds,
-      double startupSeconds, double baselineMs, double loopbackMs, String backend, double refRoundsPerSecond,
-      String refBlas) {
-    double roundBytes() {
-      return (trainers + 1.0) * params * 4;
-    }
-
-    double roundsPerSecond() {
-      return rounds / seconds;
-    }
-
-    double mbPerSecond() {
-      return roundBytes() * roundsPerSecond() / 1e6;
-    }
-
-    double roundMs() {
-      return seconds * 1000 / rounds;
-    }
-
-    /** Our rounds/s over the reference's: above 1, we are faster. */
-    double xReference() {
-      return roundsPerSecond() / refRoundsPerSecond;
-    }
-  }
-
   /** The baselines and the reference of one model, measured once per run. */
   private record Baselines(double copyMs, double loopbackMs, double refRoundsPerSecond, String refBlas) {
   }
@@ -185,7 +152,6 @@ public final class PsBench implements Callable<Integer> {
         return 2;
       }
     }
-    System.setProperty("hazelcast.wait.seconds.before.join", "0");
     List<Row> rows = new ArrayList<>();
     for (String model : models) {
       ModelSpec spec = model.equals("mlp") ? ModelSpec.mlp(MLP) : ModelSpec.replay(replayParams);
@@ -211,14 +177,11 @@ public final class PsBench implements Callable<Integer> {
             model, mode, trainers, warmup, n);
         Row row = mode.equals("inproc") ? inProcess(spec, model, n, base) : processes(spec, model, n, base);
         rows.add(row);
-        System.out.printf(Locale.ROOT, "[bench ps] %s %s: %.1f rounds/s, %.0f MB/s, %.2f ms/round (%.1fx baseline, "
-                + "%.1fx loopback)%s%n", model, mode, row.roundsPerSecond(), row.mbPerSecond(), row.roundMs(),
-            row.roundMs() / copy, row.roundMs() / loopback, script == null ? "" : String.format(Locale.ROOT,
-                "; PyTorch reference %.1f rounds/s, ours %.2fx", refRate, row.xReference()));
+        System.out.println(row.summary(script != null));
       }
     }
-    print(rows);
-    Path csv = write(rows);
+    PsBenchReport.print(rows, reference);
+    Path csv = PsBenchReport.write(out, rows);
     System.out.println("CSV: " + csv.toAbsolutePath());
     return 0;
   }
@@ -247,7 +210,7 @@ public final class PsBench implements Callable<Integer> {
   }
 
   private PsConfig psConfig(ModelSpec spec) {
-    return new PsConfig(trainers, List.of(), null, true, device, spec, 0.001f, 0.9f, 0, -1, LOOPBACK);
+    return PsConfig.builder(trainers, spec).device(device).grpcHost(LOOPBACK).build();
   }
 
   /** Round-completion times on the server; written by the round's worker, read after the run. */
@@ -291,8 +254,8 @@ public final class PsBench implements Callable<Integer> {
       for (Future<Trainer.Summary> f : runs) {
         summaries.add(f.result());
       }
-      printTrainerPhases(summaries);
-      printServerPhases(node.registry());
+      PsBenchReport.printTrainerPhases(summaries);
+      PsBenchReport.printServerPhases(node.registry());
       return row(model, "inproc", spec, n, clock, t0, baseline, ps.backendName());
     } finally {
       node.close().await();
@@ -311,12 +274,9 @@ public final class PsBench implements Callable<Integer> {
 
   private Row processes(ModelSpec spec, String model, int n, Baselines baseline) throws Exception {
     int total = warmup + n;
-    String cluster = "bench-" + UUID.randomUUID();
-    int psPort = freePort();
-    Node node = Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, psPort, List.of())).await();
     // trainers end with code 0 after their last round; any other exit is a death
-    ChildWatch watch = new ChildWatch(true);
-    try {
+    try (BenchCluster cluster = BenchCluster.start("bench"); ChildWatch watch = new ChildWatch(true)) {
+      Node node = cluster.node();
       ParameterServerVerticle v = new ParameterServerVerticle(psConfig(spec), node.registry());
       node.vertx().deployVerticle(v).await();
       ParameterServer ps = v.server().await();
@@ -330,89 +290,37 @@ public final class PsBench implements Callable<Integer> {
       });
       long t0 = System.nanoTime();
       Path logs = Files.createTempDirectory("batchrpc-bench-");
+      System.out.println("[bench ps]   trainer logs in " + logs);
       for (int i = 0; i < trainers; i++) {
-        String id = "bench-" + i;
-        watch.add("trainer process " + id, spawn(cluster, LOOPBACK + ":" + psPort, id, model, total, logs),
-            logs.resolve(id + ".log"));
+        watch.add(spawn(cluster, "bench-" + i, model, total, logs));
       }
       long limitMs = 120_000 + total * (model.equals("mlp") ? 1_000L : 20_000L);
       // ends at once, naming the trainer, when one dies before the last round
       watch.await(clock.done, limitMs, () -> "the trainer processes did not finish " + total + " rounds in "
           + limitMs / 1000 + " s (server at version " + ps.version() + "); logs in " + logs);
-      for (ChildWatch.Child c : watch.children()) {
-        if (!c.process().waitFor(60, TimeUnit.SECONDS)) {
-          throw new IllegalStateException(c.name() + " (pid " + c.process().pid() + ") did not exit 60 s after "
-              + "the last round; log: " + c.log());
-        }
-        if (c.process().exitValue() != 0) {
-          throw new ChildWatch.ChildDiedException(ChildWatch.describe(c));
-        }
-      }
-      for (int i = 0; i < trainers; i++) {
+      watch.awaitCleanExits(60_000, "the last round");
+      for (ChildJvm c : watch.children()) {
         // each trainer's own summary line: its per-round compute, update-and-fetch and load times
-        for (String line : Files.readAllLines(logs.resolve("bench-" + i + ".log"))) {
-          if (line.contains(": done:")) {
-            System.out.println("[bench ps]   " + line);
-          }
-        }
+        c.line(l -> l.contains(": done:")).thenAccept(l -> System.out.println("[bench ps]   " + l));
       }
-      printServerPhases(node.registry());
+      PsBenchReport.printServerPhases(node.registry());
       return row(model, "procs", spec, n, clock, t0, baseline, ps.backendName());
-    } finally {
-      watch.close();
-      node.close().await();
     }
   }
 
-  /** The trainers' mean per-round phases (all rounds, warm-up included). */
-  private static void printTrainerPhases(List<Trainer.Summary> summaries) {
-    double compute = 0;
-    double update = 0;
-    double load = 0;
-    for (Trainer.Summary s : summaries) {
-      compute += s.msPerRound(s.computeNanos()) / summaries.size();
-      update += s.msPerRound(s.updateNanos()) / summaries.size();
-      load += s.msPerRound(s.loadNanos()) / summaries.size();
-    }
-    System.out.printf(Locale.ROOT, "[bench ps]   trainer, mean per round: compute %.2f ms, update-and-fetch "
-        + "%.2f ms, load %.2f ms%n", compute, update, load);
-  }
-
-  /** The server's phases from its meters (all rounds, warm-up included). */
-  private static void printServerPhases(io.micrometer.core.instrument.MeterRegistry registry) {
-    System.out.printf(Locale.ROOT, "[bench ps]   server, mean: round wait (first to last arrival) %.2f ms, "
-        + "round compute %.2f ms = apply (average + SGD) %.2f ms + encode %.2f ms; finite check %.3f ms per "
-        + "request%n", meanMs(registry, "ps.round.wait"), meanMs(registry, "ps.round.compute"),
-        meanMs(registry, "ps.round.apply"), meanMs(registry, "ps.round.encode"),
-        meanMs(registry, "ps.finite.check"));
-  }
-
-  private static double meanMs(io.micrometer.core.instrument.MeterRegistry registry, String name) {
-    io.micrometer.core.instrument.Timer t = registry.find(name).timer();
-    return t == null ? Double.NaN : t.mean(TimeUnit.MILLISECONDS);
-  }
-
-  private Process spawn(String cluster, String seed, String id, String model, int total, Path logs)
-      throws IOException {
+  private ChildJvm spawn(BenchCluster cluster, String id, String model, int total, Path logs) throws IOException {
     List<String> opts = new ArrayList<>(List.of("-Xmx" + trainerHeap));
     if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
       opts.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
     }
-    opts.add("-Dhazelcast.wait.seconds.before.join=0");
-    List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
-    cmd.addAll(List.of("trainer",
-        "--clustered", "--cluster-name", cluster, "--cluster-members", seed, "--cluster-host", LOOPBACK,
-        "--cluster-port", String.valueOf(freePort()), "--id", id, "--batches", String.valueOf(total),
-        "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",
-        "--task", model.equals("mlp") ? "mse" : "replay", "--batch-size", String.valueOf(batchSize),
-        "--layers", "784,256,10"));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-        .redirectOutput(logs.resolve(id + ".log").toFile());
     // One trainer per process, several processes per machine: OpenBLAS's own threads would only
     // compete with the other trainers for the cores (and spin while waiting), so one thread each
     // unless the caller chose otherwise.
-    pb.environment().putIfAbsent("OPENBLAS_NUM_THREADS", "1");
-    return pb.start();
+    return cluster.spawn("trainer process " + id, opts, Map.of("OPENBLAS_NUM_THREADS", "1"),
+        logs.resolve(id + ".log"), "trainer", List.of("--id", id, "--batches", String.valueOf(total),
+            "--timeout-ms", "600000", "--wait-for-ps-ms", "120000", "--progress-every", "0",
+            "--task", model.equals("mlp") ? "mse" : "replay", "--batch-size", String.valueOf(batchSize),
+            "--layers", "784,256,10"));
   }
 
   private Row row(String model, String mode, ModelSpec spec, int n, Clock clock, long t0, Baselines b,
@@ -441,58 +349,5 @@ public final class PsBench implements Callable<Integer> {
     }
     Arrays.sort(ms);
     return ms[ms.length / 2];
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
-      return s.getLocalPort();
-    }
-  }
-
-  private void print(List<Row> rows) {
-    System.out.println();
-    System.out.printf(Locale.ROOT, "%-7s %-7s %8s %11s %7s %10s %10s %10s %12s %10s %12s %10s %10s", "model", "mode",
-        "trainers", "params", "rounds", "rounds/s", "MB/s", "ms/round", "baseline ms", "x baseline", "loopback ms",
-        "x loopback", "startup s");
-    System.out.println(reference ? String.format(Locale.ROOT, " %12s %8s", "PyTorch r/s", "x PyTorch") : "");
-    for (Row r : rows) {
-      System.out.printf(Locale.ROOT, "%-7s %-7s %8d %11d %7d %10.1f %10.0f %10.2f %12.2f %10.1f %12.2f %10.1f %10.1f",
-          r.model(), r.mode(), r.trainers(), r.params(), r.rounds(), r.roundsPerSecond(), r.mbPerSecond(),
-          r.roundMs(), r.baselineMs(), r.roundMs() / r.baselineMs(), r.loopbackMs(), r.roundMs() / r.loopbackMs(),
-          r.startupSeconds());
-      System.out.println(reference ? String.format(Locale.ROOT, " %12.1f %8.2f", r.refRoundsPerSecond(),
-          r.xReference()) : "");
-    }
-    System.out.println("(one round = N gradients in + one model out; x baseline: ms/round over one memory copy of "
-        + "those bytes; x loopback: over the round's 2N messages through one loopback TCP socket between two "
-        + "processes)");
-    String ours = rows.isEmpty() ? "" : rows.get(0).backend();
-    if (reference) {
-      System.out.println("(x PyTorch: our rounds/s over the PyTorch RPC reference's, run in this run with the same "
-          + "trainers and rounds, one process per trainer; BLAS: ours " + ours + ", PyTorch "
-          + (rows.isEmpty() ? "" : rows.get(0).refBlas()) + ")");
-    } else {
-      System.out.println("(compute: " + ours + "; --reference runs the PyTorch RPC reference beside it)");
-    }
-  }
-
-  private Path write(List<Row> rows) throws IOException {
-    Files.createDirectories(out);
-    Path file = out.resolve("ps-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
-        + ".csv");
-    try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
-      w.println("model,mode,trainers,params,rounds,seconds,rounds_per_s,mb_per_s,ms_per_round,baseline_ms,"
-          + "x_baseline,loopback_ms,x_loopback,startup_s,backend,ref_rounds_per_s,x_ref,ref_blas");
-      for (Row r : rows) {
-        boolean ref = !Double.isNaN(r.refRoundsPerSecond());
-        w.printf(Locale.ROOT, "%s,%s,%d,%d,%d,%.4f,%.2f,%.1f,%.3f,%.3f,%.2f,%.3f,%.2f,%.2f,\"%s\",%s,%s,\"%s\"%n",
-            r.model(), r.mode(), r.trainers(), r.params(), r.rounds(), r.seconds(), r.roundsPerSecond(),
-            r.mbPerSecond(), r.roundMs(), r.baselineMs(), r.roundMs() / r.baselineMs(), r.loopbackMs(),
-            r.roundMs() / r.loopbackMs(), r.startupSeconds(), r.backend(),
-            ref ? String.format(Locale.ROOT, "%.2f", r.refRoundsPerSecond()) : "",
-            ref ? String.format(Locale.ROOT, "%.3f", r.xReference()) : "", r.refBlas());
-      }
-    }
-    return file;
   }
 }

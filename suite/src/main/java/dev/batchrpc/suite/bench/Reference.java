@@ -127,7 +127,8 @@ final class Reference {
     if (p.exitValue() != 0 || results.isEmpty()) {
       StringBuilder b = new StringBuilder("the PyTorch reference (" + String.join(" ", cmd) + ") exited with code "
           + p.exitValue() + (results.isEmpty() ? " and no result" : "") + "; log: " + log + "; its last lines:");
-      for (String l : ChildWatch.tail(log, ChildWatch.TAIL_LINES)) {
+      List<String> lines = new String(Files.readAllBytes(log), StandardCharsets.UTF_8).lines().toList();
+      for (String l : lines.subList(Math.max(0, lines.size() - ChildWatch.TAIL_LINES), lines.size())) {
         b.append(System.lineSeparator()).append("  | ").append(l);
       }
       throw new IllegalStateException(b.toString());

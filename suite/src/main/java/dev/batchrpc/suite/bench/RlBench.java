@@ -10,27 +10,17 @@ import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.suite.bench.rl.RlPlot;
-import io.vertx.core.Future;
-import java.io.BufferedReader;
+import dev.batchrpc.runtime.process.ChildJvm;
+import dev.batchrpc.suite.bench.RlBenchReport.Result;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.PrintWriter;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.TreeSet;
-import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -133,23 +123,9 @@ public final class RlBench implements Callable<Integer> {
       + "-XX:ActiveProcessorCount=1 -Xshare:auto -Dhazelcast.operation.thread.count=1 "
       + "-Dhazelcast.operation.generic.thread.count=1 -Dhazelcast.io.thread.count=1";
 
-  /**
-   * Cluster-wide Hazelcast settings of the bench (every member needs the same partition count): no
-   * join pause, and few partitions, so each joining observer migrates 7 small partitions rather
-   * than 271 (Vert.x keeps only its subscription and node maps there).
-   */
-  static final Map<String, String> CLUSTER_PROPERTIES = Map.of(
-      "hazelcast.wait.seconds.before.join", "0",
-      "hazelcast.partition.count", "7");
-
   /** The PyTorch reference's episode-loop seconds by "worldSize mode", and the BLAS torch used. */
   private final Map<String, Double> referenceSeconds = new LinkedHashMap<>();
   private String referenceBlas = "";
-
-  /** One run's measurements. */
-  record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
-      double runSeconds, double startupSeconds, LatencyLog.Summary latency, double[] runningRewards) {
-  }
 
   @Override
   public Integer call() throws Exception {
@@ -160,7 +136,7 @@ public final class RlBench implements Callable<Integer> {
     List<Integer> sizes;
     List<AgentMode> ms = new ArrayList<>();
     try {
-      sizes = parseWorldSizes(worldSizes);
+      sizes = WorldSizes.parse(worldSizes);
       for (String m : modes) {
         ms.add(AgentMode.parse(m));
       }
@@ -201,11 +177,12 @@ public final class RlBench implements Callable<Integer> {
     List<Result> results = new ArrayList<>();
     if (deployments.contains("inproc")) {
       Node node = Nodes.start(NodeConfig.local()).await();
-      try {
+      // no child processes: its waits are plain ones
+      try (ChildWatch none = new ChildWatch(false)) {
         for (int ws : sizes) {
           for (long seed : seeds) {
             for (AgentMode mode : ms) {
-              results.add(runInProcess(node, ws, mode, seed));
+              results.add(runInProcess(node, none, ws, mode, seed));
             }
           }
         }
@@ -214,24 +191,21 @@ public final class RlBench implements Callable<Integer> {
       }
     }
     if (deployments.contains("procs")) {
-      CLUSTER_PROPERTIES.forEach(System::setProperty);
-      int port = freePort();
-      String cluster = "bench-rl-" + UUID.randomUUID();
-      Node node = Nodes.start(NodeConfig.clustered(cluster, "127.0.0.1", port, List.of())).await();
-      try {
+      try (BenchCluster cluster = BenchCluster.start("bench-rl")) {
         for (int ws : sizes) {
           for (long seed : seedsOf("procs")) {
-            results.addAll(runProcesses(node, cluster, port, ws, ms, seed));
+            results.addAll(runProcesses(cluster, ws, ms, seed));
           }
         }
-      } finally {
-        node.close().await(20, TimeUnit.SECONDS);
       }
     }
     if (script != null) {
       runReference(script, sizes);
     }
-    report(results, sizes);
+    Map<String, Integer> seedCounts = new LinkedHashMap<>();
+    deployments.forEach(d -> seedCounts.put(d, seedsOf(d).size()));
+    new RlBenchReport(out, episodes, steps, deployments, seedCounts, referenceSeconds, referenceBlas, ourCompute())
+        .write(results, sizes);
     return 0;
   }
 
@@ -266,20 +240,20 @@ public final class RlBench implements Callable<Integer> {
     return AgentConfig.of(ws - 1, mode, seed).withTraining(1.0, AgentConfig.DEFAULT_LR, device);
   }
 
-  private Result runInProcess(Node node, int ws, AgentMode mode, long seed) throws Exception {
+  private Result runInProcess(Node node, ChildWatch watch, int ws, AgentMode mode, long seed) throws Exception {
     long t0 = System.nanoTime();
     List<String> ids = new ArrayList<>();
     for (int i = 0; i < ws - 1; i++) {
       ids.add(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, seed))).await());
     }
-    warmUp(node, ws, mode, seed, null);
+    warmUp(node, ws, mode, seed, watch);
     long t1 = System.nanoTime();
     AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
     ids.add(0, node.vertx().deployVerticle(agent).await());
     agent.observersReady().await();
     t0 = warmupEpisodes == 0 ? t0 : t1;
     double startup = (System.nanoTime() - t0) / 1e9;
-    Result r = episodes(agent, "inproc", ws, mode, seed, startup, t0, null);
+    Result r = episodes(agent, "inproc", ws, mode, seed, startup, t0, watch);
     for (String id : ids) {
       node.vertx().undeploy(id).await();
     }
@@ -297,35 +271,29 @@ public final class RlBench implements Callable<Integer> {
     }
     AgentVerticle agent = new AgentVerticle(config(ws, mode, seed + 1), null);
     String id = node.vertx().deployVerticle(agent).await();
-    await(watch, agent.observersReady(), 60_000, "the observers did not register with the warm-up agent");
+    watch.await(agent.observersReady(), 60_000, "the observers did not register with the warm-up agent");
     for (int e = 0; e < warmupEpisodes; e++) {
-      await(watch, agent.runEpisode(steps), 0, "");
+      watch.await(agent.runEpisode(steps), 0, "");
     }
     node.vertx().undeploy(id).await();
   }
 
-  private List<Result> runProcesses(Node node, String cluster, int agentPort, int ws, List<AgentMode> ms,
-                                    long seed) throws Exception {
+  private List<Result> runProcesses(BenchCluster cluster, int ws, List<AgentMode> ms, long seed) throws Exception {
+    Node node = cluster.node();
     long t0 = System.nanoTime();
     List<Result> done = new ArrayList<>();
     // Observers serve until the bench ends them: any exit before is a death, and every wait below
     // ends at once with the dead observer's id, exit code and log (the agent would otherwise go on
     // with the observers left, and the figures would be of a smaller world).
     try (ChildWatch watch = new ChildWatch(false)) {
-      CountDownLatch ready = new CountDownLatch(ws - 1);
-      CompletableFuture<Void> allReady = new CompletableFuture<>();
+      List<CompletableFuture<String>> ready = new ArrayList<>();
       out.mkdirs();
       for (int i = 0; i < ws - 1; i++) {
-        File log = new File(out, "rl-observer-" + i + ".log");
-        watch.add("observer process " + i + " (of world size " + ws + ")",
-            startObserver(cluster, agentPort, i, seed, () -> {
-              ready.countDown();
-              if (ready.getCount() == 0) {
-                allReady.complete(null);
-              }
-            }), log.toPath());
+        ChildJvm observer = watch.add(startObserver(cluster, i, ws, seed));
+        ready.add(observer.line(l -> l.startsWith("observer ") && l.contains(" ready ")));
       }
-      watch.await(allReady, 180_000, () -> "observer processes did not start within 180 s; see "
+      watch.await(CompletableFuture.allOf(ready.toArray(CompletableFuture[]::new)), 180_000,
+          () -> "observer processes did not start within 180 s; see "
           + new File(out, "rl-observer-*.log"));
       double spawn = (System.nanoTime() - t0) / 1e9;
       for (AgentMode mode : ms) {
@@ -334,7 +302,7 @@ public final class RlBench implements Callable<Integer> {
         AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
         String id = node.vertx().deployVerticle(agent).await();
         // The agent announces its start; each observer process registers again.
-        await(watch, agent.observersReady(), 60_000, "the observers did not register with the agent in 60 s");
+        watch.await(agent.observersReady(), 60_000, "the observers did not register with the agent in 60 s");
         double startup = spawn + (System.nanoTime() - t1) / 1e9;
         done.add(episodes(agent, "procs", ws, mode, seed, startup, t1, watch));
         node.vertx().undeploy(id).await();
@@ -344,57 +312,20 @@ public final class RlBench implements Callable<Integer> {
     return done;
   }
 
-  /**
-   * Waits for {@code f}: through {@code watch} when there are child processes (ends at once when
-   * one dies), else plainly; {@code timeoutMs <= 0}: no limit.
-   */
-  private static <T> T await(ChildWatch watch, Future<T> f, long timeoutMs, String timeoutMessage) throws Exception {
-    if (watch != null) {
-      return watch.await(f.toCompletionStage(), timeoutMs, () -> timeoutMessage);
-    }
-    return timeoutMs > 0 ? f.await(timeoutMs, TimeUnit.MILLISECONDS) : f.await();
-  }
-
-  private Process startObserver(String cluster, int agentPort, int index, long seed, Runnable ready)
-      throws IOException {
+  private ChildJvm startObserver(BenchCluster cluster, int index, int ws, long seed) throws IOException {
     List<String> opts = new ArrayList<>();
     for (String o : observerJavaOpts.trim().split("\\s+")) {
       if (!o.isEmpty()) {
         opts.add(o);
       }
     }
-    CLUSTER_PROPERTIES.forEach((k, v) -> opts.add("-D" + k + "=" + v));
     if (eventLoops > 0) {
       opts.add("-D" + Nodes.EVENT_LOOPS_PROPERTY + "=" + eventLoops);
     }
     // JvmFlags.COMMON (exit on OutOfMemoryError, ...) is added whatever --observer-java-opts says.
-    List<String> cmd = JvmFlags.command(opts, "dev.batchrpc.suite.Main");
-    cmd.addAll(List.of("observer",
-        "--clustered", "--cluster-name", cluster, "--cluster-host", "127.0.0.1",
-        "--cluster-port", Integer.toString(freePort()), "--cluster-members", "127.0.0.1:" + agentPort,
-        "--index", Integer.toString(index), "--seed", Long.toString(seed)));
-    File log = new File(out, "rl-observer-" + index + ".log");
-    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.appendTo(log)).start();
-    Thread reader = new Thread(() -> {
-      // stdout goes to the same log (appended, as the child's stderr is), after the ready check
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-           java.io.Writer w = new java.io.OutputStreamWriter(new java.io.FileOutputStream(log, true),
-               StandardCharsets.UTF_8)) {
-        String line;
-        while ((line = r.readLine()) != null) {
-          if (line.startsWith("observer ") && line.contains(" ready ")) {
-            ready.run();
-          }
-          w.write(line + System.lineSeparator());
-          w.flush();
-        }
-      } catch (IOException ignored) {
-        // The process ended.
-      }
-    }, "rl-observer-" + index + "-out");
-    reader.setDaemon(true);
-    reader.start();
-    return p;
+    return cluster.spawn("observer process " + index + " (of world size " + ws + ")", opts, Map.of(),
+        new File(out, "rl-observer-" + index + ".log").toPath(), "observer",
+        List.of("--index", Integer.toString(index), "--seed", Long.toString(seed)));
   }
 
   private Result episodes(AgentVerticle agent, String deployment, int ws, AgentMode mode, long seed,
@@ -403,7 +334,7 @@ public final class RlBench implements Callable<Integer> {
     double loop = 0;
     double[] running = new double[episodes];
     for (int e = 0; e < episodes; e++) {
-      EpisodeResult r = await(watch, agent.runEpisode(steps), 0, "");
+      EpisodeResult r = watch.await(agent.runEpisode(steps), 0, "");
       loop += r.seconds();
       running[e] = r.runningReward();
     }
@@ -414,160 +345,5 @@ public final class RlBench implements Callable<Integer> {
         deployment, ws, mode.cliName(), seed, episodes, steps, loop, startup, lat.p50Us(), lat.p99Us(),
         running[episodes - 1]);
     return new Result(deployment, ws, mode.cliName(), seed, loop, run, startup, lat, running);
-  }
-
-  private void report(List<Result> results, List<Integer> sizes) throws IOException {
-    out.mkdirs();
-    try (PrintWriter w = new PrintWriter(new File(out, "rl.csv"), StandardCharsets.UTF_8)) {
-      w.println("deployment,world_size,mode,seed,episodes,steps,episode_loop_s,run_s,startup_s,"
-          + "requests,p50_us,p90_us,p99_us,max_us,final_running_reward,compute,ref_episode_loop_s,x_ref,ref_blas");
-      for (Result r : results) {
-        Double ref = referenceSeconds.get(r.worldSize() + " " + r.mode());
-        w.printf(Locale.ROOT, "%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f,\"%s\",%s,%s,\"%s\"%n",
-            r.deployment(), r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
-            r.startupSeconds(), r.latency().count(), r.latency().p50Us(), r.latency().p90Us(),
-            r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1], ourCompute(),
-            ref == null ? "" : String.format(Locale.ROOT, "%.6f", ref),
-            ref == null ? "" : String.format(Locale.ROOT, "%.3f", ref / r.loopSeconds()),
-            ref == null ? "" : referenceBlas);
-      }
-    }
-    try (PrintWriter w = new PrintWriter(new File(out, "rl-learning.csv"), StandardCharsets.UTF_8)) {
-      StringBuilder h = new StringBuilder("deployment,world_size,mode,seed");
-      for (int e = 1; e <= episodes; e++) {
-        h.append(",running_reward_ep").append(e);
-      }
-      w.println(h);
-      for (Result r : results) {
-        StringBuilder b = new StringBuilder(r.deployment() + "," + r.worldSize() + "," + r.mode() + "," + r.seed());
-        for (double v : r.runningRewards()) {
-          b.append(String.format(Locale.ROOT, ",%.3f", v));
-        }
-        w.println(b);
-      }
-    }
-    Map<String, List<double[]>> series = new LinkedHashMap<>();
-    System.out.println();
-    for (String d : deployments) {
-      System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d seed(s), %d episodes x %d steps%n",
-          d, d.equals("inproc") ? "one process" : "one OS process per observer", seedsOf(d).size(), episodes, steps);
-      System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
-          + "startup_s");
-      for (int ws : sizes) {
-        double[] b = stats(results, d, ws, "batch");
-        double[] nb = stats(results, d, ws, "nobatch");
-        if (Double.isNaN(b[0]) && Double.isNaN(nb[0])) {
-          continue;
-        }
-        // Start-up: the first mode's (for procs it includes starting the observer processes).
-        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f%n", ws, b[0], nb[0], b[1], b[2],
-            nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]));
-        for (String m : List.of("batch", "nobatch")) {
-          double v = m.equals("batch") ? b[0] : nb[0];
-          if (!Double.isNaN(v)) {
-            series.computeIfAbsent(d + " " + m, k -> new ArrayList<>()).add(new double[] {ws, v});
-          }
-        }
-      }
-      System.out.println();
-    }
-    if (!referenceSeconds.isEmpty()) {
-      System.out.printf(Locale.ROOT, "PyTorch reference (one process per rank, torch.distributed.rpc): episode-loop "
-          + "time, %d episodes x %d steps; x = PyTorch's time over ours (above 1: we are faster)%n", episodes, steps);
-      System.out.println("world_size, mode, pytorch_s, ours_inproc_s, x_inproc, ours_procs_s, x_procs");
-      for (int ws : sizes) {
-        for (String m : List.of("batch", "nobatch")) {
-          Double ref = referenceSeconds.get(ws + " " + m);
-          if (ref == null) {
-            continue;
-          }
-          double in = stats(results, "inproc", ws, m)[0];
-          double pr = stats(results, "procs", ws, m)[0];
-          System.out.printf(Locale.ROOT, "%d, %s, %.3f, %.3f, %.2f, %.3f, %.2f%n", ws, m, ref, in, ref / in, pr,
-              ref / pr);
-        }
-      }
-      System.out.println("BLAS: ours " + ourCompute() + ", PyTorch " + referenceBlas);
-      System.out.println();
-    }
-    System.out.println("learning: running reward after " + episodes + " episodes (per seed)");
-    System.out.println("deployment, world_size, mode, running_reward...");
-    for (String d : deployments) {
-      for (int ws : sizes) {
-        for (String m : List.of("batch", "nobatch")) {
-          StringBuilder b = new StringBuilder();
-          for (Result r : results) {
-            if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(m)) {
-              b.append(String.format(Locale.ROOT, " %.1f", r.runningRewards()[episodes - 1]));
-            }
-          }
-          if (b.length() > 0) {
-            System.out.println(d + ", " + ws + ", " + m + "," + b);
-          }
-        }
-      }
-    }
-    File png = new File(out, "rl.png");
-    RlPlot.write(png, "batch-rpc bench rl: " + episodes + " episodes x " + steps + " steps", series);
-    System.out.println();
-    System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + png);
-  }
-
-  /** {median loop s, median p50 us, median p99 us, median start-up s} over seeds, NaN when absent. */
-  private static double[] stats(List<Result> results, String d, int ws, String mode) {
-    List<double[]> v = new ArrayList<>();
-    for (Result r : results) {
-      if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(mode)) {
-        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us(), r.startupSeconds()});
-      }
-    }
-    if (v.isEmpty()) {
-      return new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
-    }
-    double[] out = new double[4];
-    for (int k = 0; k < 4; k++) {
-      double[] col = new double[v.size()];
-      for (int i = 0; i < v.size(); i++) {
-        col[i] = v.get(i)[k];
-      }
-      Arrays.sort(col);
-      out[k] = col[col.length / 2];
-    }
-    return out;
-  }
-
-  /** Parses "2-11" or "2,6,11" into sorted distinct world sizes, each >= 2. */
-  static List<Integer> parseWorldSizes(String s) {
-    TreeSet<Integer> set = new TreeSet<>();
-    try {
-      for (String part : s.split(",")) {
-        String p = part.trim();
-        int dash = p.indexOf('-', 1);
-        if (dash > 0) {
-          int a = Integer.parseInt(p.substring(0, dash).trim());
-          int b = Integer.parseInt(p.substring(dash + 1).trim());
-          if (b < a) {
-            throw new IllegalArgumentException("--world-sizes range '" + p + "' is empty");
-          }
-          for (int i = a; i <= b; i++) {
-            set.add(i);
-          }
-        } else {
-          set.add(Integer.parseInt(p));
-        }
-      }
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("--world-sizes must be a range like 2-11 or a list like 2,6,11, got '" + s + "'");
-    }
-    if (set.isEmpty() || set.first() < 2) {
-      throw new IllegalArgumentException("--world-sizes must all be >= 2 (agent + at least one observer), got '" + s + "'");
-    }
-    return new ArrayList<>(set);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      return s.getLocalPort();
-    }
   }
 }

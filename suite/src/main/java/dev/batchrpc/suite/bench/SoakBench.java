@@ -3,51 +3,32 @@ package dev.batchrpc.suite.bench;
 import dev.batchrpc.agent.AgentConfig;
 import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.agent.AgentVerticle;
-import dev.batchrpc.observer.ActionSource;
 import dev.batchrpc.observer.EpisodeRunner;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
-import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.ProtobufCodec;
-import dev.batchrpc.proto.Tensors;
-import dev.batchrpc.proto.v1.ModelReply;
-import dev.batchrpc.proto.v1.SelectActionReply;
-import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.suite.bench.soak.AgentLoad;
+import dev.batchrpc.suite.bench.soak.Completions;
+import dev.batchrpc.suite.bench.soak.HeapSampler;
+import dev.batchrpc.suite.bench.soak.PsLoad;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.eventbus.Message;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.lang.management.GarbageCollectorMXBean;
-import java.lang.management.ManagementFactory;
-import java.lang.management.MemoryPoolMXBean;
-import java.lang.management.MemoryType;
-import java.lang.management.MemoryUsage;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicIntegerArray;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -129,15 +110,6 @@ public final class SoakBench implements Callable<Integer> {
   public record Sample(double seconds, double heapMb, long psRounds, long agentStepRounds, long episodes) {
   }
 
-  /** Sent and answered requests of one kind, and the rounds checked. */
-  public record Completions(long sent, long answered, long failed, long lost, long doubled, long rounds,
-      long roundsChecked, long badRounds) {
-    /** Whether every request got exactly one answer and every checked round was whole. */
-    public boolean exact() {
-      return failed == 0 && lost == 0 && doubled == 0 && badRounds == 0 && sent == answered;
-    }
-  }
-
   /** What a soak run measured. */
   public record Report(double seconds, List<Sample> samples, double warmupHeapMb, double endHeapMb,
       double slopeMbPerMin, int slopeSamples, boolean flat, Completions ps, Completions agent, long episodes,
@@ -199,8 +171,8 @@ public final class SoakBench implements Callable<Integer> {
       for (int i = 0; i < trainers; i++) {
         ids.add("soak-trainer-" + i);
       }
-      PsConfig psConfig = new PsConfig(trainers, ids, null, true, device, ModelSpec.replay(params), 0.001f, 0.9f,
-          0, -1, "127.0.0.1");
+      PsConfig psConfig = PsConfig.builder(trainers, ModelSpec.replay(params)).participants(ids).device(device)
+          .build();
       vertx.deployVerticle(new ParameterServerVerticle(psConfig, null)).await();
       AgentConfig agentConfig = AgentConfig.of(observers, AgentMode.BATCH, 543)
           .withTraining(1.0, AgentConfig.DEFAULT_LR, device);
@@ -234,7 +206,7 @@ public final class SoakBench implements Callable<Integer> {
           break;
         }
         TimeUnit.NANOSECONDS.sleep(next - now);
-        Sample s = new Sample((System.nanoTime() - t0) / 1e9, heapAfterGcMb(), psLoad.rounds(),
+        Sample s = new Sample((System.nanoTime() - t0) / 1e9, HeapSampler.heapAfterGcMb(), psLoad.rounds(),
             agentLoad.stepRounds(), agentLoad.episodes());
         samples.add(s);
         out.printf(Locale.ROOT, "[bench soak] %5.0f s  heap %7.2f MB  ps %7d rounds (%6.1f/s)  agent %5d episodes, "
@@ -254,7 +226,7 @@ public final class SoakBench implements Callable<Integer> {
       Completions ps = onContext(driver, psLoad::completions);
       Completions ag = onContext(driver, agentLoad::completions);
       long episodes = agentLoad.episodes();
-      Sample last = new Sample(seconds, heapAfterGcMb(), ps.rounds(), ag.rounds(), episodes);
+      Sample last = new Sample(seconds, HeapSampler.heapAfterGcMb(), ps.rounds(), ag.rounds(), episodes);
       Report report = report(seconds, samples, last, ps, ag, episodes);
       print(out, report, drained);
       return report;
@@ -299,16 +271,8 @@ public final class SoakBench implements Callable<Integer> {
 
   /** Least-squares slope of heap against time, in MB per minute. */
   static double slopeMbPerMin(List<Sample> samples) {
-    double n = samples.size();
-    double mt = samples.stream().mapToDouble(Sample::seconds).sum() / n;
-    double mh = samples.stream().mapToDouble(Sample::heapMb).sum() / n;
-    double num = 0;
-    double den = 0;
-    for (Sample s : samples) {
-      num += (s.seconds() - mt) * (s.heapMb() - mh);
-      den += (s.seconds() - mt) * (s.seconds() - mt);
-    }
-    return den == 0 ? Double.NaN : num / den * 60;
+    return HeapSampler.slopeMbPerMin(samples.stream().mapToDouble(Sample::seconds).toArray(),
+        samples.stream().mapToDouble(Sample::heapMb).toArray());
   }
 
   private void print(PrintStream out, Report r, boolean drained) {
@@ -343,278 +307,8 @@ public final class SoakBench implements Callable<Integer> {
   }
 
   private Path writeCsv(List<Sample> samples) throws IOException {
-    Files.createDirectories(out);
-    Path file = out.resolve("soak-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
-        + ".csv");
-    try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
-      w.println("seconds,heap_mb_after_gc,ps_rounds,agent_step_rounds,agent_episodes");
-      for (Sample s : samples) {
-        w.printf(Locale.ROOT, "%.2f,%.3f,%d,%d,%d%n", s.seconds(), s.heapMb(), s.psRounds(), s.agentStepRounds(),
-            s.episodes());
-      }
-    }
-    return file;
-  }
-
-  /**
-   * The heap in use right after a full collection, in MB: what the collector itself reports it
-   * left in the heap's pools (so allocation after the GC does not count), or the heap in use just
-   * after {@code System.gc()} where the JVM does not report that.
-   */
-  static double heapAfterGcMb() {
-    System.gc();
-    Set<String> heapPools = ManagementFactory.getMemoryPoolMXBeans().stream()
-        .filter(p -> p.getType() == MemoryType.HEAP).map(MemoryPoolMXBean::getName).collect(Collectors.toSet());
-    com.sun.management.GcInfo latest = null;
-    for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
-      if (gc instanceof com.sun.management.GarbageCollectorMXBean sun) {
-        com.sun.management.GcInfo info = sun.getLastGcInfo();
-        if (info != null && (latest == null || info.getEndTime() > latest.getEndTime())) {
-          latest = info;
-        }
-      }
-    }
-    if (latest == null) {
-      return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1e6;
-    }
-    long used = 0;
-    for (Map.Entry<String, MemoryUsage> e : latest.getMemoryUsageAfterGc().entrySet()) {
-      if (heapPools.contains(e.getKey())) {
-        used += e.getValue().getUsed();
-      }
-    }
-    return used / 1e6;
-  }
-
-  /**
-   * N trainers in a loop: send the update for the version of the last reply, on reply send the
-   * next. Confined to the driver context (the replies of requests sent from it arrive on it).
-   */
-  private static final class PsLoad {
-    private final Vertx vertx;
-    private final List<String> ids;
-    private final Map<String, UpdateRequest.Builder> builders = new HashMap<>();
-    /** Replies per model version not yet checked. */
-    private final Map<Long, Integer> replies = new HashMap<>();
-    private final int n;
-    private long sent;
-    private long answered;
-    private long failed;
-    private long doubled;
-    private long checked;
-    private long badRounds;
-    /** Versions up to this one were checked (and removed from {@link #replies}). */
-    private long checkedUpTo;
-    private long maxVersion;
-    private long stopAt = Long.MAX_VALUE;
-    private int running;
-    private final AtomicLong rounds = new AtomicLong();
-    private Promise<Void> stopped;
-
-    PsLoad(Vertx vertx, List<String> ids, int params) {
-      this.vertx = vertx;
-      this.ids = ids;
-      this.n = ids.size();
-      for (int t = 0; t < n; t++) {
-        // A fixed small gradient per trainer: the model drifts slowly and stays finite.
-        float[] g = new float[params];
-        for (int i = 0; i < g.length; i++) {
-          g[i] = 1e-4f * ((i + t) % 7 - 3);
-        }
-        builders.put(ids.get(t), UpdateRequest.newBuilder().setParticipantId(ids.get(t))
-            .setGradients(Tensors.vector(g)));
-      }
-    }
-
-    void start() {
-      for (int t = 0; t < n; t++) {
-        running++;
-        send(ids.get(t), 0);
-      }
-    }
-
-    long rounds() {
-      return rounds.get();
-    }
-
-    private void send(String id, long version) {
-      UpdateRequest.Builder b = builders.get(id);
-      sent++;
-      vertx.eventBus().<ModelReply>request(Addresses.PS_UPDATE_AND_FETCH, b.setModelVersion(version).build(),
-          ProtobufCodec.options(60_000)).map(Message::body).onComplete(ar -> {
-            if (ar.failed()) {
-              failed++;
-              finish();
-              return;
-            }
-            answered++;
-            long v = ar.result().getModelVersion();
-            record(v);
-            if (v >= stopAt) {
-              finish();
-            } else {
-              send(id, v);
-            }
-          });
-    }
-
-    /** Counts a reply of version v; checks the versions that can no longer get replies. */
-    private void record(long v) {
-      if (v <= checkedUpTo) {
-        doubled++;
-        return;
-      }
-      replies.merge(v, 1, Integer::sum);
-      if (v > maxVersion) {
-        maxVersion = v;
-        rounds.set(v);
-        // Round v needed every trainer's reply of v - 1, which needed all replies of v - 2.
-        check(v - 2);
-      }
-    }
-
-    private void check(long upTo) {
-      for (Iterator<Map.Entry<Long, Integer>> it = replies.entrySet().iterator(); it.hasNext(); ) {
-        Map.Entry<Long, Integer> e = it.next();
-        if (e.getKey() <= upTo) {
-          checked++;
-          if (e.getValue() != n) {
-            badRounds++;
-          }
-          it.remove();
-        }
-      }
-      checkedUpTo = Math.max(checkedUpTo, upTo);
-    }
-
-    private void finish() {
-      running--;
-      if (running == 0 && stopped != null) {
-        check(maxVersion);
-        stopped.tryComplete();
-      }
-    }
-
-    /** Stops after the round every trainer can still reach: the one after the newest reply seen. */
-    Future<Void> stop() {
-      stopped = Promise.promise();
-      stopAt = maxVersion + 1;
-      if (running == 0) {
-        stopped.tryComplete();
-      }
-      return stopped.future();
-    }
-
-    Completions completions() {
-      return new Completions(sent, answered, failed, sent - answered - failed, doubled, maxVersion, checked,
-          badRounds + replies.size());
-    }
-  }
-
-  /**
-   * Agent episodes back to back, and every observer's action requests counted. The episode loop
-   * runs on the driver context; the counters are written from the observers' contexts too.
-   */
-  private static final class AgentLoad {
-    private final Context context;
-    private final AgentVerticle agent;
-    private final AtomicLong sent = new AtomicLong();
-    private final AtomicLong answered = new AtomicLong();
-    private final AtomicLong failed = new AtomicLong();
-    private final AtomicLong doubled = new AtomicLong();
-    private final AtomicLong wrongSize = new AtomicLong();
-    private final AtomicLong episodes = new AtomicLong();
-    private final AtomicLong stepRounds = new AtomicLong();
-    private volatile AtomicIntegerArray perStep;
-    private volatile long episode = -1;
-    private final int observers;
-    private final int steps;
-    private long checked;
-    private long badRounds;
-    private long failedEpisodes;
-    private boolean stopping;
-    private final Promise<Void> stopped = Promise.promise();
-
-    AgentLoad(Context context, AgentVerticle agent, int observers, int steps) {
-      this.context = context;
-      this.agent = agent;
-      this.observers = observers;
-      this.steps = steps;
-    }
-
-    /** The action source of each observer: the agent over the event bus, counted. */
-    ActionSource actions(Vertx vertx) {
-      return q -> {
-        sent.incrementAndGet();
-        return vertx.eventBus().<SelectActionReply>request(Addresses.AGENT_SELECT_ACTION, q,
-            ProtobufCodec.options(60_000)).map(Message::body).andThen(ar -> {
-              if (ar.failed()) {
-                failed.incrementAndGet();
-                return;
-              }
-              answered.incrementAndGet();
-              AtomicIntegerArray counts = perStep;
-              if (q.getEpisode() != episode || counts == null) {
-                doubled.incrementAndGet();
-              } else {
-                counts.incrementAndGet(q.getStep());
-              }
-              if (ar.result().getBatchSize() != observers) {
-                wrongSize.incrementAndGet();
-              }
-            });
-      };
-    }
-
-    void start() {
-      next();
-    }
-
-    private void next() {
-      if (stopping) {
-        stopped.tryComplete();
-        return;
-      }
-      perStep = new AtomicIntegerArray(steps);
-      episode = episodes.get() + failedEpisodes;
-      agent.runEpisode(steps).onComplete(ar -> context.runOnContext(v -> {
-        AtomicIntegerArray counts = perStep;
-        if (ar.succeeded()) {
-          episodes.incrementAndGet();
-          for (int t = 0; t < steps; t++) {
-            checked++;
-            if (counts.get(t) != observers) {
-              badRounds++;
-            }
-          }
-          stepRounds.addAndGet(steps);
-        } else {
-          failedEpisodes++;
-        }
-        next();
-      }));
-    }
-
-    long episodes() {
-      return episodes.get();
-    }
-
-    long stepRounds() {
-      return stepRounds.get();
-    }
-
-    /** Stops after the running episode. */
-    Future<Void> stop() {
-      stopping = true;
-      return stopped.future();
-    }
-
-    Completions completions() {
-      long s = sent.get();
-      long a = answered.get();
-      long f = failed.get();
-      return new Completions(s, a, f + failedEpisodes, s - a - f, doubled.get(), stepRounds.get(), checked,
-          badRounds + wrongSize.get());
-    }
+    return BenchCsv.write(out, BenchCsv.stamped("soak"), "seconds,heap_mb_after_gc,ps_rounds,agent_step_rounds,"
+        + "agent_episodes", samples.stream().map(s -> BenchCsv.row("%.2f,%.3f,%d,%d,%d", s.seconds(), s.heapMb(),
+        s.psRounds(), s.agentStepRounds(), s.episodes())).toList());
   }
 }

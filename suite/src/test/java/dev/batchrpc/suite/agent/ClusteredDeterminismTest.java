@@ -9,6 +9,7 @@ import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -58,12 +59,12 @@ class ClusteredDeterminismTest {
   void oneProcessAndClusteredEndWithTheSameParametersAndRewards(Vertx vertx, VertxTestContext ctx)
       throws IOException {
     String cluster = LoopbackNodes.clusterName("determinism");
-    int agentPort = LoopbackNodes.freePort();
+    int agentPort = Ports.freePort();
     List<String> seed = List.of(LoopbackNodes.member(agentPort));
     NodeConfig agentNode = LoopbackNodes.config(cluster, agentPort, List.of());
     List<NodeConfig> observerNodes = new ArrayList<>();
     for (int i = 0; i < OBSERVERS; i++) {
-      observerNodes.add(LoopbackNodes.config(cluster, LoopbackNodes.freePort(), seed));
+      observerNodes.add(LoopbackNodes.config(cluster, Ports.freePort(), seed));
     }
     List<Node> nodes = new ArrayList<>();
     List<Outcome> local = new ArrayList<>();

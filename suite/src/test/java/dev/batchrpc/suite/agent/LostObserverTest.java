@@ -8,6 +8,7 @@ import dev.batchrpc.agent.AgentVerticle;
 import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
@@ -54,7 +55,7 @@ class LostObserverTest {
   }
 
   private Node observerNode(List<String> seed, int index) throws Exception {
-    Node n = node(LoopbackNodes.freePort(), seed);
+    Node n = node(Ports.freePort(), seed);
     await(n.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(index, SEED))));
     return n;
   }
@@ -62,7 +63,7 @@ class LostObserverTest {
   @Test
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void anObserverNodeClosedAbruptlyMidEpisodeLeavesAndTheEpisodesGoOn() throws Exception {
-    int agentPort = LoopbackNodes.freePort();
+    int agentPort = Ports.freePort();
     Node agentNode = node(agentPort, List.of());
     List<String> seed = List.of(LoopbackNodes.member(agentPort));
     AgentConfig config = AgentConfig.of(3, AgentMode.BATCH, SEED).withRoundWait(MAX_WAIT_MS, true);

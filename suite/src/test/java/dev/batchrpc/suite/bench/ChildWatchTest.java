@@ -3,11 +3,11 @@ package dev.batchrpc.suite.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchrpc.runtime.process.ChildJvm;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -21,8 +21,8 @@ class ChildWatchTest {
   @TempDir
   Path dir;
 
-  private Process script(Path log, String sh) throws Exception {
-    return new ProcessBuilder("sh", "-c", sh).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+  private static ChildJvm script(String name, Path log, String sh) throws Exception {
+    return ChildJvm.start(name, new ProcessBuilder("sh", "-c", sh), log);
   }
 
   @Test
@@ -30,9 +30,9 @@ class ChildWatchTest {
   void aDeathEndsTheWaitAtOnceWithIdCodeLogAndItsLastLines() throws Exception {
     Path log = dir.resolve("t1.log");
     try (ChildWatch watch = new ChildWatch(true)) {
-      watch.add("trainer process t0", script(dir.resolve("t0.log"), "exec sleep 60"), dir.resolve("t0.log"));
-      Process dying = watch.add("trainer process t1",
-          script(log, "i=1; while [ $i -le 30 ]; do echo line $i; i=$((i+1)); done; exit 7"), log);
+      watch.add(script("trainer process t0", dir.resolve("t0.log"), "exec sleep 60"));
+      ChildJvm dying = watch.add(script("trainer process t1", log,
+          "i=1; while [ $i -le 30 ]; do echo line $i; i=$((i+1)); done; exit 7"));
       CompletableFuture<String> never = new CompletableFuture<>();
       long t0 = System.nanoTime();
       assertThatThrownBy(() -> watch.await(never, 600_000, () -> "timed out"))
@@ -50,14 +50,14 @@ class ChildWatchTest {
   void aCleanExitIsNormalForTrainersButADeathForObservers() throws Exception {
     Path log = dir.resolve("ok.log");
     try (ChildWatch trainers = new ChildWatch(true)) {
-      Process p = trainers.add("trainer", script(log, "echo done"), log);
-      p.waitFor();
+      ChildJvm p = trainers.add(script("trainer", log, "echo done"));
+      p.ended().get();
       CompletableFuture<String> later = new CompletableFuture<>();
       CompletableFuture.delayedExecutor(300, TimeUnit.MILLISECONDS).execute(() -> later.complete("rounds done"));
       assertThat(trainers.await(later, 10_000, () -> "timed out")).isEqualTo("rounds done");
     }
     try (ChildWatch observers = new ChildWatch(false)) {
-      observers.add("observer process 0", script(log, "echo bye"), log);
+      observers.add(script("observer process 0", log, "echo bye"));
       assertThatThrownBy(() -> observers.await(new CompletableFuture<>(), 10_000, () -> "timed out"))
           .hasMessageContaining("observer process 0").hasMessageContaining("exited with code 0")
           .hasMessageContaining("| bye");
@@ -68,7 +68,7 @@ class ChildWatchTest {
   @Timeout(value = 20, unit = TimeUnit.SECONDS)
   void aTimeoutStillSaysSoAndAFailedWaitRethrowsItsOwnError() throws Exception {
     try (ChildWatch watch = new ChildWatch(false)) {
-      watch.add("observer", script(dir.resolve("o.log"), "exec sleep 60"), dir.resolve("o.log"));
+      watch.add(script("observer", dir.resolve("o.log"), "exec sleep 60"));
       assertThatThrownBy(() -> watch.await(new CompletableFuture<>(), 200, () -> "no rounds in 0.2 s"))
           .isInstanceOf(IllegalStateException.class).hasMessage("no rounds in 0.2 s");
       assertThatThrownBy(() -> watch.await(CompletableFuture.failedFuture(new IllegalArgumentException("bad")), 1000,

@@ -21,16 +21,16 @@ class RlBenchTest {
 
   @Test
   void worldSizesAreARangeOrAListSortedAndDistinct() {
-    assertThat(RlBench.parseWorldSizes("2-11")).containsExactly(2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
-    assertThat(RlBench.parseWorldSizes("11,2,6")).containsExactly(2, 6, 11);
-    assertThat(RlBench.parseWorldSizes(" 2 , 6 ,6, 2-3 ")).containsExactly(2, 3, 6);
-    assertThat(RlBench.parseWorldSizes("5")).containsExactly(5);
+    assertThat(WorldSizes.parse("2-11")).containsExactly(2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
+    assertThat(WorldSizes.parse("11,2,6")).containsExactly(2, 6, 11);
+    assertThat(WorldSizes.parse(" 2 , 6 ,6, 2-3 ")).containsExactly(2, 3, 6);
+    assertThat(WorldSizes.parse("5")).containsExactly(5);
   }
 
   @Test
   void badWorldSizesAreRefusedNamingTheFlag() {
     for (String bad : List.of("1", "1-3", "0,2", "x", "2-", "6-2", "", "2,,3")) {
-      assertThatThrownBy(() -> RlBench.parseWorldSizes(bad)).as("'%s'", bad)
+      assertThatThrownBy(() -> WorldSizes.parse(bad)).as("'%s'", bad)
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("--world-sizes");
     }
@@ -51,7 +51,7 @@ class RlBenchTest {
   void defaultsAreTheTutorialsRun() {
     RlBench b = new RlBench();
     new CommandLine(b).parseArgs();
-    assertThat(RlBench.parseWorldSizes(b.worldSizes)).containsExactly(2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
+    assertThat(WorldSizes.parse(b.worldSizes)).containsExactly(2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
     assertThat(b.episodes).isEqualTo(10);
     assertThat(b.steps).isEqualTo(500);
     assertThat(b.modes).containsExactly("batch", "nobatch");
@@ -80,5 +80,16 @@ class RlBenchTest {
       }
     }
     assertThat(drawn).isTrue();
+  }
+
+  @Test
+  void aFigureOfNoPositiveTimeIsStillAnEmptyFigure(@TempDir Path dir) throws Exception {
+    Map<String, List<double[]>> series = new LinkedHashMap<>();
+    series.put("inproc batch", List.of(new double[] {2, 0}));
+    File png = dir.resolve("out").resolve("rl.png").toFile();
+    RlPlot.write(png, "nothing measured", series);
+    BufferedImage img = ImageIO.read(png);
+    assertThat(img.getWidth()).isEqualTo(900);
+    assertThat(img.getHeight()).isEqualTo(600);
   }
 }

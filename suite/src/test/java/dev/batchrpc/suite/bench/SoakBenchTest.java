@@ -3,6 +3,7 @@ package dev.batchrpc.suite.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.batchrpc.suite.bench.soak.Completions;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -37,7 +38,7 @@ class SoakBenchTest {
     assertThat(r.ps().rounds()).as(out).isPositive();
     assertThat(r.agent().rounds()).as(out).isPositive();
     assertThat(r.episodes()).as(out).isPositive();
-    for (SoakBench.Completions c : List.of(r.ps(), r.agent())) {
+    for (Completions c : List.of(r.ps(), r.agent())) {
       assertThat(c.sent()).as(out).isPositive().isEqualTo(c.answered());
       assertThat(c.failed()).as(out).isZero();
       assertThat(c.lost()).as(out).isZero();

@@ -1,12 +1,13 @@
-package dev.batchrpc.suite.bench;
+package dev.batchrpc.runtime.process;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The JVM flags every JVM the benchmarks launch runs with, the same as the {@code batch-rpc}
- * launcher's (keep the two in step; runtime's test {@code ChildJvm} carries them too).
+ * The JVM flags every service JVM runs with: the {@code batch-rpc} launcher's and the container
+ * entry point's (suite's {@code JvmFlagsTest} checks that both pass every one), and those of every
+ * child JVM the benchmarks and the tests start ({@link ChildJvm#command}).
  *
  * <p>{@code -XX:+ExitOnOutOfMemoryError} first of all: a JVM that hits {@code OutOfMemoryError} on
  * an event loop otherwise logs it, keeps running and stays a cluster member, so the rounds that
@@ -19,12 +20,18 @@ public final class JvmFlags {
   public static final int OOM_EXIT_CODE = 3;
 
   /**
-   * The flags: exit on OOM, the vector module (netlib's vectorized Java BLAS), Hazelcast without
-   * phone-home and logging through JDK logging.
+   * The flags: exit on OOM; the vector module (netlib's vectorized Java BLAS); the JDK internals
+   * Hazelcast reads for speed (without them it warns at every start); Hazelcast without phone-home
+   * and logging through JDK logging.
    */
   public static final List<String> COMMON = List.of(
       "-XX:+ExitOnOutOfMemoryError",
-      "--add-modules=jdk.incubator.vector",
+      "--add-modules=jdk.incubator.vector,java.se",
+      "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
+      "--add-opens=java.base/java.lang=ALL-UNNAMED",
+      "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+      "--add-opens=java.management/sun.management=ALL-UNNAMED",
+      "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
       "-Dhazelcast.phone.home.enabled=false",
       "-Dhazelcast.logging.type=jdk");
 

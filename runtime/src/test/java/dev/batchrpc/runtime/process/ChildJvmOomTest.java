@@ -1,7 +1,8 @@
-package dev.batchrpc.runtime.testing;
+package dev.batchrpc.runtime.process;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchrpc.runtime.testing.OomMain;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

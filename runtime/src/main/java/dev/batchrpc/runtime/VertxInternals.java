@@ -1,0 +1,58 @@
+package dev.batchrpc.runtime;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.internal.net.NetSocketInternal;
+import io.vertx.core.net.NetSocket;
+import io.vertx.core.spi.cluster.ClusterManager;
+
+/**
+ * The one place this project reaches into Vert.x's internal API ({@code io.vertx.core.internal}),
+ * which a Vert.x release may change: a new event-loop or worker context, a promise that completes
+ * on a given context, a node's cluster manager, and a TCP socket's transport messages (Netty
+ * buffers, which the data channel reads and writes without Vert.x's copy into a {@code Buffer}).
+ * Everything else uses Vert.x's public API.
+ */
+public final class VertxInternals {
+
+  private VertxInternals() {
+  }
+
+  /** A new event-loop context of {@code vertx}: the next of its event loops, round-robin. */
+  public static Context newEventLoopContext(Vertx vertx) {
+    return ((VertxInternal) vertx).createEventLoopContext();
+  }
+
+  /** A new worker context of {@code vertx} (its tasks run in order on the worker pool). */
+  public static Context newWorkerContext(Vertx vertx) {
+    return ((VertxInternal) vertx).createWorkerContext();
+  }
+
+  /**
+   * A promise whose future runs its callbacks on {@code context}, whichever thread completes it:
+   * a reply computed on a worker reaches its caller on the caller's event loop.
+   */
+  public static <T> Promise<T> promise(Context context) {
+    return ((ContextInternal) context).promise();
+  }
+
+  /** The cluster manager of a clustered {@code vertx}; null for a plain one. */
+  public static ClusterManager clusterManager(Vertx vertx) {
+    return ((VertxInternal) vertx).clusterManager();
+  }
+
+  /** Hands each transport message the socket receives (a Netty {@code ByteBuf}) to {@code handler}. */
+  public static void messageHandler(NetSocket socket, Handler<Object> handler) {
+    ((NetSocketInternal) socket).messageHandler(handler);
+  }
+
+  /** Writes a transport message (a Netty {@code ByteBuf}; Netty releases it once written) to the socket. */
+  public static Future<Void> writeMessage(NetSocket socket, Object message) {
+    return ((NetSocketInternal) socket).writeMessage(message);
+  }
+}

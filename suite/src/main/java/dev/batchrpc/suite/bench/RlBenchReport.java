@@ -1,0 +1,153 @@
+package dev.batchrpc.suite.bench;
+
+import dev.batchrpc.agent.LatencyLog;
+import dev.batchrpc.suite.bench.rl.RlPlot;
+import java.io.File;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * What {@code bench rl} writes and prints at the end: rl.csv (one line a run), rl-learning.csv (the
+ * running reward after each episode), the tables of episode-loop time and latency per deployment
+ * (medians over seeds), the PyTorch reference's beside ours, the learning per seed, and rl.png.
+ *
+ * @param out the directory of the files
+ * @param episodes timed episodes per run
+ * @param steps steps per episode
+ * @param deployments the deployments run, in order
+ * @param seedCounts the number of seeds run per deployment
+ * @param referenceSeconds the PyTorch reference's episode-loop seconds by "worldSize mode" (empty without it)
+ * @param referenceBlas the BLAS the reference's torch used
+ * @param compute our BLAS or device
+ */
+record RlBenchReport(File out, int episodes, int steps, List<String> deployments, Map<String, Integer> seedCounts,
+    Map<String, Double> referenceSeconds, String referenceBlas, String compute) {
+
+  /** One run's measurements. */
+  record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
+      double runSeconds, double startupSeconds, LatencyLog.Summary latency, double[] runningRewards) {
+  }
+
+  /** Writes rl.csv, rl-learning.csv and rl.png into {@code out} and prints the tables. */
+  void write(List<Result> results, List<Integer> sizes) throws IOException {
+    List<String> rows = new ArrayList<>();
+    for (Result r : results) {
+      Double ref = referenceSeconds.get(r.worldSize() + " " + r.mode());
+      rows.add(BenchCsv.row("%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f,\"%s\",%s,%s,\"%s\"",
+          r.deployment(), r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
+          r.startupSeconds(), r.latency().count(), r.latency().p50Us(), r.latency().p90Us(),
+          r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1], compute,
+          ref == null ? "" : BenchCsv.row("%.6f", ref), ref == null ? "" : BenchCsv.row("%.3f", ref / r.loopSeconds()),
+          ref == null ? "" : referenceBlas));
+    }
+    BenchCsv.write(out.toPath(), "rl.csv", "deployment,world_size,mode,seed,episodes,steps,episode_loop_s,run_s,"
+        + "startup_s,requests,p50_us,p90_us,p99_us,max_us,final_running_reward,compute,ref_episode_loop_s,x_ref,"
+        + "ref_blas", rows);
+    StringBuilder h = new StringBuilder("deployment,world_size,mode,seed");
+    for (int e = 1; e <= episodes; e++) {
+      h.append(",running_reward_ep").append(e);
+    }
+    List<String> learning = new ArrayList<>();
+    for (Result r : results) {
+      StringBuilder b = new StringBuilder(r.deployment() + "," + r.worldSize() + "," + r.mode() + "," + r.seed());
+      for (double v : r.runningRewards()) {
+        b.append(BenchCsv.row(",%.3f", v));
+      }
+      learning.add(b.toString());
+    }
+    BenchCsv.write(out.toPath(), "rl-learning.csv", h.toString(), learning);
+    Map<String, List<double[]>> series = new LinkedHashMap<>();
+    System.out.println();
+    for (String d : deployments) {
+      System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d seed(s), %d episodes x %d steps%n",
+          d, d.equals("inproc") ? "one process" : "one OS process per observer", seedCounts.get(d), episodes, steps);
+      System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
+          + "startup_s");
+      for (int ws : sizes) {
+        double[] b = stats(results, d, ws, "batch");
+        double[] nb = stats(results, d, ws, "nobatch");
+        if (Double.isNaN(b[0]) && Double.isNaN(nb[0])) {
+          continue;
+        }
+        // Start-up: the first mode's (for procs it includes starting the observer processes).
+        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f%n", ws, b[0], nb[0], b[1], b[2],
+            nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]));
+        for (String m : List.of("batch", "nobatch")) {
+          double v = m.equals("batch") ? b[0] : nb[0];
+          if (!Double.isNaN(v)) {
+            series.computeIfAbsent(d + " " + m, k -> new ArrayList<>()).add(new double[] {ws, v});
+          }
+        }
+      }
+      System.out.println();
+    }
+    if (!referenceSeconds.isEmpty()) {
+      System.out.printf(Locale.ROOT, "PyTorch reference (one process per rank, torch.distributed.rpc): episode-loop "
+          + "time, %d episodes x %d steps; x = PyTorch's time over ours (above 1: we are faster)%n", episodes, steps);
+      System.out.println("world_size, mode, pytorch_s, ours_inproc_s, x_inproc, ours_procs_s, x_procs");
+      for (int ws : sizes) {
+        for (String m : List.of("batch", "nobatch")) {
+          Double ref = referenceSeconds.get(ws + " " + m);
+          if (ref == null) {
+            continue;
+          }
+          double in = stats(results, "inproc", ws, m)[0];
+          double pr = stats(results, "procs", ws, m)[0];
+          System.out.printf(Locale.ROOT, "%d, %s, %.3f, %.3f, %.2f, %.3f, %.2f%n", ws, m, ref, in, ref / in, pr,
+              ref / pr);
+        }
+      }
+      System.out.println("BLAS: ours " + compute + ", PyTorch " + referenceBlas);
+      System.out.println();
+    }
+    System.out.println("learning: running reward after " + episodes + " episodes (per seed)");
+    System.out.println("deployment, world_size, mode, running_reward...");
+    for (String d : deployments) {
+      for (int ws : sizes) {
+        for (String m : List.of("batch", "nobatch")) {
+          StringBuilder b = new StringBuilder();
+          for (Result r : results) {
+            if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(m)) {
+              b.append(String.format(Locale.ROOT, " %.1f", r.runningRewards()[episodes - 1]));
+            }
+          }
+          if (b.length() > 0) {
+            System.out.println(d + ", " + ws + ", " + m + "," + b);
+          }
+        }
+      }
+    }
+    File png = new File(out, "rl.png");
+    RlPlot.write(png, "batch-rpc bench rl: " + episodes + " episodes x " + steps + " steps", series);
+    System.out.println();
+    System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + png);
+  }
+
+  /** {median loop s, median p50 us, median p99 us, median start-up s} over seeds, NaN when absent. */
+  private static double[] stats(List<Result> results, String d, int ws, String mode) {
+    List<double[]> v = new ArrayList<>();
+    for (Result r : results) {
+      if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(mode)) {
+        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us(), r.startupSeconds()});
+      }
+    }
+    if (v.isEmpty()) {
+      return new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+    }
+    double[] out = new double[4];
+    for (int k = 0; k < 4; k++) {
+      double[] col = new double[v.size()];
+      for (int i = 0; i < v.size(); i++) {
+        col[i] = v.get(i)[k];
+      }
+      Arrays.sort(col);
+      out[k] = col[col.length / 2];
+    }
+    return out;
+  }
+}

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
 import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.testing.ChildJvm;
+import dev.batchrpc.runtime.process.ChildJvm;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import java.io.PrintWriter;

@@ -541,6 +541,18 @@ public final class ParameterServer {
         .setLayoutId(layoutId).build();
   }
 
+  /**
+   * Writes the current model to a safetensors file ({@code --export}): its layout, its values, and
+   * {@code model_version} and {@code layout_id} in the metadata. Worker only.
+   */
+  private void exportModel(java.nio.file.Path file) throws java.io.IOException {
+    dev.batchrpc.ps.model.TensorLayout layout = config.model().layout();
+    dev.batchrpc.ps.model.Safetensors.write(file, layout, java.nio.FloatBuffer.wrap(store.parameters()),
+        java.util.Map.of("model_version", Long.toString(store.version()), "layout_id", layout.id()));
+    System.getLogger(ParameterServer.class.getName()).log(System.Logger.Level.INFO,
+        "ps: exported model v" + store.version() + " (" + layout + ") to " + file);
+  }
+
   /** A host copy of the parameters, read on the worker. */
   public Future<float[]> parameters() {
     return worker.executeBlocking(store::parameters);
@@ -555,6 +567,9 @@ public final class ParameterServer {
         .compose(v -> worker.executeBlocking(() -> {
           try {
             checkpointer.finish(store);
+            if (config.exportTo() != null) {
+              exportModel(config.exportTo());
+            }
           } finally {
             store.close();
             store.backend().close();

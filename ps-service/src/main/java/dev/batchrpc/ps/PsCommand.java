@@ -81,6 +81,17 @@ public final class PsCommand implements Callable<Integer> {
       description = "Parameters of the replay model (default: ResNet-50's). Default: ${DEFAULT-VALUE}.")
   int replayParams;
 
+  @Option(names = "--init-from", defaultValue = "",
+      description = "A safetensors file holding your model's named float32 tensors and their initial "
+          + "values (e.g. a PyTorch module's named_parameters(), see docs/python.md): the server holds that "
+          + "model instead of --model, in the file's tensor order.")
+  String initFrom;
+
+  @Option(names = "--export", defaultValue = "",
+      description = "Write the model to this safetensors file when the server stops (after its final "
+          + "checkpoint), with its version in the metadata.")
+  String export;
+
   @Option(names = "--lr", defaultValue = "0.001",
       description = "SGD learning rate. Default: ${DEFAULT-VALUE}.")
   float lr;
@@ -130,7 +141,13 @@ public final class PsCommand implements Callable<Integer> {
     if (maxWaitMs < 0) {
       throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMs);
     }
-    ModelSpec spec = new ModelSpec(model, parseLayers(layers), replayParams);
+    ModelSpec spec = initFrom == null || initFrom.isBlank() ? new ModelSpec(model, parseLayers(layers), replayParams)
+        : modelFromFile(path("--init-from", initFrom));
+    Path exportTo = export == null || export.isBlank() ? null : path("--export", export);
+    if (exportTo != null && exportTo.toAbsolutePath().getParent() != null
+        && !java.nio.file.Files.isDirectory(exportTo.toAbsolutePath().getParent())) {
+      throw new IllegalArgumentException("--export " + export + ": its directory does not exist");
+    }
     List<String> ids = participants == null ? List.of()
         : participants.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
     Path dir;
@@ -144,7 +161,23 @@ public final class PsCommand implements Callable<Integer> {
         .maxWait(maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs))
         .runPartial(policy == PartialPolicy.RUN_PARTIAL).device(device.value()).lr(lr).momentum(momentum)
         .seed(seed).grpcPort(grpc.port()).grpcHost(grpc.host())
-        .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep)).build();
+        .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep)).exportTo(exportTo).build();
+  }
+
+  private static Path path(String flag, String value) {
+    try {
+      return Path.of(value.trim());
+    } catch (InvalidPathException e) {
+      throw new IllegalArgumentException(flag + " '" + value + "' is not a path: " + e.getMessage());
+    }
+  }
+
+  private static ModelSpec modelFromFile(Path file) {
+    try {
+      return ModelSpec.fromFile(file);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("--init-from " + file + ": cannot read it: " + e.getMessage(), e);
+    }
   }
 
   /** Parses {@code --layers} ("784,256,10"). */

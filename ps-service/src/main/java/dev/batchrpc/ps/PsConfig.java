@@ -24,10 +24,12 @@ import java.util.Set;
  * @param grpcPort {@code --grpc-port}: the gRPC port, 0 for any free port, -1 for no gRPC server
  * @param grpcHost {@code --grpc-host}: the address the gRPC server binds
  * @param checkpoints {@code --checkpoint-*}: durability (off: {@link CheckpointConfig#OFF})
+ * @param exportTo {@code --export}: the safetensors file the model is written to when the server
+ *     stops, or null
  */
 public record PsConfig(int trainers, List<String> participants, Duration maxWait, boolean runPartial,
     String device, ModelSpec model, float lr, float momentum, long seed, int grpcPort,
-    String grpcHost, CheckpointConfig checkpoints) {
+    String grpcHost, CheckpointConfig checkpoints, java.nio.file.Path exportTo) {
 
   /** Validates every field. */
   public PsConfig {
@@ -89,7 +91,7 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
   public Builder toBuilder() {
     return new Builder(trainers, model).participants(participants).maxWait(maxWait).runPartial(runPartial)
         .device(device).lr(lr).momentum(momentum).seed(seed).grpcPort(grpcPort).grpcHost(grpcHost)
-        .checkpoints(checkpoints);
+        .checkpoints(checkpoints).exportTo(exportTo);
   }
 
   /** This config with a fixed set of participants. */
@@ -129,6 +131,7 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
     private int grpcPort = -1;
     private String grpcHost = "127.0.0.1";
     private CheckpointConfig checkpoints = CheckpointConfig.OFF;
+    private java.nio.file.Path exportTo;
 
     private Builder(int trainers, ModelSpec model) {
       this.trainers = trainers;
@@ -207,6 +210,12 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
       return this;
     }
 
+    /** {@code --export}: where the model is written when the server stops (null: nowhere). */
+    public Builder exportTo(java.nio.file.Path value) {
+      exportTo = value;
+      return this;
+    }
+
     /**
      * The validated config.
      *
@@ -214,7 +223,7 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
      */
     public PsConfig build() {
       return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum, seed,
-          grpcPort, grpcHost, checkpoints);
+          grpcPort, grpcHost, checkpoints, exportTo);
     }
   }
 

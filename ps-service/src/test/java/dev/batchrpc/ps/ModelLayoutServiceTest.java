@@ -111,4 +111,23 @@ class ModelLayoutServiceTest {
           ctx.completeNow();
         })));
   }
+
+  @Test
+  @Timeout(value = 30, timeUnit = TimeUnit.SECONDS)
+  void exportWritesTheModelWhenTheServerStops(Vertx vertx, VertxTestContext ctx) {
+    Path out = dir.resolve("trained.safetensors");
+    PsConfig config = PsConfig.of(1, ModelSpec.mlp(4, 3)).toBuilder().exportTo(out).build();
+    ParameterServerVerticle v = new ParameterServerVerticle(config, null);
+    ProtobufCodec.register(vertx);
+    vertx.deployVerticle(v).compose(id -> get(vertx, "t").compose(m -> send(vertx, update("t", 0, new float[15])))
+        .compose(r -> vertx.undeploy(id).map(r)))
+        .onComplete(ctx.succeeding(r -> ctx.verify(() -> {
+          Safetensors.Loaded back = Safetensors.read(out, Long.MAX_VALUE);
+          assertThat(back.layout()).isEqualTo(TensorLayout.mlp(4, 3));
+          assertThat(back.values()).containsExactly(Tensors.toFloats(r.getParameters()));
+          assertThat(back.metadata()).containsEntry("model_version", "1")
+              .containsEntry("layout_id", TensorLayout.mlp(4, 3).id());
+          ctx.completeNow();
+        })));
+  }
 }

@@ -67,6 +67,30 @@ class PsCommandTest {
   }
 
   @Test
+  void initFromReadsAUsersModelAndEveryFileProblemNamesTheFlag(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path file = dir.resolve("m.safetensors");
+    dev.batchrpc.ps.model.TensorLayout layout = dev.batchrpc.ps.model.TensorLayout.mlp(3, 2);
+    dev.batchrpc.ps.model.Safetensors.write(file, layout, java.nio.FloatBuffer.wrap(new float[8]), Map.of());
+    PsConfig c = parse(Map.of(), "--init-from", file.toString(), "--export", dir.resolve("out.safetensors").toString());
+    assertThat(c.model().layout()).isEqualTo(layout);
+    assertThat(c.model().kind()).isEqualTo("safetensors");
+    assertThat(c.exportTo()).isEqualTo(dir.resolve("out.safetensors"));
+    // the variable works as every other one
+    assertThat(parse(Map.of("BATCHRPC_INIT_FROM", file.toString())).model().layout()).isEqualTo(layout);
+    java.nio.file.Files.write(dir.resolve("short.safetensors"), new byte[] {1, 2, 3});
+    assertThatThrownBy(() -> parse(Map.of(), "--init-from", dir.resolve("short.safetensors").toString()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("--init-from")
+        .hasMessageContaining("fewer than the 8 of the header length");
+    assertThatThrownBy(() -> parse(Map.of(), "--init-from", dir.resolve("missing.safetensors").toString()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("--init-from")
+        .hasMessageContaining("cannot read it");
+    assertThatThrownBy(() -> parse(Map.of(), "--export", dir.resolve("no/such/dir/m.safetensors").toString()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--export")
+        .hasMessageContaining("directory does not exist");
+  }
+
+  @Test
   void anUnknownDeviceIsABadFlagAndTheValuesAreTheBackends() {
     assertThatThrownBy(() -> parse(Map.of(), "--device", "tpu"))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--device").hasMessageContaining("tpu");

@@ -11,6 +11,7 @@ import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.net.SocketAddress;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Locale;
@@ -84,6 +85,11 @@ public final class TrainerCommand implements Callable<Integer> {
           + "recomputes. 0 ends the run at the first outage. Default: ${DEFAULT-VALUE}.")
   long retryTimeoutS;
 
+  @Option(names = "--ps-grpc", defaultValue = "",
+      description = "Reach the parameter server over gRPC at HOST:PORT (its --grpc-port) instead of the "
+          + "clustered event bus: for a trainer outside the cluster. TLS with --tls-* when set.")
+  String psGrpc;
+
   @Option(names = "--progress-every", defaultValue = "10",
       description = "Print a progress line every N rounds (0: only the summary). "
           + "Default: ${DEFAULT-VALUE}.")
@@ -129,14 +135,17 @@ public final class TrainerCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--retry-timeout-s must be in [0, 86400], got " + retryTimeoutS);
       }
       GradientTask gradientTask = buildTask(trainerId);
-      return new Plan<>(node.toConfig(), started -> train(started, trainerId, gradientTask));
+      SocketAddress grpcServer = psGrpc == null || psGrpc.isBlank() ? null : parseHostPort(psGrpc.trim());
+      return new Plan<>(node.toConfig(), started -> train(started, trainerId, gradientTask, grpcServer));
     });
   }
 
   /** Fetches the model (waiting for the server), then takes part in {@code --batches} rounds. */
-  private int train(Started started, String trainerId, GradientTask gradientTask) {
+  private int train(Started started, String trainerId, GradientTask gradientTask, SocketAddress grpcServer) {
     Vertx vertx = started.node().vertx();
-    PsClient client = PsClient.eventBus(vertx, timeoutMs);
+    PsClient client = grpcServer == null ? PsClient.eventBus(vertx, timeoutMs)
+        // the server's limits bound the messages; the client accepts any model it sends
+        : PsClient.grpc(vertx, grpcServer, Integer.MAX_VALUE, timeoutMs);
     waitForServer(vertx, client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
     started.readiness().set("model", true);
     System.out.println("trainer " + trainerId + ": " + started.opsLine());
@@ -158,6 +167,21 @@ public final class TrainerCommand implements Callable<Integer> {
           s.roundsRedone());
     }
     return 0;
+  }
+
+  /** {@code --ps-grpc}'s HOST:PORT. */
+  static SocketAddress parseHostPort(String text) {
+    int colon = text.lastIndexOf(':');
+    int port = -1;
+    try {
+      port = colon > 0 ? Integer.parseInt(text.substring(colon + 1)) : -1;
+    } catch (NumberFormatException e) {
+      port = -1;
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException("--ps-grpc must be HOST:PORT with a port in 1-65535, got '" + text + "'");
+    }
+    return SocketAddress.inetSocketAddress(port, text.substring(0, colon));
   }
 
   /**

@@ -85,6 +85,34 @@ class GrpcPsClientTest {
     }).onComplete(ctx.succeedingThenComplete());
   }
 
+  @Test
+  @Timeout(value = 120, timeUnit = TimeUnit.SECONDS)
+  void theTrainerCommandJoinsOverGrpcWithPsGrpc(Vertx vertx, VertxTestContext ctx) {
+    PsConfig config = TrainerTest.psConfig(1).withGrpcPort(0);
+    deploy(vertx, config).compose(ps -> vertx.executeBlocking(() -> {
+      try (dev.batchrpc.runtime.process.ChildJvm trainer = dev.batchrpc.runtime.process.ChildJvm.start("trainer",
+          dev.batchrpc.runtime.process.ChildJvm.command(TrainerCommand.class), List.of("--ps-grpc",
+              "127.0.0.1:" + ps.grpcPort(), "--id", "cli", "--batches", "3", "--layers", "16,32,4",
+              "--metrics-port", "-1"), java.util.Map.of())) {
+        int exit = trainer.awaitExit(90_000);
+        return exit + "\n" + trainer.output();
+      }
+    })).onComplete(ctx.succeeding(out -> ctx.verify(() -> {
+      assertThat(out).startsWith("0\n").contains("trainer cli: done: 3 rounds").contains("model v3");
+      ctx.completeNow();
+    })));
+  }
+
+  @Test
+  void aPsGrpcThatIsNotHostAndPortIsABadFlag() {
+    for (String bad : List.of("nohost", "host:", "host:0", "host:70000", "host:x")) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> TrainerCommand.parseHostPort(bad))
+          .as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--ps-grpc")
+          .hasMessageContaining("'" + bad + "'");
+    }
+    assertThat(TrainerCommand.parseHostPort("10.0.0.1:50051")).isEqualTo(SocketAddress.inetSocketAddress(50051, "10.0.0.1"));
+  }
+
   private static Future<RpcException> failure(Future<?> f) {
     return f.transform(ar -> ar.succeeded() ? Future.failedFuture(new AssertionError("accepted: " + ar.result()))
         : ar.cause() instanceof RpcException e ? Future.succeededFuture(e)

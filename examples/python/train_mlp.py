@@ -2,7 +2,7 @@
 """A PyTorch nn.Module trained by N processes against the batch-rpc parameter server (gRPC).
 
 Start the server for 2 trainers (its built-in MLP has nn.Sequential's parameter names):
-    ./batch-rpc ps --trainers 2 --grpc-port 50051
+    ./batch-rpc ps --trainers 2 --grpc-port 50051 --lr 0.05
 then, in two shells:
     examples/python/train_mlp.py --target 127.0.0.1:50051 --id py-0
     examples/python/train_mlp.py --target 127.0.0.1:50051 --id py-1

@@ -35,6 +35,10 @@ class BatchRpcError(Exception):
         head = self.reason or (self.status.name if self.status is not None else "ERROR")
         return "%s: %s" % (head, self.message)
 
+    def _int(self, key):
+        v = self.metadata.get(key)
+        return int(v) if v is not None else None
+
 
 class BadRequest(BatchRpcError):
     """The request is malformed (undecodable, a missing field, a value out of range)."""
@@ -67,15 +71,8 @@ class VersionMismatch(BatchRpcError):
     ``request_version`` and ``server_version`` are ints (or None when the server did not say).
     """
 
-    @property
-    def request_version(self):
-        v = self.metadata.get("request_version")
-        return int(v) if v is not None else None
-
-    @property
-    def server_version(self):
-        v = self.metadata.get("server_version")
-        return int(v) if v is not None else None
+    request_version = property(lambda self: self._int("request_version"))
+    server_version = property(lambda self: self._int("server_version"))
 
 
 class StaleVersion(VersionMismatch):
@@ -92,10 +89,7 @@ class TooLarge(BatchRpcError):
     """A message over the server's size limit; ``limit_bytes`` says the limit when known."""
     reason = "TOO_LARGE"
 
-    @property
-    def limit_bytes(self):
-        v = self.metadata.get("limit_bytes")
-        return int(v) if v is not None else None
+    limit_bytes = property(lambda self: self._int("limit_bytes"))
 
 
 class RoundTimeout(BatchRpcError):

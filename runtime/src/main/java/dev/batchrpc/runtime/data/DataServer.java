@@ -140,10 +140,8 @@ public final class DataServer {
       synchronized (servers) {
         servers.forEach(s -> closing.add(s.close()));
       }
-      String why = e instanceof java.net.BindException || String.valueOf(e.getMessage()).contains("in use")
-          ? "address in use" : String.valueOf(e.getMessage());
-      return Future.join(closing).transform(x -> Future.failedFuture(new IllegalStateException(
-          "cannot listen on data port " + host + ":" + port + " (--data-port): " + why, e)));
+      return Future.join(closing).transform(x -> Future.failedFuture(
+          dev.batchrpc.runtime.net.Ports.bindFailure(e, "data port", "--data-port", host, port)));
     });
   }
 

@@ -90,7 +90,8 @@ public final class GrpcServices {
    * @param maxMessageBytes the largest message accepted or sent
    * @param host the address to bind
    * @param port the port, 0 for any free one
-   * @return the listening HTTP/2 server
+   * @return the listening HTTP/2 server; a port in use fails it naming {@code --grpc-port}, the
+   *     host and the port
    */
   public static Future<HttpServer> listen(Vertx vertx, Service service, long maxMessageBytes, String host,
       int port) {
@@ -99,7 +100,9 @@ public final class GrpcServices {
     addService(grpc, service, maxMessageBytes);
     return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
         .requestHandler(grpc)
-        .listen(port, host);
+        .listen(port, host)
+        .recover(e -> Future.failedFuture(dev.batchrpc.runtime.net.Ports.bindFailure(e, "gRPC port", "--grpc-port",
+            host, port)));
   }
 
   /**

@@ -4,7 +4,10 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 
-/** Ports for the processes that the benchmarks and the tests start on one machine. */
+/**
+ * Ports: free ones for the processes that the benchmarks and the tests start on one machine, and
+ * the one way a service says that it cannot listen on its configured port.
+ */
 public final class Ports {
 
   private Ports() {
@@ -23,5 +26,24 @@ public final class Ports {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       return s.getLocalPort();
     }
+  }
+
+  /**
+   * The failure of a server that could not bind its configured port, naming what, the flag, the
+   * host and the port ({@code cannot listen on gRPC port 127.0.0.1:50051 (--grpc-port): address in
+   * use}), so an operator knows which setting to change without reading a stack trace.
+   *
+   * @param failure the bind failure
+   * @param what the server, e.g. "gRPC port"
+   * @param flag the option that sets the port, e.g. "--grpc-port"
+   * @param host the address it tried to bind
+   * @param port the port it tried
+   * @return an exception to fail the start with (the cause kept)
+   */
+  public static IllegalStateException bindFailure(Throwable failure, String what, String flag, String host, int port) {
+    String why = failure instanceof java.net.BindException || String.valueOf(failure.getMessage()).contains("in use")
+        ? "address in use" : String.valueOf(failure.getMessage());
+    return new IllegalStateException("cannot listen on " + what + " " + host + ":" + port + " (" + flag + "): " + why,
+        failure);
   }
 }

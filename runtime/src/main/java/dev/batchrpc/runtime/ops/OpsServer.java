@@ -40,7 +40,8 @@ public final class OpsServer {
   public static Future<OpsServer> start(Node node, String host, int port, Readiness readiness) {
     HttpServer server = node.vertx().createHttpServer(new HttpServerOptions().setHost(host).setPort(port));
     server.requestHandler(req -> handle(node, readiness, req));
-    return server.listen().map(OpsServer::new);
+    return server.listen().map(OpsServer::new).recover(e -> Future.failedFuture(
+        dev.batchrpc.runtime.net.Ports.bindFailure(e, "metrics port", "--metrics-port", host, port)));
   }
 
   private static void handle(Node node, Readiness readiness, HttpServerRequest req) {

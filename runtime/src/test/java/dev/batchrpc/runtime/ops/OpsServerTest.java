@@ -97,4 +97,26 @@ class OpsServerTest {
     assertThat(r.isReady()).isFalse();
     assertThat(r.snapshot()).containsExactly(java.util.Map.entry("a", true), java.util.Map.entry("b", false));
   }
+
+  @Test
+  @Timeout(value = 30, timeUnit = TimeUnit.SECONDS)
+  void aBusyPortFailsTheStartNamingTheFlagHostAndPort(VertxTestContext ctx) throws Exception {
+    java.net.ServerSocket busy = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"));
+    int port = busy.getLocalPort();
+    Nodes.start(NodeConfig.local()).compose(node -> {
+      Future<String> ops = OpsServer.start(node, "127.0.0.1", port, new Readiness())
+          .transform(ar -> Future.succeededFuture(ar.failed() ? ar.cause().getMessage() : "started"));
+      Future<String> grpc = dev.batchrpc.runtime.grpc.GrpcServices.listen(node.vertx(),
+              new dev.batchrpc.proto.v1.ParameterServerGrpcService() { }, 1 << 20, "127.0.0.1", port)
+          .transform(ar -> Future.succeededFuture(ar.failed() ? ar.cause().getMessage() : "started"));
+      return Future.all(ops, grpc).eventually(() -> node.close());
+    }).onComplete(ctx.succeeding(all -> ctx.verify(() -> {
+      busy.close();
+      assertThat((String) all.resultAt(0))
+          .isEqualTo("cannot listen on metrics port 127.0.0.1:" + port + " (--metrics-port): address in use");
+      assertThat((String) all.resultAt(1))
+          .isEqualTo("cannot listen on gRPC port 127.0.0.1:" + port + " (--grpc-port): address in use");
+      ctx.completeNow();
+    })));
+  }
 }

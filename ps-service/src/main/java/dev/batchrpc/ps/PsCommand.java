@@ -9,6 +9,7 @@ import dev.batchrpc.runtime.cli.ServiceLauncher;
 import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
 import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import dev.batchrpc.runtime.data.DataChannelConfig;
+import dev.batchrpc.runtime.node.ClusterRoles;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.round.PartialPolicy;
@@ -203,6 +204,9 @@ public final class PsCommand implements Callable<Integer> {
   /** Deploys the server (ops already answer liveness while a large model initialises). */
   private static void deploy(Started started, PsConfig config, DataChannelConfig dataChannel) {
     Node n = started.node();
+    // one ps per cluster: a second one on the same --cluster-name refuses to start, naming the first
+    ClusterRoles.claim(n, "ps", "ps pid " + ProcessHandle.current().pid() + " on " + n.config().clusterHost()
+        + ":" + n.config().clusterPort()).await();
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry(), dataChannel);
     n.vertx().deployVerticle(verticle).await();
     started.readiness().set("model", true);

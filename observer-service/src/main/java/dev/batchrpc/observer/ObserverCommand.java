@@ -1,5 +1,6 @@
 package dev.batchrpc.observer;
 
+import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
@@ -69,7 +70,7 @@ public final class ObserverCommand implements Callable<Integer> {
       }
       // Validates the other settings now; with --index -1 rebuilt once the index is claimed.
       ObserverConfig config = new ObserverConfig(
-          id == null || id.isBlank() ? ObserverConfig.defaultId(Math.max(index, 0)) : id,
+          id == null || id.isBlank() ? Addresses.defaultObserverId(Math.max(index, 0)) : id,
           Math.max(index, 0), seed, actionTimeoutMs, true);
       if (!nodeConfig.clustered()) {
         throw new IllegalArgumentException("an observer alone has no agent to talk to: "
@@ -88,7 +89,7 @@ public final class ObserverCommand implements Callable<Integer> {
       // One counter per cluster (per cluster name): replicas get 0, 1, 2, ... in start order.
       int claimed = Math.toIntExact(n.vertx().sharedData().getCounter("batchrpc.observer.next-index")
           .compose(c -> c.getAndIncrement()).await());
-      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(claimed) : id,
+      config = new ObserverConfig(id == null || id.isBlank() ? Addresses.defaultObserverId(claimed) : id,
           claimed, seed, actionTimeoutMs, true);
     }
     n.vertx().deployVerticle(new ObserverVerticle(config)).await();

@@ -54,9 +54,11 @@ import java.util.function.Supplier;
  * {@link FailureCode#BAD_REQUEST}). Refusals are counted in {@code <prefix>.round.rejected}.
  *
  * <h2>Batches</h2>
- * The {@link BatchFunction} runs off the event loop on one named single-thread worker
- * ({@link RoundConfig#workerName()}), ordered: the batches of consecutive rounds never overlap and
- * run in round order, always on the same thread (GPU work stays on one thread). While a batch runs,
+ * The {@link BatchFunction} runs off the event loop on one single-thread worker, ordered: the
+ * batches of consecutive rounds never overlap and run in round order, always on the same thread
+ * (GPU work stays on one thread). A service whose other work must share that thread (the model it
+ * created there, a GPU context) passes its own one-thread worker ({@link Builder#worker}); without
+ * one the round makes its own. While a batch runs,
  * new arrivals open the next round; they never join the running batch and are never lost. A batch
  * that throws fails that round's callers with {@link FailureCode#BATCH_FAILED}; the next round
  * runs normally.
@@ -112,6 +114,8 @@ public final class Round<Q, R> {
   private final ArrivalListener<Q> arrivalListener;
   private final RoundMetrics metrics;
   private final WorkerExecutor worker;
+  /** Whether the round made its worker (and so closes it); a caller's worker stays the caller's. */
+  private final boolean ownsWorker;
   private final int inlineMaxArrivals;
 
   // ---- state confined to the owner context ----
@@ -139,10 +143,14 @@ public final class Round<Q, R> {
     this.expected = b.config.expected();
     this.known = b.known == null ? null : Set.copyOf(b.known);
     this.inlineMaxArrivals = b.inlineMaxArrivals;
+    this.ownsWorker = b.worker == null;
     // Pool size 1: one thread runs every batch of this round in submission order. The max execute
     // time only raises Vert.x's blocked-thread warning; a large model's batch may legitimately take
     // long, so it is generous.
-    this.worker = owner.owner().createSharedWorkerExecutor(config.workerName(), 1, 10, TimeUnit.MINUTES);
+    this.worker = ownsWorker
+        ? owner.owner().createSharedWorkerExecutor(config.metricPrefix() + "." + config.name() + ".batch", 1,
+            10, TimeUnit.MINUTES)
+        : b.worker;
   }
 
   /**
@@ -306,7 +314,7 @@ public final class Round<Q, R> {
   /**
    * Closes the round: refuses new requests with {@link FailureCode#UNAVAILABLE}, fails the open
    * round's callers the same way, lets a running batch finish and answer its callers, then releases
-   * the worker.
+   * the worker it made (a worker given to {@link Builder#worker} stays open: it is the caller's).
    *
    * @return completes on the caller's context when the last batch is done and the worker released
    */
@@ -321,7 +329,7 @@ public final class Round<Q, R> {
           failAll(r, new RpcException(FailureCode.UNAVAILABLE,
               "round '" + config.name() + "' closed with " + r.size() + " of " + r.expected + " arrived"));
         }
-        lastBatch = lastBatch.eventually(worker::close);
+        lastBatch = ownsWorker ? lastBatch.eventually(worker::close) : lastBatch;
       }
       return lastBatch;
     });
@@ -654,6 +662,7 @@ public final class Round<Q, R> {
     private ArrivalListener<Q> arrivalListener;
     private Collection<String> known;
     private MeterRegistry registry;
+    private WorkerExecutor worker;
     private int inlineMaxArrivals;
 
     private Builder(Context owner, RoundConfig config, BatchFunction<Q, R> batchFunction) {
@@ -686,6 +695,16 @@ public final class Round<Q, R> {
       return this;
     }
 
+    /**
+     * The worker the batches (and arrival listeners) run on, in order: it must have one thread
+     * (pool size 1), and it stays the caller's ({@link Round#close()} does not close it). By
+     * default the round makes its own one-thread worker and closes it with the round.
+     */
+    public Builder<Q, R> worker(WorkerExecutor worker) {
+      this.worker = Objects.requireNonNull(worker, "worker");
+      return this;
+    }
+
     /** The registry the round's meters go to; by default they are recorded nowhere. */
     public Builder<Q, R> meterRegistry(MeterRegistry registry) {
       this.registry = registry;
@@ -705,7 +724,7 @@ public final class Round<Q, R> {
       return this;
     }
 
-    /** Creates the round and its worker. */
+    /** Creates the round (and its worker, unless given one). */
     public Round<Q, R> build() {
       if (arrivalListener != null && inlineMaxArrivals > 0) {
         throw new IllegalStateException("an arrival listener runs on the worker: no inline batches with it");

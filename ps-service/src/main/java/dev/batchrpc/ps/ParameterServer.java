@@ -90,7 +90,7 @@ public final class ParameterServer {
   private final Round<UpdateRequest, ModelReply> round;
   private final WorkerExecutor worker;
   /** Checkpoints and their schedule (a no-op without --checkpoint-dir); round worker only. */
-  private final Checkpointer checkpointer;
+  private final CheckpointWriter checkpointer;
   private final int size;
   private final long[] shape;
   /** Registered trainers (registration mode); owner context only. */
@@ -122,7 +122,7 @@ public final class ParameterServer {
   private final boolean accumulating;
 
   private ParameterServer(PsConfig config, Context context, ParameterStore store,
-      ModelReply initial, WorkerExecutor worker, Checkpointer checkpointer, MeterRegistry registry) {
+      ModelReply initial, WorkerExecutor worker, CheckpointWriter checkpointer, MeterRegistry registry) {
     this.config = config;
     this.context = context;
     this.store = store;
@@ -175,7 +175,7 @@ public final class ParameterServer {
     // Pool size 1: one thread makes the store, runs every round's step and writes the checkpoints.
     WorkerExecutor worker = context.owner().createSharedWorkerExecutor(WORKER_NAME, 1, 10, TimeUnit.MINUTES);
     return worker.executeBlocking(() -> {
-      Checkpointer checkpointer = Checkpointer.open(config, registry);
+      CheckpointWriter checkpointer = CheckpointWriter.open(config, registry);
       Backend backend = null;
       try {
         ParameterStore.State restored = checkpointer.restore();
@@ -199,7 +199,7 @@ public final class ParameterServer {
         .onFailure(e -> worker.close());
   }
 
-  private record Init(ParameterStore store, ModelReply reply, Checkpointer checkpointer) {
+  private record Init(ParameterStore store, ModelReply reply, CheckpointWriter checkpointer) {
   }
 
   /** The settings. */

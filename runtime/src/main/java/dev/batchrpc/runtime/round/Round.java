@@ -24,7 +24,8 @@ import java.util.function.Supplier;
  * them, and completes every caller's future with its share of the result.
  *
  * <h2>Closing</h2>
- * A round closes when {@code expected} participants have arrived, or, if the config has a
+ * A round closes when the arrivals it needs are in (N, the configured round size
+ * {@link RoundConfig#expected()}, less departures: see Membership), or, if the config has a
  * {@link RoundConfig#maxWait() maxWait}, when that much time has passed since its first arrival;
  * such a partial round is run with what arrived or failed with
  * {@link FailureCode#ROUND_TIMEOUT}, per its {@link PartialPolicy}.
@@ -327,7 +328,7 @@ public final class Round<Q, R> {
           open = null;
           cancelTimer(r);
           failAll(r, new RpcException(FailureCode.UNAVAILABLE,
-              "round '" + config.name() + "' closed with " + r.size() + " of " + r.expected + " arrived"));
+              "round '" + config.name() + "' closed with " + r.size() + " of " + r.needed + " arrived"));
         }
         lastBatch = ownsWorker ? lastBatch.eventually(worker::close) : lastBatch;
       }
@@ -362,7 +363,7 @@ public final class Round<Q, R> {
     if (open != null && open.ids.contains(id)) {
       refuse(p, new RpcException(FailureCode.DUPLICATE, "participant '" + id
           + "' already has a request in open round " + open.id + " of '" + config.name() + "' ("
-          + open.size() + " of " + open.expected + " arrived)"));
+          + open.size() + " of " + open.needed + " arrived)"));
       return;
     }
     if (validator != null) {
@@ -391,7 +392,7 @@ public final class Round<Q, R> {
     if (open.uncounted.remove(id) && open.extra > 0) {
       // A participant that (re)joined while this round was open: it is here, so it counts now.
       open.extra--;
-      open.expected++;
+      open.needed++;
     }
     open.add(p);
     if (arrivalListener != null) {
@@ -409,7 +410,7 @@ public final class Round<Q, R> {
       }, true);
       lastBatch = lastBatch.transform(ignored -> seen);
     }
-    if (open.size() >= open.expected) {
+    if (open.size() >= open.needed) {
       closeOpen(false);
     }
   }
@@ -432,7 +433,7 @@ public final class Round<Q, R> {
   }
 
   /**
-   * Lowers the open round's expected number to what the live participants can still bring: the
+   * Lowers the number of arrivals the open round needs to what the live participants can still bring: the
    * target, less the joiners it does not wait for, plus the departed participants whose requests
    * are already in; closes it if they are all there.
    */
@@ -447,11 +448,11 @@ public final class Round<Q, R> {
       }
     }
     int live = Math.max(1, target() - open.extra + arrivedDeparted);
-    if (live < open.expected) {
-      open.expected = live;
+    if (live < open.needed) {
+      open.needed = live;
       open.shrunk = true;
     }
-    if (open.size() >= open.expected) {
+    if (open.size() >= open.needed) {
       closeOpen(false);
     }
   }
@@ -476,7 +477,7 @@ public final class Round<Q, R> {
     long waitedNanos = System.nanoTime() - r.firstArrivalNanos;
     metrics.waited(waitedNanos);
     metrics.size.record(r.size());
-    int n = r.expected;
+    int n = r.needed;
     boolean partial = r.size() < n;
     if (timedOut && config.partialPolicy() == PartialPolicy.FAIL) {
       metrics.timeout.increment();
@@ -627,15 +628,15 @@ public final class Round<Q, R> {
     /** How much the target grew from joins since this round opened (not waited for here). */
     int extra;
     /** How many arrivals close this round: the target when it opened, lowered by departures. */
-    int expected;
-    /** Whether departures lowered {@link #expected}. */
+    int needed;
+    /** Whether departures lowered {@link #needed}. */
     boolean shrunk;
     long timerId = -1;
 
-    Open(long id, long firstArrivalNanos, int expected) {
+    Open(long id, long firstArrivalNanos, int needed) {
       this.id = id;
       this.firstArrivalNanos = firstArrivalNanos;
-      this.expected = expected;
+      this.needed = needed;
     }
 
     void add(Pending<Q, R> p) {

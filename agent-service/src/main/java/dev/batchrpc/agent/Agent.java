@@ -84,7 +84,6 @@ public final class Agent {
   private final AgentConfig config;
   private final Context context;
   private final MeterRegistry registry;
-  private final String workerName;
   private final WorkerExecutor worker;
   private final PolicyAgent policy;
   private final int inlineRows;
@@ -100,12 +99,11 @@ public final class Agent {
   private EpisodeRun current;
   private long nextEpisode;
 
-  private Agent(Context context, AgentConfig config, MeterRegistry registry, String workerName,
-                WorkerExecutor worker, PolicyAgent policy) {
+  private Agent(Context context, AgentConfig config, MeterRegistry registry, WorkerExecutor worker,
+                PolicyAgent policy) {
     this.config = config;
     this.context = context;
     this.registry = registry;
-    this.workerName = workerName;
     this.worker = worker;
     this.policy = policy;
     this.inlineRows = policy.isGpu() ? 0 : INLINE_MAX_ROWS;
@@ -127,25 +125,26 @@ public final class Agent {
    */
   public static Future<Agent> create(Context context, AgentConfig config, MeterRegistry registry) {
     String workerName = "agent.policy." + INSTANCES.getAndIncrement();
-    // Pool size 1, shared by name with the round: one thread runs every forward pass and update.
+    // Pool size 1, given to every step round: one thread runs every forward pass and update.
     WorkerExecutor worker = context.owner().createSharedWorkerExecutor(workerName, 1, 10, TimeUnit.MINUTES);
     return worker.executeBlocking(() -> {
       Backend backend = Backends.select(config.device());
       ServiceMeters.backend(registry, "agent", backend.isGpu());
       return new PolicyAgent(backend, config.observers(), config.seed(), config.lr());
-    }, true).map(policy -> new Agent(context, config, registry, workerName, worker, policy));
+    }, true).map(policy -> new Agent(context, config, registry, worker, policy));
   }
 
   /** A fresh step round that already knows who left. Event loop. */
   private Round<SelectActionRequest, SelectActionReply> newRound() {
     int size = config.mode() == AgentMode.BATCH ? config.observers() : 1;
-    RoundConfig rc = RoundConfig.of("select-action", "agent", size).withWorkerName(workerName);
+    RoundConfig rc = RoundConfig.of("select-action", "agent", size);
     if (config.maxWaitMs() > 0) {
       rc = rc.withMaxWait(Duration.ofMillis(config.maxWaitMs()),
           config.runPartial() ? PartialPolicy.RUN_PARTIAL : PartialPolicy.FAIL);
     }
     Round<SelectActionRequest, SelectActionReply> r = Round.<SelectActionRequest, SelectActionReply>builder(
             context, rc, this::batch)
+        .worker(worker)
         .validator(gate::check)
         .knownParticipants(config.observerIds())
         .meterRegistry(registry)

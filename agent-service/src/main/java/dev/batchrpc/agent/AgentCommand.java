@@ -6,10 +6,11 @@ import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.GrpcOptions;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.ops.Readiness;
 import dev.batchrpc.runtime.round.PartialPolicy;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -18,7 +19,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
@@ -125,9 +125,7 @@ public final class AgentCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    NodeConfig nodeConfig;
-    AgentConfig config;
-    try {
+    return ServiceLauncher.of(spec, ops, "consumers", "model").run(() -> {
       if (episodes < 1) {
         throw new IllegalArgumentException("--episodes must be at least 1, got " + episodes);
       }
@@ -137,65 +135,48 @@ public final class AgentCommand implements Callable<Integer> {
       if (registerTimeoutS < 1) {
         throw new IllegalArgumentException("--register-timeout-s must be at least 1, got " + registerTimeoutS);
       }
-      nodeConfig = node.toConfig();
+      NodeConfig nodeConfig = node.toConfig();
       if (!nodeConfig.clustered() && localObservers == null) {
         throw new IllegalArgumentException("this agent has no observers to run in its own process: add "
             + "--clustered and start 'batch-rpc observer --clustered --index i' for i = 0..N-1");
       }
-      ops.validate();
-      config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
+      AgentConfig config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
           .withTraining(gamma, lr, device.value()).withGrpc(grpc.host(), grpc.port()).withEpisodeTimeoutMs(episodeTimeoutMs)
           .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL);
-    } catch (IllegalArgumentException e) {
-      throw new ParameterException(spec.commandLine(), e.getMessage());
+      return new Plan<>(nodeConfig, started -> train(started, config));
+    });
+  }
+
+  /** Deploys the agent and its observers (or waits for them), then runs the episodes. */
+  private int train(Started started, AgentConfig config) throws Exception {
+    Node n = started.node();
+    AgentVerticle agent = new AgentVerticle(config, n.registry());
+    n.vertx().deployVerticle(agent).await();
+    started.readiness().set("model", true);
+    started.readiness().set("consumers", true);
+    System.out.println("agent: " + started.opsLine());
+    System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
+        config.observers(), config.mode().cliName(), episodes, steps, seed,
+        agent.grpcPort() > 0 ? ", gRPC on " + grpc.host() + ":" + agent.grpcPort() : "");
+    if (!n.isClustered()) {
+      localObservers.deploy(n.vertx(), config).await();
+    } else {
+      awaitObservers(agent, config);
     }
-    Node n = Nodes.start(nodeConfig).await();
-    Thread hook = new Thread(() -> closeQuietly(n), "agent-shutdown");
-    Runtime.getRuntime().addShutdownHook(hook);
-    try {
-      Readiness readiness = new Readiness().require("consumers").require("model");
-      if (n.isClustered()) {
-        readiness.set("cluster", true);
-      }
-      String opsLine = ops.start(n, readiness).await();
-      AgentVerticle agent = new AgentVerticle(config, n.registry());
-      n.vertx().deployVerticle(agent).await();
-      readiness.set("model", true);
-      readiness.set("consumers", true);
-      System.out.println("agent: " + opsLine);
-      System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
-          config.observers(), config.mode().cliName(), episodes, steps, seed,
-          agent.grpcPort() > 0 ? ", gRPC on " + grpc.host() + ":" + agent.grpcPort() : "");
-      if (!nodeConfig.clustered()) {
-        localObservers.deploy(n.vertx(), config).await();
-      } else {
-        awaitObservers(agent, config);
-      }
-      agent.observersReady().await(registerTimeoutS, TimeUnit.SECONDS);
-      long t0 = System.nanoTime();
-      EpisodeResult last = null;
-      for (int e = 0; e < episodes; e++) {
-        last = agent.runEpisode(steps).await();
-        System.out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",
-            last.episode() + 1, last.runningReward(), last.episodeReward(), last.loss(), last.seconds());
-      }
-      LatencyLog.Summary lat = agent.drainLatencies().await();
-      System.out.printf(Locale.ROOT, "done: %d episode(s) in %.3f s, running reward %.2f; action latency "
-              + "p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%n",
-          episodes, (System.nanoTime() - t0) / 1e9, last.runningReward(), lat.p50Us(), lat.p90Us(), lat.p99Us(),
-          lat.count());
-      return 0;
-    } catch (Exception e) {
-      System.err.println("agent: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
-      return 1;
-    } finally {
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-        closeQuietly(n);
-      } catch (IllegalStateException shuttingDown) {
-        // The hook is closing the node already.
-      }
+    agent.observersReady().await(registerTimeoutS, TimeUnit.SECONDS);
+    long t0 = System.nanoTime();
+    EpisodeResult last = null;
+    for (int e = 0; e < episodes; e++) {
+      last = agent.runEpisode(steps).await();
+      System.out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",
+          last.episode() + 1, last.runningReward(), last.episodeReward(), last.loss(), last.seconds());
     }
+    LatencyLog.Summary lat = agent.drainLatencies().await();
+    System.out.printf(Locale.ROOT, "done: %d episode(s) in %.3f s, running reward %.2f; action latency "
+            + "p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%n",
+        episodes, (System.nanoTime() - t0) / 1e9, last.runningReward(), lat.p50Us(), lat.p90Us(), lat.p99Us(),
+        lat.count());
+    return 0;
   }
 
   private void awaitObservers(AgentVerticle agent, AgentConfig config) throws Exception {
@@ -211,14 +192,6 @@ public final class AgentCommand implements Callable<Integer> {
       } catch (java.util.concurrent.TimeoutException stillWaiting) {
         // Print the line again.
       }
-    }
-  }
-
-  private static void closeQuietly(Node n) {
-    try {
-      n.close().await(10, TimeUnit.SECONDS);
-    } catch (Exception ignored) {
-      // Best effort on the way out.
     }
   }
 }

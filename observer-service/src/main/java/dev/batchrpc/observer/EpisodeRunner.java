@@ -26,12 +26,6 @@ import java.util.function.LongFunction;
  */
 public final class EpisodeRunner {
 
-  /**
-   * The most steps one episode may ask for: the wire limit {@link Addresses#MAX_EPISODE_STEPS},
-   * which the agent checks too. An absurd {@code n_steps} is refused before anything is allocated.
-   */
-  public static final int MAX_STEPS = Addresses.MAX_EPISODE_STEPS;
-
   private final String observerId;
   private final LongFunction<CartPole> envForEpisode;
   private CartPole env;
@@ -53,7 +47,7 @@ public final class EpisodeRunner {
    * Runs one episode, asking {@code actions} for each step's action.
    *
    * @return the rewards and done flags of every step; fails with {@code BAD_REQUEST} for
-   *     a request naming another observer, {@code n_steps} outside [1, {@link #MAX_STEPS}] or an action other than 0 or 1, {@code UNAVAILABLE} while another episode runs, or the failure of an
+   *     a request naming another observer, {@code n_steps} outside [1, {@link Addresses#MAX_EPISODE_STEPS}] or an action other than 0 or 1, {@code UNAVAILABLE} while another episode runs, or the failure of an
    *     action request (the episode is abandoned; the next one starts afresh)
    */
   public Future<RunEpisodeReply> run(RunEpisodeRequest request, ActionSource actions) {
@@ -62,9 +56,9 @@ public final class EpisodeRunner {
           + "' was asked to run an episode for observer '" + request.getObserverId() + "'"));
     }
     int n = request.getNSteps();
-    if (n <= 0 || n > MAX_STEPS) {
+    if (n <= 0 || n > Addresses.MAX_EPISODE_STEPS) {
       return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
-          "observer '" + observerId + "': n_steps must be > 0 and at most " + MAX_STEPS + ", got " + n));
+          "observer '" + observerId + "': n_steps must be > 0 and at most " + Addresses.MAX_EPISODE_STEPS + ", got " + n));
     }
     if (running) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE,

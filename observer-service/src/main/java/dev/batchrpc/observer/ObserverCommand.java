@@ -1,20 +1,19 @@
 package dev.batchrpc.observer;
 
+import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.NodeOptions;
 import dev.batchrpc.runtime.cli.OpsOptions;
+import dev.batchrpc.runtime.cli.ServiceLauncher;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
+import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
-import dev.batchrpc.runtime.ops.Readiness;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
@@ -64,51 +63,41 @@ public final class ObserverCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    NodeConfig nodeConfig;
-    ObserverConfig config;
-    try {
-      nodeConfig = node.toConfig();
-      ops.validate();
+    return ServiceLauncher.of(spec, ops, "consumers").serve(() -> {
+      NodeConfig nodeConfig = node.toConfig();
       if (index < -1) {
         throw new IllegalArgumentException("--index must be >= 0, or -1 for the next free one; got " + index);
       }
       // Validates the other settings now; with --index -1 rebuilt once the index is claimed.
-      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(Math.max(index, 0)) : id,
+      ObserverConfig config = new ObserverConfig(
+          id == null || id.isBlank() ? Addresses.defaultObserverId(Math.max(index, 0)) : id,
           Math.max(index, 0), seed, actionTimeoutMs, true);
-    } catch (IllegalArgumentException e) {
-      throw new ParameterException(spec.commandLine(), e.getMessage());
-    }
-    if (!nodeConfig.clustered()) {
-      throw new ParameterException(spec.commandLine(), "an observer alone has no agent to talk to: "
-          + "add --clustered (and --cluster-members of the agent's node), or run the agent with its "
-          + "observers in one process: 'batch-rpc agent --observers N'");
-    }
-    Node n = Nodes.start(nodeConfig).await();
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        n.close().await(10, TimeUnit.SECONDS);
-      } catch (Exception ignored) {
-        // Best effort on the way out.
+      if (!nodeConfig.clustered()) {
+        throw new IllegalArgumentException("an observer alone has no agent to talk to: "
+            + "add --clustered (and --cluster-members of the agent's node), or run the agent with its "
+            + "observers in one process: 'batch-rpc agent --observers N'");
       }
-    }, "observer-shutdown"));
-    Readiness readiness = new Readiness().require("consumers");
-    readiness.set("cluster", true);
-    String opsLine = ops.start(n, readiness).await();
+      return new Plan<>(nodeConfig, started -> deploy(started, config));
+    });
+  }
+
+  /** Claims the index when {@code --index -1}, deploys the observer and prints its start lines. */
+  private void deploy(Started started, ObserverConfig validated) {
+    Node n = started.node();
+    ObserverConfig config = validated;
     if (index < 0) {
       // One counter per cluster (per cluster name): replicas get 0, 1, 2, ... in start order.
       int claimed = Math.toIntExact(n.vertx().sharedData().getCounter("batchrpc.observer.next-index")
           .compose(c -> c.getAndIncrement()).await());
-      config = new ObserverConfig(id == null || id.isBlank() ? ObserverConfig.defaultId(claimed) : id,
+      config = new ObserverConfig(id == null || id.isBlank() ? Addresses.defaultObserverId(claimed) : id,
           claimed, seed, actionTimeoutMs, true);
     }
     n.vertx().deployVerticle(new ObserverVerticle(config)).await();
-    readiness.set("consumers", true);
-    System.out.println("observer " + config.id() + ": " + opsLine);
+    started.readiness().set("consumers", true);
+    System.out.println("observer " + config.id() + ": " + started.opsLine());
     // The bench and scripts wait for this exact line.
     System.out.println("observer " + config.id() + " ready (index " + config.index() + ", seed "
         + config.seed() + ", node " + n.nodeId() + ")");
     System.out.flush();
-    new CountDownLatch(1).await();
-    return 0;
   }
 }

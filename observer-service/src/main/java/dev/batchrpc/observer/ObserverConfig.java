@@ -37,15 +37,7 @@ public record ObserverConfig(String id, int index, long seed, long actionTimeout
 
   /** Observer {@code index} of a run: id {@code observer-<index>}, registering with the agent. */
   public static ObserverConfig of(int index, long seed) {
-    return new ObserverConfig(defaultId(index), index, seed, DEFAULT_ACTION_TIMEOUT_MS, true);
-  }
-
-  /**
-   * The id observer {@code index} gets by default, and the agent expects: {@code observer-<index>}
-   * ({@link Addresses#defaultObserverId}).
-   */
-  public static String defaultId(int index) {
-    return Addresses.defaultObserverId(index);
+    return new ObserverConfig(Addresses.defaultObserverId(index), index, seed, DEFAULT_ACTION_TIMEOUT_MS, true);
   }
 
   /** The same settings without registration (for an agent that was told its observers). */

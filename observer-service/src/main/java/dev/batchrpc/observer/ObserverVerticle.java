@@ -20,7 +20,7 @@ import java.util.logging.Logger;
  *
  * <p>Listens at {@code observer.<id>.run-episode} ({@link RunEpisodeRequest} in,
  * {@link dev.batchrpc.proto.v1.RunEpisodeReply} out; {@code BAD_REQUEST} for {@code n_steps}
- * outside [1, {@link EpisodeRunner#MAX_STEPS}] or an agent's action other than 0 or 1,
+ * outside [1, {@link Addresses#MAX_EPISODE_STEPS}] or an agent's action other than 0 or 1,
  * {@code UNAVAILABLE} while an episode runs). Every step it asks the agent at
  * {@code agent.select-action}, unless another {@link ActionSource} was given.
  *

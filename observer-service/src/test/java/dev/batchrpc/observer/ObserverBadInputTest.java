@@ -83,7 +83,7 @@ class ObserverBadInputTest {
     List<RpcException> refusals = new ArrayList<>();
     vertx.deployVerticle(new ObserverVerticle(config))
         .compose(id -> failure(vertx.eventBus().request(address, RunEpisodeRequest.newBuilder().setEpisode(0)
-            .setNSteps(EpisodeRunner.MAX_STEPS + 1).build(), ProtobufCodec.options(10_000))))
+            .setNSteps(Addresses.MAX_EPISODE_STEPS + 1).build(), ProtobufCodec.options(10_000))))
         .onSuccess(refusals::add)
         .compose(v -> failure(vertx.eventBus().request(address, Buffer.buffer(new byte[] {0x10, (byte) 0x80}),
             new DeliveryOptions().setSendTimeout(10_000))))

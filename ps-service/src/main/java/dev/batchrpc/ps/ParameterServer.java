@@ -81,13 +81,16 @@ public final class ParameterServer {
    */
   static final int ACCUMULATE_FROM_PARAMETERS = 1 << 20;
 
+  /** The name of the server's one-thread worker (Vert.x's pool of that name). */
+  private static final String WORKER_NAME = "ps.update.batch";
+
   private final PsConfig config;
   private final Context context;
   private final ParameterStore store;
   private final Round<UpdateRequest, ModelReply> round;
   private final WorkerExecutor worker;
   /** Checkpoints and their schedule (a no-op without --checkpoint-dir); round worker only. */
-  private final Checkpointer checkpointer;
+  private final CheckpointWriter checkpointer;
   private final int size;
   private final long[] shape;
   /** Registered trainers (registration mode); owner context only. */
@@ -119,7 +122,7 @@ public final class ParameterServer {
   private final boolean accumulating;
 
   private ParameterServer(PsConfig config, Context context, ParameterStore store,
-      ModelReply initial, WorkerExecutor worker, Checkpointer checkpointer, MeterRegistry registry) {
+      ModelReply initial, WorkerExecutor worker, CheckpointWriter checkpointer, MeterRegistry registry) {
     this.config = config;
     this.context = context;
     this.store = store;
@@ -131,13 +134,16 @@ public final class ParameterServer {
     // Three models' worth: the latest, the one before (writes may still be draining) and one spare.
     this.replyPool = new BufferPool(3L * 4 * store.size());
     this.version = initial.getModelVersion();
-    RoundConfig rc = RoundConfig.of("update", "ps", config.trainers()).withWorkerName(workerName());
+    RoundConfig rc = RoundConfig.of("update", "ps", config.trainers());
     if (config.maxWait() != null) {
       rc = rc.withMaxWait(config.maxWait(),
           config.runPartial() ? PartialPolicy.RUN_PARTIAL : PartialPolicy.FAIL);
     }
     this.accumulating = store.canAccumulate() && size >= ACCUMULATE_FROM_PARAMETERS;
+    // The round's batches run on this server's worker: the thread that made the store (a GPU
+    // context is bound to it) and that checkpoints and closes it.
     this.round = Round.builder(context, rc, this::runRound)
+        .worker(worker)
         .arrivalListener(accumulating ? this::accumulate : null)
         .validator(this::checkVersion)
         .knownParticipants(config.participants().isEmpty() ? Set.of() : config.participants())
@@ -166,9 +172,10 @@ public final class ParameterServer {
    * intact checkpoint there, if any; the first reply carries the restored version.
    */
   public static Future<ParameterServer> create(Context context, PsConfig config, MeterRegistry registry) {
-    WorkerExecutor worker = context.owner().createSharedWorkerExecutor(workerName(), 1, 10, TimeUnit.MINUTES);
+    // Pool size 1: one thread makes the store, runs every round's step and writes the checkpoints.
+    WorkerExecutor worker = context.owner().createSharedWorkerExecutor(WORKER_NAME, 1, 10, TimeUnit.MINUTES);
     return worker.executeBlocking(() -> {
-      Checkpointer checkpointer = Checkpointer.open(config, registry);
+      CheckpointWriter checkpointer = CheckpointWriter.open(config, registry);
       Backend backend = null;
       try {
         ParameterStore.State restored = checkpointer.restore();
@@ -192,11 +199,7 @@ public final class ParameterServer {
         .onFailure(e -> worker.close());
   }
 
-  private record Init(ParameterStore store, ModelReply reply, Checkpointer checkpointer) {
-  }
-
-  private static String workerName() {
-    return "ps.update.batch";
+  private record Init(ParameterStore store, ModelReply reply, CheckpointWriter checkpointer) {
   }
 
   /** The settings. */

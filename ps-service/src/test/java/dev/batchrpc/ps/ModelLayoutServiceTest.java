@@ -107,7 +107,7 @@ class ModelLayoutServiceTest {
           assertThat(Tensors.toFloats(m.getParameters())).containsExactly(initial);
           assertThat(m.getLayoutId()).isEqualTo(layout.id());
           assertThat(describe(all.resultAt(1))).isEqualTo("conv.weight[2, 1, 2, 2]F32 conv.bias[2]F32 head.weight[1, 8]F32");
-          assertThat(Checkpoints.identity(spec)).isEqualTo("tensors " + layout.id());
+          assertThat(CheckpointDirectory.identity(spec)).isEqualTo("tensors " + layout.id());
           ctx.completeNow();
         })));
   }

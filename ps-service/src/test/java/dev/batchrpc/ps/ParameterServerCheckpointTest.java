@@ -56,8 +56,8 @@ class ParameterServerCheckpointTest {
           .compose(reply -> {
             try {
               // what a crash now would fall back to, against what the trainer has just seen
-              List<Path> files = Checkpoints.open(dir, MODEL, 3).files();
-              long newest = files.isEmpty() ? 0 : Checkpoints.versionOf(files.get(0));
+              List<Path> files = CheckpointDirectory.open(dir, MODEL, 3).files();
+              long newest = files.isEmpty() ? 0 : CheckpointDirectory.versionOf(files.get(0));
               lagAtReply.add(reply.getModelVersion() - newest);
             } catch (IOException e) {
               return Future.failedFuture(e);
@@ -90,7 +90,7 @@ class ParameterServerCheckpointTest {
             assertThat(lag).as("a reply never runs more than --checkpoint-every ahead of the disk")
                 .hasSize(5).allSatisfy(l -> assertThat(l).isBetween(0L, (long) EVERY));
             // periodic at 2 and 4, final on close at 5
-            assertThat(Checkpoints.open(dir, MODEL, 3).files()).extracting(p -> p.getFileName().toString())
+            assertThat(CheckpointDirectory.open(dir, MODEL, 3).files()).extracting(p -> p.getFileName().toString())
                 .containsExactly("ps-000000000005.ckpt", "ps-000000000004.ckpt", "ps-000000000002.ckpt");
             assertThat(meters.get("ps.checkpoints").tag("outcome", "written").counter().count()).isEqualTo(3);
             assertThat(meters.get("ps.checkpoint.version").gauge().value()).isEqualTo(5);
@@ -117,7 +117,7 @@ class ParameterServerCheckpointTest {
           });
         })
         .onComplete(ctx.succeeding(v -> ctx.verify(() -> {
-          assertThat(Checkpoints.open(dir, MODEL, 3).files()).extracting(p -> p.getFileName().toString())
+          assertThat(CheckpointDirectory.open(dir, MODEL, 3).files()).extracting(p -> p.getFileName().toString())
               .containsExactly("ps-000000000006.ckpt", "ps-000000000005.ckpt", "ps-000000000004.ckpt");
           ctx.completeNow();
         })));

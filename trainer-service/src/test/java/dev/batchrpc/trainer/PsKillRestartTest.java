@@ -5,7 +5,7 @@ import static dev.batchrpc.runtime.testing.LoopbackNodes.LOOPBACK;
 import static dev.batchrpc.runtime.testing.LoopbackNodes.member;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchrpc.ps.Checkpoints;
+import dev.batchrpc.ps.CheckpointDirectory;
 import dev.batchrpc.ps.PsCommand;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
@@ -169,8 +169,8 @@ class PsKillRestartTest {
     // SIGTERM: a graceful stop writes a final checkpoint of the last round.
     ps2.process().destroy();
     assertThat(ps2.process().waitFor(30, TimeUnit.SECONDS)).as(ps2.output()).isTrue();
-    Path newest = Checkpoints.open(dir, dev.batchrpc.ps.ModelSpec.mlp(LAYERS), 3).files().get(0);
-    assertThat(Checkpoints.read(newest).version()).as("final checkpoint").isEqualTo(finalVersion);
+    Path newest = CheckpointDirectory.open(dir, dev.batchrpc.ps.ModelSpec.mlp(LAYERS), 3).files().get(0);
+    assertThat(CheckpointDirectory.read(newest).version()).as("final checkpoint").isEqualTo(finalVersion);
     System.out.printf(Locale.ROOT, "[kill-test] final checkpoint on SIGTERM: %s%n", newest.getFileName());
   }
 

@@ -24,7 +24,8 @@ import java.util.function.Supplier;
  * them, and completes every caller's future with its share of the result.
  *
  * <h2>Closing</h2>
- * A round closes when {@code expected} participants have arrived, or, if the config has a
+ * A round closes when the arrivals it needs are in (N, the configured round size
+ * {@link RoundConfig#expected()}, less departures: see Membership), or, if the config has a
  * {@link RoundConfig#maxWait() maxWait}, when that much time has passed since its first arrival;
  * such a partial round is run with what arrived or failed with
  * {@link FailureCode#ROUND_TIMEOUT}, per its {@link PartialPolicy}.
@@ -54,9 +55,11 @@ import java.util.function.Supplier;
  * {@link FailureCode#BAD_REQUEST}). Refusals are counted in {@code <prefix>.round.rejected}.
  *
  * <h2>Batches</h2>
- * The {@link BatchFunction} runs off the event loop on one named single-thread worker
- * ({@link RoundConfig#workerName()}), ordered: the batches of consecutive rounds never overlap and
- * run in round order, always on the same thread (GPU work stays on one thread). While a batch runs,
+ * The {@link BatchFunction} runs off the event loop on one single-thread worker, ordered: the
+ * batches of consecutive rounds never overlap and run in round order, always on the same thread
+ * (GPU work stays on one thread). A service whose other work must share that thread (the model it
+ * created there, a GPU context) passes its own one-thread worker ({@link Builder#worker}); without
+ * one the round makes its own. While a batch runs,
  * new arrivals open the next round; they never join the running batch and are never lost. A batch
  * that throws fails that round's callers with {@link FailureCode#BATCH_FAILED}; the next round
  * runs normally.
@@ -112,6 +115,8 @@ public final class Round<Q, R> {
   private final ArrivalListener<Q> arrivalListener;
   private final RoundMetrics metrics;
   private final WorkerExecutor worker;
+  /** Whether the round made its worker (and so closes it); a caller's worker stays the caller's. */
+  private final boolean ownsWorker;
   private final int inlineMaxArrivals;
 
   // ---- state confined to the owner context ----
@@ -139,10 +144,14 @@ public final class Round<Q, R> {
     this.expected = b.config.expected();
     this.known = b.known == null ? null : Set.copyOf(b.known);
     this.inlineMaxArrivals = b.inlineMaxArrivals;
+    this.ownsWorker = b.worker == null;
     // Pool size 1: one thread runs every batch of this round in submission order. The max execute
     // time only raises Vert.x's blocked-thread warning; a large model's batch may legitimately take
     // long, so it is generous.
-    this.worker = owner.owner().createSharedWorkerExecutor(config.workerName(), 1, 10, TimeUnit.MINUTES);
+    this.worker = ownsWorker
+        ? owner.owner().createSharedWorkerExecutor(config.metricPrefix() + "." + config.name() + ".batch", 1,
+            10, TimeUnit.MINUTES)
+        : b.worker;
   }
 
   /**
@@ -306,7 +315,7 @@ public final class Round<Q, R> {
   /**
    * Closes the round: refuses new requests with {@link FailureCode#UNAVAILABLE}, fails the open
    * round's callers the same way, lets a running batch finish and answer its callers, then releases
-   * the worker.
+   * the worker it made (a worker given to {@link Builder#worker} stays open: it is the caller's).
    *
    * @return completes on the caller's context when the last batch is done and the worker released
    */
@@ -319,9 +328,9 @@ public final class Round<Q, R> {
           open = null;
           cancelTimer(r);
           failAll(r, new RpcException(FailureCode.UNAVAILABLE,
-              "round '" + config.name() + "' closed with " + r.size() + " of " + r.expected + " arrived"));
+              "round '" + config.name() + "' closed with " + r.size() + " of " + r.needed + " arrived"));
         }
-        lastBatch = lastBatch.eventually(worker::close);
+        lastBatch = ownsWorker ? lastBatch.eventually(worker::close) : lastBatch;
       }
       return lastBatch;
     });
@@ -354,7 +363,7 @@ public final class Round<Q, R> {
     if (open != null && open.ids.contains(id)) {
       refuse(p, new RpcException(FailureCode.DUPLICATE, "participant '" + id
           + "' already has a request in open round " + open.id + " of '" + config.name() + "' ("
-          + open.size() + " of " + open.expected + " arrived)"));
+          + open.size() + " of " + open.needed + " arrived)"));
       return;
     }
     if (validator != null) {
@@ -383,7 +392,7 @@ public final class Round<Q, R> {
     if (open.uncounted.remove(id) && open.extra > 0) {
       // A participant that (re)joined while this round was open: it is here, so it counts now.
       open.extra--;
-      open.expected++;
+      open.needed++;
     }
     open.add(p);
     if (arrivalListener != null) {
@@ -401,7 +410,7 @@ public final class Round<Q, R> {
       }, true);
       lastBatch = lastBatch.transform(ignored -> seen);
     }
-    if (open.size() >= open.expected) {
+    if (open.size() >= open.needed) {
       closeOpen(false);
     }
   }
@@ -424,7 +433,7 @@ public final class Round<Q, R> {
   }
 
   /**
-   * Lowers the open round's expected number to what the live participants can still bring: the
+   * Lowers the number of arrivals the open round needs to what the live participants can still bring: the
    * target, less the joiners it does not wait for, plus the departed participants whose requests
    * are already in; closes it if they are all there.
    */
@@ -439,11 +448,11 @@ public final class Round<Q, R> {
       }
     }
     int live = Math.max(1, target() - open.extra + arrivedDeparted);
-    if (live < open.expected) {
-      open.expected = live;
+    if (live < open.needed) {
+      open.needed = live;
       open.shrunk = true;
     }
-    if (open.size() >= open.expected) {
+    if (open.size() >= open.needed) {
       closeOpen(false);
     }
   }
@@ -468,7 +477,7 @@ public final class Round<Q, R> {
     long waitedNanos = System.nanoTime() - r.firstArrivalNanos;
     metrics.waited(waitedNanos);
     metrics.size.record(r.size());
-    int n = r.expected;
+    int n = r.needed;
     boolean partial = r.size() < n;
     if (timedOut && config.partialPolicy() == PartialPolicy.FAIL) {
       metrics.timeout.increment();
@@ -619,15 +628,15 @@ public final class Round<Q, R> {
     /** How much the target grew from joins since this round opened (not waited for here). */
     int extra;
     /** How many arrivals close this round: the target when it opened, lowered by departures. */
-    int expected;
-    /** Whether departures lowered {@link #expected}. */
+    int needed;
+    /** Whether departures lowered {@link #needed}. */
     boolean shrunk;
     long timerId = -1;
 
-    Open(long id, long firstArrivalNanos, int expected) {
+    Open(long id, long firstArrivalNanos, int needed) {
       this.id = id;
       this.firstArrivalNanos = firstArrivalNanos;
-      this.expected = expected;
+      this.needed = needed;
     }
 
     void add(Pending<Q, R> p) {
@@ -654,6 +663,7 @@ public final class Round<Q, R> {
     private ArrivalListener<Q> arrivalListener;
     private Collection<String> known;
     private MeterRegistry registry;
+    private WorkerExecutor worker;
     private int inlineMaxArrivals;
 
     private Builder(Context owner, RoundConfig config, BatchFunction<Q, R> batchFunction) {
@@ -686,6 +696,16 @@ public final class Round<Q, R> {
       return this;
     }
 
+    /**
+     * The worker the batches (and arrival listeners) run on, in order: it must have one thread
+     * (pool size 1), and it stays the caller's ({@link Round#close()} does not close it). By
+     * default the round makes its own one-thread worker and closes it with the round.
+     */
+    public Builder<Q, R> worker(WorkerExecutor worker) {
+      this.worker = Objects.requireNonNull(worker, "worker");
+      return this;
+    }
+
     /** The registry the round's meters go to; by default they are recorded nowhere. */
     public Builder<Q, R> meterRegistry(MeterRegistry registry) {
       this.registry = registry;
@@ -705,7 +725,7 @@ public final class Round<Q, R> {
       return this;
     }
 
-    /** Creates the round and its worker. */
+    /** Creates the round (and its worker, unless given one). */
     public Round<Q, R> build() {
       if (arrivalListener != null && inlineMaxArrivals > 0) {
         throw new IllegalStateException("an arrival listener runs on the worker: no inline batches with it");

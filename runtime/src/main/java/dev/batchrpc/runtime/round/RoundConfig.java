@@ -17,11 +17,9 @@ import java.util.regex.Pattern;
  * @param maxWait the longest a round stays open after its first arrival, or {@code null} to wait
  *     for all {@code expected} participants forever
  * @param partialPolicy what to do with a round closed by {@code maxWait}
- * @param workerName the name of the single-thread worker pool the batches run on; rounds created
- *     with the same name in one Vert.x instance share that one thread (useful for one GPU)
  */
 public record RoundConfig(String name, String metricPrefix, int expected, Duration maxWait,
-    PartialPolicy partialPolicy, String workerName) {
+    PartialPolicy partialPolicy) {
 
   private static final Pattern DOTTED = Pattern.compile("[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*");
 
@@ -41,14 +39,10 @@ public record RoundConfig(String name, String metricPrefix, int expected, Durati
       throw new IllegalArgumentException("round maxWait must be at least 1 ms, got " + maxWait);
     }
     Objects.requireNonNull(partialPolicy, "partialPolicy");
-    if (workerName == null || workerName.isBlank()) {
-      throw new IllegalArgumentException("round workerName must not be blank");
-    }
   }
 
   /**
-   * A round that waits for all {@code expected} participants, with no maximum wait, running its
-   * batches on the worker {@code "<metricPrefix>.<name>.batch"}.
+   * A round that waits for all {@code expected} participants, with no maximum wait.
    *
    * @param name the round's name
    * @param metricPrefix the service metric prefix
@@ -56,18 +50,12 @@ public record RoundConfig(String name, String metricPrefix, int expected, Durati
    * @return the config
    */
   public static RoundConfig of(String name, String metricPrefix, int expected) {
-    return new RoundConfig(name, metricPrefix, expected, null, PartialPolicy.RUN_PARTIAL,
-        metricPrefix + "." + name + ".batch");
+    return new RoundConfig(name, metricPrefix, expected, null, PartialPolicy.RUN_PARTIAL);
   }
 
   /** This config with a maximum wait after the first arrival and a policy for a partial round. */
   public RoundConfig withMaxWait(Duration maxWait, PartialPolicy policy) {
     return new RoundConfig(name, metricPrefix, expected, Objects.requireNonNull(maxWait, "maxWait"),
-        policy, workerName);
-  }
-
-  /** This config with another worker name (share one thread between rounds with the same name). */
-  public RoundConfig withWorkerName(String workerName) {
-    return new RoundConfig(name, metricPrefix, expected, maxWait, partialPolicy, workerName);
+        policy);
   }
 }

@@ -12,6 +12,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
 import io.vertx.junit5.Timeout;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.junit5.VertxTestContext;
@@ -442,6 +443,32 @@ class RoundTest {
           assertThat(waiting.cause()).hasMessageContaining("1 of 2");
           ctx.completeNow();
         })));
+  }
+
+  @Test
+  @Timeout(value = 10, timeUnit = TimeUnit.SECONDS)
+  void batchesRunOnTheCallersWorkerWhichOutlivesTheRound(Vertx vertx, VertxTestContext ctx) {
+    WorkerExecutor worker = vertx.createSharedWorkerExecutor("test.callers-worker", 1);
+    Set<String> threads = ConcurrentHashMap.newKeySet();
+    BatchFunction<Integer, String> batch = b -> {
+      threads.add(Thread.currentThread().getName());
+      return echo().run(b);
+    };
+    Round<Integer, String> round = Round.builder(owner, RoundConfig.of("update", "test", 1), batch)
+        .worker(worker).meterRegistry(registry).build();
+    worker.executeBlocking(() -> Thread.currentThread().getName())
+        .compose(callers -> round.submit("a", 1)
+            .compose(r -> round.submit("a", 2))
+            .compose(r -> round.close())
+            // Still open after the round closed: it is the caller's to close.
+            .compose(v -> worker.executeBlocking(() -> Thread.currentThread().getName()))
+            .map(after -> {
+              assertThat(threads).containsExactly(callers);
+              assertThat(after).isEqualTo(callers);
+              return null;
+            }))
+        .eventually(worker::close)
+        .onComplete(ctx.succeedingThenComplete());
   }
 
   @Test

@@ -3,9 +3,9 @@ package dev.batchrpc.suite.bench;
 import dev.batchrpc.agent.AgentConfig;
 import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.agent.AgentVerticle;
-import dev.batchrpc.observer.EpisodeRunner;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.ps.ModelSpec;
 import dev.batchrpc.ps.ParameterServerVerticle;
@@ -145,8 +145,8 @@ public final class SoakBench implements Callable<Integer> {
     if (params < 1) {
       problems.add("--params must be >= 1, got " + params);
     }
-    if (steps < 1 || steps > EpisodeRunner.MAX_STEPS) {
-      problems.add("--steps must be 1 to " + EpisodeRunner.MAX_STEPS + ", got " + steps);
+    if (steps < 1 || steps > Addresses.MAX_EPISODE_STEPS) {
+      problems.add("--steps must be 1 to " + Addresses.MAX_EPISODE_STEPS + ", got " + steps);
     }
     if (!(maxSlope > 0)) {
       problems.add("--max-slope-mb-per-min must be > 0, got " + maxSlope);

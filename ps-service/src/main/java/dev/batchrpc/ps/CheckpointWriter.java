@@ -18,7 +18,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>After every {@code --checkpoint-every} = C rounds the round's worker copies the store's state
  * (a host snapshot: the only part that stops the round) and hands it to a thread of its own
- * ({@value #WRITER}), which writes it ({@link Checkpoints#write}) while the next round collects
+ * ({@value #WRITER}), which writes it ({@link CheckpointDirectory#write}) while the next round collects
  * its gradients. The bound is that a crash loses at most C updates that a trainer has seen: a
  * round never publishes a version more than C past the newest durable checkpoint. Checkpoints
  * fall C versions apart (at k, k + C, ...: k is 0 or the restored version), so the round after
@@ -35,12 +35,12 @@ import java.util.concurrent.TimeUnit;
  * <p>Threads: every method except {@link #close()} runs on the round's worker thread (the store's),
  * so the schedule needs no lock; {@code durable} is written by the writer thread and read anywhere.
  */
-final class Checkpointer {
+final class CheckpointWriter {
 
   static final String WRITER = "ps.checkpoint.write";
-  private static final System.Logger LOG = System.getLogger(Checkpointer.class.getName());
+  private static final System.Logger LOG = System.getLogger(CheckpointWriter.class.getName());
 
-  private final Checkpoints dir;
+  private final CheckpointDirectory dir;
   private final ModelSpec model;
   private final int every;
   private final ExecutorService writer;
@@ -54,13 +54,13 @@ final class Checkpointer {
   private long lastStarted;
   /** The write in progress, or a completed one not yet looked at; null when none. */
   private CompletableFuture<Void> inFlight;
-  private Checkpoints.Restored restored;
+  private CheckpointDirectory.Restored restored;
   private long restoreNanos;
 
   /** The newest checkpoint on disk (the restored one, or 0: the seed's initial model). */
   private volatile long durable;
 
-  private Checkpointer(Checkpoints dir, ModelSpec model, int every, MeterRegistry registry) {
+  private CheckpointWriter(CheckpointDirectory dir, ModelSpec model, int every, MeterRegistry registry) {
     this.dir = dir;
     this.model = model;
     this.every = every;
@@ -99,10 +99,10 @@ final class Checkpointer {
    *
    * @throws IllegalArgumentException if the directory cannot be used (naming the flag)
    */
-  static Checkpointer open(PsConfig config, MeterRegistry registry) {
+  static CheckpointWriter open(PsConfig config, MeterRegistry registry) {
     CheckpointConfig c = config.checkpoints();
-    Checkpoints dir = c.enabled() ? Checkpoints.open(c.dir(), config.model(), c.keep()) : null;
-    return new Checkpointer(dir, config.model(), c.every(), registry);
+    CheckpointDirectory dir = c.enabled() ? CheckpointDirectory.open(c.dir(), config.model(), c.keep()) : null;
+    return new CheckpointWriter(dir, config.model(), c.every(), registry);
   }
 
   /**
@@ -123,7 +123,7 @@ final class Checkpointer {
           + ": starting from the initial model");
       return null;
     }
-    Checkpoint c = restored.checkpoint();
+    CheckpointFile c = restored.checkpoint();
     durable = c.version();
     lastStarted = c.version();
     LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
@@ -178,7 +178,7 @@ final class Checkpointer {
     if (v - lastStarted >= every && inFlight == null) {
       lastStarted = v;
       try {
-        Checkpoint c = Checkpoint.of(model, store);
+        CheckpointFile c = CheckpointFile.of(model, store);
         inFlight = CompletableFuture.runAsync(() -> write(c), writer);
       } catch (RuntimeException e) {
         fail(v, e);
@@ -197,7 +197,7 @@ final class Checkpointer {
     }
     if (store.version() > durable) {
       try {
-        Checkpoint c = Checkpoint.of(model, store);
+        CheckpointFile c = CheckpointFile.of(model, store);
         CompletableFuture.runAsync(() -> write(c), writer).join();
       } catch (RuntimeException e) {
         fail(store.version(), e);
@@ -221,7 +221,7 @@ final class Checkpointer {
   }
 
   /** On the writer thread. */
-  private void write(Checkpoint c) {
+  private void write(CheckpointFile c) {
     long t0 = System.nanoTime();
     try {
       dir.write(c);

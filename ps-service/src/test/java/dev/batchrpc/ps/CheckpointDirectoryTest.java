@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The checkpoint format, its atomic writes, and restoring the newest intact one. */
 @Timeout(30)
-class CheckpointsTest {
+class CheckpointDirectoryTest {
 
   private static final ModelSpec MODEL = ModelSpec.mlp(6, 5, 3);
   private static final int P = MODEL.parameterCount();
@@ -66,13 +66,13 @@ class CheckpointsTest {
 
   /** Checkpoints of versions {@code older} and {@code newer} of one run; the older one's state. */
   private ParameterStore.State twoCheckpoints(int older, int newer) throws IOException {
-    Checkpoints checkpoints = Checkpoints.open(dir, MODEL, 3);
+    CheckpointDirectory checkpoints = CheckpointDirectory.open(dir, MODEL, 3);
     try (ParameterStore s = store()) {
       steps(s, 0, older);
-      checkpoints.write(Checkpoint.of(MODEL, s));
+      checkpoints.write(CheckpointFile.of(MODEL, s));
       ParameterStore.State state = s.export();
       steps(s, older, newer);
-      checkpoints.write(Checkpoint.of(MODEL, s));
+      checkpoints.write(CheckpointFile.of(MODEL, s));
       return state;
     }
   }
@@ -87,36 +87,36 @@ class CheckpointsTest {
   void aCheckpointReadsBackExactlyAndRewritesToTheSameBytes(@TempDir Path other) throws IOException {
     try (ParameterStore s = store()) {
       steps(s, 0, 4);
-      Checkpoint c = Checkpoint.of(MODEL, s);
-      Path file = Checkpoints.open(dir, MODEL, 3).write(c);
+      CheckpointFile c = CheckpointFile.of(MODEL, s);
+      Path file = CheckpointDirectory.open(dir, MODEL, 3).write(c);
       assertThat(file.getFileName().toString()).isEqualTo("ps-000000000004.ckpt");
       assertThat(Files.size(file)).as("fixed length: header + 2P floats + CRC")
-          .isEqualTo(16 + Checkpoints.identity(MODEL).length() + 21 + 8L * P + 4);
+          .isEqualTo(16 + CheckpointDirectory.identity(MODEL).length() + 21 + 8L * P + 4);
 
-      Checkpoint back = Checkpoints.read(file);
+      CheckpointFile back = CheckpointDirectory.read(file);
       assertThat(back.model()).isEqualTo("mlp 6,5,3");
       assertThat(back.lr()).isEqualTo(0.05f);
       assertThat(back.momentum()).isEqualTo(0.9f);
       assertSameState(back.state(), c.state());
-      Path again = Checkpoints.open(other, MODEL, 3).write(back);
+      Path again = CheckpointDirectory.open(other, MODEL, 3).write(back);
       assertThat(Files.readAllBytes(again)).isEqualTo(Files.readAllBytes(file));
     }
   }
 
   @Test
   void restoringAfterMoreRoundsGivesTheStoreAtThatVersionAndTheSameNextStep() throws IOException {
-    Checkpoints checkpoints = Checkpoints.open(dir, MODEL, 3);
+    CheckpointDirectory checkpoints = CheckpointDirectory.open(dir, MODEL, 3);
     ParameterStore.State atFive;
     ParameterStore.State atSix;
     try (ParameterStore s = store()) {
       steps(s, 0, 5);
-      checkpoints.write(Checkpoint.of(MODEL, s));
+      checkpoints.write(CheckpointFile.of(MODEL, s));
       atFive = s.export();
       steps(s, 5, 6);
       atSix = s.export();
       steps(s, 6, 9); // rounds a crash would lose
     }
-    Checkpoints.Restored restored = Checkpoints.open(dir, MODEL, 3).restore();
+    CheckpointDirectory.Restored restored = CheckpointDirectory.open(dir, MODEL, 3).restore();
     assertThat(restored.found()).isTrue();
     assertThat(restored.skipped()).isEmpty();
     try (ParameterStore fresh = store()) {
@@ -133,14 +133,14 @@ class CheckpointsTest {
   void aCheckpointBeforeTheFirstStepKeepsSgdsFirstStepRule() throws IOException {
     ParameterStore.State afterOne;
     try (ParameterStore s = store()) {
-      Checkpoints.open(dir, MODEL, 3).write(Checkpoint.of(MODEL, s));
+      CheckpointDirectory.open(dir, MODEL, 3).write(CheckpointFile.of(MODEL, s));
       s.step(round(0));
       afterOne = s.export();
     }
     try (ParameterStore fresh = store()) {
       // start the fresh store from other parameters, so the restore has to overwrite them
       fresh.step(round(3));
-      Checkpoints.Restored r = Checkpoints.open(dir, MODEL, 3).restore();
+      CheckpointDirectory.Restored r = CheckpointDirectory.open(dir, MODEL, 3).restore();
       assertThat(r.checkpoint().state().stepped()).isFalse();
       fresh.restore(r.checkpoint().state());
       fresh.step(round(0));
@@ -151,37 +151,37 @@ class CheckpointsTest {
   @Test
   void aTornNewestCheckpointIsSkippedAndTheOlderOneRestored() throws IOException {
     ParameterStore.State atThree = twoCheckpoints(3, 6);
-    try (RandomAccessFile f = new RandomAccessFile(dir.resolve(Checkpoints.fileName(6)).toFile(), "rw")) {
+    try (RandomAccessFile f = new RandomAccessFile(dir.resolve(CheckpointDirectory.fileName(6)).toFile(), "rw")) {
       f.setLength(f.length() / 2);
     }
-    Checkpoints.Restored r = Checkpoints.open(dir, MODEL, 3).restore();
+    CheckpointDirectory.Restored r = CheckpointDirectory.open(dir, MODEL, 3).restore();
     assertThat(r.file().getFileName().toString()).isEqualTo("ps-000000000003.ckpt");
     assertSameState(r.checkpoint().state(), atThree);
     assertThat(r.skipped()).singleElement().asString()
         .startsWith("ps-000000000006.ckpt: truncated (torn write)");
     // moved aside: it will not shadow the good ones again
     assertThat(names()).containsExactly("ps-000000000003.ckpt", "ps-000000000006.ckpt.corrupt");
-    assertThat(Checkpoints.open(dir, MODEL, 3).restore().skipped()).isEmpty();
+    assertThat(CheckpointDirectory.open(dir, MODEL, 3).restore().skipped()).isEmpty();
   }
 
   @Test
   void aCheckpointWithABadCrcIsSkipped() throws IOException {
     twoCheckpoints(2, 4);
-    Path newest = dir.resolve(Checkpoints.fileName(4));
+    Path newest = dir.resolve(CheckpointDirectory.fileName(4));
     byte[] b = Files.readAllBytes(newest);
     b[b.length / 2] ^= 0x10; // one bit of one parameter: same length, CRC no longer matches
     Files.write(newest, b);
-    assertThatThrownBy(() -> Checkpoints.read(newest)).isInstanceOf(IOException.class)
+    assertThatThrownBy(() -> CheckpointDirectory.read(newest)).isInstanceOf(IOException.class)
         .hasMessageContaining("corrupt: CRC32C");
-    Checkpoints.Restored r = Checkpoints.open(dir, MODEL, 3).restore();
+    CheckpointDirectory.Restored r = CheckpointDirectory.open(dir, MODEL, 3).restore();
     assertThat(r.checkpoint().version()).isEqualTo(2);
     assertThat(r.skipped()).singleElement().asString().contains("CRC32C");
   }
 
   @Test
   void aFileThatIsNoCheckpointOrOfAnotherFormatIsSkipped() throws IOException {
-    Files.writeString(dir.resolve(Checkpoints.fileName(9)), "not a checkpoint at all, but long enough");
-    Checkpoints.Restored r = Checkpoints.open(dir, MODEL, 3).restore();
+    Files.writeString(dir.resolve(CheckpointDirectory.fileName(9)), "not a checkpoint at all, but long enough");
+    CheckpointDirectory.Restored r = CheckpointDirectory.open(dir, MODEL, 3).restore();
     assertThat(r.found()).isFalse();
     assertThat(r.skipped()).singleElement().asString().contains("bad magic");
   }
@@ -190,9 +190,9 @@ class CheckpointsTest {
   void aCheckpointOfAnotherModelIsRefusedNamingTheDirectoryFlag() throws IOException {
     ModelSpec other = ModelSpec.mlp(4, 3);
     try (ParameterStore s = new ParameterStore(new CpuBackend(), other.initialParameters(1), 1, 0.1f, 0f)) {
-      Checkpoints.open(dir, other, 3).write(Checkpoint.of(other, s));
+      CheckpointDirectory.open(dir, other, 3).write(CheckpointFile.of(other, s));
     }
-    Checkpoints mine = Checkpoints.open(dir, MODEL, 3);
+    CheckpointDirectory mine = CheckpointDirectory.open(dir, MODEL, 3);
     assertThatThrownBy(mine::restore).isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("--checkpoint-dir " + dir)
         .hasMessageContaining("'mlp 4,3' (15 parameters)")
@@ -204,11 +204,11 @@ class CheckpointsTest {
   void writesLeaveNoTemporaryFileAndKeepTheNewestK() throws IOException {
     // a crash during an earlier write left a temporary file
     Files.writeString(dir.resolve("ps-000000000001.ckpt.tmp"), "half a checkpoint");
-    Checkpoints checkpoints = Checkpoints.open(dir, MODEL, 2);
+    CheckpointDirectory checkpoints = CheckpointDirectory.open(dir, MODEL, 2);
     try (ParameterStore s = store()) {
       for (int r = 0; r < 5; r++) {
         s.step(round(r));
-        checkpoints.write(Checkpoint.of(MODEL, s));
+        checkpoints.write(CheckpointFile.of(MODEL, s));
       }
     }
     assertThat(names()).containsExactly("ps-000000000004.ckpt", "ps-000000000005.ckpt");
@@ -218,9 +218,9 @@ class CheckpointsTest {
 
   @Test
   void anEmptyDirectoryRestoresNothingAndABadDirectoryNamesTheFlag() throws IOException {
-    assertThat(Checkpoints.open(dir.resolve("new/sub"), MODEL, 1).restore().found()).isFalse();
+    assertThat(CheckpointDirectory.open(dir.resolve("new/sub"), MODEL, 1).restore().found()).isFalse();
     Path file = Files.writeString(dir.resolve("a-file"), "x");
-    assertThatThrownBy(() -> Checkpoints.open(file, MODEL, 1)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> CheckpointDirectory.open(file, MODEL, 1)).isInstanceOf(IllegalArgumentException.class)
         .hasMessageStartingWith("--checkpoint-dir " + file);
     assertThatThrownBy(() -> new CheckpointConfig(dir, 0, 3)).hasMessageStartingWith("--checkpoint-every");
     assertThatThrownBy(() -> new CheckpointConfig(dir, 5, 0)).hasMessageStartingWith("--checkpoint-keep");

@@ -59,7 +59,7 @@ import java.util.zip.CRC32C;
  * <p>Not thread-safe: one writer per directory (the parameter server's checkpoint thread), and
  * {@link #restore()} before the first write.
  */
-public final class Checkpoints {
+public final class CheckpointDirectory {
 
   /** The current (and only) file format version. */
   public static final int FORMAT_VERSION = 1;
@@ -73,7 +73,7 @@ public final class Checkpoints {
   private static final int AFTER_IDENTITY = 4 + 8 + 4 + 4 + 1;
   private static final Pattern NAME = Pattern.compile("ps-(\\d{1,19})\\.ckpt");
   private static final int CHUNK_BYTES = 1 << 20;
-  private static final System.Logger LOG = System.getLogger(Checkpoints.class.getName());
+  private static final System.Logger LOG = System.getLogger(CheckpointDirectory.class.getName());
 
   /**
    * What {@link #restore()} found.
@@ -82,7 +82,7 @@ public final class Checkpoints {
    * @param file its file, or null
    * @param skipped one line per torn or corrupt file passed over ("name: reason"), newest first
    */
-  public record Restored(Checkpoint checkpoint, Path file, List<String> skipped) {
+  public record Restored(CheckpointFile checkpoint, Path file, List<String> skipped) {
 
     /** Copies the list. */
     public Restored {
@@ -100,7 +100,7 @@ public final class Checkpoints {
   private final int parameterCount;
   private final int keep;
 
-  private Checkpoints(Path dir, ModelSpec model, int keep) {
+  private CheckpointDirectory(Path dir, ModelSpec model, int keep) {
     this.dir = dir;
     this.identity = identity(model);
     this.parameterCount = model.parameterCount();
@@ -114,7 +114,7 @@ public final class Checkpoints {
    * @throws IllegalArgumentException if the directory cannot be created or written, naming
    *     {@code --checkpoint-dir}
    */
-  public static Checkpoints open(Path dir, ModelSpec model, int keep) {
+  public static CheckpointDirectory open(Path dir, ModelSpec model, int keep) {
     if (keep < 1) {
       throw new IllegalArgumentException("--checkpoint-keep must be at least 1, got " + keep);
     }
@@ -126,7 +126,7 @@ public final class Checkpoints {
     if (!Files.isDirectory(dir) || !Files.isWritable(dir)) {
       throw new IllegalArgumentException("--checkpoint-dir " + dir + " is not a writable directory");
     }
-    return new Checkpoints(dir, model, keep);
+    return new CheckpointDirectory(dir, model, keep);
   }
 
   /**
@@ -162,7 +162,7 @@ public final class Checkpoints {
         }
       }
     }
-    out.sort(Comparator.comparingLong(Checkpoints::versionOf).reversed());
+    out.sort(Comparator.comparingLong(CheckpointDirectory::versionOf).reversed());
     return out;
   }
 
@@ -187,7 +187,7 @@ public final class Checkpoints {
    * @throws IllegalArgumentException if the checkpoint is of another model
    * @throws IOException if writing fails (no {@code .ckpt} file is changed then)
    */
-  public Path write(Checkpoint checkpoint) throws IOException {
+  public Path write(CheckpointFile checkpoint) throws IOException {
     if (!checkpoint.model().equals(identity) || checkpoint.parameterCount() != parameterCount) {
       throw new IllegalArgumentException("checkpoint of model '" + checkpoint.model() + "' ("
           + checkpoint.parameterCount() + " parameters) written to the directory of '" + identity + "'");
@@ -224,7 +224,7 @@ public final class Checkpoints {
     deleteTemporaries();
     List<String> skipped = new ArrayList<>();
     for (Path file : files()) {
-      Checkpoint c;
+      CheckpointFile c;
       try {
         c = read(file);
       } catch (IOException e) {
@@ -254,7 +254,7 @@ public final class Checkpoints {
    *     unknown format version, wrong length: torn, or CRC mismatch: corrupt; the message says
    *     which)
    */
-  public static Checkpoint read(Path file) throws IOException {
+  public static CheckpointFile read(Path file) throws IOException {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = ch.size();
       CRC32C crc = new CRC32C();
@@ -301,13 +301,13 @@ public final class Checkpoints {
       if (version < 0) {
         throw new IOException("corrupt header (model version " + version + ")");
       }
-      return new Checkpoint(new String(id, StandardCharsets.UTF_8), lr, momentum,
+      return new CheckpointFile(new String(id, StandardCharsets.UTF_8), lr, momentum,
           new ParameterStore.State(version, (flags & 1) != 0, params, mom));
     }
   }
 
   /** The whole file's bytes, sequentially into {@code ch}. */
-  static void encode(Checkpoint c, FileChannel ch) throws IOException {
+  static void encode(CheckpointFile c, FileChannel ch) throws IOException {
     CRC32C crc = new CRC32C();
     byte[] id = c.model().getBytes(StandardCharsets.UTF_8);
     if (id.length > MAX_IDENTITY_BYTES) {

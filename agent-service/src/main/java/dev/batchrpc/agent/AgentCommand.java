@@ -9,6 +9,7 @@ import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.cli.ServiceLauncher;
 import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
 import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
+import dev.batchrpc.runtime.node.ClusterRoles;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.round.PartialPolicy;
@@ -150,6 +151,9 @@ public final class AgentCommand implements Callable<Integer> {
   /** Deploys the agent and its observers (or waits for them), then runs the episodes. */
   private int train(Started started, AgentConfig config) throws Exception {
     Node n = started.node();
+    // one agent per cluster: a second one on the same --cluster-name refuses to start, naming the first
+    ClusterRoles.claim(n, "agent", "agent pid " + ProcessHandle.current().pid() + " on " + n.config().clusterHost()
+        + ":" + n.config().clusterPort()).await();
     AgentVerticle agent = new AgentVerticle(config, n.registry());
     n.vertx().deployVerticle(agent).await();
     started.readiness().set("model", true);

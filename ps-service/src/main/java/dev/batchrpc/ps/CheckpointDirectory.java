@@ -58,6 +58,10 @@ import java.util.zip.CRC32C;
  *
  * <p>Not thread-safe: one writer per directory (the parameter server's checkpoint thread), and
  * {@link #restore()} before the first write.
+ *
+ * <p>Length: over 350 lines on purpose. The file format, its atomic write and its restore rules
+ * (torn, corrupt and foreign files) are one durability contract; split, a reader could miss that a
+ * write and a restore must agree byte for byte.
  */
 public final class CheckpointDirectory {
 

@@ -63,6 +63,11 @@ import java.util.function.LongConsumer;
  * too, which a GPU backend needs). {@link #latest} and {@link #version} are written by the worker
  * and read anywhere (volatile); a trainer only learns a version from a reply, which is sent after
  * the write, so the version check never refuses a current request.
+ *
+ * <p>Length: over 350 lines on purpose. A round's admission checks, its arrival-time accumulation,
+ * its step and its once-encoded reply share one ordering contract (the round's worker thread); the
+ * transports are in their own classes ({@code ParameterServerVerticle}, {@code
+ * ParameterServerGrpc}, {@code ParameterServerData}).
  */
 public final class ParameterServer {
 

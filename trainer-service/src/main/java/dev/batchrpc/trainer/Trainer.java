@@ -48,6 +48,10 @@ import java.util.function.Consumer;
  *
  * <p>Threads: {@link #run()} runs the whole loop on one context of its own; the task is called on
  * worker threads, one call at a time, ordered by the chain of futures.
+ *
+ * <p>Length: over 350 lines on purpose. The round loop, its retries and its outage recovery share
+ * one state machine (the held version, the rounds redone); kept together so the rules above can be
+ * checked against one piece of code.
  */
 public final class Trainer {
 

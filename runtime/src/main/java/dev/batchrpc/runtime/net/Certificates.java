@@ -71,6 +71,10 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  *
  * <p>BouncyCastle builds the certificates and writes the PEM; the keys and signatures come from
  * the JDK's own providers (no provider is registered).
+ *
+ * <p>Length: over 350 lines on purpose. It is the whole of {@code batch-rpc certs}' small CA (a CA,
+ * node and client certificates, PEM in and out) in one place, so that the security-relevant choices
+ * (key sizes, validity, extensions, file permissions) are read together; every method is short.
  */
 public final class Certificates {
 

@@ -101,6 +101,11 @@ import java.util.function.Supplier;
  * with every live participant after departures lowered its size), {@code <prefix>.round.departures} and
  * {@code <prefix>.round.rejected{reason=<FailureCode>}}; all also tagged {@code round=<name>}.
  *
+ * <p>Length: over 350 lines on purpose. The round's state (open round, arrivals, departures,
+ * partial closes, the worker hand-off) is one concurrency contract confined to its owner context;
+ * its parts are already out ({@code RoundConfig}, {@code RoundBatch}, {@code Arrival}, {@code
+ * BatchResult}, {@code PartialPolicy}).
+ *
  * @param <Q> the request type
  * @param <R> the result type
  */

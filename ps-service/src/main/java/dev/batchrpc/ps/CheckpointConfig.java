@@ -10,8 +10,10 @@ import java.nio.file.Path;
  * @param every {@code --checkpoint-every}: rounds between checkpoints; also the most updates a
  *     crash can lose
  * @param keep {@code --checkpoint-keep}: how many of the newest checkpoints to keep
+ * @param allowEmptyRestore {@code --allow-empty-restore}: start from the initial model even though
+ *     the directory holds only torn or corrupt checkpoints (otherwise the start is refused)
  */
-public record CheckpointConfig(Path dir, int every, int keep) {
+public record CheckpointConfig(Path dir, int every, int keep, boolean allowEmptyRestore) {
 
   /** The default of {@code --checkpoint-every}. */
   public static final int DEFAULT_EVERY = 50;
@@ -29,6 +31,11 @@ public record CheckpointConfig(Path dir, int every, int keep) {
     if (keep < 1) {
       throw new IllegalArgumentException("--checkpoint-keep must be at least 1, got " + keep);
     }
+  }
+
+  /** Checkpoints without {@code --allow-empty-restore}. */
+  public CheckpointConfig(Path dir, int every, int keep) {
+    this(dir, every, keep, false);
   }
 
   /** Checkpoints in {@code dir} every {@code every} rounds, keeping the default number. */

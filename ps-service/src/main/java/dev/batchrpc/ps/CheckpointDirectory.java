@@ -151,6 +151,17 @@ public final class CheckpointDirectory {
     return String.format(Locale.ROOT, "ps-%012d%s", version, SUFFIX);
   }
 
+  /**
+   * The files an earlier restore found torn or corrupt and renamed to {@code .corrupt}.
+   *
+   * @throws IOException if the directory cannot be listed
+   */
+  public List<Path> corruptFiles() throws IOException {
+    try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+      return files.filter(f -> f.getFileName().toString().endsWith(CORRUPT_SUFFIX)).sorted().toList();
+    }
+  }
+
   /** The directory. */
   public Path dir() {
     return dir;

@@ -6,6 +6,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -43,6 +45,7 @@ final class CheckpointWriter {
   private final CheckpointDirectory dir;
   private final ModelSpec model;
   private final int every;
+  private final boolean allowEmptyRestore;
   private final ExecutorService writer;
   private final Timer writeTimer;
   private final Timer waitTimer;
@@ -60,7 +63,9 @@ final class CheckpointWriter {
   /** The newest checkpoint on disk (the restored one, or 0: the seed's initial model). */
   private volatile long durable;
 
-  private CheckpointWriter(CheckpointDirectory dir, ModelSpec model, int every, MeterRegistry registry) {
+  private CheckpointWriter(CheckpointDirectory dir, ModelSpec model, int every, boolean allowEmptyRestore,
+      MeterRegistry registry) {
+    this.allowEmptyRestore = allowEmptyRestore;
     this.dir = dir;
     this.model = model;
     this.every = every;
@@ -102,13 +107,14 @@ final class CheckpointWriter {
   static CheckpointWriter open(PsConfig config, MeterRegistry registry) {
     CheckpointConfig c = config.checkpoints();
     CheckpointDirectory dir = c.enabled() ? CheckpointDirectory.open(c.dir(), config.model(), c.keep()) : null;
-    return new CheckpointWriter(dir, config.model(), c.every(), registry);
+    return new CheckpointWriter(dir, config.model(), c.every(), c.allowEmptyRestore(), registry);
   }
 
   /**
    * The state to start from: the newest intact checkpoint, or null (none, or checkpoints off).
    *
-   * @throws IllegalStateException if the directory's newest intact checkpoint is of another model
+   * @throws IllegalStateException if the directory's newest intact checkpoint is of another model,
+   *     or it holds only torn or corrupt checkpoints and {@code --allow-empty-restore} is not given
    * @throws IOException if the directory cannot be listed
    */
   ParameterStore.State restore() throws IOException {
@@ -119,7 +125,16 @@ final class CheckpointWriter {
     restored = dir.restore();
     restoreNanos = System.nanoTime() - t0;
     if (!restored.found()) {
-      LOG.log(System.Logger.Level.INFO, "no intact checkpoint in " + dir.dir()
+      List<Path> corrupt = dir.corruptFiles();
+      if (!corrupt.isEmpty() && !allowEmptyRestore) {
+        // Starting from version 0 here would silently throw the run away.
+        throw new IllegalStateException("--checkpoint-dir " + dir.dir() + " holds no intact checkpoint, only "
+            + corrupt.size() + " torn or corrupt one(s) (" + corrupt.get(corrupt.size() - 1).getFileName()
+            + (corrupt.size() > 1 ? ", ..." : "") + "): refusing to start from the initial model; give "
+            + "--allow-empty-restore to do that on purpose");
+      }
+      LOG.log(corrupt.isEmpty() ? System.Logger.Level.INFO : System.Logger.Level.WARNING, "no intact checkpoint in "
+          + dir.dir() + (corrupt.isEmpty() ? "" : " (" + corrupt.size() + " corrupt, --allow-empty-restore)")
           + ": starting from the initial model");
       return null;
     }

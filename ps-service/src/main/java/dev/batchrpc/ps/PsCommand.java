@@ -131,6 +131,11 @@ public final class PsCommand implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   int checkpointKeep;
 
+  @Option(names = "--allow-empty-restore", defaultValue = "false",
+      description = "Start from the initial model even when --checkpoint-dir holds only torn or corrupt "
+          + "checkpoints (without it such a start is refused, so a run is never thrown away silently).")
+  boolean allowEmptyRestore;
+
   /** Runs the command alone (the suite's {@code batch-rpc ps} is the usual entry point). */
   public static void main(String[] args) {
     System.exit(ServiceLauncher.commandLine(new PsCommand()).execute(args));
@@ -162,7 +167,8 @@ public final class PsCommand implements Callable<Integer> {
         .maxWait(maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs))
         .runPartial(policy == PartialPolicy.RUN_PARTIAL).device(device.value()).lr(lr).momentum(momentum)
         .seed(seed).grpcPort(grpc.port()).grpcHost(grpc.host())
-        .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep)).exportTo(exportTo).build();
+        .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep, allowEmptyRestore)).exportTo(exportTo)
+        .build();
   }
 
   private static Path path(String flag, String value) {

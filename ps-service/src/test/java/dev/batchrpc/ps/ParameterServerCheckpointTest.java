@@ -137,4 +137,42 @@ class ParameterServerCheckpointTest {
           ctx.completeNow();
         })));
   }
+
+  @Test
+  @Timeout(value = 60, timeUnit = TimeUnit.SECONDS)
+  void aDirectoryOfOnlyCorruptCheckpointsRefusesTheStartUnlessAllowed(Vertx vertx, VertxTestContext ctx)
+      throws Exception {
+    // a run's checkpoints, every one of them then damaged (one flipped byte each)
+    Future<Void> run = deploy(vertx, config(), null)
+        .compose(d -> rounds(vertx, 0, 2 * EVERY, new ArrayList<>()).compose(r -> vertx.undeploy(d.id())));
+    run.compose(v -> {
+      try {
+        for (Path f : CheckpointDirectory.open(dir, MODEL, 3).files()) {
+          byte[] bytes = java.nio.file.Files.readAllBytes(f);
+          bytes[bytes.length / 2] ^= 0x5A;
+          java.nio.file.Files.write(f, bytes);
+        }
+      } catch (java.io.IOException e) {
+        return Future.failedFuture(e);
+      }
+      return refused(deploy(vertx, config(), null));
+    }).compose(first -> refused(deploy(vertx, config(), null)).map(second -> List.of(first, second)))
+        .compose(messages -> deploy(vertx, PsConfig.of(1, MODEL).withCheckpoints(new CheckpointConfig(dir, EVERY, 3,
+            true)), null).map(d -> {
+              ctx.verify(() -> {
+                assertThat(messages.get(0)).startsWith("--checkpoint-dir " + dir + " holds no intact checkpoint")
+                    .contains("--allow-empty-restore");
+                // the damaged files were renamed .corrupt by the first try: the second is refused all the same
+                assertThat(messages.get(1)).startsWith("--checkpoint-dir " + dir + " holds no intact checkpoint");
+                assertThat(d.ps().version()).isZero();
+              });
+              return d;
+            }))
+        .onComplete(ctx.succeedingThenComplete());
+  }
+
+  private static Future<String> refused(Future<?> deployed) {
+    return deployed.transform(ar -> ar.succeeded() ? Future.failedFuture(new AssertionError("started"))
+        : Future.succeededFuture(ar.cause().getMessage()));
+  }
 }

@@ -152,8 +152,7 @@ public final class AgentCommand implements Callable<Integer> {
   private int train(Started started, AgentConfig config) throws Exception {
     Node n = started.node();
     // one agent per cluster: a second one on the same --cluster-name refuses to start, naming the first
-    ClusterRoles.claim(n, "agent", "agent pid " + ProcessHandle.current().pid() + " on " + n.config().clusterHost()
-        + ":" + n.config().clusterPort()).await();
+    ClusterRoles.claim(n, "agent").await();
     AgentVerticle agent = new AgentVerticle(config, n.registry());
     n.vertx().deployVerticle(agent).await();
     started.readiness().set("model", true);

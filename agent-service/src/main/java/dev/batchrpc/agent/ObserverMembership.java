@@ -157,19 +157,7 @@ final class ObserverMembership {
 
   /** {@code host:port}, the port 1-65535. */
   static SocketAddress parseEndpoint(String endpoint) {
-    int colon = endpoint.lastIndexOf(':');
-    if (colon <= 0) {
-      throw new IllegalArgumentException("grpc_endpoint must be host:port, got '" + endpoint + "'");
-    }
-    int port;
-    try {
-      port = Integer.parseInt(endpoint.substring(colon + 1));
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("grpc_endpoint must be host:port, got '" + endpoint + "'");
-    }
-    if (port < 1 || port > 65535) {
-      throw new IllegalArgumentException("grpc_endpoint port must be 1-65535, got '" + endpoint + "'");
-    }
-    return SocketAddress.inetSocketAddress(port, endpoint.substring(0, colon));
+    return dev.batchrpc.runtime.net.Ports.parseHostPort(endpoint, "grpc_endpoint");
   }
+
 }

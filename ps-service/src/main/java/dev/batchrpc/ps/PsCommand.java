@@ -156,13 +156,7 @@ public final class PsCommand implements Callable<Integer> {
     }
     List<String> ids = participants == null ? List.of()
         : participants.stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
-    Path dir;
-    try {
-      dir = checkpointDir == null || checkpointDir.isBlank() ? null : Path.of(checkpointDir.trim());
-    } catch (InvalidPathException e) {
-      throw new IllegalArgumentException("--checkpoint-dir '" + checkpointDir + "' is not a path: "
-          + e.getMessage());
-    }
+    Path dir = checkpointDir == null || checkpointDir.isBlank() ? null : path("--checkpoint-dir", checkpointDir);
     return PsConfig.builder(trainers, spec).participants(ids)
         .maxWait(maxWaitMs == 0 ? null : Duration.ofMillis(maxWaitMs))
         .runPartial(policy == PartialPolicy.RUN_PARTIAL).device(device.value()).lr(lr).momentum(momentum)
@@ -211,8 +205,7 @@ public final class PsCommand implements Callable<Integer> {
   private static void deploy(Started started, PsConfig config, DataChannelConfig dataChannel) {
     Node n = started.node();
     // one ps per cluster: a second one on the same --cluster-name refuses to start, naming the first
-    ClusterRoles.claim(n, "ps", "ps pid " + ProcessHandle.current().pid() + " on " + n.config().clusterHost()
-        + ":" + n.config().clusterPort()).await();
+    ClusterRoles.claim(n, "ps").await();
     ParameterServerVerticle verticle = new ParameterServerVerticle(config, n.registry(), dataChannel);
     n.vertx().deployVerticle(verticle).await();
     started.readiness().set("model", true);

@@ -171,18 +171,9 @@ public final class TrainerCommand implements Callable<Integer> {
 
   /** {@code --ps-grpc}'s HOST:PORT. */
   static SocketAddress parseHostPort(String text) {
-    int colon = text.lastIndexOf(':');
-    int port = -1;
-    try {
-      port = colon > 0 ? Integer.parseInt(text.substring(colon + 1)) : -1;
-    } catch (NumberFormatException e) {
-      port = -1;
-    }
-    if (port < 1 || port > 65535) {
-      throw new IllegalArgumentException("--ps-grpc must be HOST:PORT with a port in 1-65535, got '" + text + "'");
-    }
-    return SocketAddress.inetSocketAddress(port, text.substring(0, colon));
+    return dev.batchrpc.runtime.net.Ports.parseHostPort(text, "--ps-grpc");
   }
+
 
   /**
    * trainer-&lt;pid&gt;, unique per machine; in a container every trainer is process 1, so there the

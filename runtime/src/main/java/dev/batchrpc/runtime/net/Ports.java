@@ -46,4 +46,32 @@ public final class Ports {
     return new IllegalStateException("cannot listen on " + what + " " + host + ":" + port + " (" + flag + "): " + why,
         failure);
   }
+
+  /**
+   * Parses {@code host:port} (the last colon splits, so an IPv6 host needs no brackets), the one
+   * way an address given by a user or a peer is read.
+   *
+   * @param text e.g. {@code 10.0.0.7:50051}
+   * @param name what the text is, for the message: a flag ({@code --ps-grpc}) or a field
+   *     ({@code grpc_endpoint})
+   * @return the address
+   * @throws IllegalArgumentException naming {@code name} and the text: no host, no port, or a port
+   *     outside 1-65535
+   */
+  public static io.vertx.core.net.SocketAddress parseHostPort(String text, String name) {
+    int colon = text.lastIndexOf(':');
+    int port;
+    try {
+      port = colon <= 0 ? -1 : Integer.parseInt(text.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      port = -1;
+    }
+    if (port == -1) {
+      throw new IllegalArgumentException(name + " must be host:port, got '" + text + "'");
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException(name + " port must be 1-65535, got '" + text + "'");
+    }
+    return io.vertx.core.net.SocketAddress.inetSocketAddress(port, text.substring(0, colon));
+  }
 }

@@ -22,6 +22,15 @@ public final class ClusterRoles {
   }
 
   /**
+   * Claims {@code role} for this process, described as {@code "<role> pid <pid> on <cluster
+   * host>:<cluster port>"}; see {@link #claim(Node, String, String)}.
+   */
+  public static Future<Void> claim(Node node, String role) {
+    return claim(node, role, role + " pid " + ProcessHandle.current().pid() + " on " + node.config().clusterHost()
+        + ":" + node.config().clusterPort());
+  }
+
+  /**
    * Claims {@code role} for this node; on a node that is not clustered it always succeeds.
    *
    * @param node this node

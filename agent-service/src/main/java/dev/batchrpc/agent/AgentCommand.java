@@ -1,6 +1,7 @@
 package dev.batchrpc.agent;
 
 import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.runtime.cli.DataPortOption;
 import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.GrpcOptions;
@@ -9,6 +10,7 @@ import dev.batchrpc.runtime.cli.OpsOptions;
 import dev.batchrpc.runtime.cli.ServiceLauncher;
 import dev.batchrpc.runtime.cli.ServiceLauncher.Plan;
 import dev.batchrpc.runtime.cli.ServiceLauncher.Started;
+import dev.batchrpc.runtime.data.DataChannelConfig;
 import dev.batchrpc.runtime.node.ClusterRoles;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
@@ -88,6 +90,9 @@ public final class AgentCommand implements Callable<Integer> {
   @Mixin
   GrpcOptions grpc;
 
+  @Mixin
+  DataPortOption data;
+
   @Option(names = "--episode-timeout-ms", defaultValue = "600000",
       description = "Longest an observer's episode may take. "
           + "Default: ${DEFAULT-VALUE}.")
@@ -144,23 +149,25 @@ public final class AgentCommand implements Callable<Integer> {
       AgentConfig config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
           .withTraining(gamma, lr, device.value()).withGrpc(grpc.host(), grpc.port()).withEpisodeTimeoutMs(episodeTimeoutMs)
           .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL);
-      return new Plan<>(nodeConfig, started -> train(started, config));
+      DataChannelConfig dataChannel = DataChannelConfig.of(nodeConfig, data.port());
+      return new Plan<>(nodeConfig, started -> train(started, config, dataChannel));
     });
   }
 
   /** Deploys the agent and its observers (or waits for them), then runs the episodes. */
-  private int train(Started started, AgentConfig config) throws Exception {
+  private int train(Started started, AgentConfig config, DataChannelConfig dataChannel) throws Exception {
     Node n = started.node();
     // one agent per cluster: a second one on the same --cluster-name refuses to start, naming the first
     ClusterRoles.claim(n, "agent").await();
-    AgentVerticle agent = new AgentVerticle(config, n.registry());
+    AgentVerticle agent = new AgentVerticle(config, n.registry(), dataChannel);
     n.vertx().deployVerticle(agent).await();
     started.readiness().set("model", true);
     started.readiness().set("consumers", true);
     System.out.println("agent: " + started.opsLine());
     System.out.printf(Locale.ROOT, "agent: %d observer(s), mode %s, %d episode(s) x %d steps, seed %d%s%n",
         config.observers(), config.mode().cliName(), episodes, steps, seed,
-        agent.grpcPort() > 0 ? ", gRPC on " + grpc.host() + ":" + agent.grpcPort() : "");
+        (agent.grpcPort() > 0 ? ", gRPC on " + grpc.host() + ":" + agent.grpcPort() : "")
+            + (agent.dataPort() < 0 ? "" : ", data channel on " + dataChannel.bindHost() + ":" + agent.dataPort()));
     if (!n.isClustered()) {
       localObservers.deploy(n.vertx(), config).await();
     } else {

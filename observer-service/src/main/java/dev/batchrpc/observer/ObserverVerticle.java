@@ -6,12 +6,10 @@ import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.RegisterObserverReply;
 import dev.batchrpc.proto.v1.RegisterObserverRequest;
 import dev.batchrpc.proto.v1.RunEpisodeRequest;
-import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.bus.Consumers;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.Message;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -21,8 +19,9 @@ import java.util.logging.Logger;
  * <p>Listens at {@code observer.<id>.run-episode} ({@link RunEpisodeRequest} in,
  * {@link dev.batchrpc.proto.v1.RunEpisodeReply} out; {@code BAD_REQUEST} for {@code n_steps}
  * outside [1, {@link Addresses#MAX_EPISODE_STEPS}] or an agent's action other than 0 or 1,
- * {@code UNAVAILABLE} while an episode runs). Every step it asks the agent at
- * {@code agent.select-action}, unless another {@link ActionSource} was given.
+ * {@code UNAVAILABLE} while an episode runs). Every step it asks the agent for its action
+ * ({@link AgentActions}: on the agent's data channel when it has one, else at
+ * {@code agent.select-action} on the event bus), unless another {@link ActionSource} was given.
  *
  * <p>Registration: when {@link ObserverConfig#register()} is set it announces itself at
  * {@code agent.register} after start, retrying every half second until an agent answers, and again
@@ -40,6 +39,7 @@ public final class ObserverVerticle extends VerticleBase {
   private final ActionSource actionSourceOverride;
   private EpisodeRunner runner;
   private ActionSource actions;
+  private AgentActions agentActions;
   private boolean stopped;
   private long registerTimer = -1;
 
@@ -62,9 +62,10 @@ public final class ObserverVerticle extends VerticleBase {
   public Future<?> start() {
     ProtobufCodec.register(vertx);
     runner = new EpisodeRunner(config.id(), episode -> new CartPole(config.environmentSeed(episode)));
-    actions = actionSourceOverride != null ? actionSourceOverride
-        : q -> vertx.eventBus().<SelectActionReply>request(Addresses.AGENT_SELECT_ACTION, q,
-            ProtobufCodec.options(config.actionTimeoutMs())).map(Message::body);
+    if (actionSourceOverride == null) {
+      agentActions = new AgentActions(vertx, config.id(), config.actionTimeoutMs());
+    }
+    actions = actionSourceOverride != null ? actionSourceOverride : agentActions;
     Future<Void> episodes = Consumers.serve(vertx.eventBus(), Addresses.observerRunEpisode(config.id()),
         RunEpisodeRequest.getDefaultInstance(), q -> runner.run(q, actions)).completion();
     if (!config.register()) {
@@ -81,7 +82,7 @@ public final class ObserverVerticle extends VerticleBase {
     if (registerTimer >= 0) {
       vertx.cancelTimer(registerTimer);
     }
-    return Future.succeededFuture();
+    return agentActions == null ? Future.succeededFuture() : agentActions.close();
   }
 
   /** Announces this observer; retries while no agent listens. Event loop only. */

@@ -1,5 +1,6 @@
 package dev.batchrpc.ps;
 
+import dev.batchrpc.runtime.cli.DataPortOption;
 import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
 import dev.batchrpc.runtime.cli.GrpcOptions;
@@ -108,12 +109,8 @@ public final class PsCommand implements Callable<Integer> {
   @Mixin
   GrpcOptions grpc;
 
-  @Option(names = "--data-port", defaultValue = "0",
-      description = "Port of the data channel on a clustered node: trainers send gradients and get "
-          + "models there (bound on --cluster-host, advertised as --public-host), not on the event "
-          + "bus; 0 picks a free port, -1 sends tensors over the event bus. "
-          + "Default: ${DEFAULT-VALUE}.")
-  int dataPort;
+  @Mixin
+  DataPortOption data;
 
   @Option(names = "--checkpoint-dir", defaultValue = "",
       description = "Directory for checkpoints of the parameters, optimizer state and model version "
@@ -196,7 +193,7 @@ public final class PsCommand implements Callable<Integer> {
     return ServiceLauncher.of(spec, ops, "consumers", "model").serve(() -> {
       PsConfig config = toConfig();
       NodeConfig nodeConfig = node.toConfig();
-      DataChannelConfig dataChannel = DataChannelConfig.of(nodeConfig, dataPort);
+      DataChannelConfig dataChannel = DataChannelConfig.of(nodeConfig, data.port());
       return new Plan<>(nodeConfig, started -> deploy(started, config, dataChannel));
     });
   }

@@ -28,6 +28,12 @@ public final class Addresses {
    */
   public static final String PS_DATA_ENDPOINT = "ps.data-endpoint";
 
+  /**
+   * {@code DataEndpointRequest} in, {@code DataEndpoint} out: where the agent's data channel
+   * listens (observers send their steps there, not on the event bus; port 0: use the event bus).
+   */
+  public static final String AGENT_DATA_ENDPOINT = "agent.data-endpoint";
+
   /** {@code SelectActionRequest} in, {@code SelectActionReply} out: one observer's step. */
   public static final String AGENT_SELECT_ACTION = "agent.select-action";
 

@@ -9,6 +9,8 @@ import dev.batchrpc.agent.EpisodeResult;
 import dev.batchrpc.agent.PolicyAgent;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.runtime.data.DataChannelConfig;
 import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.NodeConfig;
@@ -23,6 +25,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -31,7 +34,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * and one node per observer, Hazelcast on 127.0.0.1 in this JVM) ends with the same parameters and
  * rewards, bit for bit, in both modes. Every random draw is keyed by (seed, observer, step) and
  * each batch orders its rows by observer index, so neither arrival order nor the network may
- * change anything.
+ * change anything. Clustered, the observers send their steps over the agent's data channel; a
+ * third clustered run with the data channel off ({@code --data-port -1}) sends them over the event
+ * bus and ends with the same bits too.
  */
 @ExtendWith({VertxExtension.class, LoopbackNodes.class})
 class ClusteredDeterminismTest {
@@ -69,6 +74,9 @@ class ClusteredDeterminismTest {
     List<Node> nodes = new ArrayList<>();
     List<Outcome> local = new ArrayList<>();
     List<Outcome> clustered = new ArrayList<>();
+    // Steps that reached the agent's node over the event bus, per clustered run.
+    AtomicInteger busSteps = new AtomicInteger();
+    List<Integer> busStepsPerRun = new ArrayList<>();
 
     // One process first: both modes on the test's plain Vert.x.
     AgentRuns.run(vertx, AgentConfig.of(OBSERVERS, AgentMode.BATCH, SEED), EPISODES, STEPS)
@@ -76,7 +84,15 @@ class ClusteredDeterminismTest {
         .compose(v -> AgentRuns.run(vertx, AgentConfig.of(OBSERVERS, AgentMode.NOBATCH, SEED), EPISODES, STEPS))
         .map(run -> local.add(Outcome.of(run.episodes(), run.parameters())))
         // Then clustered: the agent's node is the members' seed; each observer on a node of its own.
-        .compose(v -> Nodes.start(agentNode)).map(nodes::add)
+        .compose(v -> Nodes.start(agentNode)).map(n -> {
+          n.vertx().eventBus().addInboundInterceptor(m -> {
+            if (Addresses.AGENT_SELECT_ACTION.equals(m.message().address())) {
+              busSteps.incrementAndGet();
+            }
+            m.next();
+          });
+          return nodes.add(n);
+        })
         .compose(v -> startAll(observerNodes, nodes))
         .compose(v -> {
           List<Future<String>> deployed = new ArrayList<>();
@@ -87,8 +103,12 @@ class ClusteredDeterminismTest {
           }
           return Future.all(deployed);
         })
-        .compose(v -> runClustered(nodes.get(0), AgentMode.BATCH)).map(clustered::add)
-        .compose(v -> runClustered(nodes.get(0), AgentMode.NOBATCH)).map(clustered::add)
+        .compose(v -> runClustered(nodes.get(0), AgentMode.BATCH, DataChannelConfig.loopback()))
+        .map(o -> clustered.add(o) && busStepsPerRun.add(busSteps.getAndSet(0)))
+        .compose(v -> runClustered(nodes.get(0), AgentMode.NOBATCH, DataChannelConfig.loopback()))
+        .map(o -> clustered.add(o) && busStepsPerRun.add(busSteps.getAndSet(0)))
+        .compose(v -> runClustered(nodes.get(0), AgentMode.BATCH, DataChannelConfig.off()))
+        .map(o -> clustered.add(o) && busStepsPerRun.add(busSteps.getAndSet(0)))
         .onComplete(ar -> closeAll(nodes).onComplete(closed -> {
           if (ar.failed()) {
             ctx.failNow(ar.cause());
@@ -102,6 +122,11 @@ class ClusteredDeterminismTest {
               assertThat(clustered.get(m).parameters()).as(mode + " parameters")
                   .containsExactly(local.get(m).parameters());
             }
+            assertThat(clustered.get(2).episodes()).as("batch over the event bus")
+                .containsExactlyElementsOf(local.get(0).episodes());
+            assertThat(clustered.get(2).parameters()).containsExactly(local.get(0).parameters());
+            assertThat(busStepsPerRun).as("steps on the event bus: none with the data channel, all without")
+                .containsExactly(0, 0, OBSERVERS * EPISODES * STEPS);
             // Guard against a vacuous pass: the updates moved the parameters.
             assertThat(local.get(0).parameters()).isNotEqualTo(initialParameters());
           });
@@ -121,8 +146,8 @@ class ClusteredDeterminismTest {
     return f;
   }
 
-  private static Future<Outcome> runClustered(Node node, AgentMode mode) {
-    AgentVerticle agent = new AgentVerticle(AgentConfig.of(OBSERVERS, mode, SEED), null);
+  private static Future<Outcome> runClustered(Node node, AgentMode mode, DataChannelConfig data) {
+    AgentVerticle agent = new AgentVerticle(AgentConfig.of(OBSERVERS, mode, SEED), null, data);
     return node.vertx().deployVerticle(agent).compose(id -> agent.observersReady()
         .compose(v -> AgentRuns.episodes(agent, EPISODES, STEPS, new ArrayList<>()))
         .compose(results -> agent.parameters().map(p -> Outcome.of(results, p)))

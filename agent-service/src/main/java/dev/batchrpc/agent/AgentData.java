@@ -1,0 +1,52 @@
+package dev.batchrpc.agent;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.v1.DataHeader;
+import dev.batchrpc.proto.v1.SelectActionRequest;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.data.DataServer;
+import io.vertx.core.Future;
+import java.nio.ByteBuffer;
+import java.util.Map;
+
+/**
+ * The agent's call on the data channel ({@link DataServer}): {@code agent.select-action}, the same
+ * call as on the event bus and gRPC, into the same step round. A step is a few dozen bytes, all in
+ * the frame's header (no payload): what the data channel saves here is the clustered event bus's
+ * fixed cost per message, not copies.
+ *
+ * <p>Threads: the data server serves it on the agent's own event loop (its home context), so a
+ * step reaches the round, and the action its socket, without a thread hand-off.
+ */
+final class AgentData {
+
+  private AgentData() {
+  }
+
+  /** The methods to serve for {@code agent}. */
+  static Map<String, DataServer.Method> methods(Agent agent) {
+    return Map.of(Addresses.AGENT_SELECT_ACTION, new DataServer.Method() {
+      @Override
+      public void admit(DataHeader header, long payloadLength) {
+        if (payloadLength != 0) {
+          throw new RpcException(FailureCode.BAD_REQUEST, Addresses.AGENT_SELECT_ACTION
+              + " takes no payload (the state is in the request), got " + payloadLength + " bytes");
+        }
+      }
+
+      @Override
+      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
+        SelectActionRequest q;
+        try {
+          q = SelectActionRequest.parseFrom(header.getBody());
+        } catch (InvalidProtocolBufferException e) {
+          return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
+              "malformed SelectActionRequest on the data channel: " + e.getMessage()));
+        }
+        return agent.selectAction(q).map(reply -> new DataServer.Reply(reply.toByteString(), null));
+      }
+    });
+  }
+}

@@ -1,0 +1,115 @@
+package dev.batchrpc.suite.agent;
+
+import static dev.batchrpc.runtime.testing.LoopbackNodes.await;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import dev.batchrpc.agent.AgentConfig;
+import dev.batchrpc.agent.AgentMode;
+import dev.batchrpc.agent.AgentVerticle;
+import dev.batchrpc.agent.EpisodeResult;
+import dev.batchrpc.observer.ObserverConfig;
+import dev.batchrpc.observer.ObserverVerticle;
+import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.proto.Tensors;
+import dev.batchrpc.proto.v1.SelectActionRequest;
+import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.data.BufferPool;
+import dev.batchrpc.runtime.data.DataClient;
+import dev.batchrpc.runtime.net.Ports;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.Nodes;
+import dev.batchrpc.runtime.testing.LoopbackNodes;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Bad input on the agent's data channel (where clustered observers send their steps): a malformed
+ * request, a step of an unknown observer, one outside an episode, an unknown method and a frame
+ * with a payload each get their code, and the episodes that follow end exactly like a clean run's.
+ */
+@ExtendWith(LoopbackNodes.class)
+class AgentDataChannelTest {
+
+  private static final long SEED = 31;
+  private static final int STEPS = 30;
+  private static final byte[] MALFORMED = {0x0A, 0x7F, 'x'};
+
+  @Test
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void refusalsOnTheDataChannelLeaveTheRunAsACleanOne() throws Exception {
+    AgentConfig config = AgentConfig.of(1, AgentMode.BATCH, SEED);
+    Vertx plain = Vertx.vertx();
+    AgentRuns.Run clean;
+    try {
+      clean = await(AgentRuns.run(plain, config, 2, STEPS), 60);
+    } finally {
+      plain.close();
+    }
+
+    Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-data"),
+        Ports.freePort(), List.of())), 60);
+    try {
+      AgentVerticle agent = new AgentVerticle(config, null);
+      await(node.vertx().deployVerticle(agent), 30);
+      assertThat(agent.dataPort()).as("a clustered agent has a data channel").isPositive();
+      DataClient raw = await(DataClient.connect(node.vertx(), "127.0.0.1", agent.dataPort(), 0,
+          new BufferPool(0)), 10);
+
+      SelectActionRequest stranger = step("observer-9", 0, 0);
+      SelectActionRequest early = step("observer-0", 0, 0);
+      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, ByteString.copyFrom(MALFORMED), null, 5_000)))
+          .isEqualTo(FailureCode.BAD_REQUEST);
+      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, stranger.toByteString(), null, 5_000)))
+          .isEqualTo(FailureCode.UNKNOWN_PARTICIPANT);
+      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, early.toByteString(), null, 5_000)))
+          .as("no episode is running").isEqualTo(FailureCode.UNAVAILABLE);
+      assertThat(code(raw.call("agent.no-such-call", early.toByteString(), null, 5_000)))
+          .isEqualTo(FailureCode.BAD_REQUEST);
+      assertThat(raw.isOpen()).as("refused calls keep the connection").isTrue();
+      // A step carries no payload: any payload is over the channel's limit, refused before it is
+      // read, and the connection is closed.
+      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, early.toByteString(), ByteBuffer.allocate(16), 5_000)))
+          .isEqualTo(FailureCode.TOO_LARGE);
+      assertThat(raw.isOpen()).isFalse();
+
+      await(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(0, SEED))), 30);
+      await(agent.observersReady(), 30);
+      List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
+      float[] parameters = await(agent.parameters(), 10);
+      assertThat(describe(episodes)).containsExactlyElementsOf(describe(clean.episodes()));
+      assertThat(parameters).containsExactly(clean.parameters());
+    } finally {
+      await(node.close(), 20);
+    }
+  }
+
+  private static SelectActionRequest step(String observer, long episode, int step) {
+    return SelectActionRequest.newBuilder().setObserverId(observer).setEpisode(episode).setStep(step)
+        .setState(Tensors.vector(new float[] {0.01f, 0.02f, 0.03f, 0.04f})).build();
+  }
+
+  /** The failure code a call ended with (it must fail). */
+  private static FailureCode code(Future<?> call) throws Exception {
+    Throwable t = LoopbackNodes.outcome(call, 10_000);
+    assertThat(t).as("the call must be refused").isNotNull();
+    return RpcException.of(t).code();
+  }
+
+  private static List<String> describe(List<EpisodeResult> results) {
+    List<String> out = new ArrayList<>();
+    for (EpisodeResult r : results) {
+      out.add(r.episode() + " " + r.steps() + " " + Float.toHexString(r.loss()) + " "
+          + Double.toHexString(r.runningReward()));
+    }
+    return out;
+  }
+}

@@ -86,7 +86,8 @@ public final class PsBench implements Callable<Integer> {
 
   @Option(names = "--trainer-java-opts", defaultValue = "${env:BATCHRPC_TRAINER_JAVA_OPTS:-}",
       description = "Extra JVM options of each trainer process, space-separated (e.g. a JFR "
-          + "recording). Env BATCHRPC_TRAINER_JAVA_OPTS.")
+          + "recording: -XX:StartFlightRecording=filename=/tmp/{id}.jfr; {id} becomes the trainer's "
+          + "id). Env BATCHRPC_TRAINER_JAVA_OPTS.")
   String trainerJavaOpts;
 
   @Option(names = "--device", defaultValue = "cpu",
@@ -311,7 +312,9 @@ public final class PsBench implements Callable<Integer> {
   private ChildJvm spawn(BenchCluster cluster, String id, String model, int total, Path logs) throws IOException {
     List<String> opts = new ArrayList<>(List.of("-Xmx" + trainerHeap));
     if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
-      opts.addAll(Arrays.asList(trainerJavaOpts.trim().split("\\s+")));
+      for (String o : trainerJavaOpts.trim().split("\\s+")) {
+        opts.add(o.replace("{id}", id));
+      }
     }
     // One trainer per process, several processes per machine: OpenBLAS's own threads would only
     // compete with the other trainers for the cores (and spin while waiting), so one thread each

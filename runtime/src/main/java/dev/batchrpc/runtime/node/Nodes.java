@@ -64,6 +64,7 @@ public final class Nodes {
    */
   public static Future<Node> start(NodeConfig config, PrometheusMeterRegistry registry) {
     VertxOptions options = new VertxOptions()
+        .setPreferNativeTransport(true)
         .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true).setJvmMetricsEnabled(true));
     // A JVM tuning knob, not a service setting: a process whose work is one message loop (an
     // observer, a one-process benchmark on few cores) runs fastest on one event loop, where a

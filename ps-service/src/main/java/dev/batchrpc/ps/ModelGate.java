@@ -214,7 +214,7 @@ final class ModelGate {
             throw notInitialised();
           }
           publish(created);
-          System.getLogger(ModelGate.class.getName()).log(System.Logger.Level.INFO, "ps: model initialised "
+          System.getLogger(ModelGate.class.getName()).log(System.Logger.Level.INFO, "ps: the model is set: "
               + spec + "; serving rounds of " + config.trainers() + " trainers");
           return InitModelReply.newBuilder().setLayout(created.layout()).setModelVersion(created.version()).build();
         });

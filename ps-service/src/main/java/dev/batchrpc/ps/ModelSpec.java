@@ -228,7 +228,8 @@ public final class ModelSpec {
           + " parameters)";
     }
     if (loaded != null) {
-      return kind + " " + origin + " (" + layout.entries().size() + " tensors, "
+      return (kind.equals("tensors") ? "a user's model " : "safetensors ") + origin + " (" + layout.entries().size()
+          + " tensors, "
           + parameterCount() + " parameters, layout " + layout.id() + ")";
     }
     return kind.equals("mlp")

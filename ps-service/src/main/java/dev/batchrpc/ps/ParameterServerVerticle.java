@@ -123,7 +123,11 @@ public final class ParameterServerVerticle extends VerticleBase {
             trainerNodes.unbind(q.getParticipantId());
             return LeaveReply.newBuilder().setExpected(n).build();
           })).completion();
-      Future<Void> endpoint = Consumers.serveMessages(vertx.eventBus(),
+      // With a model from the start, the data channel starts with the deployment, before trainers
+      // are told where it is; a --model init server starts it once InitModel gave it a model (its
+      // size sets the channel's buffers): until then the endpoint names none.
+      Future<Void> data = g.current() == null ? Future.succeededFuture() : startData(g.current());
+      Future<Void> endpoint = data.compose(v -> Consumers.serveMessages(vertx.eventBus(),
           Addresses.PS_DATA_ENDPOINT, DataEndpointRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
           (q, msg) -> {
             // The data channel carries no node header: the node is bound here, where a trainer
@@ -132,17 +136,14 @@ public final class ParameterServerVerticle extends VerticleBase {
               trainerNodes.bind(q.getParticipantId(), msg);
             }
             return Future.succeededFuture(endpoint());
-          }).completion();
-      // With a model from the start, the deployment waits for the data channel; a --model init
-      // server starts it once InitModel gave it a model (its size sets the channel's buffers).
-      Future<Void> data = g.current() == null ? Future.succeededFuture() : startData(g.current());
+          }).completion());
       g.whenReady().onSuccess(this::registerMeters);
       if (g.current() == null) {
         g.whenReady().onSuccess(ps -> startData(ps).onFailure(e -> System.getLogger(getClass().getName()).log(
             System.Logger.Level.WARNING, "ps: the data channel did not start (" + e.getMessage() + "); trainers "
             + "send their tensors over the event bus")));
       }
-      return Future.all(List.of(update, get, layout, init, leave, endpoint, data, startGrpc(g)));
+      return Future.all(List.of(update, get, layout, init, leave, endpoint, startGrpc(g)));
     }).onSuccess(v -> ready.complete(gate)).onFailure(ready::tryFail);
   }
 

@@ -14,7 +14,7 @@ _EXPORTS = {
     "BatchRpcError": "errors", "BadRequest": "errors", "ShapeMismatch": "errors", "NonFinite": "errors",
     "UnknownParticipant": "errors", "Duplicate": "errors", "VersionMismatch": "errors",
     "StaleVersion": "errors", "FutureVersion": "errors", "TooLarge": "errors", "RoundTimeout": "errors",
-    "BatchFailed": "errors", "Unavailable": "errors", "LayoutMismatch": "errors",
+    "BatchFailed": "errors", "Unavailable": "errors", "LayoutMismatch": "errors", "AlreadyInitialized": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -108,13 +108,23 @@ class Unavailable(BatchRpcError):
 
 
 class LayoutMismatch(BatchRpcError):
-    """A module's parameters do not match the server's model layout (found by the client)."""
+    """A module's parameters do not match the server's model layout: found by the client before
+    anything is sent, or by the server for an ``InitModel`` of another layout (``layout_id``, the
+    server's, and ``request_layout_id`` are then in ``metadata``)."""
     reason = "LAYOUT_MISMATCH"
+
+
+class AlreadyInitialized(BatchRpcError):
+    """``InitModel`` on a server that already holds a model of the same layout (the first writer
+    won, or the server started with it): fetch the model instead. ``model_version`` is its version."""
+    reason = "ALREADY_INITIALIZED"
+
+    model_version = property(lambda self: self._int("model_version"))
 
 
 _BY_REASON = {c.reason: c for c in (BadRequest, ShapeMismatch, NonFinite, UnknownParticipant, Duplicate,
                                     StaleVersion, FutureVersion, TooLarge, RoundTimeout, BatchFailed,
-                                    Unavailable)}
+                                    Unavailable, LayoutMismatch, AlreadyInitialized)}
 
 
 def _varint(buf, i):

@@ -1,6 +1,7 @@
 """A PyTorch module trained against the batch-rpc parameter server over gRPC.
 
     client = ParameterServerClient("127.0.0.1:50051", "py-trainer-0")
+    client.init_model(model, exist_ok=True)  # a server started with --model init takes this model
     client.fetch(model)                    # loads the server's model into model, in place
     for x, y in batches:
         model.zero_grad()
@@ -118,6 +119,37 @@ class ParameterServerClient:
     def _params(self, module):
         named = dict(module.named_parameters())
         return [named[name] for name in self.layout()]
+
+    def init_model(self, module, exist_ok=False):
+        """Gives a server started without a model (``ps --model init``) this module's model: its
+        ``named_parameters()`` (in that order, as float32) become the server's layout and their
+        current values its version 0. The first writer wins.
+
+        Returns True when this call set the model. A server that already holds a model of the
+        same layout raises :class:`AlreadyInitialized`, or with ``exist_ok=True`` returns False (so
+        every trainer can call it, and all then ``fetch`` the winner's values); one of another
+        layout raises :class:`LayoutMismatch` naming the differences. Bad input is refused by the
+        server (:class:`BadRequest`, :class:`ShapeMismatch`, :class:`NonFinite`,
+        :class:`TooLarge`) and changes nothing.
+        """
+        tensors, flat = [], []
+        for name, p in module.named_parameters():
+            tensors.append(ps_pb2.TensorSpec(name=name, shape=list(p.shape), dtype="F32"))
+            flat.append(p.detach().reshape(-1).to(torch.float32).cpu())
+        values = torch.cat(flat) if flat else torch.zeros(0)
+        request = ps_pb2.InitModelRequest(
+            participant_id=self.participant_id, tensors=tensors,
+            values=tensor_pb2.Tensor(shape=[values.numel()],
+                                     data=values.numpy().astype("<f4", copy=False).tobytes()))
+        try:
+            reply = self._call(self._stub.InitModel, request)
+        except errors.AlreadyInitialized:
+            if not exist_ok:
+                raise
+            return False
+        self._layout_id = reply.layout.layout_id
+        self._layout = collections.OrderedDict((t.name, tuple(t.shape)) for t in reply.layout.tensors)
+        return True
 
     # --- rounds ---------------------------------------------------------------------------------
 

@@ -1,6 +1,10 @@
 #!/usr/bin/python3
 """Provokes every refusal of a parameter server (built-in MLP, participants a and b, rounds of 2)
 and prints one JSON object: case -> {"exception": class name, "metadata": {...}}.
+    errors_check.py TARGET SIZES STRICT_TARGET
+STRICT_TARGET is a second server of the same model whose rounds fail instead of running partial
+(--partial-policy fail, a short --max-wait-ms) and whose first step fails on the server: there a
+round that b never joins is a RoundTimeout for a, and the next round of a and b a BatchFailed.
 Run by the Java test PythonClientTest; torch is imported first on purpose (the import-order clash)."""
 import json
 import os
@@ -14,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import batchrpc  # noqa: E402
 from batchrpc.v1 import ps_pb2, tensor_pb2  # noqa: E402
 
-target, sizes = sys.argv[1], [int(s) for s in sys.argv[2].split(",")]
+target, sizes, strict_target = sys.argv[1], [int(s) for s in sys.argv[2].split(",")], sys.argv[3]
 out = {}
 
 
@@ -84,4 +88,28 @@ stale.version = 0
 record("stale-version", lambda: stale.update_and_fetch(model))
 gone = batchrpc.ParameterServerClient("127.0.0.1:1", "a", timeout_s=5)
 record("unavailable", lambda: gone.fetch())
+record("already-initialized", lambda: a.init_model(mlp(sizes)))
+record("layout-mismatch-from-server", lambda: a.init_model(mlp([sizes[0] + 1] + sizes[1:])))
+
+# the strict server: a's round times out without b; then the round of both fails on the server
+sa = batchrpc.ParameterServerClient(strict_target, "a")
+sb = batchrpc.ParameterServerClient(strict_target, "b")
+sa.fetch(model)
+sb.fetch(model)
+record("round-timeout", lambda: sa.update_and_fetch(model))
+failed_b = {}
+
+
+def b_round():
+    try:
+        sb.update_and_fetch(model)
+    except batchrpc.BatchRpcError as e:
+        failed_b["exception"] = type(e).__name__
+
+
+other = threading.Thread(target=b_round)
+other.start()
+record("batch-failed", lambda: sa.update_and_fetch(model))
+other.join(30)
+out["batch-failed"]["b"] = failed_b.get("exception")
 print(json.dumps(out, sort_keys=True))

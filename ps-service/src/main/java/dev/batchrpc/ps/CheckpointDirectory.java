@@ -1,6 +1,7 @@
 package dev.batchrpc.ps;
 
 import java.io.IOException;
+import dev.batchrpc.ps.model.TensorLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -24,13 +25,16 @@ import java.util.zip.CRC32C;
  * A directory of parameter-server checkpoints ({@code --checkpoint-dir}): writes them atomically,
  * keeps the newest {@code keep}, and restores the newest intact one.
  *
- * <h2>File format (version 1, all numbers little-endian)</h2>
+ * <h2>File format (version 2, all numbers little-endian)</h2>
  * <pre>
  *   8 bytes   magic "BRPCCKPT"
- *   int32     format version (1)
+ *   int32     format version (2)
  *   int32     L, the model identity's length in bytes (1..1024)
  *   L bytes   the model identity, UTF-8 ({@link #identity(ModelSpec)}, e.g. "mlp 784,256,10")
- *   int32     P, the parameter count
+ *   int32     T, the layout's tensor count (1..{@value #MAX_TENSORS}); then per tensor, in order:
+ *     int32     N, the name's length in bytes (1..512), N bytes the name (UTF-8),
+ *     int32     R, the rank (0..{@value #MAX_RANK}), R int64 the dimensions
+ *   int32     P, the parameter count (the layout's)
  *   int64     the model version
  *   float32   SGD learning rate
  *   float32   SGD momentum
@@ -39,7 +43,8 @@ import java.util.zip.CRC32C;
  *   P float32 the momentum buffer
  *   int32     CRC32C of every byte before it
  * </pre>
- * The length is fixed by L and P, so a truncated (torn) file is recognised before its CRC is.
+ * The length is fixed by the header and P, so a truncated (torn) file is recognised before its CRC
+ * is. Format 1 (no layout: T and the tensors absent) is still read, with a null layout.
  *
  * <h2>Atomicity</h2>
  * A checkpoint is written to {@code ps-<version>.ckpt.tmp} in the same directory, forced to disk
@@ -65,8 +70,12 @@ import java.util.zip.CRC32C;
  */
 public final class CheckpointDirectory {
 
-  /** The current (and only) file format version. */
-  public static final int FORMAT_VERSION = 1;
+  /** The file format version written (format 1, without the layout, is still read). */
+  public static final int FORMAT_VERSION = 2;
+  /** The most tensors a checkpoint's layout may list. */
+  static final int MAX_TENSORS = 1 << 20;
+  /** The highest rank of a checkpoint's tensor. */
+  static final int MAX_RANK = 64;
   static final byte[] MAGIC = "BRPCCKPT".getBytes(StandardCharsets.US_ASCII);
   static final String SUFFIX = ".ckpt";
   static final String TMP_SUFFIX = ".tmp";
@@ -100,15 +109,30 @@ public final class CheckpointDirectory {
   }
 
   private final Path dir;
+  /** The model this directory belongs to; null for {@link #newestIntact} (any model). */
   private final String identity;
   private final int parameterCount;
   private final int keep;
 
   private CheckpointDirectory(Path dir, ModelSpec model, int keep) {
     this.dir = dir;
-    this.identity = identity(model);
-    this.parameterCount = model.parameterCount();
+    this.identity = model == null ? null : identity(model);
+    this.parameterCount = model == null ? 0 : model.parameterCount();
     this.keep = keep;
+  }
+
+  /**
+   * The newest intact checkpoint in {@code dir}, of any model (a server started with
+   * {@code --model init} learns its model from it). Like {@link #restore()}: torn or corrupt files
+   * are skipped and renamed aside; a missing directory holds none.
+   *
+   * @throws IOException if the directory cannot be listed
+   */
+  public static Restored newestIntact(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return new Restored(null, null, List.of());
+    }
+    return new CheckpointDirectory(dir, null, 1).restore();
   }
 
   /**
@@ -157,6 +181,15 @@ public final class CheckpointDirectory {
    * @throws IOException if the directory cannot be listed
    */
   public List<Path> corruptFiles() throws IOException {
+    return corruptFiles(dir);
+  }
+
+  /**
+   * The files in {@code dir} an earlier restore found torn or corrupt and renamed to {@code .corrupt}.
+   *
+   * @throws IOException if the directory cannot be listed
+   */
+  public static List<Path> corruptFiles(Path dir) throws IOException {
     try (java.util.stream.Stream<Path> files = Files.list(dir)) {
       return files.filter(f -> f.getFileName().toString().endsWith(CORRUPT_SUFFIX)).sorted().toList();
     }
@@ -250,7 +283,7 @@ public final class CheckpointDirectory {
         moveAside(file);
         continue;
       }
-      if (!c.model().equals(identity) || c.parameterCount() != parameterCount) {
+      if (identity != null && (!c.model().equals(identity) || c.parameterCount() != parameterCount)) {
         throw new IllegalStateException("--checkpoint-dir " + dir + " holds checkpoint "
             + file.getFileName() + " of model '" + c.model() + "' (" + c.parameterCount()
             + " parameters), but this server runs '" + identity + "' (" + parameterCount
@@ -280,16 +313,17 @@ public final class CheckpointDirectory {
         throw new IOException("not a batch-rpc checkpoint (bad magic)");
       }
       int format = head.getInt();
-      if (format != FORMAT_VERSION) {
-        throw new IOException("format version " + format + ", this build reads version " + FORMAT_VERSION);
+      if (format != FORMAT_VERSION && format != 1) {
+        throw new IOException("format version " + format + ", this build reads versions 1 and " + FORMAT_VERSION);
       }
       int idLen = head.getInt();
       if (idLen < 1 || idLen > MAX_IDENTITY_BYTES) {
         throw new IOException("corrupt header (model identity of " + idLen + " bytes)");
       }
-      ByteBuffer rest = readBytes(ch, idLen + AFTER_IDENTITY, size, crc);
       byte[] id = new byte[idLen];
-      rest.get(id);
+      readBytes(ch, idLen, size, crc).get(id);
+      List<TensorLayout.Entry> entries = format == 1 ? null : readLayout(ch, size, crc);
+      ByteBuffer rest = readBytes(ch, AFTER_IDENTITY, size, crc);
       int count = rest.getInt();
       long version = rest.getLong();
       float lr = rest.getFloat();
@@ -298,7 +332,19 @@ public final class CheckpointDirectory {
       if (count < 1 || count > MAX_PARAMETERS) {
         throw new IOException("corrupt header (" + count + " parameters)");
       }
-      long expected = 16L + idLen + AFTER_IDENTITY + 8L * count + 4;
+      TensorLayout layout = null;
+      if (entries != null) {
+        try {
+          layout = TensorLayout.of(entries, MAX_PARAMETERS);
+        } catch (IllegalArgumentException e) {
+          throw new IOException("corrupt layout: " + e.getMessage());
+        }
+        if (layout.parameterCount() != count) {
+          throw new IOException("corrupt header (the layout holds " + layout.parameterCount() + " parameters, the "
+              + "header says " + count + ")");
+        }
+      }
+      long expected = ch.position() + 8L * count + 4;
       if (size != expected) {
         throw new IOException((size < expected ? "truncated (torn write)" : "too long") + ": " + size
             + " bytes, a checkpoint of " + count + " parameters has " + expected);
@@ -316,9 +362,56 @@ public final class CheckpointDirectory {
       if (version < 0) {
         throw new IOException("corrupt header (model version " + version + ")");
       }
-      return new CheckpointFile(new String(id, StandardCharsets.UTF_8), lr, momentum,
+      return new CheckpointFile(new String(id, StandardCharsets.UTF_8), layout, lr, momentum,
           new ParameterStore.State(version, (flags & 1) != 0, params, mom));
     }
+  }
+
+  /** The layout section of a format-2 file: T, then per tensor its name and shape. */
+  private static List<TensorLayout.Entry> readLayout(FileChannel ch, long size, CRC32C crc) throws IOException {
+    int tensors = readBytes(ch, 4, size, crc).getInt();
+    if (tensors < 1 || tensors > MAX_TENSORS) {
+      throw new IOException("corrupt header (a layout of " + tensors + " tensors)");
+    }
+    List<TensorLayout.Entry> entries = new ArrayList<>(Math.min(tensors, 1024));
+    for (int i = 0; i < tensors; i++) {
+      int nameLen = readBytes(ch, 4, size, crc).getInt();
+      if (nameLen < 1 || nameLen > TensorLayout.MAX_NAME_BYTES) {
+        throw new IOException("corrupt layout (tensor " + i + " has a name of " + nameLen + " bytes)");
+      }
+      byte[] name = new byte[nameLen];
+      readBytes(ch, nameLen, size, crc).get(name);
+      int rank = readBytes(ch, 4, size, crc).getInt();
+      if (rank < 0 || rank > MAX_RANK) {
+        throw new IOException("corrupt layout (tensor " + i + " has rank " + rank + ")");
+      }
+      long[] shape = new long[rank];
+      if (rank > 0) {
+        readBytes(ch, 8 * rank, size, crc).asLongBuffer().get(shape);
+      }
+      entries.add(new TensorLayout.Entry(new String(name, StandardCharsets.UTF_8), shape));
+    }
+    return entries;
+  }
+
+  /** The layout section's bytes (see the class comment). */
+  private static ByteBuffer encodeLayout(TensorLayout layout) {
+    List<byte[]> names = new ArrayList<>();
+    int bytes = 4;
+    for (TensorLayout.Entry e : layout.entries()) {
+      byte[] name = e.name().getBytes(StandardCharsets.UTF_8);
+      names.add(name);
+      bytes += 4 + name.length + 4 + 8 * e.shape().length;
+    }
+    ByteBuffer b = ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN).putInt(layout.entries().size());
+    for (int i = 0; i < names.size(); i++) {
+      long[] shape = layout.entries().get(i).shape();
+      b.putInt(names.get(i).length).put(names.get(i)).putInt(shape.length);
+      for (long d : shape) {
+        b.putLong(d);
+      }
+    }
+    return b.flip();
   }
 
   /** The whole file's bytes, sequentially into {@code ch}. */
@@ -328,9 +421,14 @@ public final class CheckpointDirectory {
     if (id.length > MAX_IDENTITY_BYTES) {
       throw new IllegalArgumentException("model identity over " + MAX_IDENTITY_BYTES + " bytes");
     }
+    if (c.layout() == null) {
+      throw new IllegalArgumentException("a checkpoint is written with its model's layout");
+    }
     ParameterStore.State s = c.state();
-    ByteBuffer head = ByteBuffer.allocate(16 + id.length + AFTER_IDENTITY).order(ByteOrder.LITTLE_ENDIAN);
-    head.put(MAGIC).putInt(FORMAT_VERSION).putInt(id.length).put(id)
+    ByteBuffer layout = encodeLayout(c.layout());
+    ByteBuffer head = ByteBuffer.allocate(16 + id.length + layout.remaining() + AFTER_IDENTITY)
+        .order(ByteOrder.LITTLE_ENDIAN);
+    head.put(MAGIC).putInt(FORMAT_VERSION).putInt(id.length).put(id).put(layout)
         .putInt(s.parameters().length).putLong(s.version()).putFloat(c.lr()).putFloat(c.momentum())
         .put((byte) (s.stepped() ? 1 : 0)).flip();
     crc.update(head.duplicate());

@@ -128,10 +128,7 @@ final class CheckpointWriter {
       List<Path> corrupt = dir.corruptFiles();
       if (!corrupt.isEmpty() && !allowEmptyRestore) {
         // Starting from version 0 here would silently throw the run away.
-        throw new IllegalStateException("--checkpoint-dir " + dir.dir() + " holds no intact checkpoint, only "
-            + corrupt.size() + " torn or corrupt one(s) (" + corrupt.get(corrupt.size() - 1).getFileName()
-            + (corrupt.size() > 1 ? ", ..." : "") + "): refusing to start from the initial model; give "
-            + "--allow-empty-restore to do that on purpose");
+        throw onlyCorrupt(dir.dir(), corrupt);
       }
       LOG.log(corrupt.isEmpty() ? System.Logger.Level.INFO : System.Logger.Level.WARNING, "no intact checkpoint in "
           + dir.dir() + (corrupt.isEmpty() ? "" : " (" + corrupt.size() + " corrupt, --allow-empty-restore)")
@@ -144,6 +141,36 @@ final class CheckpointWriter {
     LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
         "restored model version %d from %s in %.1f ms", c.version(), restored.file(), restoreNanos / 1e6));
     return c.state();
+  }
+
+  /** The refusal to start from the initial model when {@code dir} holds only torn or corrupt checkpoints. */
+  static IllegalStateException onlyCorrupt(Path dir, List<Path> corrupt) {
+    return new IllegalStateException("--checkpoint-dir " + dir + " holds no intact checkpoint, only "
+        + corrupt.size() + " torn or corrupt one(s) (" + corrupt.get(corrupt.size() - 1).getFileName()
+        + (corrupt.size() > 1 ? ", ..." : "") + "): refusing to start from the initial model; give "
+        + "--allow-empty-restore to do that on purpose");
+  }
+
+  /**
+   * Right after the store is made from a model nothing else can reproduce (a client's
+   * {@code InitModel}: no file, no seed), with nothing restored: writes version 0 at once, so a
+   * crash before the first scheduled checkpoint does not lose the model. Waits for the write.
+   *
+   * @throws IllegalStateException if the write fails (the model is then not taken: nothing is
+   *     half-loaded, and the caller may try again)
+   */
+  void initial(ParameterStore store) {
+    if (dir == null || !model.kind().equals("tensors") || restoredVersion() >= 0) {
+      return;
+    }
+    try {
+      dir.write(CheckpointFile.of(model, store));
+      written.increment();
+    } catch (IOException | RuntimeException e) {
+      failed.increment();
+      throw new IllegalStateException("--checkpoint-dir " + dir.dir() + ": the initial model (version 0) could not "
+          + "be written (" + e + "), so it is not taken", e);
+    }
   }
 
   /** The restored version, or -1 when nothing was restored. */

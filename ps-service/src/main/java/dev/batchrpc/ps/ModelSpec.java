@@ -20,8 +20,14 @@ import java.util.Locale;
  *       ResNet-50's parameter count.</li>
  *   <li>{@code safetensors}: a user's model, its named tensors and initial values read from a
  *       safetensors file ({@code ps --init-from FILE}, {@link #fromFile}).</li>
+ *   <li>{@code tensors}: a user's model sent by a client's {@code InitModel}, or restored with
+ *       its layout from a checkpoint ({@link #ofTensors}).</li>
+ *   <li>{@code init}: no model yet ({@code ps --model init}): the server waits for a client's
+ *       {@code InitModel} of at most {@link #maxParameterCount()} parameters
+ *       ({@link #awaitingInit}). It has no layout; every other kind has one.</li>
  * </ul>
- * Every kind has a {@link #layout()}: the named tensors clients map the flat vector onto.
+ * Every kind but {@code init} has a {@link #layout()}: the named tensors clients map the flat
+ * vector onto.
  */
 public final class ModelSpec {
 
@@ -31,10 +37,16 @@ public final class ModelSpec {
   private final TensorLayout layout;
   /** The loaded file, for {@code safetensors}; null otherwise. */
   private final Safetensors.Loaded loaded;
-  private final Path source;
+  /** Where a user's model came from, for the start line ("file.safetensors", "InitModel from 'py-0'"). */
+  private final String origin;
+  /** The largest model an {@code init} server accepts; the parameter count for every other kind. */
+  private final long maxParameters;
 
   /** ResNet-50's parameter count, the default {@code --replay-params}. */
   public static final int RESNET50_PARAMS = 23_569_502;
+
+  /** The most parameters any model may have: its float32 bytes must fit one array and one message. */
+  public static final int MAX_PARAMETERS = (Integer.MAX_VALUE - 8) / 4;
 
   /**
    * A built-in model.
@@ -69,23 +81,63 @@ public final class ModelSpec {
         }
         layers = new int[0];
       }
-      default -> throw new IllegalArgumentException("--model must be mlp or replay, got '" + kind + "'");
+      case "init" -> throw new IllegalArgumentException("--model init is made with ModelSpec.awaitingInit");
+      default -> throw new IllegalArgumentException("--model must be mlp, replay or init, got '" + kind + "'");
     }
     this.kind = kind;
     this.layers = layers;
     this.replayParams = replayParams;
     this.layout = kind.equals("mlp") ? TensorLayout.mlp(layers) : TensorLayout.flat(replayParams);
     this.loaded = null;
-    this.source = null;
+    this.origin = null;
+    this.maxParameters = layout.parameterCount();
   }
 
-  private ModelSpec(Path source, Safetensors.Loaded loaded) {
-    this.kind = "safetensors";
+  private ModelSpec(String kind, String origin, Safetensors.Loaded loaded, long maxParameters) {
+    this.kind = kind;
     this.layers = new int[0];
     this.replayParams = 0;
-    this.layout = loaded.layout();
+    this.layout = loaded == null ? null : loaded.layout();
     this.loaded = loaded;
-    this.source = source;
+    this.origin = origin;
+    this.maxParameters = loaded == null ? maxParameters : layout.parameterCount();
+  }
+
+  /**
+   * No model yet ({@code ps --model init}): the server waits for a client's {@code InitModel}.
+   *
+   * @param maxParameters the largest model it accepts ({@code --max-params}), 1 to {@link #MAX_PARAMETERS}
+   * @return the placeholder
+   * @throws IllegalArgumentException naming {@code --max-params}
+   */
+  public static ModelSpec awaitingInit(long maxParameters) {
+    if (maxParameters < 1 || maxParameters > MAX_PARAMETERS) {
+      throw new IllegalArgumentException("--max-params must be in [1, " + MAX_PARAMETERS + "], got " + maxParameters);
+    }
+    return new ModelSpec("init", null, null, maxParameters);
+  }
+
+  /**
+   * A user's model of these named tensors and initial values (a client's {@code InitModel}, or a
+   * layout restored from a checkpoint).
+   *
+   * @param layout the tensors, in flat-vector order
+   * @param values the initial values, kept (not copied): exactly the layout's parameter count
+   * @param origin where it came from, for the start line
+   * @return the model
+   * @throws IllegalArgumentException if the counts differ
+   */
+  public static ModelSpec ofTensors(TensorLayout layout, float[] values, String origin) {
+    if (values.length != layout.parameterCount()) {
+      throw new IllegalArgumentException("the layout has " + layout.parameterCount() + " parameters, the values "
+          + values.length);
+    }
+    return new ModelSpec("tensors", origin, new Safetensors.Loaded(layout, values, java.util.Map.of()), 0);
+  }
+
+  /** Whether this is the placeholder of a server that waits for a client's {@code InitModel}. */
+  public boolean awaitsInit() {
+    return kind.equals("init");
   }
 
   /**
@@ -99,13 +151,14 @@ public final class ModelSpec {
    */
   public static ModelSpec fromFile(Path file) throws IOException {
     try {
-      return new ModelSpec(file, Safetensors.read(file, (Integer.MAX_VALUE - 8) / 4));
+      return new ModelSpec("safetensors", String.valueOf(file.getFileName()), Safetensors.read(file, MAX_PARAMETERS),
+          0);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("--init-from: " + e.getMessage(), e);
     }
   }
 
-  /** "mlp", "replay" or "safetensors". */
+  /** "mlp", "replay", "safetensors", "tensors" or "init". */
   public String kind() {
     return kind;
   }
@@ -115,7 +168,7 @@ public final class ModelSpec {
     return replayParams;
   }
 
-  /** The model's named tensors, in flat-vector order. */
+  /** The model's named tensors, in flat-vector order; null for {@code init} (no model yet). */
   public TensorLayout layout() {
     return layout;
   }
@@ -130,9 +183,17 @@ public final class ModelSpec {
     return new ModelSpec("replay", new int[0], params);
   }
 
-  /** The number of parameters P. */
+  /** The number of parameters P (0 for {@code init}: no model yet). */
   public int parameterCount() {
-    return (int) layout.parameterCount();
+    return layout == null ? 0 : (int) layout.parameterCount();
+  }
+
+  /**
+   * The most parameters the server holds: P, or for {@code init} the largest model an
+   * {@code InitModel} may set (the server's message size limits follow it).
+   */
+  public long maxParameterCount() {
+    return maxParameters;
   }
 
   /** The MLP layer sizes (a copy; empty for other kinds). */
@@ -162,8 +223,13 @@ public final class ModelSpec {
 
   @Override
   public String toString() {
+    if (awaitsInit()) {
+      return "no model yet (--model init: waits for a client's InitModel of at most " + maxParameters
+          + " parameters)";
+    }
     if (loaded != null) {
-      return "safetensors " + source.getFileName() + " (" + layout.entries().size() + " tensors, "
+      return (kind.equals("tensors") ? "a user's model " : "safetensors ") + origin + " (" + layout.entries().size()
+          + " tensors, "
           + parameterCount() + " parameters, layout " + layout.id() + ")";
     }
     return kind.equals("mlp")
@@ -174,13 +240,14 @@ public final class ModelSpec {
   @Override
   public boolean equals(Object o) {
     return o instanceof ModelSpec m && m.kind.equals(kind) && Arrays.equals(m.layers, layers)
-        && m.replayParams == replayParams && m.layout.equals(layout)
+        && m.replayParams == replayParams && java.util.Objects.equals(m.layout, layout)
+        && m.maxParameters == maxParameters
         && (loaded == null ? m.loaded == null : m.loaded != null && Arrays.equals(m.loaded.values(), loaded.values()));
   }
 
   @Override
   public int hashCode() {
-    return 31 * (31 * kind.hashCode() + Arrays.hashCode(layers)) + replayParams + layout.hashCode();
+    return 31 * (31 * kind.hashCode() + Arrays.hashCode(layers)) + replayParams + java.util.Objects.hashCode(layout);
   }
 
   private static int mlpParameterCount(int[] sizes) {
@@ -188,7 +255,7 @@ public final class ModelSpec {
     for (int i = 0; i + 1 < sizes.length; i++) {
       n += (long) sizes[i] * sizes[i + 1] + sizes[i + 1];
     }
-    if (n > (Integer.MAX_VALUE - 8) / 4) {
+    if (n > MAX_PARAMETERS) {
       throw new IllegalArgumentException("--layers " + Arrays.toString(sizes) + " has " + n
           + " parameters, too many for one message");
     }

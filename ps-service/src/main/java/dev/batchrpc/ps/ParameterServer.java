@@ -191,6 +191,7 @@ public final class ParameterServer {
         if (restored != null) {
           store.restore(restored);
         }
+        checkpointer.initial(store);
         return new Init(store, encode(store, store.version(), 0, config.model().layout().id()), checkpointer);
       } catch (Exception e) {
         checkpointer.close();
@@ -243,7 +244,7 @@ public final class ParameterServer {
 
   /**
    * The model's layout: its named tensors in flat-vector order, and its id (the one every
-   * {@code ModelReply} carries).
+   * {@code ModelReply} carries). A checkpoint keeps it, so a restarted server answers the same.
    *
    * @return the layout, at once
    */

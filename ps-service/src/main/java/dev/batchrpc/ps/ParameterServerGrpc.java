@@ -2,6 +2,8 @@ package dev.batchrpc.ps;
 
 import dev.batchrpc.proto.v1.GetLayoutRequest;
 import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.InitModelReply;
+import dev.batchrpc.proto.v1.InitModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.ModelLayout;
@@ -16,34 +18,40 @@ import io.vertx.core.Future;
  * status ({@code INVALID_ARGUMENT} for a bad gradient, {@code FAILED_PRECONDITION} for a stale or
  * future version, duplicate or unknown trainer) with the same text and its reason in the status
  * details: {@link dev.batchrpc.runtime.grpc.GrpcFailures}, applied to every call by
- * {@link dev.batchrpc.runtime.grpc.GrpcServices}.
+ * {@link dev.batchrpc.runtime.grpc.GrpcServices}. Every call goes through the {@link ModelGate}:
+ * {@code UNAVAILABLE} while a {@code --model init} server waits for its InitModel.
  */
 final class ParameterServerGrpc extends ParameterServerGrpcService {
 
-  private final ParameterServer server;
+  private final ModelGate gate;
 
-  ParameterServerGrpc(ParameterServer server) {
-    this.server = server;
+  ParameterServerGrpc(ModelGate gate) {
+    this.gate = gate;
   }
 
   @Override
   public Future<ModelReply> getModel(GetModelRequest request) {
-    return server.getModel(request);
+    return gate.server().compose(server -> server.getModel(request));
   }
 
   @Override
   public Future<ModelReply> updateAndFetchModel(UpdateRequest request) {
-    return server.updateAndFetch(request);
+    return gate.server().compose(server -> server.updateAndFetch(request));
   }
 
   @Override
   public Future<ModelLayout> getLayout(GetLayoutRequest request) {
-    return Future.succeededFuture(server.layout());
+    return gate.server().map(ParameterServer::layout);
+  }
+
+  @Override
+  public Future<InitModelReply> initModel(InitModelRequest request) {
+    return gate.initModel(request);
   }
 
   @Override
   public Future<LeaveReply> leave(LeaveRequest request) {
-    return server.leave(request.getParticipantId())
+    return gate.server().compose(server -> server.leave(request.getParticipantId()))
         .map(n -> LeaveReply.newBuilder().setExpected(n).build());
   }
 }

@@ -5,6 +5,7 @@ import dev.batchrpc.proto.v1.DataEndpoint;
 import dev.batchrpc.proto.v1.DataEndpointRequest;
 import dev.batchrpc.proto.v1.GetLayoutRequest;
 import dev.batchrpc.proto.v1.GetModelRequest;
+import dev.batchrpc.proto.v1.InitModelRequest;
 import dev.batchrpc.proto.v1.LeaveReply;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.UpdateRequest;
@@ -27,18 +28,20 @@ import java.util.List;
 
 /**
  * Serves one {@link ParameterServer} on the event bus ({@link Addresses#PS_UPDATE_AND_FETCH},
- * {@link Addresses#PS_GET_MODEL}), on a clustered node also on the data channel (tensor bytes off
+ * {@link Addresses#PS_GET_MODEL}, {@link Addresses#PS_GET_LAYOUT}, {@link Addresses#PS_INIT_MODEL},
+ * {@link Addresses#PS_LEAVE}), on a clustered node also on the data channel (tensor bytes off
  * the event bus: {@link Addresses#PS_DATA_ENDPOINT} tells trainers where), and, unless
  * {@code --grpc-port -1}, over gRPC; all feed the same round. Thin: the logic is in
- * {@link ParameterServer}.
+ * {@link ParameterServer}, reached through its {@link ModelGate} (a server started with
+ * {@code --model init} has no model until a client's InitModel; its data channel starts then).
  */
 public final class ParameterServerVerticle extends VerticleBase {
 
   private final PsConfig config;
   private final MeterRegistry registry;
   private final DataChannelConfig dataChannel;
-  private final Promise<ParameterServer> ready = Promise.promise();
-  private ParameterServer server;
+  private final Promise<ModelGate> ready = Promise.promise();
+  private ModelGate gate;
   private HttpServer http;
   private ParticipantNodes trainerNodes;
   private DataServer dataServer;
@@ -75,9 +78,17 @@ public final class ParameterServerVerticle extends VerticleBase {
     return dataServer == null ? -1 : dataServer.port();
   }
 
-  /** Completes once deployed, with the server (for its version, parameters, round listener). */
+  /**
+   * Completes once deployed and holding a model, with the server (for its version, parameters,
+   * round listener): with {@code --model init}, once a client's InitModel gave it one.
+   */
   public Future<ParameterServer> server() {
-    return ready.future();
+    return ready.future().compose(ModelGate::whenReady);
+  }
+
+  /** Whether the server holds a model (false while a {@code --model init} server waits for InitModel). */
+  public boolean hasModel() {
+    return gate != null && gate.current() != null;
   }
 
   /** The bound gRPC port, or -1 without gRPC. Valid after deployment. */
@@ -87,30 +98,36 @@ public final class ParameterServerVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    return ParameterServer.create(context, config, registry).compose(ps -> {
-      server = ps;
-      registerMeters(ps);
+    return ModelGate.open(context, config, registry).compose(g -> {
+      gate = g;
       // The same size limit as gRPC: a model-sized gradient plus the envelope.
       Future<Void> update = Consumers.serve(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
-          UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(), ps::updateAndFetch).completion();
+          UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(),
+          q -> g.server().compose(ps -> ps.updateAndFetch(q))).completion();
       // A trainer that fetches the model with its id and names its node is tracked: when that
       // node leaves the cluster, the trainer leaves the rounds.
-      trainerNodes = ParticipantNodes.watch(vertx, id -> ps.leave(id));
+      trainerNodes = ParticipantNodes.watch(vertx, id -> g.server().compose(ps -> ps.leave(id)));
       Future<Void> get = Consumers.serveMessages(vertx.eventBus(), Addresses.PS_GET_MODEL,
           GetModelRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
-          (q, msg) -> ps.getModel(q).onSuccess(reply -> {
+          (q, msg) -> g.server().compose(ps -> ps.getModel(q)).onSuccess(reply -> {
             if (!q.getParticipantId().isEmpty()) {
               trainerNodes.bind(q.getParticipantId(), msg);
             }
           })).completion();
       Future<Void> layout = Consumers.serve(vertx.eventBus(), Addresses.PS_GET_LAYOUT,
-          GetLayoutRequest.getDefaultInstance(), q -> Future.succeededFuture(ps.layout())).completion();
+          GetLayoutRequest.getDefaultInstance(), q -> g.server().map(ParameterServer::layout)).completion();
+      Future<Void> init = Consumers.serve(vertx.eventBus(), Addresses.PS_INIT_MODEL,
+          InitModelRequest.getDefaultInstance(), config.grpcMaxMessageBytes(), g::initModel).completion();
       Future<Void> leave = Consumers.serve(vertx.eventBus(), Addresses.PS_LEAVE,
-          LeaveRequest.getDefaultInstance(), q -> ps.leave(q.getParticipantId()).map(n -> {
+          LeaveRequest.getDefaultInstance(), q -> g.server().compose(ps -> ps.leave(q.getParticipantId())).map(n -> {
             trainerNodes.unbind(q.getParticipantId());
             return LeaveReply.newBuilder().setExpected(n).build();
           })).completion();
-      Future<Void> data = startData(ps).compose(v -> Consumers.serveMessages(vertx.eventBus(),
+      // With a model from the start, the data channel starts with the deployment, before trainers
+      // are told where it is; a --model init server starts it once InitModel gave it a model (its
+      // size sets the channel's buffers): until then the endpoint names none.
+      Future<Void> data = g.current() == null ? Future.succeededFuture() : startData(g.current());
+      Future<Void> endpoint = data.compose(v -> Consumers.serveMessages(vertx.eventBus(),
           Addresses.PS_DATA_ENDPOINT, DataEndpointRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
           (q, msg) -> {
             // The data channel carries no node header: the node is bound here, where a trainer
@@ -120,8 +137,14 @@ public final class ParameterServerVerticle extends VerticleBase {
             }
             return Future.succeededFuture(endpoint());
           }).completion());
-      return Future.all(List.of(update, get, layout, leave, data, startGrpc(ps)));
-    }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
+      g.whenReady().onSuccess(this::registerMeters);
+      if (g.current() == null) {
+        g.whenReady().onSuccess(ps -> startData(ps).onFailure(e -> System.getLogger(getClass().getName()).log(
+            System.Logger.Level.WARNING, "ps: the data channel did not start (" + e.getMessage() + "); trainers "
+            + "send their tensors over the event bus")));
+      }
+      return Future.all(List.of(update, get, layout, init, leave, endpoint, startGrpc(g)));
+    }).onSuccess(v -> ready.complete(gate)).onFailure(ready::tryFail);
   }
 
   /** The server's own meters (the round's are registered by the round). */
@@ -139,6 +162,7 @@ public final class ParameterServerVerticle extends VerticleBase {
     if (!vertx.isClustered() || !dataChannel.enabled()) {
       return Future.succeededFuture();
     }
+    PsConfig config = ps.config();
     long gradientBytes = 4L * config.model().parameterCount();
     // Payloads in flight: a gradient per trainer of this round and the next, and a few spare.
     long budget = gradientBytes * (2L * config.trainers() + 2);
@@ -160,20 +184,21 @@ public final class ParameterServerVerticle extends VerticleBase {
   }
 
   private DataEndpoint endpoint() {
-    if (dataServer == null) {
+    if (dataServer == null || gate.current() == null) {
       return DataEndpoint.getDefaultInstance();
     }
+    PsConfig config = gate.current().config();
     return DataEndpoint.newBuilder().setHost(dataChannel.advertisedHost()).setPort(dataServer.port())
         .setTls(Tls.of(vertx) != null).setMaxPayloadBytes(4L * config.model().parameterCount()).build();
   }
 
-  private Future<Void> startGrpc(ParameterServer ps) {
+  private Future<Void> startGrpc(ModelGate g) {
     if (config.grpcPort() < 0) {
       return Future.succeededFuture();
     }
     // Vert.x gRPC refuses messages over 256 KB by default: a model or gradient is 4 bytes per
     // parameter (94 MB for ResNet-50), so the limit follows the model size.
-    return GrpcServices.listen(vertx, new ParameterServerGrpc(ps), config.grpcMaxMessageBytes(),
+    return GrpcServices.listen(vertx, new ParameterServerGrpc(g), config.grpcMaxMessageBytes(),
             config.grpcHost(), config.grpcPort())
         .onSuccess(h -> http = h)
         .mapEmpty();
@@ -187,6 +212,6 @@ public final class ParameterServerVerticle extends VerticleBase {
     Future<Void> closeHttp = http == null ? Future.succeededFuture() : http.close();
     Future<Void> closeData = dataServer == null ? Future.succeededFuture() : dataServer.close();
     return Future.join(closeHttp, closeData).<Void>mapEmpty()
-        .compose(v -> server == null ? Future.succeededFuture() : server.close());
+        .compose(v -> gate == null ? Future.succeededFuture() : gate.close());
   }
 }

@@ -71,9 +71,16 @@ public final class PsCommand implements Callable<Integer> {
   DeviceOption device;
 
   @Option(names = "--model", defaultValue = "mlp",
-      description = "mlp (trainable, see --layers) or replay (a flat vector of --replay-params "
-          + "parameters, to measure the server alone). Default: ${DEFAULT-VALUE}.")
+      description = "mlp (trainable, see --layers), replay (a flat vector of --replay-params "
+          + "parameters, to measure the server alone) or init (no model yet: the first client's InitModel "
+          + "sets it, e.g. a PyTorch module's, see docs/python.md; until then other calls are UNAVAILABLE). "
+          + "Default: ${DEFAULT-VALUE}.")
   String model;
+
+  @Option(names = "--max-params", defaultValue = "25000000",
+      description = "With --model init: the most parameters an InitModel may set (the server's message "
+          + "size limit is 4 bytes each plus 1 MiB). Default: ${DEFAULT-VALUE}.")
+  long maxParams;
 
   @Option(names = "--layers", defaultValue = "784,256,10",
       description = "MLP layer sizes, inputs first. Default: ${DEFAULT-VALUE}.")
@@ -144,8 +151,13 @@ public final class PsCommand implements Callable<Integer> {
     if (maxWaitMs < 0) {
       throw new IllegalArgumentException("--max-wait-ms must be >= 0, got " + maxWaitMs);
     }
-    ModelSpec spec = initFrom == null || initFrom.isBlank() ? new ModelSpec(model, parseLayers(layers), replayParams)
-        : modelFromFile(path("--init-from", initFrom));
+    boolean awaitInit = model != null && model.trim().equalsIgnoreCase("init");
+    if (awaitInit && initFrom != null && !initFrom.isBlank()) {
+      throw new IllegalArgumentException("--model init and --init-from exclude each other: --init-from gives the "
+          + "server its model at start, --model init waits for a client's InitModel");
+    }
+    ModelSpec spec = initFrom != null && !initFrom.isBlank() ? modelFromFile(path("--init-from", initFrom))
+        : awaitInit ? ModelSpec.awaitingInit(maxParams) : new ModelSpec(model, parseLayers(layers), replayParams);
     Path exportTo = export == null || export.isBlank() ? null : path("--export", export);
     if (exportTo != null && exportTo.toAbsolutePath().getParent() != null
         && !java.nio.file.Files.isDirectory(exportTo.toAbsolutePath().getParent())) {
@@ -207,14 +219,29 @@ public final class PsCommand implements Callable<Integer> {
     n.vertx().deployVerticle(verticle).await();
     started.readiness().set("model", true);
     started.readiness().set("consumers", true);
-    ParameterServer ps = verticle.server().await();
-    System.out.println("ps: serving " + config.model() + " for rounds of " + config.trainers()
+    if (!verticle.hasModel()) {
+      // --model init without a checkpoint to restore: the model comes with a client's InitModel
+      System.out.println("ps: no model yet: waiting for a client's InitModel of at most "
+          + config.model().maxParameterCount() + " parameters (--max-params)"
+          + (verticle.grpcPort() < 0 ? " on the event bus (ps.init-model)" : " on gRPC " + config.grpcHost() + ":"
+          + verticle.grpcPort() + " or the event bus (ps.init-model)") + "; other calls are UNAVAILABLE until then. "
+          + "Ctrl-C to stop.");
+    }
+    verticle.server().onSuccess(ps -> System.out.println(startLine(started, ps, verticle, dataChannel)));
+  }
+
+  /** The line that says what the server serves, once it holds a model. */
+  private static String startLine(Started started, ParameterServer ps, ParameterServerVerticle verticle,
+      DataChannelConfig dataChannel) {
+    Node n = started.node();
+    PsConfig config = ps.config();
+    return "ps: serving " + config.model() + " for rounds of " + config.trainers()
         + " trainers (lr " + config.lr() + ", momentum " + config.momentum() + ") on " + ps.backendName()
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"
         + n.config().clusterName() + "')" : "local")
         + (verticle.dataPort() < 0 ? "" : "; data channel on " + dataChannel.bindHost() + ":"
         + verticle.dataPort())
         + (verticle.grpcPort() < 0 ? "; no gRPC" : "; gRPC on " + config.grpcHost() + ":" + verticle.grpcPort())
-        + "; " + ps.checkpointStatus() + "; " + started.opsLine() + ". Ctrl-C to stop.");
+        + "; " + ps.checkpointStatus() + "; " + started.opsLine() + ". Ctrl-C to stop.";
   }
 }

@@ -229,9 +229,10 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
 
   /**
    * The largest gRPC message the server must accept or send: the model (or one gradient) as
-   * float32 bytes plus headroom for the envelope (ids, shape, version).
+   * float32 bytes plus headroom for the envelope (ids, shape, version; an {@code InitModel}'s
+   * layout). With {@code --model init}, the largest model an {@code InitModel} may send.
    */
   public long grpcMaxMessageBytes() {
-    return 4L * model.parameterCount() + (1 << 20);
+    return 4L * model.maxParameterCount() + (1 << 20);
   }
 }

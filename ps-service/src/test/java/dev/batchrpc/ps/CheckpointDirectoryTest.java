@@ -90,16 +90,63 @@ class CheckpointDirectoryTest {
       CheckpointFile c = CheckpointFile.of(MODEL, s);
       Path file = CheckpointDirectory.open(dir, MODEL, 3).write(c);
       assertThat(file.getFileName().toString()).isEqualTo("ps-000000000004.ckpt");
-      assertThat(Files.size(file)).as("fixed length: header + 2P floats + CRC")
-          .isEqualTo(16 + CheckpointDirectory.identity(MODEL).length() + 21 + 8L * P + 4);
+      // the layout: 4 bytes of count, per tensor 4 + name + 4 + 8 per dimension
+      long layoutBytes = 4 + (4 + 8 + 4 + 16) + (4 + 6 + 4 + 8) + (4 + 8 + 4 + 16) + (4 + 6 + 4 + 8);
+      assertThat(Files.size(file)).as("fixed length: header + layout + 2P floats + CRC")
+          .isEqualTo(16 + CheckpointDirectory.identity(MODEL).length() + layoutBytes + 21 + 8L * P + 4);
 
       CheckpointFile back = CheckpointDirectory.read(file);
       assertThat(back.model()).isEqualTo("mlp 6,5,3");
+      assertThat(back.layout()).isEqualTo(MODEL.layout());
+      assertThat(back.layout().entries()).extracting(Object::toString)
+          .containsExactly("0.weight[5, 6]", "0.bias[5]", "2.weight[3, 5]", "2.bias[3]");
       assertThat(back.lr()).isEqualTo(0.05f);
       assertThat(back.momentum()).isEqualTo(0.9f);
       assertSameState(back.state(), c.state());
       Path again = CheckpointDirectory.open(other, MODEL, 3).write(back);
       assertThat(Files.readAllBytes(again)).isEqualTo(Files.readAllBytes(file));
+    }
+  }
+
+  @Test
+  void aFormatOneFileWithoutItsLayoutIsStillRestored() throws IOException {
+    try (ParameterStore s = store()) {
+      steps(s, 0, 2);
+      ParameterStore.State st = s.export();
+      byte[] id = CheckpointDirectory.identity(MODEL).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16 + id.length + 21 + 8 * P + 4)
+          .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      b.put(CheckpointDirectory.MAGIC).putInt(1).putInt(id.length).put(id).putInt(P).putLong(st.version())
+          .putFloat(0.05f).putFloat(0.9f).put((byte) 1);
+      for (float f : st.parameters()) {
+        b.putFloat(f);
+      }
+      for (float f : st.momentumBuffer()) {
+        b.putFloat(f);
+      }
+      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      crc.update(b.array(), 0, b.position());
+      b.putInt((int) crc.getValue());
+      Files.write(dir.resolve(CheckpointDirectory.fileName(2)), b.array());
+      CheckpointDirectory.Restored restored = CheckpointDirectory.open(dir, MODEL, 3).restore();
+      assertThat(restored.found()).isTrue();
+      assertThat(restored.checkpoint().layout()).as("format 1 kept no layout").isNull();
+      assertSameState(restored.checkpoint().state(), st);
+    }
+  }
+
+  @Test
+  void aCorruptLayoutIsACorruptCheckpoint() throws IOException {
+    try (ParameterStore s = store()) {
+      steps(s, 0, 1);
+      Path file = CheckpointDirectory.open(dir, MODEL, 3).write(CheckpointFile.of(MODEL, s));
+      int layoutAt = 16 + CheckpointDirectory.identity(MODEL).length();
+      try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+        f.seek(layoutAt + 4 + 4 + 8 + 4); // the first tensor's first dimension
+        f.write(new byte[] {0, 0, 0, 0, 0, 0, 0, 0});
+      }
+      assertThatThrownBy(() -> CheckpointDirectory.read(file)).isInstanceOf(IOException.class)
+          .hasMessageContaining("corrupt layout").hasMessageContaining("every dimension must be >= 1");
     }
   }
 

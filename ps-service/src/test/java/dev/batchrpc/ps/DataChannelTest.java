@@ -110,6 +110,45 @@ class DataChannelTest {
   }
 
   @Test
+  void aModelInitServerStartsItsDataChannelOnceInitModelGaveItAModel() throws Exception {
+    Node other = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("data-init"), Ports.freePort(),
+        List.of())), 60);
+    try {
+      ParameterServerVerticle init = new ParameterServerVerticle(PsConfig.of(1, ModelSpec.awaitingInit(10 * P)),
+          other.registry());
+      await(other.vertx().deployVerticle(init), 30);
+      assertThat(init.hasModel()).isFalse();
+      assertThat(init.dataPort()).as("no model, no data channel yet").isEqualTo(-1);
+      float[] initial = MODEL.initialParameters(3);
+      dev.batchrpc.proto.v1.InitModelRequest q = dev.batchrpc.proto.v1.InitModelRequest.newBuilder()
+          .addAllTensors(MODEL.layout().toProto()).setValues(Tensors.vector(initial)).build();
+      await(other.vertx().eventBus().request(Addresses.PS_INIT_MODEL, q, dev.batchrpc.proto.ProtobufCodec.options()),
+          10);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (init.dataPort() < 0 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(init.dataPort()).as("the data channel starts with the model").isPositive();
+      DataClient c = await(DataClient.connect(other.vertx(), LOOPBACK, init.dataPort(), 4L * P,
+          new BufferPool(8L * P)), 10);
+      clients.add(c);
+      ModelReply first = model(await(c.call(Addresses.PS_GET_MODEL,
+          GetModelRequest.newBuilder().setParticipantId("t").build().toByteString(), null, TIMEOUT_MS), 10));
+      assertThat(Tensors.toFloats(first.getParameters())).containsExactly(initial);
+      float[] g = gradient(0, 0);
+      ModelReply next = await(update(c, "t", 0, g), 10);
+      assertThat(Tensors.toFloats(next.getParameters()))
+          .containsExactly(reference(initial, List.<float[][]>of(new float[][] {g}))[0]);
+    } finally {
+      for (DataClient c : clients) {
+        c.close();
+      }
+      clients.clear();
+      LoopbackNodes.closeAll(List.of(other));
+    }
+  }
+
+  @Test
   void roundsThroughTheDataChannelEqualTheDirectStep() throws Exception {
     DataClient a = connect();
     DataClient b = connect();

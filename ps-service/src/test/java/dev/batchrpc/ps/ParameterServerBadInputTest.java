@@ -94,7 +94,7 @@ class ParameterServerBadInputTest {
    * Raw bytes as the body of a gRPC call (no protobuf encoding): "STATUS message | REASON {metadata}",
    * the reason and metadata read from the {@code ErrorInfo} in the status details.
    */
-  private static Future<String> rawGrpc(GrpcClient client, int port, String method, byte[] body) {
+  static Future<String> rawGrpc(GrpcClient client, int port, String method, byte[] body) {
     return client.request(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
         .compose(req -> req.fullMethodName(method).send(Buffer.buffer(body)))
         .compose(resp -> resp.end().transform(ar -> {

@@ -91,6 +91,25 @@ class PsCommandTest {
   }
 
   @Test
+  void modelInitWaitsForAClientsModelUpToMaxParams(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    PsConfig c = parse(Map.of(), "--model", "init", "--max-params", "1000");
+    assertThat(c.model().awaitsInit()).isTrue();
+    assertThat(c.model().layout()).isNull();
+    assertThat(c.model().maxParameterCount()).isEqualTo(1000);
+    assertThat(c.grpcMaxMessageBytes()).as("an InitModel of 1000 floats fits").isEqualTo(4000 + (1 << 20));
+    assertThat(parse(Map.of("BATCHRPC_MODEL", "init")).model().maxParameterCount()).isEqualTo(25_000_000);
+    assertThatThrownBy(() -> parse(Map.of(), "--model", "init", "--max-params", "0"))
+        .hasMessageContaining("--max-params must be in [1, ");
+    java.nio.file.Path file = dir.resolve("m.safetensors");
+    dev.batchrpc.ps.model.Safetensors.write(file, dev.batchrpc.ps.model.TensorLayout.flat(2),
+        java.nio.FloatBuffer.wrap(new float[2]), Map.of());
+    assertThatThrownBy(() -> parse(Map.of(), "--model", "init", "--init-from", file.toString()))
+        .hasMessageContaining("--model init and --init-from exclude each other");
+    assertThatThrownBy(() -> parse(Map.of(), "--model", "cnn")).hasMessageContaining("--model must be mlp, replay or init");
+  }
+
+  @Test
   void anUnknownDeviceIsABadFlagAndTheValuesAreTheBackends() {
     assertThatThrownBy(() -> parse(Map.of(), "--device", "tpu"))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--device").hasMessageContaining("tpu");

@@ -22,6 +22,12 @@ public final class Addresses {
   public static final String PS_GET_LAYOUT = "ps.get-layout";
 
   /**
+   * {@code InitModelRequest} in, {@code InitModelReply} out: the model of a server started without
+   * one ({@code ps --model init}); the first writer wins.
+   */
+  public static final String PS_INIT_MODEL = "ps.init-model";
+
+  /**
    * {@code DataEndpointRequest} in, {@code DataEndpoint} out: where the parameter server's data
    * channel listens (tensor bytes travel there, not on the event bus); binds the caller's node to
    * its participant id.

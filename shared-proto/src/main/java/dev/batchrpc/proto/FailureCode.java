@@ -24,6 +24,16 @@ public enum FailureCode {
    * and recompute), or the caller made its version up.
    */
   FUTURE_VERSION(425, GrpcStatus.FAILED_PRECONDITION),
+  /**
+   * A model layout other than the server's: an {@code InitModel} on a server that already holds a
+   * model of another layout (the first writer won).
+   */
+  LAYOUT_MISMATCH(422, GrpcStatus.FAILED_PRECONDITION),
+  /**
+   * An {@code InitModel} on a server that already holds a model of the same layout (the first
+   * writer won, or the server started with it): fetch the model instead.
+   */
+  ALREADY_INITIALIZED(423, GrpcStatus.ALREADY_EXISTS),
   /** A message over the configured size limit. */
   TOO_LARGE(413, GrpcStatus.RESOURCE_EXHAUSTED),
   /** The round closed on its maximum wait and the policy fails partial rounds. */

@@ -12,6 +12,7 @@ import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.ps.ModelSpec;
+import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.ps.model.Safetensors;
@@ -25,6 +26,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -148,34 +150,81 @@ class PythonClientTest {
 
   @Test
   void aUsersCnnIsInitialisedFromPythonTrainedExportedAndLoadedBackIntoTorch() throws Exception {
-    Path init = dir.resolve("cnn-init.safetensors");
+    int rounds = 5;
+    Path export = dir.resolve("cnn-export.safetensors");
     String script = CLIENT.resolve("tests").resolve("cnn_roundtrip.py").toString();
-    finish(python("init", script, "init", init.toString()), "init");
-    ModelSpec spec = ModelSpec.fromFile(init);
-    assertThat(spec.layout().entries()).extracting(e -> e.name())
-        .containsExactly("conv.weight", "conv.bias", "head.weight", "head.bias");
-    ParameterServerVerticle ps = deploy(PsConfig.of(2, spec).withParticipants("cnn-0", "cnn-1").withGrpcPort(0));
+    PsConfig config = PsConfig.builder(2, ModelSpec.awaitingInit(10_000)).participants(List.of("cnn-0", "cnn-1"))
+        .grpcPort(0).lr(0.05f).exportTo(export).build();
+    ParameterServerVerticle ps = deploy(config);
+    assertThat(ps.hasModel()).as("--model init: no model before InitModel").isFalse();
     String target = "127.0.0.1:" + ps.grpcPort();
-    Process a = python("cnn-0", script, "train", target, "cnn-0", "5");
-    Process b = python("cnn-1", script, "train", target, "cnn-1", "5");
+    // both trainers call init_model(model, exist_ok=True) with the same seeded CNN: one sets it
+    Process a = python("cnn-0", script, "train", target, "cnn-0", Integer.toString(rounds));
+    Process b = python("cnn-1", script, "train", target, "cnn-1", Integer.toString(rounds));
     JsonNode ra = lastJson(finish(a, "cnn-0"));
     JsonNode rb = lastJson(finish(b, "cnn-1"));
-    assertThat(ra.get("version").asInt()).isEqualTo(5);
+    assertThat(List.of(ra.get("initialized").asBoolean(), rb.get("initialized").asBoolean()))
+        .as("exactly one trainer's InitModel set the model").containsExactlyInAnyOrder(true, false);
+    assertThat(ra.get("version").asInt()).isEqualTo(rounds);
     assertThat(ra.get("round_size").asInt()).isEqualTo(2);
     assertThat(ra.get("digest")).isEqualTo(rb.get("digest"));
 
-    Path export = dir.resolve("cnn-trained.safetensors");
-    JsonNode check = lastJson(finish(python("check", script, "check", target, export.toString()), "check"));
-    assertThat(check.get("version").asInt()).isEqualTo(5);
-    assertThat(check.get("export_equals_get_model").asBoolean()).isTrue();
-    assertThat(check.get("module_equals_get_model").asBoolean()).isTrue();
+    // the server's model (GetModel) is torch's: the same batches, averaged, SGD with momentum
+    Path served = dir.resolve("cnn-served.safetensors");
+    JsonNode check = lastJson(finish(python("check", script, "check", target, served.toString(), "0.05", "0.9",
+        Integer.toString(rounds), "cnn-0", "cnn-1"), "check"));
+    assertThat(check.get("version").asInt()).isEqualTo(rounds);
     assertThat(check.get("digest")).isEqualTo(ra.get("digest"));
-    // the exported file is the server's model, read with the server's own reader
-    float[] model = ps.server().compose(s -> s.parameters()).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertThat(check.get("close_to_torch").asBoolean()).as("%s", check).isTrue();
+    assertThat(check.get("max_abs_diff_to_torch").asDouble()).isLessThan(1e-5);
+    ParameterServer server = ps.server().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertThat(server.layout().getTensorsList()).extracting(t -> t.getName() + t.getShapeList())
+        .containsExactly("conv.weight[4, 1, 3, 3]", "conv.bias[4]", "head.weight[3, 64]", "head.bias[3]");
+    float[] model = server.parameters().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    // stopping the server writes --export: the same model, read by the server's reader and by torch
+    vertx.undeploy(vertx.deploymentIDs().iterator().next()).toCompletionStage().toCompletableFuture()
+        .get(30, TimeUnit.SECONDS);
     Safetensors.Loaded back = Safetensors.read(export, Long.MAX_VALUE);
-    assertThat(back.layout()).isEqualTo(spec.layout());
+    assertThat(back.layout().toProto()).isEqualTo(server.layout().getTensorsList());
     assertThat(java.util.Arrays.mismatch(back.values(), model)).isEqualTo(-1);
-    assertThat(back.metadata()).containsEntry("model_version", "5").containsEntry("layout_id", spec.layout().id());
+    assertThat(back.metadata()).containsEntry("model_version", Integer.toString(rounds))
+        .containsEntry("layout_id", server.layout().getLayoutId());
+    JsonNode verify = lastJson(finish(python("verify", script, "verify", export.toString(), served.toString()),
+        "verify"));
+    assertThat(verify.get("export_equals_get_model").asBoolean()).isTrue();
+    assertThat(verify.get("module_equals_get_model").asBoolean()).isTrue();
+    assertThat(verify.get("digest")).isEqualTo(ra.get("digest"));
+  }
+
+  @Test
+  void initModelFromPythonRacesOnceAndRefusesBadModulesAsTypedExceptions() throws Exception {
+    int limit = 5000;
+    ParameterServerVerticle ps = deploy(PsConfig.of(1, ModelSpec.awaitingInit(limit)).withGrpcPort(0));
+    JsonNode out = lastJson(finish(python("init", CLIENT.resolve("tests").resolve("init_check.py").toString(),
+        "127.0.0.1:" + ps.grpcPort(), Integer.toString(limit)), "init"));
+    assertThat(out.path("fetch-before-init").path("exception").asText()).isEqualTo("Unavailable");
+    assertThat(out.path("fetch-before-init").path("message").asText()).contains("not initialised yet");
+    Map<String, String> bad = Map.of("zero-dimension", "BadRequest", "non-finite", "NonFinite", "too-large", "TooLarge",
+        "no-parameters", "BadRequest", "duplicate-names", "BadRequest", "value-count", "ShapeMismatch");
+    bad.forEach((c, e) -> {
+      assertThat(out.path(c).path("exception").asText()).as("%s: %s", c, out.path(c)).isEqualTo(e);
+      assertThat(out.path(c).path("after").asText()).as("%s leaves the server without a model", c)
+          .isEqualTo("uninitialized");
+    });
+    assertThat(out.path("non-finite").path("message").asText()).contains("(w[2])");
+    assertThat(out.path("too-large").path("metadata").path("limit_parameters").asInt()).isEqualTo(limit);
+    assertThat(out.path("duplicate-names").path("message").asText()).contains("'w' appears twice");
+    // of two racing clients exactly one set the model; the other was refused, and the model is the winner's
+    assertThat(out.path("race").toString()).isIn("[true,\"AlreadyInitialized\"]", "[\"AlreadyInitialized\",true]");
+    assertThat(out.path("fetched-equals-winner").asBoolean()).isTrue();
+    assertThat(out.path("again-exist-ok").path("result").asBoolean(true)).isFalse();
+    for (String c : List.of("other-layout", "other-layout-exist-ok")) {
+      assertThat(out.path(c).path("exception").asText()).as("%s", c).isEqualTo("LayoutMismatch");
+      assertThat(out.path(c).path("status").asText()).isEqualTo("FAILED_PRECONDITION");
+      assertThat(out.path(c).path("message").asText()).contains("conv.weight is [4, 1, 3, 3] on the server, "
+          + "[8, 1, 3, 3] in the request");
+    }
   }
 
   @Test
@@ -215,15 +264,25 @@ class PythonClientTest {
   void everyRefusalReachesPythonAsItsOwnException() throws Exception {
     PsConfig config = PsConfig.of(2, ModelSpec.mlp(16, 8, 4)).withParticipants("a", "b").withGrpcPort(0);
     ParameterServerVerticle ps = deploy(config);
+    // a second server whose rounds fail: a round that b never joins times out (no partial rounds),
+    // and its first step fails on the server (a round listener that throws: the one way to make a
+    // healthy server's batch fail on purpose)
+    ParameterServerVerticle strict = deploy(config.toBuilder().maxWait(Duration.ofMillis(1500)).runPartial(false)
+        .build());
+    strict.server().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).onRound(v -> {
+      throw new IllegalStateException("injected failure after step " + v);
+    });
     String log = finish(python("errors", CLIENT.resolve("tests").resolve("errors_check.py").toString(),
-        "127.0.0.1:" + ps.grpcPort(), "16,8,4"), "errors");
+        "127.0.0.1:" + ps.grpcPort(), "16,8,4", "127.0.0.1:" + strict.grpcPort()), "errors");
     JsonNode out = lastJson(log);
     Map<String, String> expected = Map.ofEntries(Map.entry("bad-request", "BadRequest"),
         Map.entry("unknown-participant", "UnknownParticipant"), Map.entry("layout-mismatch", "LayoutMismatch"),
         Map.entry("non-finite", "NonFinite"), Map.entry("shape-mismatch", "ShapeMismatch"),
         Map.entry("too-large", "TooLarge"), Map.entry("future-version", "FutureVersion"),
         Map.entry("duplicate", "Duplicate"), Map.entry("stale-version", "StaleVersion"),
-        Map.entry("unavailable", "Unavailable"));
+        Map.entry("unavailable", "Unavailable"), Map.entry("round-timeout", "RoundTimeout"),
+        Map.entry("batch-failed", "BatchFailed"), Map.entry("already-initialized", "AlreadyInitialized"),
+        Map.entry("layout-mismatch-from-server", "LayoutMismatch"));
     expected.forEach((c, e) -> assertThat(out.path(c).path("exception").asText()).as("%s: %s", c, out.path(c))
         .isEqualTo(e));
     assertThat(out.path("future-version").path("metadata").path("request_version").asText()).isEqualTo("7");
@@ -232,6 +291,13 @@ class PythonClientTest {
     assertThat(out.path("too-large").path("metadata").path("limit_bytes").asLong())
         .isEqualTo(config.grpcMaxMessageBytes());
     assertThat(out.path("duplicate").path("status").asText()).isEqualTo("FAILED_PRECONDITION");
+    assertThat(out.path("round-timeout").path("status").asText()).isEqualTo("DEADLINE_EXCEEDED");
+    assertThat(out.path("round-timeout").path("message").asText()).contains("timed out: 1 of 2 participants arrived");
+    assertThat(out.path("batch-failed").path("status").asText()).isEqualTo("INTERNAL");
+    assertThat(out.path("batch-failed").path("message").asText()).contains("injected failure after step 1");
+    assertThat(out.path("batch-failed").path("b").asText()).isEqualTo("BatchFailed");
+    assertThat(out.path("already-initialized").path("metadata").path("model_version").asInt()).isEqualTo(1);
+    assertThat(out.path("layout-mismatch-from-server").path("reason").asText()).isEqualTo("LAYOUT_MISMATCH");
     assertThat(out.path("layout-mismatch").path("message").asText()).contains("0.weight is [8, 16] on the server, [8, 17]");
     // the refusals harmed no round: the first round completed for both, with a and b in it
     assertThat(out.path("round").path("version").asInt()).isEqualTo(1);

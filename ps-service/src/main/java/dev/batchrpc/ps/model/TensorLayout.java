@@ -177,6 +177,69 @@ public final class TensorLayout {
     return out;
   }
 
+  /**
+   * How {@code other} differs from this layout, one phrase per difference, in this layout's order
+   * then {@code other}'s: "conv.weight is [4, 1, 3, 3] here, [8, 1, 3, 3] there", "head.bias [3]
+   * is missing there", "extra.weight [2] is not here", or the order when only it differs. At most
+   * {@code max} phrases, then "and N more".
+   *
+   * @param other the other layout
+   * @param here what to call this one ("on the server")
+   * @param there what to call the other ("in the request")
+   * @param max the most phrases
+   * @return the phrases, empty when the layouts are equal
+   */
+  public List<String> differences(TensorLayout other, String here, String there, int max) {
+    List<String> out = new ArrayList<>();
+    java.util.Map<String, Entry> theirs = new java.util.LinkedHashMap<>();
+    for (Entry e : other.entries) {
+      theirs.put(e.name(), e);
+    }
+    Set<String> mine = new HashSet<>();
+    for (Entry e : entries) {
+      mine.add(e.name());
+      Entry t = theirs.get(e.name());
+      if (t == null) {
+        out.add(e + " " + here + " is not " + there);
+      } else if (!Arrays.equals(t.shape, e.shape)) {
+        out.add(e.name() + " is " + Arrays.toString(e.shape) + " " + here + ", " + Arrays.toString(t.shape) + " "
+            + there);
+      }
+    }
+    for (Entry t : other.entries) {
+      if (!mine.contains(t.name())) {
+        out.add(t + " " + there + " is not " + here);
+      }
+    }
+    if (out.isEmpty() && !equals(other)) {
+      out.add("the same tensors in another order (" + here + ": " + names(entries) + "; " + there + ": "
+          + names(other.entries) + ")");
+    }
+    if (out.size() > max) {
+      int more = out.size() - max;
+      out = new ArrayList<>(out.subList(0, max));
+      out.add("and " + more + " more");
+    }
+    return out;
+  }
+
+  private static List<String> names(List<Entry> entries) {
+    return entries.stream().map(Entry::name).toList();
+  }
+
+  /** The tensor holding element {@code index} of the flat vector, and the index within it: "conv.bias[3]". */
+  public String elementName(long index) {
+    long at = 0;
+    for (Entry e : entries) {
+      long n = e.elements();
+      if (index < at + n) {
+        return e.name() + "[" + (index - at) + "]";
+      }
+      at += n;
+    }
+    return "[" + index + "]";
+  }
+
   /** The tensors, in order. */
   public List<Entry> entries() {
     return entries;

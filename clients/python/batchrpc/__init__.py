@@ -8,6 +8,16 @@ are loaded on first access, so ``batchrpc.envs`` and ``batchrpc.safetensors`` ne
 """
 import importlib
 
+from . import _stubs
+
+# Stubs older than the protos are regenerated here, before anything can import batchrpc.v1 (a
+# script that imports batchrpc.v1.ps_pb2 itself would otherwise keep the stale module). Without
+# grpc_tools nothing is generated: the gRPC parts say so when used, envs and safetensors need none.
+try:
+    _stubs.ensure()
+except ImportError:
+    pass
+
 _EXPORTS = {
     "ParameterServerClient": "ps", "Tls": "ps",
     "ObserverServer": "observer", "serve_observers": "observer",

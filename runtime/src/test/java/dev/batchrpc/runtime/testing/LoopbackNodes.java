@@ -70,6 +70,28 @@ public final class LoopbackNodes implements BeforeAllCallback, AfterAllCallback 
         .getHazelcastInstance().getLifecycleService().terminate();
   }
 
+  /**
+   * Sends {@code signal} ("STOP", "CONT", "KILL") to a process, as an operator's {@code kill}
+   * would: a SIGSTOPped JVM stops answering heartbeats, exactly as a paused or partitioned one.
+   */
+  public static void signal(long pid, String signal) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+    if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+      throw new IllegalStateException("kill -" + signal + " " + pid + " failed");
+    }
+  }
+
+  /** The body of {@code GET http://127.0.0.1:port/path} (any status), or the failure's text. */
+  public static String get(int port, String path) {
+    try {
+      return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + LOOPBACK + ":" + port
+              + path)).timeout(java.time.Duration.ofSeconds(5)).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    } catch (Exception e) {
+      return "failed: " + e;
+    }
+  }
+
   /** Waits for {@code f}: its result, or its failure thrown. */
   public static <T> T await(Future<T> f, long seconds) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);

@@ -14,7 +14,6 @@ import dev.batchrpc.ps.ParameterServer;
 import dev.batchrpc.ps.ParameterServerVerticle;
 import dev.batchrpc.ps.PsConfig;
 import dev.batchrpc.runtime.node.Node;
-import dev.batchrpc.runtime.node.NodeConfig;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
@@ -53,12 +52,7 @@ class TrainerRejoinTest {
 
   @AfterEach
   void stopEverything() throws Exception {
-    for (ChildJvm c : children) {
-      if (c.process().isAlive()) {
-        LoopbackNodes.signal(c.pid(), "CONT");
-      }
-      c.close();
-    }
+    LoopbackNodes.resumeAndClose(children);
     LoopbackNodes.closeQuietly(nodes);
   }
 
@@ -67,11 +61,9 @@ class TrainerRejoinTest {
   }
 
   private Node node(int port, List<String> members) throws Exception {
-    Node n = await(Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, port, members)
-        .withMemberTimeoutS(MEMBER_TIMEOUT_S)));
-    nodes.add(n);
-    return n;
+    return LoopbackNodes.start(cluster, port, members, MEMBER_TIMEOUT_S, nodes);
   }
+
 
   private static Tensor gradient() {
     int n = ModelSpec.mlp(LAYERS).parameterCount();
@@ -129,11 +121,11 @@ class TrainerRejoinTest {
     pacer.setDaemon(true);
     pacer.start();
 
-    waitUntil("the victim in the rounds", 60, () -> lastFullRound.get() > 0 && version.get() >= 20);
+    LoopbackNodes.waitUntil("the victim in the rounds", 60, () -> lastFullRound.get() > 0 && version.get() >= 20);
     assertThat(LoopbackNodes.get(victimOps, "/health/ready")).contains("\"status\":\"UP\"");
     LoopbackNodes.signal(victim.pid(), "STOP");
     long stopped = System.nanoTime();
-    waitUntil("the victim dropped", 30, () -> await(ps.expectedTrainers()) == 1);
+    LoopbackNodes.waitUntil("the victim dropped", 30, () -> await(ps.expectedTrainers()) == 1);
     long droppedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopped);
     long versionWhileOut = version.get();
     // Frozen well past the member timeout: on its side the others have been silent too long.
@@ -168,16 +160,5 @@ class TrainerRejoinTest {
           .contains("\"rounds\":\"DOWN\"").contains("not in the parameter server's rounds");
     }
     assertThat(aFailed.get()).isNull();
-  }
-
-  private static void waitUntil(String what, int seconds, java.util.concurrent.Callable<Boolean> condition)
-      throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-    while (!condition.call()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(20);
-    }
   }
 }

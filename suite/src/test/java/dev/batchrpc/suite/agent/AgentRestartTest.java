@@ -60,14 +60,12 @@ class AgentRestartTest {
     return agent;
   }
 
-  @Test
-  @Timeout(value = 150, unit = TimeUnit.SECONDS)
-  void observersRegisterAtOnceWithAnAgentRestartedAfterACrashMidEpisode() throws Exception {
-    Node seedNode = node(List.of());
-    List<String> seed = List.of(LoopbackNodes.member(seedNode));
-    Node agentNode = node(seed);
-    AgentVerticle first = agent(agentNode);
-    // What each observer's /health/ready condition "agent" would say, change by change.
+  /**
+   * Two observers on nodes of their own, registered with {@code agent} and through one episode.
+   *
+   * @return each observer's registration changes ("UP", "DOWN: reason"), as it goes on
+   */
+  private List<List<String>> observers(List<String> seed, AgentVerticle agent) throws Exception {
     List<List<String>> states = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
       List<String> mine = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -75,8 +73,19 @@ class AgentRestartTest {
       await(node(seed).vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, SEED))
           .onRegistration((registered, reason) -> mine.add(registered ? "UP" : "DOWN: " + reason))));
     }
-    await(first.observersReady());
-    assertThat(await(first.runEpisode(20)).observers()).isEqualTo(2);
+    await(agent.observersReady());
+    assertThat(await(agent.runEpisode(20)).observers()).isEqualTo(2);
+    return states;
+  }
+
+  @Test
+  @Timeout(value = 150, unit = TimeUnit.SECONDS)
+  void observersRegisterAtOnceWithAnAgentRestartedAfterACrashMidEpisode() throws Exception {
+    List<String> seed = List.of(LoopbackNodes.member(node(List.of())));
+    Node agentNode = node(seed);
+    AgentVerticle first = agent(agentNode);
+    // What each observer's /health/ready condition "agent" would say, change by change.
+    List<List<String>> states = observers(seed, first);
     List<Integer> before = states.stream().map(List::size).toList();
 
     // The agent's node dies mid-episode: both observers wait for an action that never comes.
@@ -113,15 +122,10 @@ class AgentRestartTest {
   @Test
   @Timeout(value = 150, unit = TimeUnit.SECONDS)
   void observersRegisterAtOnceWithAnAgentStoppedCleanlyAndStartedAgain() throws Exception {
-    Node seedNode = node(List.of());
-    List<String> seed = List.of(LoopbackNodes.member(seedNode));
+    List<String> seed = List.of(LoopbackNodes.member(node(List.of())));
     Node agentNode = node(seed);
     AgentVerticle first = agent(agentNode);
-    for (int i = 0; i < 2; i++) {
-      await(node(seed).vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, SEED))));
-    }
-    await(first.observersReady());
-    assertThat(await(first.runEpisode(20)).observers()).isEqualTo(2);
+    observers(seed, first);
     nodes.remove(agentNode);
     await(agentNode.close());
 

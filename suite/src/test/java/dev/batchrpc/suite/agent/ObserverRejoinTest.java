@@ -10,8 +10,6 @@ import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
-import dev.batchrpc.runtime.node.NodeConfig;
-import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
@@ -43,12 +41,7 @@ class ObserverRejoinTest {
 
   @AfterEach
   void stopEverything() throws Exception {
-    for (ChildJvm c : children) {
-      if (c.process().isAlive()) {
-        LoopbackNodes.signal(c.pid(), "CONT");
-      }
-      c.close();
-    }
+    LoopbackNodes.resumeAndClose(children);
     LoopbackNodes.closeQuietly(nodes);
   }
 
@@ -57,11 +50,9 @@ class ObserverRejoinTest {
   }
 
   private Node node(int port, List<String> members) throws Exception {
-    Node n = await(Nodes.start(NodeConfig.clustered(cluster, LoopbackNodes.LOOPBACK, port, members)
-        .withMemberTimeoutS(MEMBER_TIMEOUT_S)));
-    nodes.add(n);
-    return n;
+    return LoopbackNodes.start(cluster, port, members, MEMBER_TIMEOUT_S, nodes);
   }
+
 
   @Test
   @Timeout(value = 180, unit = TimeUnit.SECONDS)
@@ -106,11 +97,11 @@ class ObserverRejoinTest {
     runner.setDaemon(true);
     runner.start();
 
-    waitUntil("episodes with both observers", () -> lastWithBoth.get() > 0 && episodes.get() >= 3);
+    LoopbackNodes.waitUntil("episodes with both observers", 60, () -> lastWithBoth.get() > 0 && episodes.get() >= 3);
     assertThat(LoopbackNodes.get(victimOps, "/health/ready")).contains("\"status\":\"UP\"");
     LoopbackNodes.signal(victim.pid(), "STOP");
     long stopped = System.nanoTime();
-    waitUntil("episodes without the frozen observer", () -> withOne.get() >= 2);
+    LoopbackNodes.waitUntil("episodes without the frozen observer", 60, () -> withOne.get() >= 2);
     Thread.sleep(Math.max(0, TimeUnit.SECONDS.toMillis(MEMBER_TIMEOUT_S) + 2_000
         - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stopped)));
     LoopbackNodes.signal(victim.pid(), "CONT");
@@ -142,15 +133,5 @@ class ObserverRejoinTest {
     String ready = LoopbackNodes.get(victimOps, "/health/ready");
     assertThat(ready).as("ready again once registered").contains("\"status\":\"UP\"");
     assertThat(victim.process().isAlive()).as("no restart").isTrue();
-  }
-
-  private static void waitUntil(String what, java.util.concurrent.Callable<Boolean> condition) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!condition.call()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(20);
-    }
   }
 }

@@ -35,7 +35,8 @@ import java.util.logging.Logger;
  * <ul>
  *   <li>the agent's node (named in the registration's reply) leaves the cluster: the agent
  *       crashed or stopped, or this node was cut off from it (paused, partitioned);</li>
- *   <li>another agent announces its start on {@link Addresses#AGENT_STARTED};</li>
+ *   <li>an agent announces its start on {@link Addresses#AGENT_STARTED} (a new one: it may be on
+ *       the same node as the one before);</li>
  *   <li>this node rejoins the cluster after a split ({@link Nodes#watchRejoins}): the agent
  *       dropped this observer meanwhile.</li>
  * </ul>
@@ -124,14 +125,12 @@ public final class ObserverVerticle extends VerticleBase {
       }
     });
     rejoins = Nodes.watchRejoins(vertx, () -> agentLost("this node rejoined the cluster after a split"));
+    // A new agent, on another node or on the same one (redeployed): any episode still running
+    // belongs to the one before it (an agent announces itself before its first episode, on the
+    // same connection as its run-episode calls, so never during one of its own).
     Future<Void> agentStarts = vertx.eventBus().consumer(Addresses.AGENT_STARTED, m -> {
-      // The agent this observer registered with announces its own start too (its reply may
-      // come first): only another agent's start means a new one.
-      String header = m.headers().get(Addresses.NODE_HEADER);
-      String from = header == null ? Node.LOCAL_NODE_ID : header;
-      if (!from.equals(agentNode)) {
-        agentLost("a new agent started on node " + from);
-      }
+      String from = m.headers().get(Addresses.NODE_HEADER);
+      agentLost("a new agent started" + (from == null ? "" : " on node " + from));
     }).completion();
     return Future.all(episodes, agentStarts).onSuccess(v -> register());
   }

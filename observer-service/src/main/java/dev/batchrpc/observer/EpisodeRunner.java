@@ -29,7 +29,8 @@ public final class EpisodeRunner {
   private final String observerId;
   private final LongFunction<CartPole> envForEpisode;
   private CartPole env;
-  private boolean running;
+  /** The episode running now, or null. */
+  private Episode current;
 
   /**
    * A runner for observer {@code observerId}.
@@ -60,16 +61,45 @@ public final class EpisodeRunner {
       return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
           "observer '" + observerId + "': n_steps must be > 0 and at most " + Addresses.MAX_EPISODE_STEPS + ", got " + n));
     }
-    if (running) {
+    if (current != null) {
       return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE,
           "observer '" + observerId + "' is already running an episode"));
     }
-    running = true;
     env = envForEpisode.apply(request.getEpisode());
     Episode e = new Episode(request.getEpisode(), n, actions);
+    current = e;
     e.state = env.reset();
     e.next();
-    return e.promise.future().andThen(ar -> running = false);
+    return e.promise.future().andThen(ar -> {
+      if (current == e) {
+        current = null;
+      }
+    });
+  }
+
+  /** True while an episode runs. */
+  public boolean running() {
+    return current != null;
+  }
+
+  /**
+   * Gives up the running episode, if any: its agent is gone (its node left the cluster, or a new
+   * agent started), so the action it waits for will never come, and a new agent's first episode
+   * must not find this observer busy. The episode fails with {@code UNAVAILABLE} and
+   * {@code reason}; a late answer to its pending action request is ignored.
+   *
+   * @return true if an episode was running
+   */
+  public boolean abandon(String reason) {
+    Episode e = current;
+    if (e == null) {
+      return false;
+    }
+    current = null;
+    e.abandoned = true;
+    e.promise.tryFail(new RpcException(FailureCode.UNAVAILABLE, "observer '" + observerId + "' episode "
+        + e.episode + " abandoned at step " + e.step + ": " + reason));
+    return true;
   }
 
   /** The state of one running episode; confined to the runner's context. */
@@ -82,6 +112,8 @@ public final class EpisodeRunner {
     final Promise<RunEpisodeReply> promise = Promise.promise();
     float[] state;
     int step;
+    /** Set by {@link #abandon}: answers arriving afterwards are ignored. */
+    boolean abandoned;
 
     Episode(long episode, int n, ActionSource actions) {
       this.episode = episode;
@@ -105,13 +137,19 @@ public final class EpisodeRunner {
       Future<?> f;
       try {
         f = actions.selectAction(q).map(reply -> {
-          apply(reply.getAction());
+          if (!abandoned) {
+            // (An abandoned episode's environment may be the next episode's by now.)
+            apply(reply.getAction());
+          }
           return null;
         });
       } catch (RuntimeException ex) {
         f = Future.failedFuture(ex);
       }
       f.onComplete(ar -> {
+        if (abandoned) {
+          return;
+        }
         if (ar.failed()) {
           promise.fail(RpcException.of(ar.cause()));
         } else if (step == n) {

@@ -63,7 +63,9 @@ public final class ObserverCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    return ServiceLauncher.of(spec, ops, "consumers").serve(() -> {
+    // "agent": registered with an agent, i.e. in its rounds; DOWN with the reason while not
+    // (no agent yet, the agent restarted, this node was cut off), until it registers again.
+    return ServiceLauncher.of(spec, ops, "consumers", "agent").serve(() -> {
       NodeConfig nodeConfig = node.toConfig();
       if (index < -1) {
         throw new IllegalArgumentException("--index must be >= 0, or -1 for the next free one; got " + index);
@@ -92,7 +94,13 @@ public final class ObserverCommand implements Callable<Integer> {
       config = new ObserverConfig(id == null || id.isBlank() ? Addresses.defaultObserverId(claimed) : id,
           claimed, seed, actionTimeoutMs, true);
     }
-    n.vertx().deployVerticle(new ObserverVerticle(config)).await();
+    n.vertx().deployVerticle(new ObserverVerticle(config).onRegistration((registered, reason) -> {
+      if (registered) {
+        started.readiness().set("agent", true);
+      } else {
+        started.readiness().down("agent", reason);
+      }
+    })).await();
     started.readiness().set("consumers", true);
     System.out.println("observer " + config.id() + ": " + started.opsLine());
     // The bench and scripts wait for this exact line.

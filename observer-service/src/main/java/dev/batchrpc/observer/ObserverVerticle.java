@@ -8,8 +8,11 @@ import dev.batchrpc.proto.v1.RegisterObserverRequest;
 import dev.batchrpc.proto.v1.RunEpisodeRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.node.Node;
+import dev.batchrpc.runtime.node.Nodes;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.spi.cluster.NodeListener;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -24,9 +27,20 @@ import java.util.logging.Logger;
  * {@code agent.select-action} on the event bus), unless another {@link ActionSource} was given.
  *
  * <p>Registration: when {@link ObserverConfig#register()} is set it announces itself at
- * {@code agent.register} after start, retrying every half second until an agent answers, and again
- * whenever an agent announces its start on {@link Addresses#AGENT_STARTED}; so observers and the
- * agent may start in any order.
+ * {@code agent.register} after start, retrying every half second until an agent answers; so
+ * observers and the agent may start in any order. It stays registered through the agent's
+ * restarts and its own absences (docs/fault-tolerance.md, "Rejoin"): it registers again, giving up
+ * an episode that waits for an action from a gone agent, when
+ * <ul>
+ *   <li>the agent's node (named in the registration's reply) leaves the cluster: the agent
+ *       crashed or stopped, or this node was cut off from it (paused, partitioned);</li>
+ *   <li>an agent announces its start on {@link Addresses#AGENT_STARTED} (a new one: it may be on
+ *       the same node as the one before);</li>
+ *   <li>this node rejoins the cluster after a split ({@link Nodes#watchRejoins}): the agent
+ *       dropped this observer meanwhile.</li>
+ * </ul>
+ * {@link #onRegistration} hears each change (the observer command's {@code /health/ready}
+ * condition "agent": DOWN with the reason while it is not registered).
  *
  * <p>Thread confinement: the environment and the episode state live on this verticle's event loop.
  */
@@ -42,6 +56,23 @@ public final class ObserverVerticle extends VerticleBase {
   private AgentActions agentActions;
   private boolean stopped;
   private long registerTimer = -1;
+  /** The node of the agent this observer is registered with; null while it is not registered. */
+  private String agentNode;
+  private Registration registration = (registered, reason) -> { };
+  private Node.Watch members;
+  private Node.Watch rejoins;
+
+  /** Hears the observer's registration come and go. */
+  @FunctionalInterface
+  public interface Registration {
+    /**
+     * Called on the observer's event loop at each change.
+     *
+     * @param registered whether the agent counts this observer now
+     * @param reason why not (null when registered)
+     */
+    void changed(boolean registered, String reason);
+  }
 
   /** An observer asking the agent over the event bus. */
   public ObserverVerticle(ObserverConfig config) {
@@ -58,6 +89,15 @@ public final class ObserverVerticle extends VerticleBase {
     this.actionSourceOverride = actions;
   }
 
+  /**
+   * Sets what hears the registration come and go; call before deploying. It hears
+   * {@code (false, reason)} at once when the deployment registers.
+   */
+  public ObserverVerticle onRegistration(Registration listener) {
+    this.registration = java.util.Objects.requireNonNull(listener, "listener");
+    return this;
+  }
+
   @Override
   public Future<?> start() {
     ProtobufCodec.register(vertx);
@@ -71,9 +111,49 @@ public final class ObserverVerticle extends VerticleBase {
     if (!config.register()) {
       return episodes;
     }
-    Future<Void> agentStarts = vertx.eventBus().consumer(Addresses.AGENT_STARTED, m -> register())
-        .completion();
+    registration.changed(false, "not registered with an agent yet");
+    members = Nodes.watchMembers(vertx, new NodeListener() {
+      @Override
+      public void nodeAdded(String nodeId) {
+        // A new agent announces itself on agent.started.
+      }
+
+      @Override
+      public void nodeLeft(String nodeId) {
+        if (nodeId.equals(agentNode)) {
+          agentLost("the agent's node " + nodeId + " left the cluster");
+        }
+      }
+    });
+    rejoins = Nodes.watchRejoins(vertx, () -> agentLost("this node rejoined the cluster after a split"));
+    // A new agent, on another node or on the same one (redeployed): any episode still running
+    // belongs to the one before it (an agent announces itself before its first episode, on the
+    // same connection as its run-episode calls, so never during one of its own).
+    Future<Void> agentStarts = vertx.eventBus().consumer(Addresses.AGENT_STARTED, m -> {
+      String from = m.headers().get(Addresses.NODE_HEADER);
+      agentLost("a new agent started" + (from == null ? "" : " on node " + from));
+    }).completion();
     return Future.all(episodes, agentStarts).onSuccess(v -> register());
+  }
+
+  /**
+   * The agent this observer was registered with is gone, or no longer counts it: give up an
+   * episode that waits for its actions and register again. Event loop only.
+   */
+  private void agentLost(String reason) {
+    if (stopped) {
+      return;
+    }
+    agentNode = null;
+    if (agentActions != null) {
+      // The next step asks where the (new) agent's data channel is.
+      agentActions.close();
+    }
+    if (runner.abandon(reason)) {
+      LOG.log(Level.INFO, "observer ''{0}'': episode abandoned: {1}", new Object[] {config.id(), reason});
+    }
+    registration.changed(false, "not registered with an agent: " + reason + "; registering again");
+    register();
   }
 
   @Override
@@ -81,6 +161,12 @@ public final class ObserverVerticle extends VerticleBase {
     stopped = true;
     if (registerTimer >= 0) {
       vertx.cancelTimer(registerTimer);
+    }
+    if (members != null) {
+      members.cancel();
+    }
+    if (rejoins != null) {
+      rejoins.cancel();
     }
     return agentActions == null ? Future.succeededFuture() : agentActions.close();
   }
@@ -95,8 +181,17 @@ public final class ObserverVerticle extends VerticleBase {
     // The node header every clustered node stamps on what it sends lets the agent drop this
     // observer when its node leaves the cluster.
     vertx.eventBus().<RegisterObserverReply>request(Addresses.AGENT_REGISTER, q, ProtobufCodec.options(5_000))
-        .onSuccess(reply -> LOG.fine(() -> "observer '" + config.id() + "' registered; the agent knows "
-            + reply.body().getObserverCount() + " observer(s)"))
+        .onSuccess(reply -> {
+          // The header every clustered node stamps on its replies names the agent's node: its
+          // departure means this registration is gone. (A local agent's node is never left.)
+          agentNode = reply.headers().get(Addresses.NODE_HEADER);
+          if (agentNode == null) {
+            agentNode = Node.LOCAL_NODE_ID;
+          }
+          registration.changed(true, null);
+          LOG.fine(() -> "observer '" + config.id() + "' registered; the agent knows "
+              + reply.body().getObserverCount() + " observer(s)");
+        })
         .onFailure(e -> {
           RpcException r = RpcException.of(e);
           if (r.code() == FailureCode.UNAVAILABLE && !stopped) {
@@ -108,6 +203,7 @@ public final class ObserverVerticle extends VerticleBase {
           } else if (!stopped) {
             LOG.log(Level.WARNING, "observer ''{0}'': the agent refused the registration: {1}",
                 new Object[] {config.id(), r.getMessage()});
+            registration.changed(false, "the agent refused the registration: " + r.getMessage());
           }
         });
   }

@@ -60,7 +60,10 @@ class ServiceSettingsTest {
       new Case("--clustered", "observer"),
       new Case("--device", "demo", "--device", "tpu"),
       new Case("--rounds", "demo", "--rounds", "0"),
-      new Case("--metrics-port", "demo", "--metrics-port", "70000"));
+      new Case("--metrics-port", "demo", "--metrics-port", "70000"),
+      new Case("--max-connections", "ps", "--max-connections", "0"),
+      new Case("--idle-timeout-s", "agent", "--idle-timeout-s", "-1"),
+      new Case("--header-timeout-s", "trainer", "--header-timeout-s", "0"));
 
   @Test
   @Timeout(value = 60, unit = TimeUnit.SECONDS)

@@ -73,8 +73,16 @@ final class EventBusPsClient implements PsClient {
       @Override
       public void nodeLeft(String nodeId) {
         if (nodeId.equals(serverNode)) {
-          serverLost(nodeId);
+          serverLost("the parameter server's node " + nodeId + " left the cluster");
         }
+      }
+    });
+    // Cut off from the cluster (paused, partitioned) and merged back: the server dropped this
+    // trainer meanwhile and will not answer what was in flight; the retry registers it again.
+    Nodes.watchRejoins(vertx, () -> {
+      String server = serverNode;
+      if (server != null) {
+        serverLost("this node rejoined the cluster after a split (the parameter server dropped this trainer)");
       }
     });
   }
@@ -197,10 +205,9 @@ final class EventBusPsClient implements PsClient {
   }
 
   /** The server's node left: nothing in flight will be answered, and its data channel is gone. */
-  private void serverLost(String nodeId) {
+  private void serverLost(String why) {
     serverNode = null;
-    RpcException gone = new RpcException(FailureCode.UNAVAILABLE, "the parameter server's node " + nodeId
-        + " left the cluster; the call will not be answered");
+    RpcException gone = new RpcException(FailureCode.UNAVAILABLE, why + "; the call will not be answered");
     for (Promise<?> p : inFlight) {
       if (inFlight.remove(p)) {
         p.tryFail(gone);

@@ -121,7 +121,9 @@ public final class TrainerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    return ServiceLauncher.of(spec, ops, "model").run(() -> {
+    // "rounds": the last call to the server was answered (ReadinessPsClient); DOWN with the
+    // reason while the trainer rides out an outage or rejoins after a split.
+    return ServiceLauncher.of(spec, ops, "model", ReadinessPsClient.CONDITION).run(() -> {
       String trainerId = id == null || id.isBlank() ? defaultId() : id.trim();
       if (!dev.batchrpc.proto.Addresses.isValidId(trainerId)) {
         throw new IllegalArgumentException("--id must be 1-" + dev.batchrpc.proto.Addresses.MAX_ID_LENGTH
@@ -143,9 +145,9 @@ public final class TrainerCommand implements Callable<Integer> {
   /** Fetches the model (waiting for the server), then takes part in {@code --batches} rounds. */
   private int train(Started started, String trainerId, GradientTask gradientTask, SocketAddress grpcServer) {
     Vertx vertx = started.node().vertx();
-    PsClient client = grpcServer == null ? PsClient.eventBus(vertx, timeoutMs)
+    PsClient client = new ReadinessPsClient(grpcServer == null ? PsClient.eventBus(vertx, timeoutMs)
         // the server's limits bound the messages; the client accepts any model it sends
-        : PsClient.grpc(vertx, grpcServer, Integer.MAX_VALUE, timeoutMs);
+        : PsClient.grpc(vertx, grpcServer, Integer.MAX_VALUE, timeoutMs), started.readiness());
     waitForServer(vertx, client, trainerId, System.nanoTime() + waitForPsMs * 1_000_000).await();
     started.readiness().set("model", true);
     System.out.println("trainer " + trainerId + ": " + started.opsLine());

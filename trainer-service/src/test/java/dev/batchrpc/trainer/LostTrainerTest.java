@@ -191,9 +191,7 @@ class LostTrainerTest {
   }
 
   private static void signal(Process p, String signal) throws Exception {
-    Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).inheritIO().start();
-    assertThat(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0)
-        .as("kill -%s %d", signal, p.pid()).isTrue();
+    LoopbackNodes.signal(p.pid(), signal);
   }
 
   private Process spawnTrainer(String seedMember, String id) throws IOException {

@@ -1,5 +1,6 @@
 package dev.batchrpc.runtime.cli;
 
+import dev.batchrpc.runtime.net.ConnectionLimits;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.ops.OpsServer;
 import dev.batchrpc.runtime.ops.Readiness;
@@ -9,7 +10,8 @@ import picocli.CommandLine.Option;
 /**
  * The operations-endpoint settings every service command shares, as a picocli mixin
  * ({@code @Mixin OpsOptions ops;}): where {@link OpsServer} serves {@code /metrics},
- * {@code /health/live} and {@code /health/ready}. Each flag falls back to its {@code BATCHRPC_*}
+ * {@code /health/live} and {@code /health/ready}, and the {@link ConnectionLimits} of every
+ * listener of the process (installed on the node by {@link #start}). Each flag falls back to its {@code BATCHRPC_*}
  * environment variable ({@link EnvDefaults}), like {@link NodeOptions}.
  */
 public final class OpsOptions {
@@ -27,6 +29,27 @@ public final class OpsOptions {
       description = "Address the ops endpoint binds (containers: 0.0.0.0). "
           + "Default: ${DEFAULT-VALUE}.")
   String opsHost = "127.0.0.1";
+
+  @Option(names = "--max-connections", defaultValue = "1024",
+      description = "Connections each listener of this process (ops endpoint, data channel, gRPC) holds "
+          + "at once; one more is closed when accepted. Default: ${DEFAULT-VALUE}.")
+  int maxConnections = ConnectionLimits.DEFAULTS.maxConnections();
+
+  @Option(names = "--idle-timeout-s", defaultValue = "300",
+      description = "Close a connection of the ops endpoint, the data channel or gRPC idle this long "
+          + "(the data channel: with no call waiting for its answer); 0: never. Keep it above "
+          + "--max-wait-ms. Default: ${DEFAULT-VALUE}.")
+  int idleTimeoutS = ConnectionLimits.DEFAULTS.idleTimeoutS();
+
+  @Option(names = "--header-timeout-s", defaultValue = "10",
+      description = "Close an ops-endpoint connection whose request headers are not complete this long "
+          + "after it opened or answered its previous request. Default: ${DEFAULT-VALUE}.")
+  int headerTimeoutS = ConnectionLimits.DEFAULTS.headerTimeoutS();
+
+  /** The listeners' limits ({@code --max-connections}, {@code --idle-timeout-s}, {@code --header-timeout-s}). */
+  public ConnectionLimits limits() {
+    return new ConnectionLimits(maxConnections, idleTimeoutS, headerTimeoutS);
+  }
 
   /** {@code --metrics-port}. */
   public int metricsPort() {
@@ -51,6 +74,7 @@ public final class OpsOptions {
     if (opsHost == null || opsHost.isBlank()) {
       throw new IllegalArgumentException("--ops-host must not be blank");
     }
+    limits();
   }
 
   /**
@@ -63,6 +87,8 @@ public final class OpsOptions {
    */
   public Future<String> start(Node node, Readiness readiness) {
     validate();
+    // Before any server of the node listens: the data channel and gRPC read them too.
+    ConnectionLimits.install(node.vertx(), limits());
     if (metricsPort < 0) {
       return Future.succeededFuture("no ops endpoint (--metrics-port -1)");
     }

@@ -5,6 +5,7 @@ import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.DataHeader;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.VertxInternals;
+import dev.batchrpc.runtime.net.ConnectionLimits;
 import dev.batchrpc.runtime.net.Tls;
 import io.netty.buffer.ByteBuf;
 import io.vertx.core.Context;
@@ -18,6 +19,8 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -37,6 +40,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * answered) stay under {@code inFlightBudgetBytes} ({@code UNAVAILABLE} beyond it: retry later).
  * A payload is released when its call's future completes (success or failure), and a stream cut
  * in the middle of a frame releases the partial payload.
+ *
+ * <p>Bounded connections ({@link ConnectionLimits}): at most {@code --max-connections} at once
+ * (one more is closed when accepted), and a connection idle for {@code --idle-timeout-s} with no
+ * call waiting for its answer is closed (its client reconnects on its next call).
+ *
+ * <p>Length: just over 350 lines on purpose: a connection's frames, refusals, budget and idleness
+ * share its state and are checked together here.
  *
  * <p>Threads: each connection lives on one event loop; methods are called there and their futures
  * may complete anywhere (the reply is written from where they complete).
@@ -118,6 +128,9 @@ public final class DataServer {
     }
     BufferPool pool = new BufferPool(retainedBytes);
     AtomicLong inFlight = new AtomicLong();
+    ConnectionLimits limits = ConnectionLimits.of(vertx);
+    // One cap for the listener, over all its event loops' servers.
+    ConnectionLimits.Gate gate = limits.gate();
     Map<String, Method> table = Map.copyOf(methods);
     List<NetServer> servers = new ArrayList<>();
     // Vert.x shares one bound port between servers of an instance that listen on the same port;
@@ -127,12 +140,12 @@ public final class DataServer {
     Context firstContext = eventLoops == 1 && home != null && home.isEventLoopContext()
         ? home : VertxInternals.newEventLoopContext(vertx);
     Future<Integer> first = listenOn(vertx, firstContext, host, shared, table, maxPayloadBytes,
-        inFlightBudgetBytes, pool, inFlight, servers);
+        inFlightBudgetBytes, pool, inFlight, servers, limits, gate);
     return first.compose(actual -> {
       List<Future<Integer>> more = new ArrayList<>();
       for (int i = 1; i < eventLoops; i++) {
         more.add(listenOn(vertx, VertxInternals.newEventLoopContext(vertx), host, shared, table,
-            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers));
+            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
       }
       return Future.all(more).map(v -> new DataServer(List.copyOf(servers), actual, pool, inFlight));
     }).recover(e -> {
@@ -148,7 +161,7 @@ public final class DataServer {
   /** Binds one server on an event-loop context, so its connections live on that loop. */
   private static Future<Integer> listenOn(Vertx vertx, Context ctx, String host, int port,
       Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
-      List<NetServer> servers) {
+      List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
     Promise<Integer> bound = VertxInternals.promise(ctx);
     ctx.runOnContext(v -> {
       NetServerOptions options = Tls.dataServer(vertx, new NetServerOptions().setTcpNoDelay(true));
@@ -156,7 +169,15 @@ public final class DataServer {
       synchronized (servers) {
         servers.add(server);
       }
-      server.connectHandler(so -> new Connection(so, methods, maxPayloadBytes, budget, pool, inFlight))
+      server.connectHandler(so -> {
+        if (!gate.admit()) {
+          LOG.log(System.Logger.Level.WARNING, "data channel: refused a connection from " + so.remoteAddress()
+              + ": " + limits.maxConnections() + " are open (--max-connections)");
+          so.close();
+          return;
+        }
+        new Connection(vertx, so, methods, maxPayloadBytes, budget, pool, inFlight, limits.idleTimeoutS(), gate);
+      })
           .listen(port, host)
           .map(NetServer::actualPort)
           .onComplete(bound);
@@ -197,16 +218,36 @@ public final class DataServer {
     private final FrameReader reader;
     /** The payload bytes admitted for the frame being received (0 between frames); event loop only. */
     private long receiving;
+    /** Calls of this connection waiting for their answer (answers may complete on another thread). */
+    private final AtomicInteger pending = new AtomicInteger();
+    /** When this connection last read or answered ({@link System#nanoTime()}). */
+    private volatile long lastActive = System.nanoTime();
+    private final Vertx vertx;
+    private long idleTimer = -1;
+    private boolean closed;
 
-    Connection(NetSocket so, Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool,
-        AtomicLong inFlight) {
+    Connection(Vertx vertx, NetSocket so, Map<String, Method> methods, long maxPayloadBytes, long budget,
+        BufferPool pool, AtomicLong inFlight, int idleTimeoutS, ConnectionLimits.Gate gate) {
+      this.vertx = vertx;
       this.socket = so;
       this.methods = methods;
       this.budget = budget;
       this.inFlight = inFlight;
       this.reader = new FrameReader(pool, maxPayloadBytes, this, new Sink(pool));
-      VertxInternals.messageHandler(socket, reader.messageHandler());
+      io.vertx.core.Handler<Object> frames = reader.messageHandler();
+      VertxInternals.messageHandler(socket, msg -> {
+        lastActive = System.nanoTime();
+        frames.handle(msg);
+      });
+      if (idleTimeoutS > 0) {
+        checkIdle(TimeUnit.SECONDS.toNanos(idleTimeoutS));
+      }
       socket.closeHandler(v -> {
+        closed = true;
+        gate.closed();
+        if (idleTimer >= 0) {
+          vertx.cancelTimer(idleTimer);
+        }
         if (reader.midFrame()) {
           LOG.log(System.Logger.Level.DEBUG, "data channel from " + so.remoteAddress()
               + " closed in the middle of a frame; its partial payload is dropped");
@@ -218,6 +259,27 @@ public final class DataServer {
       });
       socket.exceptionHandler(e -> LOG.log(System.Logger.Level.DEBUG, "data channel from "
           + so.remoteAddress() + ": " + e));
+    }
+
+    /**
+     * Closes the connection once it has been idle for {@code idleNanos}: nothing read or answered,
+     * and no call waiting for its answer (a trainer's update may wait in a long round). A trainer's
+     * client reconnects on its next call.
+     */
+    private void checkIdle(long idleNanos) {
+      long idle = System.nanoTime() - lastActive;
+      boolean waiting = pending.get() > 0;
+      if (!closed && !waiting && idle >= idleNanos) {
+        LOG.log(System.Logger.Level.DEBUG, "data channel from " + socket.remoteAddress() + " idle for "
+            + TimeUnit.NANOSECONDS.toSeconds(idle) + " s (--idle-timeout-s); closed");
+        socket.close();
+        return;
+      }
+      if (closed) {
+        return;
+      }
+      long wait = waiting ? idleNanos : idleNanos - idle;
+      idleTimer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(wait)), t -> checkIdle(idleNanos));
     }
 
     @Override
@@ -252,6 +314,7 @@ public final class DataServer {
       public void frame(DataHeader header, ByteBuffer payload) {
         long bytes = receiving;
         receiving = 0;
+        pending.incrementAndGet();
         Future<Reply> answer;
         try {
           answer = methods.get(header.getMethod()).call(header, payload);
@@ -261,6 +324,8 @@ public final class DataServer {
         answer.onComplete(ar -> {
           pool.release(payload);
           inFlight.addAndGet(-bytes);
+          pending.decrementAndGet();
+          lastActive = System.nanoTime();
           if (ar.succeeded()) {
             Reply r = ar.result();
             Future<Void> sent = write(Frames.reply(header.getCallId(), r.body()), r.payload());

@@ -98,7 +98,19 @@ public final class GrpcServices {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(maxMessageBytes)
         .setScheduleDeadlineAutomatically(true));
     addService(grpc, service, maxMessageBytes);
-    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()))
+    dev.batchrpc.runtime.net.ConnectionLimits limits = dev.batchrpc.runtime.net.ConnectionLimits.of(vertx);
+    dev.batchrpc.runtime.net.ConnectionLimits.Gate gate = limits.gate();
+    // Connection hygiene (docs/bad-input.md): at most --max-connections at once, closed when
+    // idle --idle-timeout-s (neither read nor written: longer than any round's wait).
+    return vertx.createHttpServer(Tls.grpcServer(vertx, new HttpServerOptions()
+            .setIdleTimeout(limits.idleTimeoutS()).setIdleTimeoutUnit(java.util.concurrent.TimeUnit.SECONDS)))
+        .connectionHandler(conn -> {
+          if (!gate.admit()) {
+            conn.close();
+            return;
+          }
+          conn.closeHandler(v -> gate.closed());
+        })
         .requestHandler(grpc)
         .listen(port, host)
         .recover(e -> Future.failedFuture(dev.batchrpc.runtime.net.Ports.bindFailure(e, "gRPC port", "--grpc-port",

@@ -1,6 +1,7 @@
 package dev.batchrpc.runtime.node;
 
 import com.hazelcast.config.Config;
+import com.hazelcast.core.LifecycleEvent;
 import io.vertx.core.spi.cluster.NodeListener;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 import java.util.List;
@@ -19,6 +20,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 final class FanOutClusterManager extends HazelcastClusterManager {
 
   private final List<NodeListener> extra = new CopyOnWriteArrayList<>();
+  private final List<Runnable> rejoins = new CopyOnWriteArrayList<>();
   private volatile boolean installed;
 
   FanOutClusterManager(Config config) {
@@ -57,5 +59,28 @@ final class FanOutClusterManager extends HazelcastClusterManager {
 
   void removeListener(NodeListener listener) {
     extra.remove(listener);
+  }
+
+  /**
+   * Hazelcast merged this member back into a cluster it had been split from (it was paused or
+   * partitioned past the member timeout, formed a cluster of its own, and the split-brain check
+   * found the larger cluster again). Vert.x first republishes this node's registrations and node
+   * info (its own handling of the event); then the rejoin listeners hear of it: the other members
+   * dropped this node's participants meanwhile, so they must register again.
+   */
+  @Override
+  public synchronized void stateChanged(LifecycleEvent event) {
+    super.stateChanged(event);
+    if (event.getState() == LifecycleEvent.LifecycleState.MERGED) {
+      rejoins.forEach(Runnable::run);
+    }
+  }
+
+  void addRejoinListener(Runnable listener) {
+    rejoins.add(listener);
+  }
+
+  void removeRejoinListener(Runnable listener) {
+    rejoins.remove(listener);
   }
 }

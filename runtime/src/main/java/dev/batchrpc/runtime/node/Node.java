@@ -73,6 +73,16 @@ public final class Node {
     return Nodes.watchMembers(vertx, listener);
   }
 
+  /**
+   * Observes this node rejoining its cluster after a split (see {@link Nodes#watchRejoins}).
+   *
+   * @param onRejoin called on the caller's context once per merge
+   * @return a handle that stops the events
+   */
+  public Watch watchRejoins(Runnable onRejoin) {
+    return Nodes.watchRejoins(vertx, onRejoin);
+  }
+
   /** The registry's metrics in the Prometheus text format, for a {@code /metrics} endpoint. */
   public String scrape() {
     return registry.scrape();

@@ -39,6 +39,15 @@ public final class Nodes {
    */
   private static final Logger HAZELCAST_LOG = Logger.getLogger("com.hazelcast");
 
+  /**
+   * How often, in seconds, the master of a cluster looks for another cluster of the same name on
+   * its seed members and merges the smaller into the larger (Hazelcast's split-brain merge;
+   * its defaults, 300 s for the first check and 120 s after, would keep a participant that was
+   * paused or partitioned away alone for minutes). The check costs one connection attempt per seed
+   * address that is not a member.
+   */
+  public static final int MERGE_CHECK_S = 5;
+
   /** System property: the number of Vert.x event loops (default: Vert.x's, twice the cores). */
   public static final String EVENT_LOOPS_PROPERTY = "batchrpc.event-loops";
 
@@ -95,7 +104,8 @@ public final class Nodes {
       options.setEventBusOptions(eventBus);
       FanOutClusterManager clusterManager = new FanOutClusterManager(hazelcastConfig(config));
       node = builder.with(options).withClusterManager(clusterManager).buildClustered()
-          .map(vertx -> new Node(vertx, registry, config, clusterManager));
+          .map(vertx -> new Node(vertx, registry, config, clusterManager))
+          .recover(e -> Future.failedFuture(startFailure(e, config)));
     }
     return node
         .map(Nodes::registerCodecs)
@@ -131,6 +141,54 @@ public final class Nodes {
     };
     cm.addListener(onContext);
     return () -> cm.removeListener(onContext);
+  }
+
+  /**
+   * A clustered node's failure to start, naming the flag and the port when a port was taken:
+   * Hazelcast's ({@code --cluster-port}, when it may not auto-increment) or the event bus's
+   * ({@code --event-bus-port}); any other failure as it is.
+   */
+  static Throwable startFailure(Throwable failure, NodeConfig config) {
+    StringBuilder text = new StringBuilder();
+    boolean bind = false;
+    for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      bind |= t instanceof java.net.BindException;
+      text.append(' ').append(t.getMessage());
+    }
+    String all = text.toString();
+    if (!bind && !all.contains("in use")) {
+      return failure;
+    }
+    // Hazelcast starts first: "Port [5701] is already in use and auto-increment is disabled".
+    if (all.contains("Port [") || all.contains("auto-increment")) {
+      return dev.batchrpc.runtime.net.Ports.bindFailure(failure, "Hazelcast port", "--cluster-port",
+          config.clusterHost(), config.clusterPort());
+    }
+    return dev.batchrpc.runtime.net.Ports.bindFailure(failure, "event-bus port", "--event-bus-port",
+        config.clusterHost(), config.eventBusPort());
+  }
+
+  /**
+   * Observes this node rejoining its cluster after a split: paused (SIGSTOP, a long GC) or
+   * partitioned away for longer than the member timeout, it was removed by the others, formed a
+   * cluster of its own, and has now been merged back (Hazelcast's split-brain check, every
+   * {@link #MERGE_CHECK_S} s). The others dropped its participants from their rounds meanwhile:
+   * a participant that hears this registers again. The callback runs on the caller's context (as
+   * {@link #watchMembers}); a node that is not clustered never sees it.
+   *
+   * @param vertx the node's Vert.x instance
+   * @param onRejoin called once per merge
+   * @return a handle that stops the events
+   */
+  public static Node.Watch watchRejoins(Vertx vertx, Runnable onRejoin) {
+    java.util.Objects.requireNonNull(onRejoin, "onRejoin");
+    if (!(VertxInternals.clusterManager(vertx) instanceof FanOutClusterManager cm)) {
+      return () -> { };
+    }
+    io.vertx.core.Context context = vertx.getOrCreateContext();
+    Runnable onContext = () -> context.runOnContext(v -> onRejoin.run());
+    cm.addRejoinListener(onContext);
+    return () -> cm.removeRejoinListener(onContext);
   }
 
   /**
@@ -205,6 +263,11 @@ public final class Nodes {
     int heartbeat = Math.max(1, config.memberTimeoutS() / 5);
     hz.setProperty("hazelcast.heartbeat.interval.seconds", Integer.toString(heartbeat));
     hz.setProperty("hazelcast.max.no.heartbeat.seconds", Integer.toString(config.memberTimeoutS()));
+    // A member removed for silence (SIGSTOP, a partition) that comes back forms a cluster of its
+    // own; it is merged back within MERGE_CHECK_S and its participants register again
+    // (watchRejoins; docs/fault-tolerance.md, "Rejoin").
+    hz.setProperty("hazelcast.merge.first.run.delay.seconds", Integer.toString(MERGE_CHECK_S));
+    hz.setProperty("hazelcast.merge.next.run.delay.seconds", Integer.toString(MERGE_CHECK_S));
     NetworkConfig network = hz.getNetworkConfig();
     network.setPort(config.clusterPort()).setPortAutoIncrement(config.clusterPortAutoIncrement());
     JoinConfig join = network.getJoin();

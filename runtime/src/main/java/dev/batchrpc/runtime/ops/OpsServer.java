@@ -2,17 +2,25 @@ package dev.batchrpc.runtime.ops;
 
 import dev.batchrpc.runtime.node.Node;
 import io.vertx.core.Future;
+import dev.batchrpc.runtime.net.ConnectionLimits;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonObject;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The operations endpoint of one process: {@code GET /metrics} (Prometheus text format from the
  * node's registry), {@code GET /health/live} (200 while the process serves requests) and
  * {@code GET /health/ready} (200 when every {@link Readiness} condition holds, else 503 with the
  * conditions as JSON). Used by Prometheus, docker compose health checks and Kubernetes probes.
+ *
+ * <p>Connections ({@link ConnectionLimits}): at most {@code --max-connections} at once, closed
+ * when idle for {@code --idle-timeout-s} and when a request's headers are not complete within
+ * {@code --header-timeout-s} of the connection's start or its previous response.
  *
  * <p>Scraping formats every meter, which can take milliseconds on a busy node, so it runs on a
  * worker, never on the event loop.
@@ -38,10 +46,59 @@ public final class OpsServer {
    * @return the started server
    */
   public static Future<OpsServer> start(Node node, String host, int port, Readiness readiness) {
-    HttpServer server = node.vertx().createHttpServer(new HttpServerOptions().setHost(host).setPort(port));
-    server.requestHandler(req -> handle(node, readiness, req));
+    ConnectionLimits limits = ConnectionLimits.of(node.vertx());
+    // HTTP/1.1 only (scrapers and probes speak nothing else): without h2c detection each accepted
+    // connection is an HTTP connection at once, so the cap and the header deadline start at the
+    // accept, not at the first bytes a client may never send.
+    HttpServer server = node.vertx().createHttpServer(new HttpServerOptions().setHost(host).setPort(port)
+        .setHttp2ClearTextEnabled(false)
+        .setIdleTimeout(limits.idleTimeoutS()).setIdleTimeoutUnit(TimeUnit.SECONDS));
+    ConnectionLimits.Gate gate = limits.gate();
+    // Connections waiting for their next request's headers, with the timer that closes them.
+    Map<HttpConnection, Long> awaitingHeaders = new ConcurrentHashMap<>();
+    long headerTimeoutMs = TimeUnit.SECONDS.toMillis(limits.headerTimeoutS());
+    server.connectionHandler(conn -> {
+      if (!gate.admit()) {
+        conn.close();
+        return;
+      }
+      awaitHeaders(node, conn, awaitingHeaders, headerTimeoutMs);
+      conn.closeHandler(v -> {
+        gate.closed();
+        Long timer = awaitingHeaders.remove(conn);
+        if (timer != null) {
+          node.vertx().cancelTimer(timer);
+        }
+      });
+    });
+    server.requestHandler(req -> {
+      HttpConnection conn = req.connection();
+      Long timer = awaitingHeaders.remove(conn);
+      if (timer != null) {
+        node.vertx().cancelTimer(timer);
+      }
+      // The next request on a kept-alive connection gets its own deadline.
+      req.response().endHandler(v -> awaitHeaders(node, conn, awaitingHeaders, headerTimeoutMs));
+      handle(node, readiness, req);
+    });
     return server.listen().map(OpsServer::new).recover(e -> Future.failedFuture(
         dev.batchrpc.runtime.net.Ports.bindFailure(e, "metrics port", "--metrics-port", host, port)));
+  }
+
+  /**
+   * Closes {@code conn} unless a request's headers arrive within the timeout: a client that opens
+   * a connection and sends nothing, or drips its header a byte at a time, does not hold it.
+   */
+  private static void awaitHeaders(Node node, HttpConnection conn, Map<HttpConnection, Long> awaiting, long ms) {
+    long timer = node.vertx().setTimer(ms, t -> {
+      if (awaiting.remove(conn) != null) {
+        conn.close();
+      }
+    });
+    Long previous = awaiting.put(conn, timer);
+    if (previous != null) {
+      node.vertx().cancelTimer(previous);
+    }
   }
 
   private static void handle(Node node, Readiness readiness, HttpServerRequest req) {
@@ -64,7 +121,12 @@ public final class OpsServer {
           for (Map.Entry<String, Boolean> e : readiness.snapshot().entrySet()) {
             checks.put(e.getKey(), e.getValue() ? "UP" : "DOWN");
           }
-          json(req, ready ? 200 : 503, new JsonObject().put("status", ready ? "UP" : "DOWN").put("checks", checks));
+          JsonObject body = new JsonObject().put("status", ready ? "UP" : "DOWN").put("checks", checks);
+          Map<String, String> reasons = readiness.reasons();
+          if (!reasons.isEmpty()) {
+            body.put("reasons", new JsonObject(new java.util.LinkedHashMap<>(reasons)));
+          }
+          json(req, ready ? 200 : 503, body);
           return;
         }
         default -> {

@@ -12,6 +12,7 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class Readiness {
 
   private final Map<String, Boolean> conditions = new ConcurrentHashMap<>();
+  private final Map<String, String> reasons = new ConcurrentHashMap<>();
 
   /** Registers a condition as not yet met (a service does this before it starts the work). */
   public Readiness require(String name) {
@@ -19,14 +20,33 @@ public final class Readiness {
     return this;
   }
 
-  /** Sets a condition. */
+  /** Sets a condition (and forgets the reason it was down). */
   public void set(String name, boolean ready) {
     conditions.put(name, ready);
+    if (ready) {
+      reasons.remove(name);
+    }
+  }
+
+  /**
+   * Sets a condition down, saying why (served with the conditions on {@code /health/ready}), e.g.
+   * "not in the rounds: the parameter server's node left the cluster; rejoining".
+   */
+  public void down(String name, String reason) {
+    reasons.put(name, reason);
+    conditions.put(name, Boolean.FALSE);
   }
 
   /** True when at least one condition is registered and all are met. */
   public boolean isReady() {
     return !conditions.isEmpty() && !conditions.containsValue(Boolean.FALSE);
+  }
+
+  /** Why conditions are down, where a reason was given ({@link #down}), sorted by name. */
+  public Map<String, String> reasons() {
+    Map<String, String> r = new TreeMap<>(reasons);
+    r.keySet().removeIf(name -> !Boolean.FALSE.equals(conditions.get(name)));
+    return r;
   }
 
   /** The conditions, sorted by name. */

@@ -62,12 +62,72 @@ public final class LoopbackNodes implements BeforeAllCallback, AfterAllCallback 
   }
 
   /**
+   * Starts a clustered node on 127.0.0.1 (Hazelcast on {@code port}, auto-incremented if taken)
+   * joining {@code members}, with a short member timeout, waiting up to 60 s; adds it to
+   * {@code started} (to close after the test).
+   */
+  public static Node start(String cluster, int port, List<String> members, int memberTimeoutS, List<Node> started)
+      throws Exception {
+    Node n = await(dev.batchrpc.runtime.node.Nodes.start(NodeConfig.clustered(cluster, LOOPBACK, port, members)
+        .withMemberTimeoutS(memberTimeoutS)), 60);
+    started.add(n);
+    return n;
+  }
+
+  /**
    * Crashes {@code node}: its Hazelcast instance is terminated at once, without telling the other
    * members, as a killed process would vanish. Its Vert.x is left to the caller to close.
    */
   public static void crash(Node node) {
     ((HazelcastClusterManager) VertxInternals.clusterManager(node.vertx()))
         .getHazelcastInstance().getLifecycleService().terminate();
+  }
+
+  /**
+   * Sends {@code signal} ("STOP", "CONT", "KILL") to a process, as an operator's {@code kill}
+   * would: a SIGSTOPped JVM stops answering heartbeats, exactly as a paused or partitioned one.
+   */
+  public static void signal(long pid, String signal) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+    if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+      throw new IllegalStateException("kill -" + signal + " " + pid + " failed");
+    }
+  }
+
+  /**
+   * Ends child processes a test may have left frozen: each is continued (SIGCONT) if alive, then
+   * closed ({@link dev.batchrpc.runtime.process.ChildJvm#close}).
+   */
+  public static void resumeAndClose(List<dev.batchrpc.runtime.process.ChildJvm> children) throws Exception {
+    for (dev.batchrpc.runtime.process.ChildJvm c : children) {
+      if (c.process().isAlive()) {
+        signal(c.pid(), "CONT");
+      }
+      c.close();
+    }
+  }
+
+  /** Polls {@code condition} every 20 ms until it holds; fails naming {@code what} after {@code seconds}. */
+  public static void waitUntil(String what, int seconds, java.util.concurrent.Callable<Boolean> condition)
+      throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (!condition.call()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting for " + what);
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  /** The body of {@code GET http://127.0.0.1:port/path} (any status), or the failure's text. */
+  public static String get(int port, String path) {
+    try {
+      return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + LOOPBACK + ":" + port
+              + path)).timeout(java.time.Duration.ofSeconds(5)).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    } catch (Exception e) {
+      return "failed: " + e;
+    }
   }
 
   /** Waits for {@code f}: its result, or its failure thrown. */

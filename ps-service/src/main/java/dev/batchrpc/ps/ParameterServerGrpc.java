@@ -8,6 +8,7 @@ import dev.batchrpc.proto.v1.ModelLayout;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcService;
 import dev.batchrpc.proto.v1.UpdateRequest;
+import dev.batchrpc.runtime.grpc.CallCancellation;
 import io.vertx.core.Future;
 
 /**
@@ -33,7 +34,9 @@ final class ParameterServerGrpc extends ParameterServerGrpcService {
 
   @Override
   public Future<ModelReply> updateAndFetchModel(UpdateRequest request) {
-    return server.updateAndFetch(request);
+    // A caller that cancels, or whose deadline passes, while its gradient waits in the open round
+    // takes it back: not applied, and its resend is accepted.
+    return server.updateAndFetch(request, CallCancellation.current(), "its gRPC call was cancelled or its deadline passed");
   }
 
   @Override

@@ -552,9 +552,9 @@ public final class ParameterServer {
    * reference taken by the round itself, before any caller is answered), to be released once
    * written.
    */
-  Future<Lease> updateAndFetchLeased(UpdateRequest request) {
+  Future<Lease> updateAndFetchLeased(UpdateRequest request, Future<Void> callerGone) {
     leased.put(request, null);
-    return updateAndFetch(request).transform(ar -> {
+    return updateAndFetch(request, callerGone, "its data-channel connection closed").transform(ar -> {
       PooledReply h = leased.remove(request);
       if (ar.failed()) {
         if (h != null) {

@@ -163,13 +163,42 @@ public final class Agent {
 
   /** Submits to the round and logs the latency (receipt to answer). Event loop. */
   Future<SelectActionReply> selectAction(SelectActionRequest q) {
+    return selectAction(q, null, null);
+  }
+
+  /**
+   * {@link #selectAction(SelectActionRequest)} for a caller that may give up: once
+   * {@code cancelled} completes, a step still in the open round leaves it (no action is sampled
+   * or recorded for it, the gate takes the step back so its resend is accepted); a step whose
+   * round closed is answered as usual. Event loop.
+   *
+   * @param cancelled completes when the caller gave up; null for never
+   * @param why how it gave up, for the failure's text
+   */
+  Future<SelectActionReply> selectAction(SelectActionRequest q, Future<?> cancelled, String why) {
     long t0 = System.nanoTime();
-    return round.submit(q.getObserverId(), q).andThen(ar -> {
+    String id = q.getObserverId();
+    Round<SelectActionRequest, SelectActionReply> in = round;
+    Future<SelectActionReply> answer = in.submit(id, q).andThen(ar -> {
       if (ar.succeeded()) {
         latencies.add(System.nanoTime() - t0);
         meters.actionServed();
       }
     });
+    if (cancelled != null) {
+      cancelled.onComplete(x -> {
+        if (!answer.isComplete()) {
+          // On the round's owner (this event loop): the withdrawal and the gate's take-back are
+          // one step there, so a resend that follows finds both undone.
+          context.runOnContext(v -> in.withdraw(id, q, why).onSuccess(left -> {
+            if (left) {
+              gate.takeBack(id, q.getEpisode(), q.getStep());
+            }
+          }));
+        }
+      });
+    }
+    return answer;
   }
 
   /** One round's forward passes, one per step present, on the worker (or inline). */

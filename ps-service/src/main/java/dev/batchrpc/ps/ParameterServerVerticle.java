@@ -91,8 +91,11 @@ public final class ParameterServerVerticle extends VerticleBase {
       server = ps;
       registerMeters(ps);
       // The same size limit as gRPC: a model-sized gradient plus the envelope.
-      Future<Void> update = Consumers.serve(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
-          UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(), ps::updateAndFetch).completion();
+      // A gradient still in the open round when its requester's timeout passes leaves the round.
+      Future<Void> update = Consumers.serveMessages(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
+          UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(),
+          (q, msg) -> Consumers.untilCallerGivesUp(vertx, msg, gone -> ps.updateAndFetch(q, gone,
+              "its event-bus requester's timeout passed"))).completion();
       // A trainer that fetches the model with its id and names its node is tracked: when that
       // node leaves the cluster, the trainer leaves the rounds.
       trainerNodes = ParticipantNodes.watch(vertx, id -> ps.leave(id));

@@ -152,6 +152,35 @@ class CancelledUpdateTest {
         .isEmpty();
   }
 
+  /** The same rule on the event bus: the requester's timeout, told in a header, withdraws the gradient. */
+  @Test
+  void anEventBusRequestWhoseTimeoutPassesInAnOpenRoundLeavesIt() throws Exception {
+    ModelSpec model = ModelSpec.mlp(4, 8, 3);
+    PsConfig config = PsConfig.of(2, model).withParticipants("a", "b");
+    ParameterServerVerticle v = new ParameterServerVerticle(config, new SimpleMeterRegistry());
+    vertx.deployVerticle(v).await(30, TimeUnit.SECONDS);
+    ParameterServer ps = v.server().await(30, TimeUnit.SECONDS);
+    int p = model.parameterCount();
+    SplittableRandom rnd = new SplittableRandom(6);
+    float[] abandoned = random(rnd, p);
+    float[] resent = random(rnd, p);
+    float[] fromB = random(rnd, p);
+    Future<Object> gaveUp = vertx.eventBus().request(dev.batchrpc.proto.Addresses.PS_UPDATE_AND_FETCH,
+        update("a", 0, abandoned), ProtobufCodec.options(300)).map(m -> m.body());
+    assertThat(gaveUp.transform(Future::succeededFuture).await(30, TimeUnit.SECONDS).failed()).isTrue();
+    waitUntil("a's gradient out of the open round", () -> ps.openArrivals().await(5, TimeUnit.SECONDS) == 0);
+
+    Future<ModelReply> a = ps.updateAndFetch(update("a", 0, resent));
+    waitUntil("a's resend in the open round", () -> ps.openArrivals().await(5, TimeUnit.SECONDS) == 1);
+    ModelReply rb = ps.updateAndFetch(update("b", 0, fromB)).await(30, TimeUnit.SECONDS);
+    assertThat(a.await(30, TimeUnit.SECONDS)).isSameAs(rb);
+    try (ParameterStore reference = new ParameterStore(new CpuBackend(), model.initialParameters(config.seed()), 2,
+        config.lr(), config.momentum())) {
+      reference.step(new FloatBuffer[] {wire(resent), wire(fromB)});
+      assertBitEqual(Tensors.toFloats(rb.getParameters()), reference.parameters());
+    }
+  }
+
   /**
    * A model summed on arrival ({@link ParameterServer#ACCUMULATE_FROM_PARAMETERS}): a gradient
    * already added to the round's running sum and then withdrawn leaves no trace; the round equals,

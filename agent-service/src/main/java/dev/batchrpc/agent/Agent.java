@@ -234,6 +234,14 @@ public final class Agent {
    *     leaves when that node does), or null over gRPC
    */
   Future<RegisterObserverReply> register(RegisterObserverRequest q, Message<?> via) {
+    String other = via == null ? null : observerNodes.boundElsewhere(q.getObserverId(), via);
+    if (other != null) {
+      // A second observer process under a live one's id: refused, so neither is cut off mid-run.
+      return Future.failedFuture(new RpcException(FailureCode.DUPLICATE, "observer id '" + q.getObserverId()
+          + "' is live on another cluster node (" + other + "): ids must be unique; start this observer "
+          + "with another --id or --index (a restarted observer is taken once its old node has left the "
+          + "cluster, within --member-timeout-s)"));
+    }
     int count;
     try {
       count = membership.register(q.getObserverId(), q.getGrpcEndpoint());

@@ -42,6 +42,8 @@ public final class ObserverVerticle extends VerticleBase {
   private ActionSource actions;
   private boolean stopped;
   private long registerTimer = -1;
+  /** Fails when the agent refuses this observer for good (not "no agent yet"). */
+  private final io.vertx.core.Promise<Void> refusal = io.vertx.core.Promise.promise();
 
   /** An observer asking the agent over the event bus. */
   public ObserverVerticle(ObserverConfig config) {
@@ -73,6 +75,16 @@ public final class ObserverVerticle extends VerticleBase {
     Future<Void> agentStarts = vertx.eventBus().consumer(Addresses.AGENT_STARTED, m -> register())
         .completion();
     return Future.all(episodes, agentStarts).onSuccess(v -> register());
+  }
+
+  /**
+   * Fails with the agent's refusal when it refuses this observer's registration for a reason
+   * that will not go away by retrying ({@code DUPLICATE}: another observer is live under this id;
+   * {@code UNKNOWN_PARTICIPANT}, {@code BAD_REQUEST}); the {@code observer} command then exits 1
+   * with it. Never completes otherwise.
+   */
+  public Future<Void> refused() {
+    return refusal.future();
   }
 
   @Override
@@ -107,6 +119,7 @@ public final class ObserverVerticle extends VerticleBase {
           } else if (!stopped) {
             LOG.log(Level.WARNING, "observer ''{0}'': the agent refused the registration: {1}",
                 new Object[] {config.id(), r.getMessage()});
+            refusal.tryFail(r);
           }
         });
   }

@@ -101,7 +101,7 @@ public final class ParameterServerVerticle extends VerticleBase {
       trainerNodes = ParticipantNodes.watch(vertx, id -> ps.leave(id));
       Future<Void> get = Consumers.serveMessages(vertx.eventBus(), Addresses.PS_GET_MODEL,
           GetModelRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
-          (q, msg) -> ps.getModel(q).onSuccess(reply -> {
+          (q, msg) -> refuseLiveElsewhere(q.getParticipantId(), msg).compose(v -> ps.getModel(q)).onSuccess(reply -> {
             if (!q.getParticipantId().isEmpty()) {
               trainerNodes.bind(q.getParticipantId(), msg);
             }
@@ -119,12 +119,33 @@ public final class ParameterServerVerticle extends VerticleBase {
             // The data channel carries no node header: the node is bound here, where a trainer
             // asks for the endpoint before its first fetch (and again after every reconnect).
             if (Addresses.isValidId(q.getParticipantId())) {
+              Future<Void> refused = refuseLiveElsewhere(q.getParticipantId(), msg);
+              if (refused.failed()) {
+                return refused;
+              }
               trainerNodes.bind(q.getParticipantId(), msg);
             }
             return Future.succeededFuture(endpoint());
           }).completion());
       return Future.all(List.of(update, get, layout, leave, data, startGrpc(ps)));
     }).onSuccess(v -> ready.complete(server)).onFailure(ready::tryFail);
+  }
+
+  /**
+   * Refuses ({@code DUPLICATE}) a registration under the id of a trainer that is live on another
+   * cluster node: a second trainer started with a running one's {@code --id} would otherwise send
+   * in its name (and one of the two be refused mid-run). A trainer whose node left the cluster
+   * (crashed, killed) is unbound, so its restart is taken once the cluster has dropped the old node.
+   */
+  private Future<Void> refuseLiveElsewhere(String id, io.vertx.core.eventbus.Message<?> registration) {
+    String other = id.isEmpty() ? null : trainerNodes.boundElsewhere(id, registration);
+    if (other == null) {
+      return Future.succeededFuture();
+    }
+    return Future.failedFuture(new dev.batchrpc.runtime.RpcException(dev.batchrpc.proto.FailureCode.DUPLICATE,
+        "trainer id '" + id + "' is live on another cluster node (" + other + "): ids must be unique; "
+            + "start this trainer with another --id (a restarted trainer is taken once its old node has "
+            + "left the cluster, within --member-timeout-s)"));
   }
 
   /** The server's own meters (the round's are registered by the round). */

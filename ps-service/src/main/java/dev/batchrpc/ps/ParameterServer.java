@@ -228,6 +228,19 @@ public final class ParameterServer {
     return checkpointer.describe();
   }
 
+  /**
+   * What is wrong with durability now (checkpoints failing, the loss bound not held), or null
+   * while all is well or without {@code --checkpoint-dir}; for {@code /health/ready}. Any thread.
+   */
+  public String checkpointDegradation() {
+    return checkpointer.degradation();
+  }
+
+  /** Model versions not yet in a durable checkpoint (0 without {@code --checkpoint-dir}). Any thread. */
+  public long checkpointLag() {
+    return checkpointer.lag();
+  }
+
   /** The model version restored from a checkpoint at start, or -1 when none was. */
   public long restoredVersion() {
     return checkpointer.restoredVersion();

@@ -211,6 +211,9 @@ public final class PsCommand implements Callable<Integer> {
     started.readiness().set("model", true);
     started.readiness().set("consumers", true);
     ParameterServer ps = verticle.server().await();
+    // Failing checkpoints: still ready (taking the ps out of its Service would stop training),
+    // reported as DEGRADED with the reason.
+    started.readiness().degradation("checkpoints", ps::checkpointDegradation);
     System.out.println("ps: serving " + config.model() + " for rounds of " + config.trainers()
         + " trainers (lr " + config.lr() + ", momentum " + config.momentum() + ") on " + ps.backendName()
         + "; event bus " + (n.isClustered() ? "clustered as " + n.nodeId() + " (cluster '"

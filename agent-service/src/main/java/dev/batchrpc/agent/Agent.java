@@ -65,6 +65,10 @@ import java.util.logging.Logger;
  * the gate, the latency log and the episode state live there. The {@link PolicyAgent} lives on the
  * worker (on the CPU a small step's forward pass may run inline on the event loop, see
  * {@link #INLINE_MAX_ROWS}).
+ *
+ * <p>Length: over 350 lines on purpose. The step round, its admission and withdrawal (the gate),
+ * the episodes and the membership share one event-loop-confined state; its parts are already out
+ * ({@code StepGate}, {@code StepBatcher}, {@code EpisodeRun}, {@code ObserverMembership}).
  */
 public final class Agent {
 

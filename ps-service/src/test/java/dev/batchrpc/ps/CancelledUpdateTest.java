@@ -11,6 +11,7 @@ import dev.batchrpc.proto.v1.ParameterServerGrpcClient;
 import dev.batchrpc.proto.v1.UpdateRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.grpc.GrpcCalls;
+import dev.batchrpc.runtime.testing.SevereLogs;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -21,15 +22,9 @@ import io.vertx.grpc.client.GrpcClientOptions;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -44,34 +39,18 @@ import org.junit.jupiter.api.Timeout;
 class CancelledUpdateTest {
 
   private Vertx vertx;
-  private final List<LogRecord> severe = new CopyOnWriteArrayList<>();
-  private final Handler severeLog = new Handler() {
-    @Override
-    public void publish(LogRecord r) {
-      if (r.getLevel().intValue() >= Level.SEVERE.intValue()) {
-        severe.add(r);
-      }
-    }
-
-    @Override
-    public void flush() {
-    }
-
-    @Override
-    public void close() {
-    }
-  };
+  private SevereLogs severe;
 
   @BeforeEach
   void start() {
     vertx = Vertx.vertx();
     ProtobufCodec.register(vertx);
-    Logger.getLogger("").addHandler(severeLog);
+    severe = SevereLogs.capture();
   }
 
   @AfterEach
   void stop() throws Exception {
-    Logger.getLogger("").removeHandler(severeLog);
+    severe.close();
     vertx.close().await(30, TimeUnit.SECONDS);
   }
 
@@ -148,8 +127,7 @@ class CancelledUpdateTest {
       reference.step(new FloatBuffer[] {wire(resent), wire(fromB)});
       assertBitEqual(Tensors.toFloats(ra.getParameters()), reference.parameters());
     }
-    assertThat(severe).as("nothing logged as SEVERE: %s", severe.stream().map(LogRecord::getMessage).toList())
-        .isEmpty();
+    assertThat(severe.messages()).as("nothing logged as SEVERE").isEmpty();
   }
 
   /** The same rule on the event bus: the requester's timeout, told in a header, withdraws the gradient. */

@@ -11,6 +11,7 @@ import dev.batchrpc.proto.v1.AgentGrpcClient;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.grpc.GrpcCalls;
+import dev.batchrpc.runtime.testing.SevereLogs;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -22,12 +23,7 @@ import io.vertx.junit5.VertxTestContext;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -61,24 +57,7 @@ class AgentCancelledStepTest {
   @Test
   @Timeout(value = 90, timeUnit = TimeUnit.SECONDS)
   void stepsWhoseCallersGaveUpLeaveTheRoundAndTheRunEndsLikeACleanOne(Vertx vertx, VertxTestContext ctx) {
-    List<LogRecord> severe = new CopyOnWriteArrayList<>();
-    Handler log = new Handler() {
-      @Override
-      public void publish(LogRecord r) {
-        if (r.getLevel().intValue() >= Level.SEVERE.intValue()) {
-          severe.add(r);
-        }
-      }
-
-      @Override
-      public void flush() {
-      }
-
-      @Override
-      public void close() {
-      }
-    };
-    Logger.getLogger("").addHandler(log);
+    SevereLogs severe = SevereLogs.capture();
     Map<String, String> abandonedHow = new ConcurrentHashMap<>();
     int[] port = new int[1];
     GrpcClient grpc = GrpcClient.client(vertx);
@@ -91,7 +70,7 @@ class AgentCancelledStepTest {
                   : late(AgentRuns.eventBus(v), v, abandoned), agent -> port[0] = agent.grpcPort())
               .map(dirty -> List.of(clean, dirty));
         })
-        .onComplete(ar -> Logger.getLogger("").removeHandler(log))
+        .onComplete(ar -> severe.close())
         .onComplete(ctx.succeeding(runs -> ctx.verify(() -> {
           // Both gave up waiting (the other observer was not there yet): never answered.
           assertThat(abandonedHow).containsOnlyKeys("grpc", "bus").doesNotContainValue("answered!");
@@ -102,7 +81,7 @@ class AgentCancelledStepTest {
               .isEqualTo(runs.get(0).episodes().get(1).runningReward());
           assertThat(AgentRuns.of(runs.get(1).exchanges(), "observer-0"))
               .hasSameSizeAs(AgentRuns.of(runs.get(0).exchanges(), "observer-0"));
-          assertThat(severe).as("nothing SEVERE: %s", severe.stream().map(LogRecord::getMessage).toList()).isEmpty();
+          assertThat(severe.messages()).as("nothing SEVERE").isEmpty();
           ctx.completeNow();
         })));
   }

@@ -65,6 +65,10 @@ import java.util.logging.Logger;
  * the gate, the latency log and the episode state live there. The {@link PolicyAgent} lives on the
  * worker (on the CPU a small step's forward pass may run inline on the event loop, see
  * {@link #INLINE_MAX_ROWS}).
+ *
+ * <p>Length: over 350 lines on purpose. The step round, its admission and withdrawal (the gate),
+ * the episodes and the membership share one event-loop-confined state; its parts are already out
+ * ({@code StepGate}, {@code StepBatcher}, {@code EpisodeRun}, {@code ObserverMembership}).
  */
 public final class Agent {
 
@@ -163,13 +167,42 @@ public final class Agent {
 
   /** Submits to the round and logs the latency (receipt to answer). Event loop. */
   Future<SelectActionReply> selectAction(SelectActionRequest q) {
+    return selectAction(q, null, null);
+  }
+
+  /**
+   * {@link #selectAction(SelectActionRequest)} for a caller that may give up: once
+   * {@code cancelled} completes, a step still in the open round leaves it (no action is sampled
+   * or recorded for it, the gate takes the step back so its resend is accepted); a step whose
+   * round closed is answered as usual. Event loop.
+   *
+   * @param cancelled completes when the caller gave up; null for never
+   * @param why how it gave up, for the failure's text
+   */
+  Future<SelectActionReply> selectAction(SelectActionRequest q, Future<?> cancelled, String why) {
     long t0 = System.nanoTime();
-    return round.submit(q.getObserverId(), q).andThen(ar -> {
+    String id = q.getObserverId();
+    Round<SelectActionRequest, SelectActionReply> in = round;
+    Future<SelectActionReply> answer = in.submit(id, q).andThen(ar -> {
       if (ar.succeeded()) {
         latencies.add(System.nanoTime() - t0);
         meters.actionServed();
       }
     });
+    if (cancelled != null) {
+      cancelled.onComplete(x -> {
+        if (!answer.isComplete()) {
+          // On the round's owner (this event loop): the withdrawal and the gate's take-back are
+          // one step there, so a resend that follows finds both undone.
+          context.runOnContext(v -> in.withdraw(id, q, why).onSuccess(left -> {
+            if (left) {
+              gate.takeBack(id, q.getEpisode(), q.getStep());
+            }
+          }));
+        }
+      });
+    }
+    return answer;
   }
 
   /** One round's forward passes, one per step present, on the worker (or inline). */
@@ -205,6 +238,14 @@ public final class Agent {
    *     leaves when that node does), or null over gRPC
    */
   Future<RegisterObserverReply> register(RegisterObserverRequest q, Message<?> via) {
+    String other = via == null ? null : observerNodes.boundElsewhere(q.getObserverId(), via);
+    if (other != null) {
+      // A second observer process under a live one's id: refused, so neither is cut off mid-run.
+      return Future.failedFuture(new RpcException(FailureCode.DUPLICATE, "observer id '" + q.getObserverId()
+          + "' is live on another cluster node (" + other + "): ids must be unique; start this observer "
+          + "with another --id or --index (a restarted observer is taken once its old node has left the "
+          + "cluster, within --member-timeout-s)"));
+    }
     int count;
     try {
       count = membership.register(q.getObserverId(), q.getGrpcEndpoint());

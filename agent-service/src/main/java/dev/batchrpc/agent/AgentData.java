@@ -38,6 +38,11 @@ final class AgentData {
 
       @Override
       public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
+        return call(header, payload, null);
+      }
+
+      @Override
+      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload, Future<Void> callerGone) {
         SelectActionRequest q;
         try {
           q = SelectActionRequest.parseFrom(header.getBody());
@@ -45,7 +50,9 @@ final class AgentData {
           return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
               "malformed SelectActionRequest on the data channel: " + e.getMessage()));
         }
-        return agent.selectAction(q).map(reply -> new DataServer.Reply(reply.toByteString(), null));
+        // A connection that closes while its step waits in the open round takes the step back.
+        return agent.selectAction(q, callerGone, "its data-channel connection closed")
+            .map(reply -> new DataServer.Reply(reply.toByteString(), null));
       }
     });
   }

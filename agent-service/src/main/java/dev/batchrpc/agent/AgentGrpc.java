@@ -27,7 +27,10 @@ final class AgentGrpc extends AgentGrpcService {
 
   @Override
   public Future<SelectActionReply> selectAction(SelectActionRequest request) {
-    return agent.selectAction(request);
+    // A caller that cancels, or whose deadline passes, while its step waits in the open round
+    // takes it back: no action is sampled or recorded for it, and its resend is accepted.
+    return agent.selectAction(request, dev.batchrpc.runtime.grpc.CallCancellation.current(),
+        "its gRPC call was cancelled or its deadline passed");
   }
 
   @Override

@@ -68,8 +68,11 @@ public final class AgentVerticle extends VerticleBase {
       agent = a;
       a.observersReady().onComplete(ready);
       List<Future<?>> needs = new ArrayList<>();
-      needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_SELECT_ACTION,
-          SelectActionRequest.getDefaultInstance(), Agent.MAX_MESSAGE_BYTES, a::selectAction).completion());
+      // A step still in the open round when its requester's timeout passes leaves the round.
+      needs.add(Consumers.serveMessages(vertx.eventBus(), Addresses.AGENT_SELECT_ACTION,
+          SelectActionRequest.getDefaultInstance(), Agent.MAX_MESSAGE_BYTES,
+          (q, msg) -> Consumers.untilCallerGivesUp(vertx, msg, gone -> a.selectAction(q, gone,
+              "its event-bus requester's timeout passed"))).completion());
       needs.add(Consumers.serveMessages(vertx.eventBus(), Addresses.AGENT_REGISTER,
           RegisterObserverRequest.getDefaultInstance(), Agent.MAX_MESSAGE_BYTES, a::register).completion());
       needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_LEAVE,

@@ -112,6 +112,18 @@ final class StepGate {
   }
 
   /**
+   * Un-counts a step that {@link #check} admitted and whose request then left its round (its
+   * caller gave up before the round closed), so the observer may send it again. Only its latest
+   * step of the running episode can be taken back; anything else is ignored.
+   */
+  void takeBack(String id, long episode, int step) {
+    int i = indexOf(id);
+    if (i >= 0 && open && episode == this.episode && next[i] == step + 1) {
+      next[i] = step;
+    }
+  }
+
+  /**
    * The state of a request as 4 floats: shape [4] (or the tutorial's [1, 4]).
    *
    * @throws RpcException {@code SHAPE_MISMATCH} otherwise

@@ -83,6 +83,17 @@ public final class ObserverCommand implements Callable<Integer> {
     });
   }
 
+  /**
+   * Exits 1 with the agent's refusal, off the event loop (the exit runs the launcher's shutdown
+   * hook, which closes the node and needs the event loops free).
+   */
+  private void exitRefused(String observerId, Throwable e) {
+    java.io.PrintWriter err = spec.commandLine().getErr();
+    err.println(spec.qualifiedName() + ": the agent refused observer '" + observerId + "': " + e.getMessage());
+    err.flush();
+    new Thread(() -> System.exit(1), "observer-refused").start();
+  }
+
   /** Claims the index when {@code --index -1}, deploys the observer and prints its start lines. */
   private void deploy(Started started, ObserverConfig validated) {
     Node n = started.node();
@@ -94,13 +105,17 @@ public final class ObserverCommand implements Callable<Integer> {
       config = new ObserverConfig(id == null || id.isBlank() ? Addresses.defaultObserverId(claimed) : id,
           claimed, seed, actionTimeoutMs, true);
     }
-    n.vertx().deployVerticle(new ObserverVerticle(config).onRegistration((registered, reason) -> {
+    ObserverVerticle observer = new ObserverVerticle(config).onRegistration((registered, reason) -> {
       if (registered) {
         started.readiness().set("agent", true);
       } else {
         started.readiness().down("agent", reason);
       }
-    })).await();
+    });
+    n.vertx().deployVerticle(observer).await();
+    String observerId = config.id();
+    // A refusal for good (another observer is live under this id): a loud exit, not an idle process.
+    observer.refused().onFailure(e -> exitRefused(observerId, e));
     started.readiness().set("consumers", true);
     System.out.println("observer " + config.id() + ": " + started.opsLine());
     // The bench and scripts wait for this exact line.

@@ -73,6 +73,8 @@ public final class ObserverVerticle extends VerticleBase {
      */
     void changed(boolean registered, String reason);
   }
+  /** Fails when the agent refuses this observer for good (not "no agent yet"). */
+  private final io.vertx.core.Promise<Void> refusal = io.vertx.core.Promise.promise();
 
   /** An observer asking the agent over the event bus. */
   public ObserverVerticle(ObserverConfig config) {
@@ -156,6 +158,16 @@ public final class ObserverVerticle extends VerticleBase {
     register();
   }
 
+  /**
+   * Fails with the agent's refusal when it refuses this observer's registration for a reason
+   * that will not go away by retrying ({@code DUPLICATE}: another observer is live under this id;
+   * {@code UNKNOWN_PARTICIPANT}, {@code BAD_REQUEST}); the {@code observer} command then exits 1
+   * with it. Never completes otherwise.
+   */
+  public Future<Void> refused() {
+    return refusal.future();
+  }
+
   @Override
   public Future<?> stop() {
     stopped = true;
@@ -204,6 +216,7 @@ public final class ObserverVerticle extends VerticleBase {
             LOG.log(Level.WARNING, "observer ''{0}'': the agent refused the registration: {1}",
                 new Object[] {config.id(), r.getMessage()});
             registration.changed(false, "the agent refused the registration: " + r.getMessage());
+            refusal.tryFail(r);
           }
         });
   }

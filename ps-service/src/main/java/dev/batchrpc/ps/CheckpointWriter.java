@@ -32,7 +32,10 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>A failed write is logged and counted ({@code ps.checkpoints{outcome=failed}}); training goes
  * on and the next checkpoint is due C rounds later (the bound does not hold across a failed
- * write: the disk decides).
+ * write: the disk decides). It says so: {@code ps.checkpoint.lag.versions} is the model's version
+ * less the newest durable checkpoint's, and while it exceeds C (or the last write failed)
+ * {@link #degradation()} names the failure, which {@code /health/ready} reports as
+ * {@code DEGRADED} (still ready: training goes on) and {@code ps.checkpoint.degraded} as 1.
  *
  * <p>Threads: every method except {@link #close()} runs on the round's worker thread (the store's),
  * so the schedule needs no lock; {@code durable} is written by the writer thread and read anywhere.
@@ -62,6 +65,10 @@ final class CheckpointWriter {
 
   /** The newest checkpoint on disk (the restored one, or 0: the seed's initial model). */
   private volatile long durable;
+  /** The model version after the latest step (worker writes, read anywhere). */
+  private volatile long modelVersion;
+  /** The latest write's failure, or null once a write succeeded after it (writer thread writes). */
+  private volatile String lastFailure;
 
   private CheckpointWriter(CheckpointDirectory dir, ModelSpec model, int every, boolean allowEmptyRestore,
       MeterRegistry registry) {
@@ -95,6 +102,13 @@ final class CheckpointWriter {
         .description("Checkpoints written or failed").register(meters);
     Gauge.builder("ps.checkpoint.version", this, c -> c.durable)
         .description("The model version of the newest checkpoint on disk")
+        .register(meters);
+    Gauge.builder("ps.checkpoint.lag.versions", this, CheckpointWriter::lag)
+        .description("Model versions not yet in a durable checkpoint (a crash loses them); over "
+            + "--checkpoint-every only while checkpoints fail")
+        .register(meters);
+    Gauge.builder("ps.checkpoint.degraded", this, c -> c.degradation() == null ? 0 : 1)
+        .description("1 while checkpoints fail and the loss bound does not hold (/health/ready: DEGRADED)")
         .register(meters);
   }
 
@@ -138,6 +152,7 @@ final class CheckpointWriter {
     CheckpointFile c = restored.checkpoint();
     durable = c.version();
     lastStarted = c.version();
+    modelVersion = c.version();
     LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
         "restored model version %d from %s in %.1f ms", c.version(), restored.file(), restoreNanos / 1e6));
     return c.state();
@@ -178,6 +193,30 @@ final class CheckpointWriter {
     return restored != null && restored.found() ? restored.checkpoint().version() : -1;
   }
 
+  /** Versions between the model and the newest durable checkpoint. Any thread. */
+  long lag() {
+    return Math.max(0, modelVersion - durable);
+  }
+
+  /**
+   * What is wrong with durability now, or null while checkpoints keep the loss bound: the latest
+   * write failed, or the model is more than {@code --checkpoint-every} versions past the newest
+   * durable checkpoint. Always null without {@code --checkpoint-dir}. Any thread.
+   */
+  String degradation() {
+    if (dir == null) {
+      return null;
+    }
+    String failure = lastFailure;
+    long lag = lag();
+    if (failure == null && lag <= every) {
+      return null;
+    }
+    return "checkpoints failing: the newest durable checkpoint is version " + durable + ", " + lag
+        + " version(s) behind the model (a crash would lose them; --checkpoint-every " + every + ")"
+        + (failure == null ? "" : "; last failure: " + failure);
+  }
+
   /** The newest durable checkpoint's version. */
   long durableVersion() {
     return durable;
@@ -207,6 +246,7 @@ final class CheckpointWriter {
       return;
     }
     long v = store.version();
+    modelVersion = v;
     if (inFlight != null) {
       if (v - durable > every && !inFlight.isDone()) {
         long t0 = System.nanoTime();
@@ -268,6 +308,7 @@ final class CheckpointWriter {
     try {
       dir.write(c);
       durable = Math.max(durable, c.version());
+      lastFailure = null;
       writeTimer.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
       written.increment();
     } catch (IOException | RuntimeException e) {
@@ -277,6 +318,7 @@ final class CheckpointWriter {
 
   private void fail(long version, Exception e) {
     failed.increment();
+    lastFailure = "version " + version + ": " + e;
     LOG.log(System.Logger.Level.WARNING, "checkpoint of model version " + version + " to " + dir.dir()
         + " failed (" + e + "); training goes on, the next checkpoint is due " + every + " rounds later");
   }

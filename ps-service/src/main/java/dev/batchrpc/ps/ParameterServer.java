@@ -86,6 +86,8 @@ public final class ParameterServer {
    */
   static final int ACCUMULATE_FROM_PARAMETERS = 1 << 20;
 
+  private static final System.Logger LOG = System.getLogger(ParameterServer.class.getName());
+
   /** The name of the server's one-thread worker (Vert.x's pool of that name). */
   private static final String WORKER_NAME = "ps.update.batch";
 
@@ -227,6 +229,19 @@ public final class ParameterServer {
     return checkpointer.describe();
   }
 
+  /**
+   * What is wrong with durability now (checkpoints failing, the loss bound not held), or null
+   * while all is well or without {@code --checkpoint-dir}; for {@code /health/ready}. Any thread.
+   */
+  public String checkpointDegradation() {
+    return checkpointer.degradation();
+  }
+
+  /** Model versions not yet in a durable checkpoint (0 without {@code --checkpoint-dir}). Any thread. */
+  public long checkpointLag() {
+    return checkpointer.lag();
+  }
+
   /** The model version restored from a checkpoint at start, or -1 when none was. */
   public long restoredVersion() {
     return checkpointer.restoredVersion();
@@ -330,6 +345,20 @@ public final class ParameterServer {
    * @return the model the round produced, or a failed future with an {@link RpcException}
    */
   public Future<ModelReply> updateAndFetch(UpdateRequest request) {
+    return updateAndFetch(request, null, null);
+  }
+
+  /**
+   * {@link #updateAndFetch(UpdateRequest)} for a caller that may give up: once {@code cancelled}
+   * completes, the gradient leaves the open round if that round has not closed (it is not applied
+   * and the trainer's resend is accepted, see {@link Round#withdraw}); once it has closed, it
+   * counts as usual. A request cancelled before it reached the round never joins it.
+   *
+   * @param cancelled completes when the caller gave up (a gRPC cancellation or deadline, a closed
+   *     data-channel connection, an event-bus requester's timeout); null for never
+   * @param why how the caller gave up, for logs and the failure's text
+   */
+  public Future<ModelReply> updateAndFetch(UpdateRequest request, Future<?> cancelled, String why) {
     String id = request.getParticipantId();
     if (!Addresses.isValidId(id)) {
       return Future.failedFuture(invalidId(id));
@@ -356,14 +385,34 @@ public final class ParameterServer {
       } catch (RpcException e) {
         return Future.failedFuture(e);
       }
-      return round.submit(id, request);
+      return submit(id, request, cancelled, why);
     }
     // A large gradient is scanned on the shared worker pool (unordered: trainers' scans run in
     // parallel), never on the event loop nor on the round's batch thread.
     return context.owner().<Void>executeBlocking(() -> {
       requireFinite(id, request.getGradients());
       return null;
-    }, false).compose(v -> round.submit(id, request));
+    }, false).compose(v -> submit(id, request, cancelled, why));
+  }
+
+  /** Joins the round, unless the caller gave up already; leaves it if the caller gives up while it is open. */
+  private Future<ModelReply> submit(String id, UpdateRequest request, Future<?> cancelled, String why) {
+    if (cancelled == null) {
+      return round.submit(id, request);
+    }
+    if (cancelled.isComplete()) {
+      return Future.failedFuture(new RpcException(FailureCode.UNAVAILABLE, "the update of '" + id
+          + "' was not taken: " + why));
+    }
+    Future<ModelReply> answer = round.submit(id, request);
+    cancelled.onComplete(x -> {
+      if (!answer.isComplete()) {
+        round.withdraw(id, request, why).onSuccess(left -> LOG.log(System.Logger.Level.DEBUG, () -> left
+            ? "ps: the update of '" + id + "' left the open round (" + why + "); not applied"
+            : "ps: the update of '" + id + "' stays in its closed round although " + why));
+      }
+    });
+    return answer;
   }
 
   private void requireFinite(String id, Tensor gradients) {
@@ -517,9 +566,9 @@ public final class ParameterServer {
    * reference taken by the round itself, before any caller is answered), to be released once
    * written.
    */
-  Future<Lease> updateAndFetchLeased(UpdateRequest request) {
+  Future<Lease> updateAndFetchLeased(UpdateRequest request, Future<Void> callerGone) {
     leased.put(request, null);
-    return updateAndFetch(request).transform(ar -> {
+    return updateAndFetch(request, callerGone, "its data-channel connection closed").transform(ar -> {
       PooledReply h = leased.remove(request);
       if (ar.failed()) {
         if (h != null) {

@@ -80,13 +80,19 @@ final class ParameterServerData {
 
       @Override
       public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
+        return call(header, payload, null);
+      }
+
+      @Override
+      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload, Future<Void> callerGone) {
         UpdateRequest q;
         try {
           q = TensorPayload.join(UpdateRequest.parseFrom(header.getBody()), payload);
         } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
           return Future.failedFuture(malformed("UpdateRequest", e));
         }
-        return ps.updateAndFetchLeased(q).map(ParameterServerData.this::split);
+        // A trainer whose connection closes while its gradient waits in the open round takes it back.
+        return ps.updateAndFetchLeased(q, callerGone).map(ParameterServerData.this::split);
       }
     });
   }

@@ -10,6 +10,7 @@ import dev.batchrpc.proto.v1.ModelLayout;
 import dev.batchrpc.proto.v1.ModelReply;
 import dev.batchrpc.proto.v1.ParameterServerGrpcService;
 import dev.batchrpc.proto.v1.UpdateRequest;
+import dev.batchrpc.runtime.grpc.CallCancellation;
 import io.vertx.core.Future;
 
 /**
@@ -36,7 +37,11 @@ final class ParameterServerGrpc extends ParameterServerGrpcService {
 
   @Override
   public Future<ModelReply> updateAndFetchModel(UpdateRequest request) {
-    return gate.server().compose(server -> server.updateAndFetch(request));
+    // A caller that cancels, or whose deadline passes, while its gradient waits in the open round
+    // takes it back: not applied, and its resend is accepted. (Read here, on the call's context.)
+    Future<Void> gone = CallCancellation.current();
+    return gate.server().compose(server -> server.updateAndFetch(request, gone,
+        "its gRPC call was cancelled or its deadline passed"));
   }
 
   @Override

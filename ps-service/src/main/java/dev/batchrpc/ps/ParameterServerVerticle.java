@@ -101,15 +101,18 @@ public final class ParameterServerVerticle extends VerticleBase {
     return ModelGate.open(context, config, registry).compose(g -> {
       gate = g;
       // The same size limit as gRPC: a model-sized gradient plus the envelope.
-      Future<Void> update = Consumers.serve(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
+      // A gradient still in the open round when its requester's timeout passes leaves the round.
+      Future<Void> update = Consumers.serveMessages(vertx.eventBus(), Addresses.PS_UPDATE_AND_FETCH,
           UpdateRequest.getDefaultInstance(), config.grpcMaxMessageBytes(),
-          q -> g.server().compose(ps -> ps.updateAndFetch(q))).completion();
+          (q, msg) -> Consumers.untilCallerGivesUp(vertx, msg, gone -> g.server().compose(ps -> ps.updateAndFetch(q,
+              gone, "its event-bus requester's timeout passed")))).completion();
       // A trainer that fetches the model with its id and names its node is tracked: when that
       // node leaves the cluster, the trainer leaves the rounds.
       trainerNodes = ParticipantNodes.watch(vertx, id -> g.server().compose(ps -> ps.leave(id)));
       Future<Void> get = Consumers.serveMessages(vertx.eventBus(), Addresses.PS_GET_MODEL,
           GetModelRequest.getDefaultInstance(), Consumers.DEFAULT_MAX_BYTES,
-          (q, msg) -> g.server().compose(ps -> ps.getModel(q)).onSuccess(reply -> {
+          (q, msg) -> refuseLiveElsewhere(q.getParticipantId(), msg).compose(v -> g.server())
+              .compose(ps -> ps.getModel(q)).onSuccess(reply -> {
             if (!q.getParticipantId().isEmpty()) {
               trainerNodes.bind(q.getParticipantId(), msg);
             }
@@ -133,6 +136,10 @@ public final class ParameterServerVerticle extends VerticleBase {
             // The data channel carries no node header: the node is bound here, where a trainer
             // asks for the endpoint before its first fetch (and again after every reconnect).
             if (Addresses.isValidId(q.getParticipantId())) {
+              Future<Void> refused = refuseLiveElsewhere(q.getParticipantId(), msg);
+              if (refused.failed()) {
+                return refused;
+              }
               trainerNodes.bind(q.getParticipantId(), msg);
             }
             return Future.succeededFuture(endpoint());
@@ -145,6 +152,23 @@ public final class ParameterServerVerticle extends VerticleBase {
       }
       return Future.all(List.of(update, get, layout, init, leave, endpoint, startGrpc(g)));
     }).onSuccess(v -> ready.complete(gate)).onFailure(ready::tryFail);
+  }
+
+  /**
+   * Refuses ({@code DUPLICATE}) a registration under the id of a trainer that is live on another
+   * cluster node: a second trainer started with a running one's {@code --id} would otherwise send
+   * in its name (and one of the two be refused mid-run). A trainer whose node left the cluster
+   * (crashed, killed) is unbound, so its restart is taken once the cluster has dropped the old node.
+   */
+  private Future<Void> refuseLiveElsewhere(String id, io.vertx.core.eventbus.Message<?> registration) {
+    String other = id.isEmpty() ? null : trainerNodes.boundElsewhere(id, registration);
+    if (other == null) {
+      return Future.succeededFuture();
+    }
+    return Future.failedFuture(new dev.batchrpc.runtime.RpcException(dev.batchrpc.proto.FailureCode.DUPLICATE,
+        "trainer id '" + id + "' is live on another cluster node (" + other + "): ids must be unique; "
+            + "start this trainer with another --id (a restarted trainer is taken once its old node has "
+            + "left the cluster, within --member-timeout-s)"));
   }
 
   /** The server's own meters (the round's are registered by the round). */

@@ -227,7 +227,12 @@ public final class PsCommand implements Callable<Integer> {
           + verticle.grpcPort() + " or the event bus (ps.init-model)") + "; other calls are UNAVAILABLE until then. "
           + "Ctrl-C to stop.");
     }
-    verticle.server().onSuccess(ps -> System.out.println(startLine(started, ps, verticle, dataChannel)));
+    verticle.server().onSuccess(ps -> {
+      // Failing checkpoints: still ready (taking the ps out of its Service would stop training),
+      // reported as DEGRADED with the reason.
+      started.readiness().degradation("checkpoints", ps::checkpointDegradation);
+      System.out.println(startLine(started, ps, verticle, dataChannel));
+    });
   }
 
   /** The line that says what the server serves, once it holds a model. */

@@ -215,6 +215,25 @@ class DataChannelTest {
     assertThat(dataServer().inFlightBytes()).isZero();
   }
 
+  /**
+   * Issue 11, row 7: a trainer whose connection closes while its gradient waits in the open round
+   * takes it back: not applied, its buffer released, and its resend (on a new connection) taken.
+   */
+  @Test
+  void aConnectionClosedWhileItsGradientWaitsInTheOpenRoundWithdrawsIt() throws Exception {
+    DataClient gone = connect();
+    Future<ModelReply> abandoned = update(gone, "a", 0, gradient(7, 0));
+    waitFor(() -> ps.openArrivals().await() == 1);
+    gone.close();
+    waitFor(() -> ps.openArrivals().await() == 0);
+    assertThat(abandoned.transform(Future::succeededFuture).await(20, java.util.concurrent.TimeUnit.SECONDS).failed())
+        .isTrue();
+    waitFor(() -> dataServer().inFlightBytes() == 0);
+    assertThat(ps.version()).isZero();
+    // The resend of "a" is not a duplicate, and the round holds only the resend and "b".
+    assertCleanRound(connect(), connect());
+  }
+
   @Test
   void aPayloadOfTheWrongSizeIsRefusedUnreadAndTheConnectionGoesOn() throws Exception {
     DataClient a = connect();

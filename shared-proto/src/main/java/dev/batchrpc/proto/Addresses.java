@@ -67,6 +67,14 @@ public final class Addresses {
    */
   public static final String NODE_HEADER = "batchrpc-node";
 
+  /**
+   * The header in which a requester says how long it waits for the reply, in milliseconds
+   * ({@link ProtobufCodec#options(long)} sets it): a service that parks the request (in an open
+   * round) takes it back once that long has passed since it arrived, as it does for a gRPC
+   * deadline. Counted from arrival, so never before the requester gave up.
+   */
+  public static final String CALLER_TIMEOUT_HEADER = "batchrpc-timeout-ms";
+
   /** The longest id accepted, so addresses, logs and metric descriptions stay bounded. */
   public static final int MAX_ID_LENGTH = 128;
 

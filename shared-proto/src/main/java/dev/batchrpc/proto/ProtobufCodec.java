@@ -120,7 +120,9 @@ public final class ProtobufCodec implements MessageCodec<Message, Message> {
   }
 
   /**
-   * Fresh delivery options naming this codec, with a reply timeout.
+   * Fresh delivery options naming this codec, with a reply timeout, also told to the receiver in
+   * the {@link Addresses#CALLER_TIMEOUT_HEADER} header (a request that waits in a round longer
+   * than its caller does leaves the round).
    *
    * @param sendTimeoutMs how long a request waits for its reply, in milliseconds, &gt; 0
    * @return options with the codec name and timeout set
@@ -129,7 +131,8 @@ public final class ProtobufCodec implements MessageCodec<Message, Message> {
     if (sendTimeoutMs <= 0) {
       throw new IllegalArgumentException("sendTimeoutMs must be > 0, was " + sendTimeoutMs);
     }
-    return options().setSendTimeout(sendTimeoutMs);
+    return options().setSendTimeout(sendTimeoutMs)
+        .addHeader(Addresses.CALLER_TIMEOUT_HEADER, Long.toString(sendTimeoutMs));
   }
 
   /**

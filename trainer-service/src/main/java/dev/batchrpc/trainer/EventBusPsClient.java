@@ -162,7 +162,14 @@ final class EventBusPsClient implements PsClient {
         .onComplete(ar -> {
           inFlight.remove(result);
           if (ar.failed()) {
-            result.tryFail(RpcException.of(ar.cause()));
+            RpcException e = RpcException.of(ar.cause());
+            if (e.code() == FailureCode.UNAVAILABLE && ch.client.isOpen()) {
+              // No reply in time: closing the connection tells the server this caller gave up,
+              // so a request still in its open round leaves it and the retry is not a DUPLICATE.
+              // The next call connects again.
+              ch.client.close();
+            }
+            result.tryFail(e);
             return;
           }
           DataClient.Response r = ar.result();

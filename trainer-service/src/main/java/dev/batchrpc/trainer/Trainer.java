@@ -41,10 +41,15 @@ import java.util.function.Consumer;
  * counts as an outage: {@code UNAVAILABLE} (no handler, a reply timeout, a closing server),
  * {@code UNKNOWN_PARTICIPANT} on an update (a fresh server in registration mode does not know the
  * trainer yet), {@code STALE_VERSION} or {@code FUTURE_VERSION} beyond the immediate retries (a
- * server restored an older or newer checkpoint) and {@code DUPLICATE} (this trainer's earlier request, whose reply timed out,
- * still waits in the server's open round). The outage and the recovery are logged on one line
+ * server restored an older or newer checkpoint). The outage and the recovery are logged on one line
  * each. Any other failure ({@code BAD_REQUEST}, {@code SHAPE_MISMATCH}, {@code NON_FINITE}, ...)
  * ends the run with that failure, as does an outage longer than the retry timeout.
+ *
+ * <p>{@code DUPLICATE} ends the run (exit 1): a request of this trainer that its caller gave up on
+ * leaves the server's open round at its timeout (a gRPC deadline, the event-bus timeout header, a
+ * data-channel connection closed on a timeout), so a request under this id in the open round is
+ * another process's: a second trainer started with this one's {@code --id}. Riding it out as an
+ * outage once let such a trainer report rounds it never took part in.
  *
  * <p>Threads: {@link #run()} runs the whole loop on one context of its own; the task is called on
  * worker threads, one call at a time, ordered by the chain of futures.
@@ -65,8 +70,7 @@ public final class Trainer {
   private static final System.Logger LOG = System.getLogger(Trainer.class.getName());
   /** Failures of an update that mean the server is gone, restarted or has moved on. */
   private static final Set<FailureCode> OUTAGE = EnumSet.of(FailureCode.UNAVAILABLE,
-      FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.FUTURE_VERSION,
-      FailureCode.DUPLICATE);
+      FailureCode.UNKNOWN_PARTICIPANT, FailureCode.STALE_VERSION, FailureCode.FUTURE_VERSION);
 
   /** One completed round, as seen by this trainer; {@code loss} is NaN for a task without one (replay). */
   public record Progress(String trainerId, int round, int batches, float loss, long modelVersion,
@@ -381,8 +385,10 @@ public final class Trainer {
     boolean isOutage = fetching ? e.code() == FailureCode.UNAVAILABLE : OUTAGE.contains(e.code());
     long now = System.nanoTime();
     if (!isOutage || retryTimeoutNanos == 0) {
+      String hint = e.code() == FailureCode.DUPLICATE ? " (another trainer runs with --id " + id
+          + ": ids must be unique; this run took part in " + round + " round(s))" : "";
       done.tryFail(new RpcException(e.code(), "trainer '" + id + "' round " + (round + 1)
-          + ": " + e.getMessage(), e));
+          + ": " + e.getMessage() + hint, e));
       return;
     }
     if (outage == null) {

@@ -203,7 +203,12 @@ public final class TrainerCommand implements Callable<Integer> {
   static Future<Void> waitForServer(Vertx vertx, PsClient client, String id, long deadlineNanos) {
     return client.getModel(id).<Void>mapEmpty().recover(e -> {
       RpcException r = RpcException.of(e);
-      if (r.code() != FailureCode.UNAVAILABLE || System.nanoTime() > deadlineNanos) {
+      if (r.code() != FailureCode.UNAVAILABLE) {
+        // Reached it, and it said no (a live trainer under this id, an id not in --participants).
+        return Future.failedFuture(new RpcException(r.code(), "the parameter server refused trainer '" + id
+            + "': " + r.getMessage()));
+      }
+      if (System.nanoTime() > deadlineNanos) {
         return Future.failedFuture(new RpcException(r.code(), "cannot reach the parameter server: "
             + r.getMessage()));
       }

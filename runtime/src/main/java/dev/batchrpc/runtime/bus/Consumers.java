@@ -125,6 +125,36 @@ public final class Consumers {
   }
 
   /**
+   * Calls a service that may park the request (in an open round) with the requester's give-up
+   * signal: a future completing once the requester's timeout (its
+   * {@link dev.batchrpc.proto.Addresses#CALLER_TIMEOUT_HEADER}, set by
+   * {@code ProtobufCodec.options(ms)}) has passed since the message arrived, null when the
+   * message has no such header. The timer is cancelled when the service answers.
+   *
+   * @param vertx the receiving node's Vert.x (for the timer)
+   * @param msg the request's message
+   * @param service the service, given the give-up signal (or null)
+   * @param <T> the reply type
+   * @return the service's answer
+   */
+  public static <T> Future<T> untilCallerGivesUp(io.vertx.core.Vertx vertx, io.vertx.core.eventbus.Message<?> msg,
+      Function<Future<Void>, Future<T>> service) {
+    String header = msg.headers().get(dev.batchrpc.proto.Addresses.CALLER_TIMEOUT_HEADER);
+    long ms;
+    try {
+      ms = header == null ? -1 : Long.parseLong(header.trim());
+    } catch (NumberFormatException e) {
+      ms = -1;
+    }
+    if (ms <= 0) {
+      return service.apply(null);
+    }
+    io.vertx.core.Promise<Void> gone = io.vertx.core.Promise.promise();
+    long timer = vertx.setTimer(ms, t -> gone.tryComplete());
+    return service.apply(gone.future()).andThen(ar -> vertx.cancelTimer(timer));
+  }
+
+  /**
    * The request in an event-bus body.
    *
    * @param address the address it came to (for the messages)

@@ -70,6 +70,15 @@ public final class DataServer {
      * completes, then returned to the pool: nothing may keep reading it after that.
      */
     Future<Reply> call(DataHeader header, ByteBuffer payload);
+
+    /**
+     * {@link #call(DataHeader, ByteBuffer)} for a method that parks the call (in an open round):
+     * {@code callerGone} completes if the connection closes before the call is answered, so the
+     * method can take the request back. By default the same as the two-argument call.
+     */
+    default Future<Reply> call(DataHeader header, ByteBuffer payload, Future<Void> callerGone) {
+      return call(header, payload);
+    }
   }
 
   /**
@@ -225,6 +234,8 @@ public final class DataServer {
     private final Vertx vertx;
     private long idleTimer = -1;
     private boolean closed;
+    /** The calls not answered yet, each told if the connection closes first (per call: no handler piles up). */
+    private final java.util.Set<io.vertx.core.Promise<Void>> unanswered = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     Connection(Vertx vertx, NetSocket so, Map<String, Method> methods, long maxPayloadBytes, long budget,
         BufferPool pool, AtomicLong inFlight, int idleTimeoutS, ConnectionLimits.Gate gate) {
@@ -253,6 +264,11 @@ public final class DataServer {
               + " closed in the middle of a frame; its partial payload is dropped");
         }
         reader.close();
+        // The callers of the calls still waiting are gone: the methods may take them back.
+        for (io.vertx.core.Promise<Void> gone : unanswered) {
+          gone.tryComplete();
+        }
+        unanswered.clear();
         // The admitted frame that was being received will never be handled.
         inFlight.addAndGet(-receiving);
         receiving = 0;
@@ -316,12 +332,15 @@ public final class DataServer {
         receiving = 0;
         pending.incrementAndGet();
         Future<Reply> answer;
+        io.vertx.core.Promise<Void> callerGone = io.vertx.core.Promise.promise();
+        unanswered.add(callerGone);
         try {
-          answer = methods.get(header.getMethod()).call(header, payload);
+          answer = methods.get(header.getMethod()).call(header, payload, callerGone.future());
         } catch (RuntimeException e) {
           answer = Future.failedFuture(e);
         }
         answer.onComplete(ar -> {
+          unanswered.remove(callerGone);
           pool.release(payload);
           inFlight.addAndGet(-bytes);
           pending.decrementAndGet();

@@ -23,9 +23,24 @@ final class FailureDetailingResponse<Req, Resp> implements GrpcServerResponse<Re
     this.raw = raw;
   }
 
+  private static final System.Logger LOG = System.getLogger(FailureDetailingResponse.class.getName());
+
   @Override
   public void fail(Throwable failure) {
-    GrpcFailures.fail(raw, failure);
+    try {
+      GrpcFailures.fail(raw, failure);
+    } catch (IllegalStateException e) {
+      gone(e);
+    }
+  }
+
+  /**
+   * The caller gave up (cancelled, deadline passed, connection lost) before its answer: Vert.x
+   * refuses to write to the failed stream, which is expected, not an error of this server.
+   */
+  private static <T> Future<T> gone(IllegalStateException e) {
+    LOG.log(System.Logger.Level.DEBUG, () -> "gRPC reply dropped, its caller is gone: " + e.getMessage());
+    return Future.failedFuture(e);
   }
 
   @Override
@@ -102,12 +117,20 @@ final class FailureDetailingResponse<Req, Resp> implements GrpcServerResponse<Re
 
   @Override
   public Future<Void> end() {
-    return raw.end();
+    try {
+      return raw.end();
+    } catch (IllegalStateException e) {
+      return gone(e);
+    }
   }
 
   @Override
   public Future<Void> end(Resp data) {
-    return raw.end(data);
+    try {
+      return raw.end(data);
+    } catch (IllegalStateException e) {
+      return gone(e);
+    }
   }
 
   @Override

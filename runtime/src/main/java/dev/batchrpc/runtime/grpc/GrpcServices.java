@@ -42,6 +42,10 @@ import java.util.Objects;
  * is ended by {@link GrpcFailures#fail}: the failure code's status and text, and the code's name
  * and details in {@code grpc-status-details-bin}, so a program can act on a refusal.
  *
+ * <p>A service method learns that its caller gave up (cancelled, deadline passed, stream broken)
+ * from {@link CallCancellation#current()}; the reply to such a caller is dropped quietly (logged at
+ * FINE), never as a SEVERE {@code The stream is failed} stack trace.
+ *
  * <p>The server's {@link GrpcServer#services()} does not list a service bound this way (only gRPC
  * reflection reads it; we do not serve reflection).
  */
@@ -192,6 +196,8 @@ public final class GrpcServices {
     private final GrpcServerRequest<Buffer, Resp> raw;
     private final GrpcMessageDecoder<Req> decoder;
     private final GrpcServerResponse<Req, Resp> response;
+    /** The call's {@link CallCancellation}, watched once a message came; its event loop only. */
+    private io.vertx.core.Future<Void> cancellation;
 
     @SuppressWarnings("unchecked")
     Decoding(GrpcServerRequest<Buffer, Resp> raw, GrpcMessageDecoder<Req> decoder) {
@@ -220,7 +226,11 @@ public final class GrpcServices {
           GrpcFailures.fail(raw.response(), new RpcException(FailureCode.BAD_REQUEST, malformed(fullMethodName(), e)));
           return;
         }
-        handler.handle(request);
+        // Watched from the first message: a unary call's caller may give up while it waits.
+        if (cancellation == null) {
+          cancellation = CallCancellation.watch(raw);
+        }
+        CallCancellation.within(cancellation, () -> handler.handle(request));
       });
       return this;
     }
@@ -277,6 +287,7 @@ public final class GrpcServices {
       return this;
     }
 
+    // A handler set here replaces the one CallCancellation watches with (the generated code sets none).
     @Override
     public GrpcServerRequest<Req, Resp> errorHandler(Handler<GrpcError> handler) {
       raw.errorHandler(handler);

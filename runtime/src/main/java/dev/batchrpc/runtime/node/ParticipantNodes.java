@@ -80,6 +80,24 @@ public final class ParticipantNodes {
     nodeOf.remove(participantId);
   }
 
+  /**
+   * The live node a participant is bound to when a registration comes from another node: a second
+   * process under the id of a live one (its node is still a cluster member: a node that left was
+   * unbound). Null when the id is not bound, the registration names no node, or names the same one.
+   *
+   * @param participantId the participant
+   * @param registration its registration message
+   * @return the other node's id, or null
+   */
+  public String boundElsewhere(String participantId, Message<?> registration) {
+    String node = registration.headers().get(dev.batchrpc.proto.Addresses.NODE_HEADER);
+    String bound = nodeOf.get(participantId);
+    if (bound == null || node == null || node.isBlank() || Node.LOCAL_NODE_ID.equals(node)) {
+      return null;
+    }
+    return bound.equals(node) ? null : bound;
+  }
+
   /** Stops watching the cluster. */
   public void close() {
     watch.cancel();

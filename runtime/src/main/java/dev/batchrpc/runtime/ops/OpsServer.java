@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
  * The operations endpoint of one process: {@code GET /metrics} (Prometheus text format from the
  * node's registry), {@code GET /health/live} (200 while the process serves requests) and
  * {@code GET /health/ready} (200 when every {@link Readiness} condition holds, else 503 with the
- * conditions as JSON). Used by Prometheus, docker compose health checks and Kubernetes probes.
+ * conditions as JSON; 200 with {@code "status": "DEGRADED"} and a {@code details} entry while a
+ * {@link Readiness#degradation} holds: still serving, with less than it promises). Used by Prometheus, docker compose health checks and Kubernetes probes.
  *
  * <p>Connections ({@link ConnectionLimits}): at most {@code --max-connections} at once, closed
  * when idle for {@code --idle-timeout-s} and when a request's headers are not complete within
@@ -121,12 +122,19 @@ public final class OpsServer {
           for (Map.Entry<String, Boolean> e : readiness.snapshot().entrySet()) {
             checks.put(e.getKey(), e.getValue() ? "UP" : "DOWN");
           }
-          JsonObject body = new JsonObject().put("status", ready ? "UP" : "DOWN").put("checks", checks);
+          Map<String, String> degraded = readiness.degraded();
+          JsonObject details = new JsonObject();
+          degraded.forEach((name, detail) -> {
+            checks.put(name, "DEGRADED");
+            details.put(name, detail);
+          });
+          JsonObject body = new JsonObject().put("status", !ready ? "DOWN" : degraded.isEmpty() ? "UP" : "DEGRADED")
+              .put("checks", checks);
           Map<String, String> reasons = readiness.reasons();
           if (!reasons.isEmpty()) {
             body.put("reasons", new JsonObject(new java.util.LinkedHashMap<>(reasons)));
           }
-          json(req, ready ? 200 : 503, body);
+          json(req, ready ? 200 : 503, degraded.isEmpty() ? body : body.put("details", details));
           return;
         }
         default -> {

@@ -13,6 +13,7 @@ public final class Readiness {
 
   private final Map<String, Boolean> conditions = new ConcurrentHashMap<>();
   private final Map<String, String> reasons = new ConcurrentHashMap<>();
+  private final Map<String, java.util.function.Supplier<String>> degradations = new ConcurrentHashMap<>();
 
   /** Registers a condition as not yet met (a service does this before it starts the work). */
   public Readiness require(String name) {
@@ -47,6 +48,32 @@ public final class Readiness {
     Map<String, String> r = new TreeMap<>(reasons);
     r.keySet().removeIf(name -> !Boolean.FALSE.equals(conditions.get(name)));
     return r;
+  }
+
+  /**
+   * Registers a way the process can go on serving with less than it promises (e.g. checkpoints
+   * failing: training goes on, the loss bound does not hold). A degradation does not make the
+   * process unready (a Kubernetes readiness probe taking it out of its Service would stop the
+   * work altogether); {@code /health/ready} reports it as {@code DEGRADED} with the detail.
+   *
+   * @param name the check's name in {@code /health/ready}
+   * @param detail what is wrong now, or null while all is well; called per request, any thread
+   */
+  public Readiness degradation(String name, java.util.function.Supplier<String> detail) {
+    degradations.put(name, detail);
+    return this;
+  }
+
+  /** The degradations present now (name to what is wrong), sorted by name. */
+  public Map<String, String> degraded() {
+    Map<String, String> now = new TreeMap<>();
+    degradations.forEach((name, detail) -> {
+      String d = detail.get();
+      if (d != null) {
+        now.put(name, d);
+      }
+    });
+    return now;
   }
 
   /** The conditions, sorted by name. */

@@ -10,7 +10,10 @@ package dev.batchrpc.runtime.round;
  * batches. A round that fails (a timeout under the FAIL policy) or closes never runs its batch, so
  * a listener keeps its work per round (by {@code round}) and the batch checks that every arrival
  * it sees was seen. A listener that throws does not refuse the request (it has joined): the batch
- * must then do the work itself.
+ * must then do the work itself. A request withdrawn from an open round ({@link Round#withdraw})
+ * renumbers that round: the calls already made stay under the old number, and the round's later
+ * arrivals come under the new one from their slot (never slot 0), so a listener that starts its
+ * work at slot 0 and checks the order (as above) never uses work that holds a withdrawn request.
  *
  * @param <Q> the request type
  */

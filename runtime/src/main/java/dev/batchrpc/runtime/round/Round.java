@@ -54,6 +54,16 @@ import java.util.function.Supplier;
  * request stays), or when the {@link RequestValidator} throws (its code, or
  * {@link FailureCode#BAD_REQUEST}). Refusals are counted in {@code <prefix>.round.rejected}.
  *
+ * <h2>Withdrawals</h2>
+ * A caller that gives up (a cancelled gRPC call, an expired deadline, a closed connection) takes
+ * its request back with {@link #withdraw}: while the round is open the request leaves it as if it
+ * had never come (the round waits for that participant again and takes its resend; the batch never
+ * sees it); once the round has closed it is counted as usual. The last request of an open round
+ * withdrawn, the round is dropped (its max-wait timer with it). With an {@link ArrivalListener} the
+ * open round is renumbered: the listener's work for the old number covers the withdrawn request,
+ * so the batch, seeing a round number whose calls did not start at slot 0, must not use it
+ * (see {@link ArrivalListener}). Counted in {@code <prefix>.round.withdrawn}.
+ *
  * <h2>Batches</h2>
  * The {@link BatchFunction} runs off the event loop on one single-thread worker, ordered: the
  * batches of consecutive rounds never overlap and run in round order, always on the same thread
@@ -99,7 +109,8 @@ import java.util.function.Supplier;
  * arrival to close), {@code <prefix>.round.compute} (batch time on the worker),
  * {@code <prefix>.rounds{outcome=complete|shrunk|partial|failed|timeout}} ({@code shrunk}: closed
  * with every live participant after departures lowered its size), {@code <prefix>.round.departures} and
- * {@code <prefix>.round.rejected{reason=<FailureCode>}}; all also tagged {@code round=<name>}.
+ * {@code <prefix>.round.rejected{reason=<FailureCode>}}, {@code <prefix>.round.withdrawn}; all also
+ * tagged {@code round=<name>}.
  *
  * <p>Length: over 350 lines on purpose. The round's state (open round, arrivals, departures,
  * partial closes, the worker hand-off) is one concurrency contract confined to its owner context;
@@ -318,6 +329,24 @@ public final class Round<Q, R> {
   }
 
   /**
+   * Takes {@code request} (the very object given to {@link #submit}) back from the open round, if
+   * it waits there: it leaves the round as if it had never come (the round waits for the
+   * participant again and accepts its resend), and its future fails with {@link FailureCode#UNAVAILABLE}
+   * naming {@code why}. A request whose round has closed (its batch runs or ran) stays and is
+   * answered as usual; so does a newer request of the same participant. See the class comment.
+   *
+   * @param participantId the participant that submitted it
+   * @param request the request as submitted
+   * @param why why the caller gave up, for the failure's text (e.g. "its gRPC call was cancelled")
+   * @return true if the request left the open round, false if it was not there (its round closed,
+   *     it was refused, or it never came); on the caller's context
+   */
+  public Future<Boolean> withdraw(String participantId, Q request, String why) {
+    Objects.requireNonNull(participantId, "participantId");
+    return call(() -> Future.succeededFuture(withdrawOpen(participantId, request, why)));
+  }
+
+  /**
    * Closes the round: refuses new requests with {@link FailureCode#UNAVAILABLE}, fails the open
    * round's callers the same way, lets a running batch finish and answer its callers, then releases
    * the worker it made (a worker given to {@link Builder#worker} stays open: it is the caller's).
@@ -343,6 +372,50 @@ public final class Round<Q, R> {
 
   // ---------------------------------------------------------------------------------------------
   // owner context only below this line
+
+  private boolean withdrawOpen(String id, Q request, String why) {
+    Open<Q, R> r = open;
+    if (r == null || !r.ids.contains(id)) {
+      return false;
+    }
+    Pending<Q, R> p = null;
+    for (Pending<Q, R> q : r.pending) {
+      if (q.participantId.equals(id)) {
+        p = q;
+        break;
+      }
+    }
+    if (p == null || p.request != request) {
+      return false;
+    }
+    r.pending.remove(p);
+    r.ids.remove(id);
+    if (p.late) {
+      // A joiner the round did not wait for until it came: not waited for again.
+      r.needed--;
+      r.extra++;
+      r.uncounted.add(id);
+    }
+    metrics.withdrawn.increment();
+    RpcException gone = new RpcException(FailureCode.UNAVAILABLE, "the request of '" + id
+        + "' left open round " + r.id + " of '" + config.name() + "' before it closed: " + why);
+    // Failed once the worker is past its arrival listener call: the request's buffers (a pooled
+    // gradient) may be reused as soon as its future completes.
+    Pending<Q, R> left = p;
+    (p.seen == null ? Future.<Void>succeededFuture() : p.seen).onComplete(x -> left.promise.fail(gone));
+    if (r.pending.isEmpty()) {
+      open = null;
+      cancelTimer(r);
+      return true;
+    }
+    if (arrivalListener != null) {
+      // The listener's work for this round number includes the withdrawn request: later arrivals
+      // come under a new number that never had a slot 0, so the batch does not use that work.
+      r.id = nextRound++;
+    }
+    shrinkOpen();
+    return true;
+  }
 
   private void arrive(Pending<Q, R> p) {
     String id = p.participantId;
@@ -398,6 +471,7 @@ public final class Round<Q, R> {
       // A participant that (re)joined while this round was open: it is here, so it counts now.
       open.extra--;
       open.needed++;
+      p.late = true;
     }
     open.add(p);
     if (arrivalListener != null) {
@@ -413,6 +487,7 @@ public final class Round<Q, R> {
         }
         return null;
       }, true);
+      p.seen = seen;
       lastBatch = lastBatch.transform(ignored -> seen);
     }
     if (open.size() >= open.needed) {
@@ -614,6 +689,10 @@ public final class Round<Q, R> {
     final String participantId;
     final Q request;
     final Promise<R> promise;
+    /** Its arrival listener call done (null without a listener); owner context. */
+    Future<Void> seen;
+    /** It joined while its round did not wait for it, and so raised what the round needs. */
+    boolean late;
 
     Pending(String participantId, Q request, Promise<R> promise) {
       this.participantId = participantId;
@@ -624,7 +703,8 @@ public final class Round<Q, R> {
 
   /** The open round; owner context only. Invariant: {@code ids} are the participants of {@code pending}. */
   private static final class Open<Q, R> {
-    final long id;
+    /** The round's number; renumbered when a request is withdrawn under an arrival listener. */
+    long id;
     final long firstArrivalNanos;
     final List<Pending<Q, R>> pending = new ArrayList<>();
     final Set<String> ids = new HashSet<>();

@@ -24,6 +24,7 @@ final class RoundMetrics {
   final Counter timeout;
   final Counter shrunk;
   final Counter departures;
+  final Counter withdrawn;
   private final Map<FailureCode, Counter> rejected = new EnumMap<>(FailureCode.class);
 
   RoundMetrics(MeterRegistry registry, RoundConfig config) {
@@ -48,6 +49,11 @@ final class RoundMetrics {
     shrunk = outcome(registry, p, round, "shrunk");
     departures = Counter.builder(p + ".round.departures")
         .description("Participants that left the rounds (node left the cluster, deregistered, stopped answering)")
+        .tag("round", round)
+        .register(registry);
+    withdrawn = Counter.builder(p + ".round.withdrawn")
+        .description("Requests taken back from an open round by callers that gave up (cancelled, deadline "
+            + "passed, connection closed)")
         .tag("round", round)
         .register(registry);
     for (FailureCode code : FailureCode.values()) {

@@ -83,6 +83,48 @@ class OpsServerTest {
     }).onFailure(ctx::failNow);
   }
 
+  /** A degradation keeps the process ready (200) but says DEGRADED, with what is wrong. */
+  @Test
+  @Timeout(value = 30, timeUnit = TimeUnit.SECONDS)
+  void aDegradationIsReportedAsDegradedWhileStillReady(VertxTestContext ctx) {
+    String[] wrong = {"checkpoints failing: 7 versions behind"};
+    Readiness readiness = new Readiness().require("model").degradation("checkpoints", () -> wrong[0]);
+    readiness.set("model", true);
+    Nodes.start(NodeConfig.local()).compose(node -> OpsServer.start(node, "127.0.0.1", 0, readiness)
+        .compose(ops -> {
+          HttpClient client = node.vertx().createHttpClient();
+          return get(client, ops.port(), "/health/ready")
+              .compose(degraded -> {
+                ctx.verify(() -> {
+                  assertThat(degraded.status()).isEqualTo(200);
+                  JsonObject json = new JsonObject(degraded.body());
+                  assertThat(json.getString("status")).isEqualTo("DEGRADED");
+                  assertThat(json.getJsonObject("checks").getString("checkpoints")).isEqualTo("DEGRADED");
+                  assertThat(json.getJsonObject("checks").getString("model")).isEqualTo("UP");
+                  assertThat(json.getJsonObject("details").getString("checkpoints")).isEqualTo(wrong[0]);
+                });
+                wrong[0] = null;
+                return get(client, ops.port(), "/health/ready");
+              })
+              .compose(well -> {
+                ctx.verify(() -> {
+                  JsonObject json = new JsonObject(well.body());
+                  assertThat(json.getString("status")).isEqualTo("UP");
+                  assertThat(json.containsKey("details")).isFalse();
+                  assertThat(json.getJsonObject("checks").containsKey("checkpoints")).isFalse();
+                });
+                return ops.close();
+              })
+              .onComplete(ar -> node.close().onComplete(closed -> {
+                if (ar.failed()) {
+                  ctx.failNow(ar.cause());
+                } else {
+                  ctx.completeNow();
+                }
+              }));
+        })).onFailure(ctx::failNow);
+  }
+
   @Test
   void readinessNeedsAtLeastOneConditionAndAllOfThem() {
     Readiness r = new Readiness();

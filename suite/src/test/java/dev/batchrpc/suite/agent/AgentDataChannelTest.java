@@ -8,6 +8,7 @@ import dev.batchrpc.agent.AgentConfig;
 import dev.batchrpc.agent.AgentMode;
 import dev.batchrpc.agent.AgentVerticle;
 import dev.batchrpc.agent.EpisodeResult;
+import dev.batchrpc.observer.ActionSource;
 import dev.batchrpc.observer.ObserverConfig;
 import dev.batchrpc.observer.ObserverVerticle;
 import dev.batchrpc.proto.Addresses;
@@ -22,6 +23,7 @@ import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -35,6 +37,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * Bad input on the agent's data channel (where clustered observers send their steps): a malformed
  * request, a step of an unknown observer, one outside an episode, an unknown method and a frame
  * with a payload each get their code, and the episodes that follow end exactly like a clean run's.
+ * A step whose connection closes while it waits in the open round leaves the round (issue 11,
+ * row 7): no action is sampled for it, its resend is accepted, the run ends like a clean one.
  */
 @ExtendWith(LoopbackNodes.class)
 class AgentDataChannelTest {
@@ -85,6 +89,66 @@ class AgentDataChannelTest {
       await(agent.observersReady(), 30);
       List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
       float[] parameters = await(agent.parameters(), 10);
+      assertThat(describe(episodes)).containsExactlyElementsOf(describe(clean.episodes()));
+      assertThat(parameters).containsExactly(clean.parameters());
+    } finally {
+      await(node.close(), 20);
+    }
+  }
+
+  @Test
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void aStepWhoseConnectionClosesInTheOpenRoundLeavesItAndTheRunEndsLikeACleanOne() throws Exception {
+    AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, SEED);
+    Vertx plain = Vertx.vertx();
+    AgentRuns.Run clean;
+    try {
+      clean = await(AgentRuns.run(plain, config, 2, STEPS), 60);
+    } finally {
+      plain.close();
+    }
+    Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-data-gone"),
+        Ports.freePort(), List.of())), 60);
+    try {
+      Vertx vertx = node.vertx();
+      AgentVerticle agent = new AgentVerticle(config, null);
+      await(vertx.deployVerticle(agent), 30);
+      ActionSource bus = AgentRuns.eventBus(vertx);
+      Promise<Void> abandoned = Promise.promise();
+      List<String> how = new java.util.concurrent.CopyOnWriteArrayList<>();
+      // Observer 0's step 0 of episode 0 first goes alone into the round on a connection of its
+      // own, which closes 300 ms later; then the real request.
+      ActionSource first = q -> {
+        if (q.getEpisode() != 0 || q.getStep() != 0) {
+          return bus.selectAction(q);
+        }
+        return DataClient.connect(vertx, "127.0.0.1", agent.dataPort(), 0, new BufferPool(0)).compose(raw -> {
+          Future<?> call = raw.call(Addresses.AGENT_SELECT_ACTION, q.toByteString(), null, 10_000);
+          Promise<Void> closed = Promise.promise();
+          vertx.setTimer(300, t -> raw.close().onComplete(x -> closed.complete()));
+          return closed.future().compose(v -> call.transform(ar -> {
+            how.add(ar.failed() ? RpcException.of(ar.cause()).code().name() : "answered!");
+            Promise<Void> pause = Promise.promise();
+            // The agent takes the step back on the close: give it time to have run.
+            vertx.setTimer(300, t -> pause.complete());
+            return pause.future();
+          }));
+        }).compose(v -> {
+          abandoned.tryComplete();
+          return bus.selectAction(q);
+        });
+      };
+      // Observer 1 holds its step 0 back until then.
+      ActionSource late = q -> q.getEpisode() == 0 && q.getStep() == 0
+          ? abandoned.future().compose(v -> bus.selectAction(q)) : bus.selectAction(q);
+      for (int i = 0; i < 2; i++) {
+        ObserverConfig oc = new ObserverConfig(config.observerIds().get(i), i, SEED, 10_000, true);
+        await(vertx.deployVerticle(new ObserverVerticle(oc, i == 0 ? first : late)), 30);
+      }
+      await(agent.observersReady(), 30);
+      List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
+      float[] parameters = await(agent.parameters(), 10);
+      assertThat(how).as("the abandoned call was never answered").containsExactly("UNAVAILABLE");
       assertThat(describe(episodes)).containsExactlyElementsOf(describe(clean.episodes()));
       assertThat(parameters).containsExactly(clean.parameters());
     } finally {

@@ -173,10 +173,7 @@ prom() {  # prom QUERY: the result as "job count" lines
     | python3 -c 'import json,sys; [print(r["metric"].get("job","-"), r["value"][1]) for r in json.load(sys.stdin)["data"]["result"]]'
 }
 
-# Many JVMs on 2 busy cores: the C1 compiler only and one processor each (fewer JIT, GC and event
-# loop threads) keep a starting JVM from starving the others past the member timeout.
-export BATCHRPC_IMAGE="$IMAGE" DEVICE=cpu MEMBER_TIMEOUT_S=30 PROMETHEUS_IMAGE \
-  JAVA_OPTS="-XX:MaxRAMPercentage=75 -XX:TieredStopAtLevel=1 -XX:ActiveProcessorCount=1"
+export BATCHRPC_IMAGE="$IMAGE" DEVICE=cpu MEMBER_TIMEOUT_S=30 PROMETHEUS_IMAGE
 # ==== 2. docker-compose.yml ======================================================================
 PROJECT="$RUN_ID-plain"; PROJECTS+=("$PROJECT"); FILES=(-f docker-compose.yml)
 export TRAINERS=2 OBSERVERS=2 BATCHES=300 CHECKPOINT_EVERY=20 EPISODES=3 STEPS=100
@@ -291,7 +288,7 @@ wait_for 150 "$PS to pass its health check" healthy "$PS"
 # started just before them.
 INTRUDER="${PROJECT}_nocerts"
 podman run -d --name "$INTRUDER" --label "io.podman.compose.project=$PROJECT" --network "${PROJECT}_default" \
-  --read-only --tmpfs /tmp -e JAVA_OPTS="$JAVA_OPTS" -e BATCHRPC_CLUSTERED=true -e BATCHRPC_CLUSTER_NAME=batch-rpc -e BATCHRPC_CLUSTER_MEMBERS=ps \
+  --read-only --tmpfs /tmp -e BATCHRPC_CLUSTERED=true -e BATCHRPC_CLUSTER_NAME=batch-rpc -e BATCHRPC_CLUSTER_MEMBERS=ps \
   -e BATCHRPC_MEMBER_TIMEOUT_S=30 -e BATCHRPC_BATCHES=5 -e BATCHRPC_LAYERS=784,256,10 -e BATCHRPC_TASK=synthetic \
   -e BATCHRPC_WAIT_FOR_PS_MS=30000 -e BATCHRPC_RETRY_TIMEOUT_S=20 "$IMAGE" trainer >/dev/null
 INTRUDER_START=$SECONDS

@@ -4,6 +4,11 @@
 # test in which a real server scrapes a running suite, and Debian's Python with torch and gRPC, for
 # the Python client's tests (clients/python) against a real parameter server. Without them those
 # tests skip themselves, saying why.
+# After Maven's tests (which build suite/target/batch-rpc.jar): scripts/k8s-validate.sh (the
+# Kubernetes manifests rendered by kustomize and validated against the Kubernetes schemas) and
+# scripts/container-test.sh (the image, docker-compose.yml with and without TLS, and the manifests
+# played with podman; it installs podman when root and skips, saying why, only where no container
+# engine can run). Any failure fails the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +33,6 @@ if ! /usr/bin/python3 -c "import torch, grpc, grpc_tools, google.protobuf" >/dev
   fi
 fi
 
-exec mvn -B -ntp verify "$@"
+mvn -B -ntp verify "$@"
+scripts/k8s-validate.sh
+scripts/container-test.sh

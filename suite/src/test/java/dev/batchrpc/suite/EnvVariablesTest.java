@@ -34,7 +34,9 @@ class EnvVariablesTest {
       "BATCHRPC_SKIP_BUILD", "batch-rpc",
       "BATCHRPC_CUBLAS_PATH", "compute/src/main/java/dev/batchrpc/compute/cuda/CublasLocator.java",
       "BATCHRPC_TRAINER_JAVA_OPTS", "suite/src/main/java/dev/batchrpc/suite/bench/PsBench.java",
-      "BATCHRPC_REFERENCE_PYTHON", "suite/src/main/java/dev/batchrpc/suite/bench/Reference.java");
+      "BATCHRPC_REFERENCE_PYTHON", "suite/src/main/java/dev/batchrpc/suite/bench/Reference.java",
+      "BATCHRPC_IMAGE", "docker-compose.yml",
+      "BATCHRPC_CONTAINER_TEST", "scripts/container-test.sh");
 
   /** Where users of the variables live (Java sources are checked by their own tests). */
   private static List<Path> userFiles(Path root) throws IOException {

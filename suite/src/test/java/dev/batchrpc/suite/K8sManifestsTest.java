@@ -21,6 +21,7 @@ import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
+import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,6 +59,55 @@ class K8sManifestsTest {
         KubernetesResource r = mapper.readValue(json, KubernetesResource.class);
         assertThat(r).as("%s parses into a typed resource", file).isInstanceOf(HasMetadata.class);
         RESOURCES.add((HasMetadata) r);
+      }
+    }
+  }
+
+  /**
+   * No field the typed model does not know: fabric8 keeps an unknown field (a typo such as
+   * {@code portz}, a field at the wrong level) in {@code additionalProperties} instead of failing,
+   * where the API server would refuse it (scripts/k8s-validate.sh checks types, enums and required
+   * fields against the API's schemas).
+   */
+  @Test
+  void noFieldIsUnknownToTheKubernetesModel() throws Exception {
+    List<String> unknown = new ArrayList<>();
+    for (HasMetadata r : RESOURCES) {
+      unknownFields(r, r.getKind() + " " + r.getMetadata().getName(), unknown);
+    }
+    assertThat(unknown).as("fields unknown to the Kubernetes model").isEmpty();
+    // the walk does find one
+    KubernetesResource typo = new ObjectMapper().readValue("{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+        + "\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"portz\":[]}]}}",
+        KubernetesResource.class);
+    List<String> found = new ArrayList<>();
+    unknownFields(typo, "Pod p", found);
+    assertThat(found).containsExactly("Pod p.Spec.Containers[0]: [portz]");
+  }
+
+  private static void unknownFields(Object o, String path, List<String> out) throws Exception {
+    if (o instanceof List<?> list) {
+      for (int i = 0; i < list.size(); i++) {
+        unknownFields(list.get(i), path + "[" + i + "]", out);
+      }
+    } else if (o instanceof Map<?, ?> map) {
+      for (Map.Entry<?, ?> e : map.entrySet()) {
+        unknownFields(e.getValue(), path + "." + e.getKey(), out);
+      }
+    } else if (o != null && o.getClass().getPackageName().startsWith("io.fabric8.kubernetes.api.model")) {
+      for (Method getter : o.getClass().getMethods()) {
+        if (getter.getParameterCount() != 0 || !getter.getName().startsWith("get")
+            || getter.getDeclaringClass() == Object.class) {
+          continue;
+        }
+        Object value = getter.invoke(o);
+        if (getter.getName().equals("getAdditionalProperties")) {
+          if (value instanceof Map<?, ?> extra && !extra.isEmpty()) {
+            out.add(path + ": " + extra.keySet());
+          }
+        } else {
+          unknownFields(value, path + "." + getter.getName().substring(3), out);
+        }
       }
     }
   }

@@ -23,7 +23,7 @@ import org.yaml.snakeyaml.Yaml;
 import picocli.CommandLine;
 
 /**
- * deploy/k8s/tls, the TLS overlay of deploy/k8s: its patches, applied here to the base's resources
+ * deploy/k8s-tls, the TLS overlay of deploy/k8s: its patches, applied here to the base's resources
  * as kustomize applies them (a strategic merge of the shared ConfigMap, JSON-patch "add"s on every
  * StatefulSet and Job), give every container the Secret at one path, readable by the image's user
  * through the pod's group, and --tls-* variables that name files of that Secret and parse.
@@ -31,14 +31,16 @@ import picocli.CommandLine;
 class K8sTlsOverlayTest {
 
   private static final Path K8S = Deploy.root().resolve("deploy/k8s");
+  /** A sibling of the base: kustomize refuses an overlay inside its base ("cycle detected"). */
+  private static final Path TLS = Deploy.root().resolve("deploy/k8s-tls");
   /** The Secret's keys the docs' kubectl command (and cert-manager) writes. */
   private static final List<String> SECRET_KEYS = List.of("tls.crt", "tls.key", "ca.crt");
 
   @Test
   @SuppressWarnings("unchecked")
   void everyWorkloadMountsTheSecretAndItsFlagsNameItsFiles() throws Exception {
-    Map<String, Object> overlay = new Yaml().load(Files.readString(K8S.resolve("tls/kustomization.yaml")));
-    assertThat((List<String>) overlay.get("resources")).containsExactly("..");
+    Map<String, Object> overlay = new Yaml().load(Files.readString(TLS.resolve("kustomization.yaml")));
+    assertThat((List<String>) overlay.get("resources")).containsExactly("../k8s");
     Map<String, Object> base = new Yaml().load(Files.readString(K8S.resolve("kustomization.yaml")));
 
     // The base's documents, patched.
@@ -60,7 +62,7 @@ class K8sTlsOverlayTest {
     }
     assertThat(workloads).hasSize(4);
     for (Map<String, Object> patch : (List<Map<String, Object>>) overlay.get("patches")) {
-      Object content = new Yaml().load(Files.readString(K8S.resolve("tls").resolve((String) patch.get("path"))));
+      Object content = new Yaml().load(Files.readString(TLS.resolve((String) patch.get("path"))));
       Map<String, Object> target = (Map<String, Object>) patch.get("target");
       if (target == null) {
         // A strategic merge patch of the shared settings.

@@ -51,16 +51,8 @@ class AgentDataChannelTest {
   @Timeout(value = 90, unit = TimeUnit.SECONDS)
   void refusalsOnTheDataChannelLeaveTheRunAsACleanOne() throws Exception {
     AgentConfig config = AgentConfig.of(1, AgentMode.BATCH, SEED);
-    Vertx plain = Vertx.vertx();
-    AgentRuns.Run clean;
-    try {
-      clean = await(AgentRuns.run(plain, config, 2, STEPS), 60);
-    } finally {
-      plain.close();
-    }
-
-    Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-data"),
-        Ports.freePort(), List.of())), 60);
+    AgentRuns.Run clean = cleanRun(config);
+    Node node = clusteredNode("agent-data");
     try {
       AgentVerticle agent = new AgentVerticle(config, null);
       await(node.vertx().deployVerticle(agent), 30);
@@ -100,15 +92,8 @@ class AgentDataChannelTest {
   @Timeout(value = 90, unit = TimeUnit.SECONDS)
   void aStepWhoseConnectionClosesInTheOpenRoundLeavesItAndTheRunEndsLikeACleanOne() throws Exception {
     AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, SEED);
-    Vertx plain = Vertx.vertx();
-    AgentRuns.Run clean;
-    try {
-      clean = await(AgentRuns.run(plain, config, 2, STEPS), 60);
-    } finally {
-      plain.close();
-    }
-    Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-data-gone"),
-        Ports.freePort(), List.of())), 60);
+    AgentRuns.Run clean = cleanRun(config);
+    Node node = clusteredNode("agent-data-gone");
     try {
       Vertx vertx = node.vertx();
       AgentVerticle agent = new AgentVerticle(config, null);
@@ -154,6 +139,22 @@ class AgentDataChannelTest {
     } finally {
       await(node.close(), 20);
     }
+  }
+
+  /** The same run in one process, on the event bus: what a clustered run must end with. */
+  private static AgentRuns.Run cleanRun(AgentConfig config) throws Exception {
+    Vertx plain = Vertx.vertx();
+    try {
+      return await(AgentRuns.run(plain, config, 2, STEPS), 60);
+    } finally {
+      plain.close();
+    }
+  }
+
+  /** A one-member cluster on loopback, of its own name. */
+  private static Node clusteredNode(String prefix) throws Exception {
+    return await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName(prefix), Ports.freePort(),
+        List.of())), 60);
   }
 
   private static SelectActionRequest step(String observer, long episode, int step) {

@@ -288,7 +288,7 @@ wait_for 150 "$PS to pass its health check" healthy "$PS"
 # started just before them.
 INTRUDER="${PROJECT}_nocerts"
 podman run -d --name "$INTRUDER" --label "io.podman.compose.project=$PROJECT" --network "${PROJECT}_default" \
-  --read-only --tmpfs /tmp -e BATCHRPC_CLUSTERED=true -e BATCHRPC_CLUSTER_NAME=batch-rpc -e BATCHRPC_CLUSTER_MEMBERS=ps \
+  --read-only --tmpfs /tmp -e BATCHRPC_CLUSTERED=true -e BATCHRPC_CLUSTER_NAME=batch-rpc -e BATCHRPC_CLUSTER_MEMBERS=ps:5701 \
   -e BATCHRPC_MEMBER_TIMEOUT_S=30 -e BATCHRPC_BATCHES=5 -e BATCHRPC_LAYERS=784,256,10 -e BATCHRPC_TASK=synthetic \
   -e BATCHRPC_WAIT_FOR_PS_MS=30000 -e BATCHRPC_RETRY_TIMEOUT_S=20 "$IMAGE" trainer >/dev/null
 INTRUDER_START=$SECONDS

@@ -148,7 +148,7 @@ PS_IP=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{en
 [ "$(podman inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$PS")" = true ] || fail "ps-0: root file system not read-only (readOnlyRootFilesystem)"
 [ "$(podman inspect -f '{{.Config.User}}' "$PS")" = 10001 ] || fail "ps-0: not running as runAsUser 10001"
 [ "$(podman inspect -f '{{.HostConfig.Memory}}' "$PS")" = $((2 * 1024 * 1024 * 1024)) ] || fail "ps-0: memory limit is not the manifest's 2Gi"
-podman exec "$PS" sh -c 'test "$BATCHRPC_CLUSTER_MEMBERS" = "ps-0.batch-rpc-cluster,batch-rpc-cluster" && test "$BATCHRPC_EVENT_BUS_PORT" = 5702' \
+podman exec "$PS" sh -c 'test "$BATCHRPC_CLUSTER_MEMBERS" = "ps-0.batch-rpc-cluster:5701,batch-rpc-cluster:5701" && test "$BATCHRPC_EVENT_BUS_PORT" = 5702' \
   || fail "ps-0: the ConfigMap's settings are not in its environment"
 limit=$((SECONDS + 150))
 until podman healthcheck run "$PS" >/dev/null 2>&1; do  # the livenessProbe (httpGet /health/live on ops)

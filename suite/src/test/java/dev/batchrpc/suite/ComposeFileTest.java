@@ -206,7 +206,13 @@ class ComposeFileTest {
       }
       // every node seeds from the ps service; the ps also from the others (a restarted ps container
       // finds the running cluster): all of them compose service names
-      List<String> members = List.of(env.get("BATCHRPC_CLUSTER_MEMBERS").split(","));
+      // each with Hazelcast's port: a seed without one is probed on 5701-5703, where the event bus
+      // (5702) and the data channel (5703) listen
+      List<String> members = new java.util.ArrayList<>();
+      for (String m : env.get("BATCHRPC_CLUSTER_MEMBERS").split(",")) {
+        assertThat(m).as("seed %s names Hazelcast's port", m).endsWith(":5701");
+        members.add(m.substring(0, m.length() - ":5701".length()));
+      }
       assertThat(members.get(0)).isEqualTo("ps");
       assertThat(services.keySet()).containsAll(members);
       env.put("BATCHRPC_CLUSTER_MEMBERS", "127.0.0.1:" + seedPort);

@@ -191,7 +191,9 @@ class K8sManifestsTest {
     StatefulSet ps = one(StatefulSet.class, "ps");
     assertThat(ps.getSpec().getServiceName()).isEqualTo("batch-rpc-cluster");
     assertThat(List.of(shared.get("BATCHRPC_CLUSTER_MEMBERS").split(",")))
-        .containsExactly("ps-0.batch-rpc-cluster", "batch-rpc-cluster");
+        .as("seeds with Hazelcast's port (without one it probes 5701-5703: the event bus and data ports)")
+        .containsExactly("ps-0.batch-rpc-cluster:" + shared.get("BATCHRPC_CLUSTER_PORT"),
+            "batch-rpc-cluster:" + shared.get("BATCHRPC_CLUSTER_PORT"));
   }
 
   @Test

@@ -176,7 +176,7 @@ prom() {  # prom QUERY: the result as "job count" lines
 export BATCHRPC_IMAGE="$IMAGE" DEVICE=cpu MEMBER_TIMEOUT_S=30 PROMETHEUS_IMAGE
 # ==== 2. docker-compose.yml ======================================================================
 PROJECT="$RUN_ID-plain"; PROJECTS+=("$PROJECT"); FILES=(-f docker-compose.yml)
-export TRAINERS=2 OBSERVERS=2 BATCHES=300 CHECKPOINT_EVERY=20 EPISODES=3 STEPS=100
+export TRAINERS=2 OBSERVERS=2 BATCHES=300 CHECKPOINT_EVERY=20 EPISODES=40 STEPS=500
 export PROMETHEUS_PORT=$(free_port) PS_GRPC_PORT=$(free_port) GRAFANA_PORT=$(free_port)
 # All at once, as users run it. Up when the observers pass their health check and the trainers'
 # rounds run (a checkpoint of version CHECKPOINT_EVERY). Seven JVMs starting on 2 cores that others
@@ -303,11 +303,14 @@ say "both TLS trainers finished $BATCHES rounds"
 # The ps's data port (the trainers' tensors): a TLS handshake with the node certificate; without a
 # client certificate the server ends it ("certificate required"). The JVM's first handshake can
 # take seconds on a loaded machine: 30 s each.
-TLS_ON=$(podman exec "$PS" curl -sv --max-time 30 --cacert /certs/ca.pem --cert /certs/node.pem \
-  --key /certs/node-key.pem https://ps:5703/ 2>&1 || true)
+# (--resolve: the name checked against the certificate, without a DNS lookup; podman's DNS has
+# timed out on it here.)
+TLS_ON=$(podman exec "$PS" sh -c 'curl -sv --max-time 30 --resolve "ps:5703:$(hostname -i)" --cacert /certs/ca.pem \
+  --cert /certs/node.pem --key /certs/node-key.pem https://ps:5703/' 2>&1 || true)
 grep -q 'SSL connection using' <<< "$TLS_ON" && ! grep -q 'certificate required' <<< "$TLS_ON" \
   || { echo "$TLS_ON" >&2; fail "no TLS handshake with the ps's data port (5703) using the node certificate"; }
-NO_CERT=$(podman exec "$PS" curl -sv --max-time 30 --cacert /certs/ca.pem https://ps:5703/ 2>&1 || true)
+NO_CERT=$(podman exec "$PS" sh -c 'curl -sv --max-time 30 --resolve "ps:5703:$(hostname -i)" --cacert /certs/ca.pem \
+  https://ps:5703/' 2>&1 || true)
 grep -q 'alert certificate required' <<< "$NO_CERT" \
   || { echo "$NO_CERT" >&2; fail "the ps's data port did not refuse a TLS client without a certificate"; }
 TLS_ON=$(grep -o 'SSL connection using [^ ]*' <<< "$TLS_ON")

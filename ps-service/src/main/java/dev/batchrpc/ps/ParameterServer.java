@@ -98,6 +98,8 @@ public final class ParameterServer {
   private final WorkerExecutor worker;
   /** Checkpoints and their schedule (a no-op without --checkpoint-dir); round worker only. */
   private final CheckpointWriter checkpointer;
+  /** {@code --round-log}, or null (worker). */
+  private final RoundLog roundLog;
   private final int size;
   private final long[] shape;
   /** Registered trainers (registration mode); owner context only. */
@@ -129,7 +131,9 @@ public final class ParameterServer {
   private final boolean accumulating;
 
   private ParameterServer(PsConfig config, Context context, ParameterStore store,
-      ModelReply initial, WorkerExecutor worker, CheckpointWriter checkpointer, MeterRegistry registry) {
+      ModelReply initial, WorkerExecutor worker, CheckpointWriter checkpointer, RoundLog roundLog,
+      MeterRegistry registry) {
+    this.roundLog = roundLog;
     this.config = config;
     this.context = context;
     this.store = store;
@@ -184,7 +188,9 @@ public final class ParameterServer {
     return worker.executeBlocking(() -> {
       CheckpointWriter checkpointer = CheckpointWriter.open(config, registry);
       Backend backend = null;
+      RoundLog roundLog = null;
       try {
+        roundLog = config.roundLog() == null ? null : RoundLog.open(config.roundLog());
         ParameterStore.State restored = checkpointer.restore();
         float[] initial = restored != null ? restored.parameters() : config.model().initialParameters(config.seed());
         backend = Backends.select(config.device());
@@ -194,20 +200,24 @@ public final class ParameterServer {
           store.restore(restored);
         }
         checkpointer.initial(store);
-        return new Init(store, encode(store, store.version(), 0, config.model().layout().id()), checkpointer);
+        return new Init(store, encode(store, store.version(), 0, config.model().layout().id()), checkpointer,
+            roundLog);
       } catch (Exception e) {
         checkpointer.close();
+        if (roundLog != null) {
+          roundLog.close();
+        }
         if (backend != null) {
           backend.close();
         }
         throw e;
       }
     }).map(init -> new ParameterServer(config, context, init.store, init.reply, worker, init.checkpointer,
-            registry))
+            init.roundLog, registry))
         .onFailure(e -> worker.close());
   }
 
-  private record Init(ParameterStore store, ModelReply reply, CheckpointWriter checkpointer) {
+  private record Init(ParameterStore store, ModelReply reply, CheckpointWriter checkpointer, RoundLog roundLog) {
   }
 
   /** The settings. */
@@ -491,6 +501,14 @@ public final class ParameterServer {
     if (previous != null) {
       previous.release();
     }
+    if (roundLog != null) {
+      // Before the round's callers are answered (the Round completes them after this returns).
+      List<String> ids = new ArrayList<>(arrivals.size());
+      for (Arrival<UpdateRequest> a : arrivals) {
+        ids.add(a.participantId());
+      }
+      roundLog.record(v, ids);
+    }
     roundListener.accept(v);
     return BatchResult.shared(reply);
   }
@@ -636,6 +654,9 @@ public final class ParameterServer {
         }))
         .eventually(() -> {
           checkpointer.close();
+          if (roundLog != null) {
+            roundLog.close();
+          }
           return worker.close();
         })
         .mapEmpty();

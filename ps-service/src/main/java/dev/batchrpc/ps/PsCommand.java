@@ -140,6 +140,13 @@ public final class PsCommand implements Callable<Integer> {
           + "checkpoints (without it such a start is refused, so a run is never thrown away silently).")
   boolean allowEmptyRestore;
 
+  @Option(names = "--round-log", defaultValue = "",
+      description = "Append one line per optimizer step to this file: the new version, the time (Unix ms), "
+          + "how many trainers and which ids' gradients it averaged; written before any of them is answered "
+          + "(an audit trail of who trained the model; 'bench chaos' checks trainers' claims against it). "
+          + "Default: none.")
+  String roundLog;
+
   /** Runs the command alone (the suite's {@code batch-rpc ps} is the usual entry point). */
   public static void main(String[] args) {
     System.exit(ServiceLauncher.commandLine(new PsCommand()).execute(args));
@@ -171,6 +178,7 @@ public final class PsCommand implements Callable<Integer> {
         .runPartial(policy == PartialPolicy.RUN_PARTIAL).device(device.value()).lr(lr).momentum(momentum)
         .seed(seed).grpcPort(grpc.port()).grpcHost(grpc.host())
         .checkpoints(new CheckpointConfig(dir, checkpointEvery, checkpointKeep, allowEmptyRestore)).exportTo(exportTo)
+        .roundLog(roundLog == null || roundLog.isBlank() ? null : path("--round-log", roundLog))
         .build();
   }
 

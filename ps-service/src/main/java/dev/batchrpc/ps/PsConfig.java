@@ -26,10 +26,12 @@ import java.util.Set;
  * @param checkpoints {@code --checkpoint-*}: durability (off: {@link CheckpointConfig#OFF})
  * @param exportTo {@code --export}: the safetensors file the model is written to when the server
  *     stops, or null
+ * @param roundLog {@code --round-log}: the file each step's version and trainers are appended to
+ *     ({@link RoundLog}), or null
  */
 public record PsConfig(int trainers, List<String> participants, Duration maxWait, boolean runPartial,
     String device, ModelSpec model, float lr, float momentum, long seed, int grpcPort,
-    String grpcHost, CheckpointConfig checkpoints, java.nio.file.Path exportTo) {
+    String grpcHost, CheckpointConfig checkpoints, java.nio.file.Path exportTo, java.nio.file.Path roundLog) {
 
   /** Validates every field. */
   public PsConfig {
@@ -91,7 +93,7 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
   public Builder toBuilder() {
     return new Builder(trainers, model).participants(participants).maxWait(maxWait).runPartial(runPartial)
         .device(device).lr(lr).momentum(momentum).seed(seed).grpcPort(grpcPort).grpcHost(grpcHost)
-        .checkpoints(checkpoints).exportTo(exportTo);
+        .checkpoints(checkpoints).exportTo(exportTo).roundLog(roundLog);
   }
 
   /** This config with a fixed set of participants. */
@@ -132,6 +134,7 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
     private String grpcHost = "127.0.0.1";
     private CheckpointConfig checkpoints = CheckpointConfig.OFF;
     private java.nio.file.Path exportTo;
+    private java.nio.file.Path roundLog;
 
     private Builder(int trainers, ModelSpec model) {
       this.trainers = trainers;
@@ -216,6 +219,12 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
       return this;
     }
 
+    /** {@code --round-log}: the file each step's line is appended to (null: none). */
+    public Builder roundLog(java.nio.file.Path value) {
+      roundLog = value;
+      return this;
+    }
+
     /**
      * The validated config.
      *
@@ -223,7 +232,7 @@ public record PsConfig(int trainers, List<String> participants, Duration maxWait
      */
     public PsConfig build() {
       return new PsConfig(trainers, participants, maxWait, runPartial, device, model, lr, momentum, seed,
-          grpcPort, grpcHost, checkpoints, exportTo);
+          grpcPort, grpcHost, checkpoints, exportTo, roundLog);
     }
   }
 

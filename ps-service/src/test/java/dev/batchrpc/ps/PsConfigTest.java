@@ -16,7 +16,7 @@ class PsConfigTest {
   void theBuilderStartsFromTheTutorialsDefaults() {
     assertThat(PsConfig.builder(5, MODEL).build()).isEqualTo(PsConfig.of(5, MODEL))
         .isEqualTo(new PsConfig(5, List.of(), null, true, "cpu", MODEL, 0.001f, 0.9f, 0, -1, "127.0.0.1",
-            CheckpointConfig.OFF, null));
+            CheckpointConfig.OFF, null, null));
   }
 
   @Test
@@ -24,9 +24,11 @@ class PsConfigTest {
     CheckpointConfig checkpoints = new CheckpointConfig(Path.of("/tmp/c"), 5, 2);
     PsConfig c = PsConfig.builder(1, ModelSpec.replay(10)).trainers(3).model(MODEL).participants(List.of("a", "b", "c"))
         .maxWait(Duration.ofMillis(250)).runPartial(false).device("auto").lr(0.5f).momentum(0.1f).seed(9)
-        .grpcPort(0).grpcHost("0.0.0.0").checkpoints(checkpoints).exportTo(Path.of("/tmp/m.safetensors")).build();
+        .grpcPort(0).grpcHost("0.0.0.0").checkpoints(checkpoints).exportTo(Path.of("/tmp/m.safetensors"))
+        .roundLog(Path.of("/tmp/rounds.log")).build();
     assertThat(c).isEqualTo(new PsConfig(3, List.of("a", "b", "c"), Duration.ofMillis(250), false, "auto", MODEL,
-        0.5f, 0.1f, 9, 0, "0.0.0.0", checkpoints, Path.of("/tmp/m.safetensors")));
+        0.5f, 0.1f, 9, 0, "0.0.0.0", checkpoints, Path.of("/tmp/m.safetensors"),
+        Path.of("/tmp/rounds.log")));
     assertThat(c.toBuilder().build()).isEqualTo(c);
     assertThat(c.withSeed(4)).isEqualTo(c.toBuilder().seed(4).build());
     assertThat(c.withSeed(4).seed()).isEqualTo(4);

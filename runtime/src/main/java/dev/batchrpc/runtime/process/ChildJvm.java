@@ -236,6 +236,20 @@ public final class ChildJvm implements AutoCloseable {
     }
   }
 
+  /** How many lines it has printed so far. */
+  public int lineCount() {
+    synchronized (lines) {
+      return lines.size();
+    }
+  }
+
+  /** The lines printed so far from index {@code from} on (0 for all; see {@link #lineCount()}). */
+  public List<String> linesFrom(int from) {
+    synchronized (lines) {
+      return List.copyOf(lines.subList(Math.min(Math.max(0, from), lines.size()), lines.size()));
+    }
+  }
+
   /** Everything printed so far. */
   public String output() {
     synchronized (lines) {

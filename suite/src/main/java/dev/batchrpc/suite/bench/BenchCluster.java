@@ -45,11 +45,21 @@ final class BenchCluster implements AutoCloseable {
 
   /** Starts this JVM's node of a new cluster named {@code prefix-<random UUID>}. */
   static BenchCluster start(String prefix) throws Exception {
+    return start(prefix, NodeConfig.DEFAULT_MEMBER_TIMEOUT_S);
+  }
+
+  /**
+   * Starts this JVM's node of a new cluster named {@code prefix-<random UUID>} that removes a
+   * member silent for {@code memberTimeoutS} (give the children the same {@code --member-timeout-s}:
+   * this node, the oldest, is the master that decides removals).
+   */
+  static BenchCluster start(String prefix, int memberTimeoutS) throws Exception {
     // Read when the Hazelcast instance starts; this process starts only the bench's nodes.
     PROPERTIES.forEach(System::setProperty);
     String name = prefix + "-" + UUID.randomUUID();
     int port = Ports.freePort();
-    return new BenchCluster(name, port, Nodes.start(NodeConfig.clustered(name, LOOPBACK, port, List.of())).await());
+    NodeConfig config = NodeConfig.clustered(name, LOOPBACK, port, List.of()).withMemberTimeoutS(memberTimeoutS);
+    return new BenchCluster(name, port, Nodes.start(config).await());
   }
 
   /** This JVM's node. */

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = {"End-to-end benchmarks. Each prints progress lines and a table, and writes CSV.", ""},
     commandListHeading = "%nBenchmarks:%n",
-    subcommands = {PsBench.class, RlBench.class, SoakBench.class})
+    subcommands = {PsBench.class, RlBench.class, SoakBench.class, ChaosBench.class})
 public final class BenchCommand implements Runnable {
 
   @CommandLine.Spec

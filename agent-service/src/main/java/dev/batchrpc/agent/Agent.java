@@ -98,6 +98,8 @@ public final class Agent {
   private final ObserverCalls calls;
   private final LatencyLog latencies = new LatencyLog();
   private final Promise<Void> ready = Promise.promise();
+  /** The timer that starts the agent with the observers registered so far, or -1. */
+  private long startTimer = -1;
   private Round<SelectActionRequest, SelectActionReply> round;
   /** The running episode, or null. */
   private EpisodeRun current;
@@ -160,7 +162,12 @@ public final class Agent {
     return r;
   }
 
-  /** Completes once all N observers have registered. */
+  /**
+   * Completes once all N observers have registered, or (with {@code --partial-policy run} and
+   * {@code --start-wait-ms}) that long after the first of them registered, with those registered by then: the
+   * others count as departed and join from the episode after they register, as an observer that
+   * comes back does. So a restarted agent does not wait for an observer that is down at the time.
+   */
   public Future<Void> observersReady() {
     return ready.future();
   }
@@ -254,11 +261,37 @@ public final class Agent {
     }
     if (count == config.observers()) {
       ready.tryComplete();
+    } else if (startTimer < 0 && !ready.future().isComplete() && config.runPartial() && config.startWaitMs() > 0) {
+      startTimer = context.owner().setTimer(config.startWaitMs(), t -> startWithThoseRegistered());
     }
     if (via != null) {
       observerNodes.bind(q.getObserverId(), via);
     }
     return Future.succeededFuture(RegisterObserverReply.newBuilder().setObserverCount(count).build());
+  }
+
+  /**
+   * The start wait after the first registration passed before all N registered: the agent is
+   * ready with those registered now, the others depart. Event loop.
+   */
+  private void startWithThoseRegistered() {
+    startTimer = -1;
+    if (ready.future().isComplete()) {
+      return;
+    }
+    List<String> missing = membership.unregistered();
+    if (missing.size() == config.observers()) {
+      // every one left again meanwhile: the next registration starts the wait anew
+      return;
+    }
+    LOG.info(() -> "agent: starting with " + (config.observers() - missing.size()) + " of " + config.observers()
+        + " observers, --start-wait-ms " + config.startWaitMs() + " after the first registered; " + missing
+        + " take part from the episode after they register");
+    for (String id : missing) {
+      membership.depart(id);
+      round.leave(id);
+    }
+    ready.tryComplete();
   }
 
   /** Event-bus or gRPC Leave: the observer is gone until it registers again. Event loop. */

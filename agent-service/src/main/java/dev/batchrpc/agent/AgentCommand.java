@@ -111,9 +111,16 @@ public final class AgentCommand implements Callable<Integer> {
   String partialPolicy;
 
   @Option(names = "--register-timeout-s", defaultValue = "300",
-      description = "With --clustered: how long to wait for all observers to register. "
-          + "Default: ${DEFAULT-VALUE}.")
+      description = "With --clustered: how long to wait for the observers to register (all of them, or the "
+          + "first one with --start-wait-ms). Default: ${DEFAULT-VALUE}.")
   int registerTimeoutS;
+
+  @Option(names = "--start-wait-ms", defaultValue = "10000",
+      description = "With --clustered and --partial-policy run: begin the first episode this long after the first "
+          + "observer registered even if not all have, with those registered (the others take part from "
+          + "the episode after they register: a restarted agent does not wait for an observer that is down); "
+          + "0 waits for all (up to --register-timeout-s). Default: ${DEFAULT-VALUE}.")
+  long startWaitMs;
 
   /** A command for clustered runs only: it has no observers to deploy in its own process. */
   public AgentCommand() {
@@ -148,7 +155,8 @@ public final class AgentCommand implements Callable<Integer> {
       }
       AgentConfig config = AgentConfig.of(observers, AgentMode.parse(mode), seed)
           .withTraining(gamma, lr, device.value()).withGrpc(grpc.host(), grpc.port()).withEpisodeTimeoutMs(episodeTimeoutMs)
-          .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL);
+          .withRoundWait(maxWaitMs, PartialPolicy.parse(partialPolicy) == PartialPolicy.RUN_PARTIAL)
+          .withStartWait(nodeConfig.clustered() ? startWaitMs : 0);
       DataChannelConfig dataChannel = DataChannelConfig.of(nodeConfig, data.port());
       return new Plan<>(nodeConfig, started -> train(started, config, dataChannel));
     });

@@ -24,10 +24,13 @@ import java.util.List;
  *     observers that sent theirs ({@code --max-wait-ms}), 0 for no limit
  * @param runPartial {@code --partial-policy}: a step round closed by the maximum wait answers the
  *     observers that arrived (true; the missing ones sit out the rest of the episode) or fails them
+ * @param startWaitMs ({@code --start-wait-ms}) with {@code runPartial}: the first episode begins this
+ *     long after the first observer registered even if not all N have, with those registered; the
+ *     others take part from the episode after they register. 0: wait for all N
  */
 public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, double gamma, float lr,
     String device, int grpcPort, String grpcHost, long episodeTimeoutMs, long maxWaitMs,
-    boolean runPartial) {
+    boolean runPartial, long startWaitMs) {
 
   /** The tutorial's learning rate. */
   public static final float DEFAULT_LR = 0.01f;
@@ -68,6 +71,10 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
     if (maxWaitMs < 0) {
       throw new IllegalArgumentException("--max-wait-ms must be >= 0 (0: no limit), got " + maxWaitMs);
     }
+    if (startWaitMs < 0) {
+      throw new IllegalArgumentException("--start-wait-ms must be >= 0 (0: wait for all observers), got "
+          + startWaitMs);
+    }
     if (grpcHost == null || grpcHost.isBlank()) {
       throw new IllegalArgumentException("--grpc-host must not be empty");
     }
@@ -86,7 +93,7 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
       ids.add(Addresses.defaultObserverId(i));
     }
     return new AgentConfig(ids, mode, seed, 1.0, DEFAULT_LR, "cpu", -1, "127.0.0.1", DEFAULT_EPISODE_TIMEOUT_MS,
-        DEFAULT_MAX_WAIT_MS, true);
+        DEFAULT_MAX_WAIT_MS, true, 0);
   }
 
   /** The number of observers. */
@@ -97,24 +104,30 @@ public record AgentConfig(List<String> observerIds, AgentMode mode, long seed, d
   /** The same with another gRPC address. */
   public AgentConfig withGrpc(String host, int port) {
     return new AgentConfig(observerIds, mode, seed, gamma, lr, device, port, host, episodeTimeoutMs, maxWaitMs,
-        runPartial);
+        runPartial, startWaitMs);
   }
 
   /** The same with another discount, learning rate and device. */
   public AgentConfig withTraining(double gamma, float lr, String device) {
     return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, episodeTimeoutMs,
-        maxWaitMs, runPartial);
+        maxWaitMs, runPartial, startWaitMs);
   }
 
   /** The same with another episode timeout. */
   public AgentConfig withEpisodeTimeoutMs(long ms) {
     return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, ms, maxWaitMs,
-        runPartial);
+        runPartial, startWaitMs);
   }
 
   /** The same with another step-round maximum wait (0: none) and partial-round policy. */
   public AgentConfig withRoundWait(long ms, boolean partialRuns) {
     return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, episodeTimeoutMs,
-        ms, partialRuns);
+        ms, partialRuns, startWaitMs);
+  }
+
+  /** The same with another start wait (0: the first episode waits for all N observers). */
+  public AgentConfig withStartWait(long ms) {
+    return new AgentConfig(observerIds, mode, seed, gamma, lr, device, grpcPort, grpcHost, episodeTimeoutMs,
+        maxWaitMs, runPartial, ms);
   }
 }

@@ -114,6 +114,17 @@ final class ObserverMembership {
     return true;
   }
 
+  /** The observers not registered now (never, or departed since), in index order. */
+  List<String> unregistered() {
+    List<String> out = new ArrayList<>();
+    for (String id : ids) {
+      if (!registered.contains(id)) {
+        out.add(id);
+      }
+    }
+    return out;
+  }
+
   /** The observers that left and have not come back; a fresh step round starts without them. */
   Set<String> departed() {
     return Collections.unmodifiableSet(departed);

@@ -159,72 +159,15 @@ public final class ClassificationTask implements GradientTask {
     }
   }
 
-  /**
-   * The teacher's argmax for the sample at {@code x[off..)}: class c scores {@code s_c = sum over
-   * i in order of (double) (teacher[c][i] * x[i])} (float products, double sums); the first of the
-   * highest wins. Four classes' sums at a time, interleaved (the same sums: each is still one
-   * chain in i order, but four chains keep the adder busy).
-   */
   private int label(float[] x, int off) {
     if (!learnable) {
       return (int) (data.nextFloat() * classes) % classes;
     }
+    // float products summed in double, one class at a time. Four classes' sums interleaved were
+    // no faster (the loop is bound by its multiplies and conversions, not the adds' latency).
     int best = 0;
     double bestScore = Double.NEGATIVE_INFINITY;
-    int c = 0;
-    for (; c + 3 < classes; c += 4) {
-      int t0 = c * inputs;
-      int t1 = t0 + inputs;
-      int t2 = t1 + inputs;
-      int t3 = t2 + inputs;
-      double s0 = 0;
-      double s1 = 0;
-      double s2 = 0;
-      double s3 = 0;
-      for (int i = 0; i < inputs; i++) {
-        float xi = x[off + i];
-        s0 += teacher[t0 + i] * xi;
-        s1 += teacher[t1 + i] * xi;
-        s2 += teacher[t2 + i] * xi;
-        s3 += teacher[t3 + i] * xi;
-      }
-      if (s0 > bestScore) {
-        bestScore = s0;
-        best = c;
-      }
-      if (s1 > bestScore) {
-        bestScore = s1;
-        best = c + 1;
-      }
-      if (s2 > bestScore) {
-        bestScore = s2;
-        best = c + 2;
-      }
-      if (s3 > bestScore) {
-        bestScore = s3;
-        best = c + 3;
-      }
-    }
-    for (; c + 1 < classes; c += 2) {
-      int t0 = c * inputs;
-      int t1 = t0 + inputs;
-      double s0 = 0;
-      double s1 = 0;
-      for (int i = 0; i < inputs; i++) {
-        float xi = x[off + i];
-        s0 += teacher[t0 + i] * xi;
-        s1 += teacher[t1 + i] * xi;
-      }
-      if (s0 > bestScore) {
-        bestScore = s0;
-        best = c;
-      }
-      if (s1 > bestScore) {
-        bestScore = s1;
-        best = c + 1;
-      }
-    }
-    for (; c < classes; c++) {
+    for (int c = 0; c < classes; c++) {
       double s = 0;
       for (int i = 0; i < inputs; i++) {
         s += teacher[c * inputs + i] * x[off + i];

@@ -39,14 +39,14 @@ public final class TrainerStepBench {
   }
 
   /** Phases of one step, in order. */
-  private static final List<String> PHASES = List.of("batch (inputs, labels)", "zero grads",
+  private static final List<String> PHASES = List.of("batch (inputs, labels)",
       "forward L1 (GEMM + bias)", "forward ReLU", "forward L2", "loss + loss gradient",
-      "backward L2 (dh, dW2, db2)", "backward ReLU", "backward L1 (dW1, db1)",
-      "encode gradients (recycled buffer)");
+      "backward, gradients written fresh", "encode gradients (recycled buffer)");
 
-  /** The same phases as the task did them before (measured in the same run, apart). */
+  /** The phases as the task did them before (measured in the same run, apart). */
   private static final List<String> BEFORE = List.of("batch, as before (draw by draw)",
-      "encode, as before (Tensors.vector)");
+      "zero grads, as before", "  then backward L2 (dh, dW2, db2)", "  then backward ReLU",
+      "  then backward L1 (dW1, db1)", "encode, as before (Tensors.vector)");
 
   public static void main(String[] args) {
     boolean whole = args.length > 0 && args[0].equals("whole");
@@ -93,28 +93,22 @@ public final class TrainerStepBench {
       long t0 = System.nanoTime();
       phased.nextBatch(x, y);
       long t1 = System.nanoTime();
-      model.zeroGrad();
-      long t2 = System.nanoTime();
       Tensor h = ls.get(0).forward(Tensor.of(x, batch, in));
-      long t3 = System.nanoTime();
+      long t2 = System.nanoTime();
       Tensor r = ls.get(1).forward(h);
-      long t4 = System.nanoTime();
+      long t3 = System.nanoTime();
       Tensor o = ls.get(2).forward(r);
-      long t5 = System.nanoTime();
+      long t4 = System.nanoTime();
       Tensor target = Tensor.of(y, batch, out);
       MseLoss.loss(o, target);
       Tensor g = MseLoss.gradient(o, target);
+      long t5 = System.nanoTime();
+      model.backwardParamsFresh(g);
       long t6 = System.nanoTime();
-      Tensor gr = ls.get(2).backward(g);
-      long t7 = System.nanoTime();
-      Tensor gh = ls.get(1).backward(gr);
-      long t8 = System.nanoTime();
-      ls.get(0).backwardParamsOnly(gh);
-      long t9 = System.nanoTime();
       GradientTask.Step done = new GradientTask.Step(0f, phased.encode());
-      long t10 = System.nanoTime();
+      long t7 = System.nanoTime();
       phased.recycle(done);
-      long[] t = {t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10};
+      long[] t = {t0, t1, t2, t3, t4, t5, t6, t7};
       for (int i = 0; i < phaseNanos.length; i++) {
         phaseNanos[i] += t[i + 1] - t[i];
       }
@@ -129,10 +123,24 @@ public final class TrainerStepBench {
       float[] by = new float[batch * out];
       batchBefore(learnable, teacher, data, in, out, batch, bx, by);
       long t1 = System.nanoTime();
-      Tensors.vector(model.grads());
+      model.zeroGrad();
       long t2 = System.nanoTime();
-      beforeNanos[0] += t1 - t0;
-      beforeNanos[1] += t2 - t1;
+      Tensor h = ls.get(0).forward(Tensor.of(x, batch, in));
+      Tensor o = ls.get(2).forward(ls.get(1).forward(h));
+      Tensor g = MseLoss.gradient(o, Tensor.of(y, batch, out));
+      long t3 = System.nanoTime();
+      Tensor gr = ls.get(2).backward(g);
+      long t4 = System.nanoTime();
+      Tensor gh = ls.get(1).backward(gr);
+      long t5 = System.nanoTime();
+      ls.get(0).backwardParamsOnly(gh);
+      long t6 = System.nanoTime();
+      Tensors.vector(model.grads());
+      long t7 = System.nanoTime();
+      long[] d = {t1 - t0, t2 - t1, t4 - t3, t5 - t4, t6 - t5, t7 - t6};
+      for (int i = 0; i < d.length; i++) {
+        beforeNanos[i] += d[i];
+      }
     };
     Runnable step = () -> task.recycle(task.step());
     Runnable load = () -> task.load(reply);

@@ -28,4 +28,12 @@ public interface GradientTask {
 
   /** One forward and backward pass at the loaded parameters. */
   Step step();
+
+  /**
+   * Says that nothing reads {@code step}'s gradients any more (the server answered the update
+   * that carried them), so a later {@link #step} may reuse their buffer; a step never recycled
+   * is never reused. The default does nothing.
+   */
+  default void recycle(Step step) {
+  }
 }

@@ -327,8 +327,13 @@ public final class Trainer {
       UpdateRequest q = UpdateRequest.newBuilder().setParticipantId(id)
           .setModelVersion(modelVersion).setGradients(st.gradients()).build();
       long sent = System.nanoTime();
-      return client.updateAndFetch(q).onSuccess(r -> updateNanos += System.nanoTime() - sent);
-    }).compose(reply -> vertx.executeBlocking(() -> {
+      return client.updateAndFetch(q).onSuccess(r -> updateNanos += System.nanoTime() - sent)
+          .map(r -> new Replied(st, r));
+    }).compose(replied -> vertx.executeBlocking(() -> {
+      ModelReply reply = replied.reply();
+      // The server answered: the round that took the gradients is over and nothing reads them
+      // any more, so the task may write the next ones into the same buffer.
+      task.recycle(replied.step());
       long t0 = System.nanoTime();
       try {
         task.load(reply);
@@ -369,6 +374,10 @@ public final class Trainer {
       }
       retryOrFail(e, round, false);
     });
+  }
+
+  /** An update and its reply. */
+  private record Replied(GradientTask.Step step, ModelReply reply) {
   }
 
   /** A round's reply, loaded: its model version, and the next round's gradient (null after the last). */

@@ -15,8 +15,14 @@ import java.util.Arrays;
  * <ul>
  *   <li>rows: tiles of 4 rows x 2 SIMD vectors of C stay in registers while p runs over all of
  *       k, each step a broadcast of {@code op(A)[i][p]} times a row of op(B)
- *       ({@link VectorGemm#rows4}); a transposed B is first transposed into a per-thread scratch
- *       (for the forward at batch 20 that copy is 1/20 of the multiply-adds);</li>
+ *       ({@link VectorGemm#rows4}); a transposed B is first transposed into a per-thread
+ *       scratch; an alpha other than 1 is applied to a copy of op(A) first, so the kernels
+ *       broadcast straight from the array;</li>
+ *   <li>swapped, for a transposed B and few rows of C (the forward {@code x W^T} at batch 20):
+ *       the rows form on C^T = op(B)^T op(A)^T, lanes over m. op(A)^T times alpha and C^T are
+ *       copied into scratch with m padded to whole vectors (m k + 2 m n floats moved, where
+ *       transposing W moves k n: 12x more in the MLP's forward); chosen by a cost count
+ *       ({@link #swapped});</li>
  *   <li>padded, for n from 8 to 15 (the MLP's output layer), 4 to 7 when m and k are both 16
  *       or more (the policy's first-layer gradient over an episode), or below 32 and not a
  *       multiple of the vector width: the rows form on copies of C and op(B) whose rows are
@@ -25,6 +31,8 @@ import java.util.Arrays;
  *       layer at any batch), or everything without the Vector API: one scalar running sum per
  *       element.</li>
  * </ul>
+ * With beta = 0 every form writes {@code 0 + s} without reading C (no pass filling C with
+ * zeros first: for the MLP's weight gradient that pass was 0.8 MB).
  *
  * <p>Numerics, as OpenBLAS and torch's {@code addmm} order them (C scaled first, the product
  * summed apart, then added): C becomes {@code beta == 0 ? 0 : beta * c}; each element's sum is
@@ -40,7 +48,7 @@ import java.util.Arrays;
  * {@link Blas} then picks that one.
  *
  * <p>Thread safety: stateless apart from per-thread scratch (up to {@link #KEEP_FLOATS} floats
- * each of two, kept; larger ones are allocated per call); callable from any thread. Bounds are
+ * each of three, kept; larger ones are allocated per call); callable from any thread. Bounds are
  * the caller's duty (as for {@link Blas#sgemmRowMajor}).
  */
 public final class JavaGemm {
@@ -60,6 +68,8 @@ public final class JavaGemm {
    */
   static final boolean FUSED = cpuHasFma();
 
+  private static final ThreadLocal<float[]> A_SCRATCH =
+      ThreadLocal.withInitial(() -> new float[1024]);
   private static final ThreadLocal<float[]> B_SCRATCH =
       ThreadLocal.withInitial(() -> new float[1024]);
   private static final ThreadLocal<float[]> C_SCRATCH =
@@ -117,55 +127,147 @@ public final class JavaGemm {
     if (m == 0 || n == 0) {
       return;
     }
-    // C = beta C first (beta = 0 ignores C, NaNs included, as BLAS); then every form adds s
-    if (beta == 0f) {
+    // C = beta C first (beta = 0 ignores C, NaNs included, as BLAS); then every form adds s.
+    // With beta = 0 ("over") the forms write 0 + s without reading C: the same bits as adding s
+    // to a C filled with zeros, without the pass that fills it.
+    boolean over = beta == 0f;
+    boolean noProducts = k == 0 || alpha == 0f;
+    if (over && noProducts) {
       Arrays.fill(c, cOff, cOff + m * n, 0f);
-    } else if (beta != 1f) {
+    } else if (!over && beta != 1f) {
       for (int i = cOff; i < cOff + m * n; i++) {
         c[i] = beta * c[i];
       }
     }
-    if (k == 0 || alpha == 0f) {
+    if (noProducts) {
       return;
     }
+    if (!vector) {
+      dotForm(fused, over, m, n, k, alpha, a, aOff, transA ? 1 : k, transA ? m : 1, b, bOff,
+          transB ? k : 1, transB ? 1 : n, c, cOff);
+      return;
+    }
+    int lanes = VectorGemm.lanes();
     // padding n up to whole vectors wastes at most half the lanes from n = 8 on; at n = 4 to 7
     // it pays only with enough work for the copies (the policy's first-layer gradient over an
     // episode, not its forward at batch 11); at n = 2 (the policy's output layer) it never did
-    boolean padded = vector && (n < SHORT
+    boolean padded = n < SHORT
         ? n >= SHORT / 2 || (n >= SHORT / 4 && m >= SHORT && k >= SHORT)
-        : n < 2 * SHORT && n % VectorGemm.lanes() != 0);
-    int aStep = transA ? m : 1;
-    int aRow = transA ? 1 : k;
-    if (!vector || (n < SHORT && !padded)) {
-      dotForm(fused, m, n, k, alpha, a, aOff, aRow, aStep, b, bOff, transB ? k : 1,
-          transB ? 1 : n, c, cOff);
-    } else if (padded) {
-      int np = (n + VectorGemm.lanes() - 1) / VectorGemm.lanes() * VectorGemm.lanes();
-      float[] bp = scratch(B_SCRATCH, k * np);
-      for (int p = 0; p < k; p++) {
-        if (transB) {
-          for (int j = 0; j < n; j++) {
-            bp[p * np + j] = b[bOff + j * k + p];
+        : n < 2 * SHORT && n % lanes != 0;
+    if (n < SHORT && !padded) {
+      dotForm(fused, over, m, n, k, alpha, a, aOff, transA ? 1 : k, transA ? m : 1, b, bOff,
+          transB ? k : 1, transB ? 1 : n, c, cOff);
+    } else if (swapped(transB, m, n, k, padded)) {
+      swappedForm(over, transA, transB, m, n, k, alpha, a, aOff, b, bOff, c, cOff);
+    } else {
+      // the kernels take op(A) as it is: alpha != 1 scales a copy of it once
+      int aRow = transA ? 1 : k;
+      int aStep = transA ? m : 1;
+      if (alpha != 1f) {
+        float[] as = scratch(A_SCRATCH, m * k);
+        for (int i = 0; i < m; i++) {
+          for (int p = 0; p < k; p++) {
+            as[i * k + p] = alpha * a[aOff + i * aRow + p * aStep];
           }
-        } else {
-          System.arraycopy(b, bOff + p * n, bp, p * np, n);
         }
-        Arrays.fill(bp, p * np + n, (p + 1) * np, 0f);
+        a = as;
+        aOff = 0;
+        aRow = k;
+        aStep = 1;
       }
-      float[] cp = scratch(C_SCRATCH, m * np);
+      if (padded) {
+        paddedForm(over, transB, m, n, k, a, aOff, aRow, aStep, b, bOff, c, cOff);
+      } else if (transB) {
+        float[] bt = scratch(B_SCRATCH, k * n);
+        transpose(n, k, b, bOff, bt);
+        rowsForm(over, m, n, k, a, aOff, aRow, aStep, bt, 0, c, cOff);
+      } else {
+        rowsForm(over, m, n, k, a, aOff, aRow, aStep, b, bOff, c, cOff);
+      }
+    }
+  }
+
+  /**
+   * Whether the swapped form costs less: with B transposed and few rows of C (the forward
+   * {@code x W^T} at a small batch), the rows form first transposes W, k n floats moved, as many
+   * as its m k n / 16 vector multiply-adds at m = 16; the swapped form moves m k + 2 m n floats
+   * but wastes the lanes that pad m to whole vectors. Counted in floats moved plus vector
+   * multiply-adds, one each (which picked the faster form on the four shapes measured: m x n x k
+   * = 20 x 256 x 784 (the MLP's forward, 1.1x), 32 x 256 x 784 (1.4x), 20 x 512 x 256 (1.5x)
+   * swapped; 20 x 128 x 784 rows, 1.1x).
+   */
+  private static boolean swapped(boolean transB, int m, int n, int k, boolean padded) {
+    if (!transB || padded || m < SHORT / 2) {
+      return false;
+    }
+    int lanes = VectorGemm.lanes();
+    long mp = (m + lanes - 1) / lanes * lanes;
+    long rows = (long) k * n + (long) m * k * ((n + lanes - 1) / lanes);
+    long swap = (long) k * mp + 2L * m * n + (long) n * k * (mp / lanes);
+    return swap < rows;
+  }
+
+  /**
+   * C^T = op(B)^T op(A)^T by the rows form, lanes over m: op(A)^T times alpha is copied into
+   * scratch with its rows padded to whole vectors, C^T (already scaled by beta) into more scratch,
+   * and C^T is copied back. Bitwise the same arithmetic: each element's products are the same
+   * (fma and the product are symmetric in their two factors), summed in the same order.
+   */
+  private static void swappedForm(boolean over, boolean transA, boolean transB, int m, int n, int k,
+                                  float alpha, float[] a, int aOff, float[] b, int bOff,
+                                  float[] c, int cOff) {
+    int lanes = VectorGemm.lanes();
+    int mp = (m + lanes - 1) / lanes * lanes;
+    float[] ap = scratch(A_SCRATCH, k * mp);
+    if (transA) {
+      for (int p = 0; p < k; p++) {
+        int o = p * mp;
+        int s = aOff + p * m;
+        for (int i = 0; i < m; i++) {
+          ap[o + i] = alpha * a[s + i];
+        }
+        Arrays.fill(ap, o + m, o + mp, 0f);
+      }
+    } else {
+      transpose(m, k, a, aOff, ap, mp, alpha);
+    }
+    float[] cp = scratch(C_SCRATCH, n * mp);
+    if (!over) {
+      transpose(m, n, c, cOff, cp, mp, 1f);
+    }
+    rowsForm(over, n, mp, k, b, bOff, transB ? k : 1, transB ? 1 : n, ap, 0, cp, 0);
+    for (int i = 0; i < m; i++) {
+      int o = cOff + i * n;
+      for (int j = 0; j < n; j++) {
+        c[o + j] = cp[j * mp + i];
+      }
+    }
+  }
+
+  /** The padded form: C and op(B) copied with their rows padded to whole vectors. */
+  private static void paddedForm(boolean over, boolean transB, int m, int n, int k, float[] a, int aOff,
+                                 int aRow, int aStep, float[] b, int bOff, float[] c, int cOff) {
+    int np = (n + VectorGemm.lanes() - 1) / VectorGemm.lanes() * VectorGemm.lanes();
+    float[] bp = scratch(B_SCRATCH, k * np);
+    for (int p = 0; p < k; p++) {
+      if (transB) {
+        for (int j = 0; j < n; j++) {
+          bp[p * np + j] = b[bOff + j * k + p];
+        }
+      } else {
+        System.arraycopy(b, bOff + p * n, bp, p * np, n);
+      }
+      Arrays.fill(bp, p * np + n, (p + 1) * np, 0f);
+    }
+    float[] cp = scratch(C_SCRATCH, m * np);
+    if (!over) {
       for (int i = 0; i < m; i++) {
         System.arraycopy(c, cOff + i * n, cp, i * np, n);
       }
-      rowsForm(fused, m, np, k, alpha, a, aOff, aRow, aStep, bp, 0, cp, 0);
-      for (int i = 0; i < m; i++) {
-        System.arraycopy(cp, i * np, c, cOff + i * n, n);
-      }
-    } else if (transB) {
-      float[] bt = scratch(B_SCRATCH, k * n);
-      transpose(n, k, b, bOff, bt);
-      rowsForm(fused, m, n, k, alpha, a, aOff, aRow, aStep, bt, 0, c, cOff);
-    } else {
-      rowsForm(fused, m, n, k, alpha, a, aOff, aRow, aStep, b, bOff, c, cOff);
+    }
+    rowsForm(over, m, np, k, a, aOff, aRow, aStep, bp, 0, cp, 0);
+    for (int i = 0; i < m; i++) {
+      System.arraycopy(cp, i * np, c, cOff + i * n, n);
     }
   }
 
@@ -184,19 +286,19 @@ public final class JavaGemm {
 
   /**
    * The rows form: op(B) row p is {@code bb[bi + p n ..)} (leading dimension n), op(A)[i][p] is
-   * {@code a[aOff + i aRow + p aStep]}; four rows of C at a time, then the rest one at a time.
+   * {@code a[aOff + i aRow + p aStep]} (alpha already applied); four rows of C at a time, then the
+   * rest one at a time.
    */
-  private static void rowsForm(boolean fused, int m, int n, int k, float alpha, float[] a,
-                               int aOff, int aRow, int aStep, float[] bb, int bi, float[] c,
-                               int cOff) {
+  private static void rowsForm(boolean over, int m, int n, int k, float[] a, int aOff, int aRow,
+                               int aStep, float[] bb, int bi, float[] c, int cOff) {
     int i = 0;
     for (; i + 3 < m; i += 4) {
       int a0 = aOff + i * aRow;
-      VectorGemm.rows4(n, k, alpha, a, a0, a0 + aRow, a0 + 2 * aRow, a0 + 3 * aRow, aStep,
+      VectorGemm.rows4(over, n, k, a, a0, a0 + aRow, a0 + 2 * aRow, a0 + 3 * aRow, aStep,
           bb, bi, n, c, cOff + i * n, n);
     }
     for (; i < m; i++) {
-      VectorGemm.rows1(n, k, alpha, a, aOff + i * aRow, aStep, bb, bi, n, c, cOff + i * n);
+      VectorGemm.rows1(over, n, k, a, aOff + i * aRow, aStep, bb, bi, n, c, cOff + i * n);
     }
   }
 
@@ -205,14 +307,14 @@ public final class JavaGemm {
    * aStep]) * bb[bi + q ldb + j]}, added to {@code c[ci + j]} (the columns the SIMD tiles leave
    * over).
    */
-  static void scalarRow(boolean fused, int len, int k, float alpha, float[] a, int ar, int aStep,
-                        float[] bb, int bi, int ldb, float[] c, int ci) {
+  static void scalarRow(boolean fused, boolean over, int len, int k, float alpha, float[] a,
+                        int ar, int aStep, float[] bb, int bi, int ldb, float[] c, int ci) {
     for (int j = 0; j < len; j++) {
       float s = 0f;
       for (int q = 0; q < k; q++) {
         s = madd(fused, alpha * a[ar + q * aStep], bb[bi + q * ldb + j], s);
       }
-      c[ci + j] = c[ci + j] + s;
+      c[ci + j] = (over ? 0f : c[ci + j]) + s;
     }
   }
 
@@ -257,11 +359,52 @@ public final class JavaGemm {
   }
 
   /**
+   * {@code t[q ld + r] = scale * src[off + r k + q]} for r < rows, and 0 for r from rows to ld: a
+   * rows x k matrix, transposed (times scale unless it is 1) into rows of ld floats.
+   */
+  private static void transpose(int rows, int k, float[] src, int off, float[] t, int ld,
+                                float scale) {
+    for (int q = 0; q < k; q++) {
+      Arrays.fill(t, q * ld + rows, q * ld + ld, 0f);
+    }
+    int r = 0;
+    for (; r + 3 < rows; r += 4) {
+      int r0 = off + r * k;
+      int r1 = r0 + k;
+      int r2 = r1 + k;
+      int r3 = r2 + k;
+      if (scale == 1f) {
+        for (int q = 0; q < k; q++) {
+          int o = q * ld + r;
+          t[o] = src[r0 + q];
+          t[o + 1] = src[r1 + q];
+          t[o + 2] = src[r2 + q];
+          t[o + 3] = src[r3 + q];
+        }
+      } else {
+        for (int q = 0; q < k; q++) {
+          int o = q * ld + r;
+          t[o] = scale * src[r0 + q];
+          t[o + 1] = scale * src[r1 + q];
+          t[o + 2] = scale * src[r2 + q];
+          t[o + 3] = scale * src[r3 + q];
+        }
+      }
+    }
+    for (; r < rows; r++) {
+      int r0 = off + r * k;
+      for (int q = 0; q < k; q++) {
+        t[q * ld + r] = scale == 1f ? src[r0 + q] : scale * src[r0 + q];
+      }
+    }
+  }
+
+  /**
    * One scalar running sum per element, p in order, everything read in place: op(A)[i][p] at
    * {@code aOff + i aRow + p aStep}, op(B)[p][j] at {@code bOff + p pStride + j jStride}. Rows i
    * and i+1 times columns j and j+1 give four independent sums per pass, sharing their loads.
    */
-  private static void dotForm(boolean fused, int m, int n, int k, float alpha, float[] a, int aOff,
+  private static void dotForm(boolean fused, boolean over, int m, int n, int k, float alpha, float[] a, int aOff,
                               int aRow, int aStep, float[] b, int bOff, int jStride, int pStride,
                               float[] c, int cOff) {
     int i = 0;
@@ -288,20 +431,22 @@ public final class JavaGemm {
           s10 = madd(fused, u1, v0, s10);
           s11 = madd(fused, u1, v1, s11);
         }
-        c[c0 + j] = c[c0 + j] + s00;
-        c[c0 + j + 1] = c[c0 + j + 1] + s01;
-        c[c1 + j] = c[c1 + j] + s10;
-        c[c1 + j + 1] = c[c1 + j + 1] + s11;
+        c[c0 + j] = (over ? 0f : c[c0 + j]) + s00;
+        c[c0 + j + 1] = (over ? 0f : c[c0 + j + 1]) + s01;
+        c[c1 + j] = (over ? 0f : c[c1 + j]) + s10;
+        c[c1 + j + 1] = (over ? 0f : c[c1 + j + 1]) + s11;
       }
       if (j < n) {
-        scalarRow(fused, 1, k, alpha, a, x0, aStep, b, bOff + j * jStride, pStride, c, c0 + j);
-        scalarRow(fused, 1, k, alpha, a, x1, aStep, b, bOff + j * jStride, pStride, c, c1 + j);
+        scalarRow(fused, over, 1, k, alpha, a, x0, aStep, b, bOff + j * jStride, pStride, c,
+            c0 + j);
+        scalarRow(fused, over, 1, k, alpha, a, x1, aStep, b, bOff + j * jStride, pStride, c,
+            c1 + j);
       }
     }
     if (i < m) {
       int x0 = aOff + i * aRow;
       for (int j = 0; j < n; j++) {
-        scalarRow(fused, 1, k, alpha, a, x0, aStep, b, bOff + j * jStride, pStride, c,
+        scalarRow(fused, over, 1, k, alpha, a, x0, aStep, b, bOff + j * jStride, pStride, c,
             cOff + i * n + j);
       }
     }

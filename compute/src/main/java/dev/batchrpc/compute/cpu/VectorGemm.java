@@ -46,22 +46,23 @@ final class VectorGemm {
 
   /**
    * Rows i..i+3 of C ({@code c0 + r ldc}), all n columns: {@code s_rj = sum over q < k of
-   * (alpha a[ar + q aStep]) * bb[bi + q ldb + j]} (ar = a0..a3, one per row), then added to C.
-   * Tiles of 4 rows x 2 vectors stay in registers over all q; the columns left over take a
-   * 4 x 1 tile, then scalar sums.
+   * a[ar + q aStep] * bb[bi + q ldb + j]} (ar = a0..a3, one per row; alpha is already in a),
+   * then added to C, or to 0 without reading C when {@code over} (beta = 0). Tiles of 4 rows x 2
+   * vectors stay in registers over all q; the columns left over take a 4 x 1 tile, then scalar
+   * sums.
    */
-  static void rows4(int n, int k, float alpha, float[] a, int a0, int a1, int a2,
+  static void rows4(boolean over, int n, int k, float[] a, int a0, int a1, int a2,
                     int a3, int aStep, float[] bb, int bi, int ldb, float[] c, int c0, int ldc) {
-    int j = tiles4x2(n, k, alpha, a, a0, a1, a2, a3, aStep, bb, bi, ldb, c, c0, ldc);
-    j = tiles4x1(j, n, k, alpha, a, a0, a1, a2, a3, aStep, bb, bi, ldb, c, c0, ldc);
+    int j = tiles4x2(over, n, k, a, a0, a1, a2, a3, aStep, bb, bi, ldb, c, c0, ldc);
+    j = tiles4x1(over, j, n, k, a, a0, a1, a2, a3, aStep, bb, bi, ldb, c, c0, ldc);
     if (j < n) {
       int c1 = c0 + ldc;
       int c2 = c1 + ldc;
       int c3 = c2 + ldc;
-      JavaGemm.scalarRow(FUSED, n - j, k, alpha, a, a0, aStep, bb, bi + j, ldb, c, c0 + j);
-      JavaGemm.scalarRow(FUSED, n - j, k, alpha, a, a1, aStep, bb, bi + j, ldb, c, c1 + j);
-      JavaGemm.scalarRow(FUSED, n - j, k, alpha, a, a2, aStep, bb, bi + j, ldb, c, c2 + j);
-      JavaGemm.scalarRow(FUSED, n - j, k, alpha, a, a3, aStep, bb, bi + j, ldb, c, c3 + j);
+      JavaGemm.scalarRow(FUSED, over, n - j, k, 1f, a, a0, aStep, bb, bi + j, ldb, c, c0 + j);
+      JavaGemm.scalarRow(FUSED, over, n - j, k, 1f, a, a1, aStep, bb, bi + j, ldb, c, c1 + j);
+      JavaGemm.scalarRow(FUSED, over, n - j, k, 1f, a, a2, aStep, bb, bi + j, ldb, c, c2 + j);
+      JavaGemm.scalarRow(FUSED, over, n - j, k, 1f, a, a3, aStep, bb, bi + j, ldb, c, c3 + j);
     }
   }
 
@@ -69,7 +70,7 @@ final class VectorGemm {
   // to keep the vectors in registers, and one method with every tile exceeds the inlining budget.
 
   /** 4 x 2-vector tiles from column 0; returns the first column left. */
-  private static int tiles4x2(int n, int k, float alpha, float[] a, int a0, int a1,
+  private static int tiles4x2(boolean over, int n, int k, float[] a, int a0, int a1,
                               int a2, int a3, int aStep, float[] bb, int bi, int ldb, float[] c,
                               int c0, int ldc) {
     int c1 = c0 + ldc;
@@ -90,33 +91,45 @@ final class VectorGemm {
         FloatVector b0 = FloatVector.fromArray(S, bb, br);
         FloatVector b1 = FloatVector.fromArray(S, bb, br + L);
         int ao = q * aStep;
-        FloatVector x = FloatVector.broadcast(S, alpha * a[a0 + ao]);
+        FloatVector x = FloatVector.broadcast(S, a[a0 + ao]);
         s00 = madd(x, b0, s00);
         s01 = madd(x, b1, s01);
-        x = FloatVector.broadcast(S, alpha * a[a1 + ao]);
+        x = FloatVector.broadcast(S, a[a1 + ao]);
         s10 = madd(x, b0, s10);
         s11 = madd(x, b1, s11);
-        x = FloatVector.broadcast(S, alpha * a[a2 + ao]);
+        x = FloatVector.broadcast(S, a[a2 + ao]);
         s20 = madd(x, b0, s20);
         s21 = madd(x, b1, s21);
-        x = FloatVector.broadcast(S, alpha * a[a3 + ao]);
+        x = FloatVector.broadcast(S, a[a3 + ao]);
         s30 = madd(x, b0, s30);
         s31 = madd(x, b1, s31);
       }
-      FloatVector.fromArray(S, c, c0 + j).add(s00).intoArray(c, c0 + j);
-      FloatVector.fromArray(S, c, c0 + j + L).add(s01).intoArray(c, c0 + j + L);
-      FloatVector.fromArray(S, c, c1 + j).add(s10).intoArray(c, c1 + j);
-      FloatVector.fromArray(S, c, c1 + j + L).add(s11).intoArray(c, c1 + j + L);
-      FloatVector.fromArray(S, c, c2 + j).add(s20).intoArray(c, c2 + j);
-      FloatVector.fromArray(S, c, c2 + j + L).add(s21).intoArray(c, c2 + j + L);
-      FloatVector.fromArray(S, c, c3 + j).add(s30).intoArray(c, c3 + j);
-      FloatVector.fromArray(S, c, c3 + j + L).add(s31).intoArray(c, c3 + j + L);
+      if (over) {
+        FloatVector z = FloatVector.zero(S);
+        z.add(s00).intoArray(c, c0 + j);
+        z.add(s01).intoArray(c, c0 + j + L);
+        z.add(s10).intoArray(c, c1 + j);
+        z.add(s11).intoArray(c, c1 + j + L);
+        z.add(s20).intoArray(c, c2 + j);
+        z.add(s21).intoArray(c, c2 + j + L);
+        z.add(s30).intoArray(c, c3 + j);
+        z.add(s31).intoArray(c, c3 + j + L);
+      } else {
+        FloatVector.fromArray(S, c, c0 + j).add(s00).intoArray(c, c0 + j);
+        FloatVector.fromArray(S, c, c0 + j + L).add(s01).intoArray(c, c0 + j + L);
+        FloatVector.fromArray(S, c, c1 + j).add(s10).intoArray(c, c1 + j);
+        FloatVector.fromArray(S, c, c1 + j + L).add(s11).intoArray(c, c1 + j + L);
+        FloatVector.fromArray(S, c, c2 + j).add(s20).intoArray(c, c2 + j);
+        FloatVector.fromArray(S, c, c2 + j + L).add(s21).intoArray(c, c2 + j + L);
+        FloatVector.fromArray(S, c, c3 + j).add(s30).intoArray(c, c3 + j);
+        FloatVector.fromArray(S, c, c3 + j + L).add(s31).intoArray(c, c3 + j + L);
+      }
     }
     return j;
   }
 
   /** 4 x 1-vector tiles from column j; returns the first column left. */
-  private static int tiles4x1(int j, int n, int k, float alpha, float[] a, int a0,
+  private static int tiles4x1(boolean over, int j, int n, int k, float[] a, int a0,
                               int a1, int a2, int a3, int aStep, float[] bb, int bi, int ldb,
                               float[] c, int c0, int ldc) {
     int c1 = c0 + ldc;
@@ -130,21 +143,29 @@ final class VectorGemm {
       for (int q = 0; q < k; q++) {
         FloatVector b0 = FloatVector.fromArray(S, bb, bi + q * ldb + j);
         int ao = q * aStep;
-        s0 = madd(FloatVector.broadcast(S, alpha * a[a0 + ao]), b0, s0);
-        s1 = madd(FloatVector.broadcast(S, alpha * a[a1 + ao]), b0, s1);
-        s2 = madd(FloatVector.broadcast(S, alpha * a[a2 + ao]), b0, s2);
-        s3 = madd(FloatVector.broadcast(S, alpha * a[a3 + ao]), b0, s3);
+        s0 = madd(FloatVector.broadcast(S, a[a0 + ao]), b0, s0);
+        s1 = madd(FloatVector.broadcast(S, a[a1 + ao]), b0, s1);
+        s2 = madd(FloatVector.broadcast(S, a[a2 + ao]), b0, s2);
+        s3 = madd(FloatVector.broadcast(S, a[a3 + ao]), b0, s3);
       }
-      FloatVector.fromArray(S, c, c0 + j).add(s0).intoArray(c, c0 + j);
-      FloatVector.fromArray(S, c, c1 + j).add(s1).intoArray(c, c1 + j);
-      FloatVector.fromArray(S, c, c2 + j).add(s2).intoArray(c, c2 + j);
-      FloatVector.fromArray(S, c, c3 + j).add(s3).intoArray(c, c3 + j);
+      if (over) {
+        FloatVector z = FloatVector.zero(S);
+        z.add(s0).intoArray(c, c0 + j);
+        z.add(s1).intoArray(c, c1 + j);
+        z.add(s2).intoArray(c, c2 + j);
+        z.add(s3).intoArray(c, c3 + j);
+      } else {
+        FloatVector.fromArray(S, c, c0 + j).add(s0).intoArray(c, c0 + j);
+        FloatVector.fromArray(S, c, c1 + j).add(s1).intoArray(c, c1 + j);
+        FloatVector.fromArray(S, c, c2 + j).add(s2).intoArray(c, c2 + j);
+        FloatVector.fromArray(S, c, c3 + j).add(s3).intoArray(c, c3 + j);
+      }
     }
     return j;
   }
 
   /** One row of C, as {@link #rows4} for one row. */
-  static void rows1(int n, int k, float alpha, float[] a, int a0, int aStep,
+  static void rows1(boolean over, int n, int k, float[] a, int a0, int aStep,
                     float[] bb, int bi, int ldb, float[] c, int c0) {
     int j = 0;
     for (; j + 2 * L <= n; j += 2 * L) {
@@ -152,23 +173,33 @@ final class VectorGemm {
       FloatVector s1 = s0;
       for (int q = 0; q < k; q++) {
         int br = bi + q * ldb + j;
-        FloatVector x = FloatVector.broadcast(S, alpha * a[a0 + q * aStep]);
+        FloatVector x = FloatVector.broadcast(S, a[a0 + q * aStep]);
         s0 = madd(x, FloatVector.fromArray(S, bb, br), s0);
         s1 = madd(x, FloatVector.fromArray(S, bb, br + L), s1);
       }
-      FloatVector.fromArray(S, c, c0 + j).add(s0).intoArray(c, c0 + j);
-      FloatVector.fromArray(S, c, c0 + j + L).add(s1).intoArray(c, c0 + j + L);
+      if (over) {
+        FloatVector z = FloatVector.zero(S);
+        z.add(s0).intoArray(c, c0 + j);
+        z.add(s1).intoArray(c, c0 + j + L);
+      } else {
+        FloatVector.fromArray(S, c, c0 + j).add(s0).intoArray(c, c0 + j);
+        FloatVector.fromArray(S, c, c0 + j + L).add(s1).intoArray(c, c0 + j + L);
+      }
     }
     for (; j + L <= n; j += L) {
       FloatVector s0 = FloatVector.zero(S);
       for (int q = 0; q < k; q++) {
-        FloatVector x = FloatVector.broadcast(S, alpha * a[a0 + q * aStep]);
+        FloatVector x = FloatVector.broadcast(S, a[a0 + q * aStep]);
         s0 = madd(x, FloatVector.fromArray(S, bb, bi + q * ldb + j), s0);
       }
-      FloatVector.fromArray(S, c, c0 + j).add(s0).intoArray(c, c0 + j);
+      if (over) {
+        FloatVector.zero(S).add(s0).intoArray(c, c0 + j);
+      } else {
+        FloatVector.fromArray(S, c, c0 + j).add(s0).intoArray(c, c0 + j);
+      }
     }
     if (j < n) {
-      JavaGemm.scalarRow(FUSED, n - j, k, alpha, a, a0, aStep, bb, bi + j, ldb, c, c0 + j);
+      JavaGemm.scalarRow(FUSED, over, n - j, k, 1f, a, a0, aStep, bb, bi + j, ldb, c, c0 + j);
     }
   }
 }

@@ -108,7 +108,20 @@ public final class Linear implements Layer {
     return backward(gradY, false);
   }
 
+  /**
+   * {@link #backward} ({@code inputGrad}) or {@link #backwardParamsOnly}, writing the parameter
+   * gradients instead of adding to them: bitwise what zeroing them first gave (0 + each sum),
+   * without a pass over them.
+   */
+  Tensor backwardWrite(Tensor gradY, boolean inputGrad) {
+    return backward(gradY, inputGrad, true);
+  }
+
   private Tensor backward(Tensor gradY, boolean inputGrad) {
+    return backward(gradY, inputGrad, false);
+  }
+
+  private Tensor backward(Tensor gradY, boolean inputGrad, boolean write) {
     float[] p = bound();
     Tensor x = lastInput;
     if (x == null) {
@@ -125,14 +138,16 @@ public final class Linear implements Layer {
       gradX = Tensor.zeros(batch, in);
       Blas.sgemmRowMajor(false, false, batch, in, out, 1f, gy, 0, p, offset, 0f, gradX.data(), 0);
     }
-    Blas.sgemmRowMajor(true, false, out, in, batch, 1f, gy, 0, x.data(), 0, 1f, grads, offset);
+    // beta 0 when writing: C = 0 + the product, as BLAS's C = 0 C + the product
+    Blas.sgemmRowMajor(true, false, out, in, batch, 1f, gy, 0, x.data(), 0, write ? 0f : 1f,
+        grads, offset);
     int b = offset + out * in;
     for (int j = 0; j < out; j++) {
       float sum = 0f;
       for (int r = 0; r < batch; r++) {
         sum += gy[r * out + j];
       }
-      grads[b + j] += sum;
+      grads[b + j] = (write ? 0f : grads[b + j]) + sum;
     }
     return gradX;
   }

@@ -16,6 +16,10 @@ public final class Sequential {
   private final List<Layer> layers;
   private final float[] params;
   private final float[] grads;
+  /** Where each layer's slice starts. */
+  private final int[] offsets;
+  /** Whether every layer is a different object, so each slice is written by its own layer. */
+  private final boolean distinct;
 
   /** A model of these layers with zero parameters (call {@link #init} or load params). */
   public Sequential(Layer... layers) {
@@ -29,11 +33,17 @@ public final class Sequential {
     }
     params = new float[(int) total];
     grads = new float[(int) total];
+    offsets = new int[layers.length];
     int off = 0;
-    for (Layer l : layers) {
-      l.bind(params, grads, off);
-      off += l.paramCount();
+    for (int i = 0; i < layers.length; i++) {
+      offsets[i] = off;
+      layers[i].bind(params, grads, off);
+      off += layers[i].paramCount();
     }
+    java.util.Set<Layer> seen = java.util.Collections.newSetFromMap(
+        new java.util.IdentityHashMap<>());
+    seen.addAll(this.layers);
+    distinct = seen.size() == layers.length;
   }
 
   /** The layers, in order. */
@@ -112,6 +122,30 @@ public final class Sequential {
     }
     if (!layers.isEmpty()) {
       layers.get(0).backwardParamsOnly(g);
+    }
+  }
+
+  /**
+   * {@link #zeroGrad} then {@link #backwardParams}, bitwise, without the pass that zeroes the
+   * gradients (0.8 MB for the MLP 784-256-10): each {@link Linear} writes its slice (0 + each
+   * sum, as adding to zeros gave); any other layer with parameters gets its slice zeroed first.
+   * A model holding one layer object twice takes the two steps as they are.
+   */
+  public void backwardParamsFresh(Tensor gradY) {
+    if (!distinct) {
+      zeroGrad();
+      backwardParams(gradY);
+      return;
+    }
+    Tensor g = gradY;
+    for (int i = layers.size() - 1; i >= 0; i--) {
+      Layer l = layers.get(i);
+      if (l instanceof Linear lin) {
+        g = lin.backwardWrite(g, i > 0);
+      } else {
+        java.util.Arrays.fill(grads, offsets[i], offsets[i] + l.paramCount(), 0f);
+        g = i > 0 ? l.backward(g) : l.backwardParamsOnly(g);
+      }
     }
   }
 

@@ -10,6 +10,9 @@ import dev.batchrpc.compute.random.Rng;
 import dev.ludovic.netlib.blas.BLAS;
 import dev.ludovic.netlib.blas.JavaBLAS;
 import dev.ludovic.netlib.blas.NativeBLAS;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -54,6 +57,32 @@ public final class FreshMachineGemm {
             ta ? m : k, beta, c, cOff, n);
   }
 
+  /**
+   * An older commit's JavaGemm, renamed {@code JavaGemmBefore} and put on the class path by
+   * {@code scripts/bench-trainer-step.sh --against COMMIT gemm}, or null.
+   */
+  static Gemm before() {
+    MethodHandle h;
+    try {
+      Class<?> c = Class.forName("dev.batchrpc.compute.cpu.JavaGemmBefore");
+      MethodHandles.Lookup lookup = MethodHandles.privateLookupIn(c, MethodHandles.lookup());
+      h = lookup.findStatic(c, "sgemm", MethodType.methodType(void.class, boolean.class,
+          boolean.class, int.class, int.class, int.class, float.class, float[].class, int.class,
+          float[].class, int.class, float.class, float[].class, int.class));
+    } catch (ClassNotFoundException e) {
+      return null;
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+    return (ta, tb, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff) -> {
+      try {
+        h.invokeExact(ta, tb, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff);
+      } catch (Throwable t) {
+        throw new IllegalStateException(t);
+      }
+    };
+  }
+
   static final int IN = 784;
   static final int HID = 256;
   static final int OUT = 10;
@@ -92,6 +121,10 @@ public final class FreshMachineGemm {
     List<Impl> impls = new ArrayList<>();
     impls.add(new Impl("netlib Java", netlib(JavaBLAS.getInstance())));
     impls.add(new Impl("JavaGemm", JavaGemm::sgemm));
+    Gemm before = before();
+    if (before != null) {
+      impls.add(new Impl("JavaGemm before", before));
+    }
     if (System.getProperty(Blas.NATIVE_LIB_PATH) != null) {
       impls.add(new Impl("native", netlib(NativeBLAS.getInstance())));
     }
@@ -207,11 +240,12 @@ public final class FreshMachineGemm {
   static void header(List<Impl> impls) {
     StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-22s", "ms per call"));
     for (Impl i : impls) {
-      sb.append(String.format(Locale.ROOT, "%14s", i.name));
+      sb.append(String.format(Locale.ROOT, "%16s", i.name));
     }
-    sb.append(String.format(Locale.ROOT, "%12s", "ratio 1/2"));
-    if (impls.size() > 2) {
-      sb.append(String.format(Locale.ROOT, "%12s", "ratio 3/2"));
+    for (int i = 0; i < impls.size(); i++) {
+      if (i != 1) {
+        sb.append(String.format(Locale.ROOT, "%12s", "ratio " + (i + 1) + "/2"));
+      }
     }
     System.out.println(sb);
   }
@@ -228,11 +262,12 @@ public final class FreshMachineGemm {
     double[] med = new double[impls.size()];
     for (int i = 0; i < impls.size(); i++) {
       med[i] = median(ms[i]);
-      sb.append(String.format(Locale.ROOT, "%14.4f", med[i]));
+      sb.append(String.format(Locale.ROOT, "%16.4f", med[i]));
     }
-    sb.append(String.format(Locale.ROOT, "%11.2fx", med[0] / med[1]));
-    if (impls.size() > 2) {
-      sb.append(String.format(Locale.ROOT, "%11.2fx", med[2] / med[1]));
+    for (int i = 0; i < impls.size(); i++) {
+      if (i != 1) {
+        sb.append(String.format(Locale.ROOT, "%11.2fx", med[i] / med[1]));
+      }
     }
     System.out.println(sb);
   }

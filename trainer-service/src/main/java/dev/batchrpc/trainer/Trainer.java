@@ -234,7 +234,14 @@ public final class Trainer {
   }
 
   private Future<ModelReply> fetch() {
-    return client.getModel(id).compose(m -> vertx.executeBlocking(() -> {
+    Future<ModelReply> call = client.getModel(id);
+    if (outage != null) {
+      // retried: an attempt may not outlast the outage's deadline (Attempts)
+      long left = TimeUnit.NANOSECONDS.toMillis(outage.startNanos + retryTimeoutNanos - System.nanoTime());
+      call = Attempts.within(vertx, call, Math.min(Attempts.MAX_ATTEMPT_MS, left), "fetching the model",
+          client::release);
+    }
+    return call.compose(m -> vertx.executeBlocking(() -> {
       try {
         task.load(m);
       } finally {

@@ -201,7 +201,13 @@ public final class TrainerCommand implements Callable<Integer> {
    * starting, or the cluster has not propagated its registration), up to the deadline.
    */
   static Future<Void> waitForServer(Vertx vertx, PsClient client, String id, long deadlineNanos) {
-    return client.getModel(id).<Void>mapEmpty().recover(e -> {
+    long leftMs = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime());
+    return Attempts.within(vertx, client.getModel(id), Math.min(Attempts.MAX_ATTEMPT_MS, leftMs),
+            "fetching the model", client::release)
+        .<Void>map(m -> {
+          client.release(m);
+          return null;
+        }).recover(e -> {
       RpcException r = RpcException.of(e);
       if (r.code() != FailureCode.UNAVAILABLE) {
         // Reached it, and it said no (a live trainer under this id, an id not in --participants).

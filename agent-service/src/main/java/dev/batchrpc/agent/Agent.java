@@ -98,6 +98,10 @@ public final class Agent {
   private final ObserverCalls calls;
   private final LatencyLog latencies = new LatencyLog();
   private final Promise<Void> ready = Promise.promise();
+  /** The periodic check of the running episode for silence ({@link #watchForSilence}), or -1. */
+  private long silenceTimer = -1;
+  /** Steps accepted in the running episode at the last silence check. */
+  private long stepsAtLastCheck;
   /** The timer that starts the agent with the observers registered so far, or -1. */
   private long startTimer = -1;
   private Round<SelectActionRequest, SelectActionReply> round;
@@ -321,6 +325,43 @@ public final class Agent {
   }
 
   /**
+   * A step round's maximum wait starts at its first arrival, so an episode in which no observer
+   * sends a step at all (their episode calls lost in a cluster that split, say) would wait for the
+   * episode timeout (ten minutes). Every {@code --max-wait-ms} while the episode runs: if no step at
+   * all was accepted since the last look, the members still stepping sit out the rest of the
+   * episode, as after a partial round (it then ends with those that finished, or fails loudly if
+   * none did). Found by {@code bench chaos}. Event loop.
+   */
+  private void watchForSilence(EpisodeRun run) {
+    if (config.maxWaitMs() <= 0) {
+      return;
+    }
+    stepsAtLastCheck = -1;
+    silenceTimer = context.owner().setPeriodic(config.maxWaitMs(), t -> {
+      if (current != run) {
+        context.owner().cancelTimer(t);
+        return;
+      }
+      long steps = 0;
+      for (String id : config.observerIds()) {
+        steps += Math.max(0, gate.next(id));
+      }
+      if (steps != stepsAtLastCheck) {
+        stepsAtLastCheck = steps;
+        return;
+      }
+      for (String id : config.observerIds()) {
+        if (run.waitsFor(id) && gate.next(id) < run.steps() && membership.sitOut(id)) {
+          LOG.warning(() -> "agent: observer '" + id + "' sent no step of episode " + run.episode() + " for "
+              + config.maxWaitMs() + " ms (--max-wait-ms), nor did any other; it sits out the rest of the episode");
+          round.leave(id);
+          run.exclude(id, "sent no step for " + config.maxWaitMs() + " ms");
+        }
+      }
+    });
+  }
+
+  /**
    * After a step round closed by the maximum wait: the episode's observers that did not send that
    * step sit out the rest of the episode (they are out of step with the others). Event loop.
    */
@@ -378,6 +419,7 @@ public final class Agent {
           id -> calls.runEpisode(id, membership.grpcEndpoint(id), q),
           (id, e) -> observerLeft(id, "its episode call failed: " + RpcException.of(e).getMessage()));
       gate.open(run.episode(), nSteps, run.membersByIndex());
+      watchForSilence(run);
       return answered;
     }).compose(answered -> {
       gate.close();
@@ -394,6 +436,10 @@ public final class Agent {
         })
         .transform(ar -> {
           current = null;
+          if (silenceTimer >= 0) {
+            context.owner().cancelTimer(silenceTimer);
+            silenceTimer = -1;
+          }
           gate.close();
           run.endCalls();
           if (ar.succeeded()) {

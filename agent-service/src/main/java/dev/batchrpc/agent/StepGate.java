@@ -61,6 +61,12 @@ final class StepGate {
     open = true;
   }
 
+  /** The next step expected from {@code id} in the open episode (steps it sent so far), or -1. */
+  int next(String id) {
+    Integer i = index.get(id);
+    return i == null ? -1 : next[i];
+  }
+
   /** Admits nothing until the next {@link #open}. */
   void close() {
     open = false;

@@ -1,6 +1,10 @@
 package dev.batchrpc.agent;
 
 import dev.batchrpc.proto.Addresses;
+import dev.batchrpc.proto.FailureCode;
+import dev.batchrpc.runtime.RpcException;
+import io.vertx.core.Future;
+import java.io.PrintStream;
 import dev.batchrpc.runtime.cli.DataPortOption;
 import dev.batchrpc.runtime.cli.DeviceOption;
 import dev.batchrpc.runtime.cli.EnvDefaults;
@@ -183,18 +187,64 @@ public final class AgentCommand implements Callable<Integer> {
     }
     agent.observersReady().await(registerTimeoutS, TimeUnit.SECONDS);
     long t0 = System.nanoTime();
-    EpisodeResult last = null;
-    for (int e = 0; e < episodes; e++) {
-      last = agent.runEpisode(steps).await();
-      System.out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",
-          last.episode() + 1, last.runningReward(), last.episodeReward(), last.loss(), last.seconds());
-    }
+    // Clustered, an episode every observer left (killed, partitioned away) is run again once some
+    // are back, for up to --register-timeout-s, instead of ending the agent's run.
+    Episodes run = runEpisodes(agent::runEpisode, episodes, steps,
+        n.isClustered() ? TimeUnit.SECONDS.toNanos(registerTimeoutS) : 0, System.out);
+    EpisodeResult last = run.last();
     LatencyLog.Summary lat = agent.drainLatencies().await();
     System.out.printf(Locale.ROOT, "done: %d episode(s) in %.3f s, running reward %.2f; action latency "
-            + "p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%n",
+            + "p50 %.0f us, p90 %.0f us, p99 %.0f us (%d requests)%s%n",
         episodes, (System.nanoTime() - t0) / 1e9, last.runningReward(), lat.p50Us(), lat.p90Us(), lat.p99Us(),
-        lat.count());
+        lat.count(), run.failed() == 0 ? "" : "; " + run.failed() + " episode(s) every observer left were run again");
     return 0;
+  }
+
+  /** Runs one episode of {@code steps} steps. */
+  @FunctionalInterface
+  interface EpisodeRunner {
+    Future<EpisodeResult> run(int steps);
+  }
+
+  /** The last episode's result, and how many episodes failed for want of observers and were run again. */
+  record Episodes(EpisodeResult last, int failed) {
+  }
+
+  /**
+   * Runs {@code episodes} episodes, printing a line each. An episode that fails {@code UNAVAILABLE}
+   * (every observer left or sat out, or none is live) is run again after half a second, as long as
+   * such failures have not lasted {@code retryNanos} in a row (0: never); any other failure ends the
+   * run at once.
+   */
+  static Episodes runEpisodes(EpisodeRunner agent, int episodes, int steps, long retryNanos, PrintStream out)
+      throws Exception {
+    EpisodeResult last = null;
+    int failed = 0;
+    long failingSince = -1;
+    for (int e = 0; e < episodes; ) {
+      try {
+        last = agent.run(steps).toCompletionStage().toCompletableFuture().get();
+      } catch (java.util.concurrent.ExecutionException x) {
+        RpcException r = RpcException.of(x.getCause());
+        long now = System.nanoTime();
+        if (failingSince < 0) {
+          failingSince = now;
+        }
+        if (r.code() != FailureCode.UNAVAILABLE || now - failingSince >= retryNanos) {
+          throw r;
+        }
+        failed++;
+        out.printf(Locale.ROOT, "agent: episode failed (%s); running it again once observers are back (for up to "
+            + "%d s in all)%n", r.getMessage(), TimeUnit.NANOSECONDS.toSeconds(retryNanos));
+        Thread.sleep(500);
+        continue;
+      }
+      failingSince = -1;
+      e++;
+      out.printf(Locale.ROOT, "episode %3d  running reward %7.2f  episode reward %6.1f  loss %10.2f  %.3f s%n",
+          last.episode() + 1, last.runningReward(), last.episodeReward(), last.loss(), last.seconds());
+    }
+    return new Episodes(last, failed);
   }
 
   private void awaitObservers(AgentVerticle agent, AgentConfig config) throws Exception {

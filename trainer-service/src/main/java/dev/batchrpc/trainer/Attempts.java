@@ -22,14 +22,25 @@ final class Attempts {
   }
 
   /**
-   * {@code call}, failed with {@code UNAVAILABLE} if it has not completed within {@code ms}; a
+   * {@code call}, failed with {@code UNAVAILABLE} if it has not completed within {@code ms}, and
+   * then {@code abandoned} runs (the client forgets its connection: {@link PsClient#abandon()}); a
    * result that comes after that goes to {@code late} (to release a pooled reply).
    */
-  static <T> Future<T> within(Vertx vertx, Future<T> call, long ms, String what, Consumer<T> late) {
+  static <T> Future<T> within(Vertx vertx, Future<T> call, long ms, String what, Consumer<T> late,
+      Runnable abandoned) {
     long bound = Math.max(1, ms);
     Promise<T> p = Promise.promise();
-    long timer = vertx.setTimer(bound, t -> p.tryFail(new RpcException(FailureCode.UNAVAILABLE,
-        what + ": no answer within " + bound + " ms (the attempt is given up and retried)")));
+    long timer = vertx.setTimer(bound, t -> {
+      if (p.future().isComplete()) {
+        return;
+      }
+      // first forget the connection, so that a retry the failure triggers starts afresh
+      if (abandoned != null) {
+        abandoned.run();
+      }
+      p.tryFail(new RpcException(FailureCode.UNAVAILABLE,
+          what + ": no answer within " + bound + " ms (the attempt is given up and retried)"));
+    });
     call.onComplete(ar -> {
       vertx.cancelTimer(timer);
       boolean taken = ar.succeeded() ? p.tryComplete(ar.result()) : p.tryFail(ar.cause());

@@ -211,6 +211,23 @@ final class EventBusPsClient implements PsClient {
     return result.future();
   }
 
+  @Override
+  public void abandon() {
+    Future<Channel> ch;
+    synchronized (this) {
+      ch = channel;
+      channel = null;
+    }
+    if (ch != null) {
+      // in use: closed now (its calls fail UNAVAILABLE); still being set up: closed once it is
+      ch.onSuccess(c -> {
+        if (c.client != null) {
+          c.client.close();
+        }
+      });
+    }
+  }
+
   /** The server's node left: nothing in flight will be answered, and its data channel is gone. */
   private void serverLost(String why) {
     serverNode = null;

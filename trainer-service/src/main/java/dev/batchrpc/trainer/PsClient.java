@@ -27,6 +27,14 @@ public interface PsClient {
   Future<ModelReply> updateAndFetch(UpdateRequest request);
 
   /**
+   * An attempt was given up without an answer ({@link Attempts}): forget the connection in use or
+   * being set up, so that the next call starts afresh (a request lost while the cluster split and
+   * merged must not hold every retry on the same dead set-up). Default: nothing to forget.
+   */
+  default void abandon() {
+  }
+
+  /**
    * Says the caller will not read {@code reply}'s parameters again (it loaded them), so a client
    * that received them into a pooled buffer may reuse it for the next reply. Optional: a reply
    * never released is left to the garbage collector. The reply's other fields stay readable.

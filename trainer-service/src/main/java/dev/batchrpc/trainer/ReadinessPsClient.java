@@ -39,6 +39,11 @@ final class ReadinessPsClient implements PsClient {
   }
 
   @Override
+  public void abandon() {
+    client.abandon();
+  }
+
+  @Override
   public void release(ModelReply reply) {
     client.release(reply);
   }

@@ -239,7 +239,7 @@ public final class Trainer {
       // retried: an attempt may not outlast the outage's deadline (Attempts)
       long left = TimeUnit.NANOSECONDS.toMillis(outage.startNanos + retryTimeoutNanos - System.nanoTime());
       call = Attempts.within(vertx, call, Math.min(Attempts.MAX_ATTEMPT_MS, left), "fetching the model",
-          client::release);
+          client::release, client::abandon);
     }
     return call.compose(m -> vertx.executeBlocking(() -> {
       try {

@@ -203,7 +203,7 @@ public final class TrainerCommand implements Callable<Integer> {
   static Future<Void> waitForServer(Vertx vertx, PsClient client, String id, long deadlineNanos) {
     long leftMs = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime());
     return Attempts.within(vertx, client.getModel(id), Math.min(Attempts.MAX_ATTEMPT_MS, leftMs),
-            "fetching the model", client::release)
+            "fetching the model", client::release, client::abandon)
         .<Void>map(m -> {
           client.release(m);
           return null;

@@ -55,9 +55,16 @@ class AttemptsTest {
       return Future.failedFuture("unused");
     }
 
+    final AtomicInteger abandoned = new AtomicInteger();
+
     @Override
     public void release(ModelReply reply) {
       released.add(reply);
+    }
+
+    @Override
+    public void abandon() {
+      abandoned.incrementAndGet();
     }
 
     @Override
@@ -86,9 +93,10 @@ class AttemptsTest {
   void aLostAttemptIsRetriedAndALateAnswerIsReleased(Vertx vertx, VertxTestContext ctx) {
     LosingServer server = new LosingServer(1);
     Future<ModelReply> lost = server.getModel("x");
-    Attempts.within(vertx, lost, 100, "fetching the model", server::release)
+    Attempts.within(vertx, lost, 100, "fetching the model", server::release, server::abandon)
         .onComplete(ctx.failing(e -> ctx.verify(() -> {
           assertThat(e).hasMessageContaining("fetching the model: no answer within 100 ms");
+          assertThat(server.abandoned.get()).as("the client forgets its connection").isEqualTo(1);
           // the lost request is answered after all: released, not leaked
           ModelReply late = ModelReply.newBuilder().setModelVersion(7).build();
           server.pending.get(0).complete(late);

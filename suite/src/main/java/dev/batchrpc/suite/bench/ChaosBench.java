@@ -76,7 +76,7 @@ public final class ChaosBench implements Callable<Integer> {
       description = "Observer processes (the agent's round size). Default: ${DEFAULT-VALUE}.")
   int observers;
 
-  @Option(names = "--episodes", defaultValue = "1000",
+  @Option(names = "--episodes", defaultValue = "5000",
       description = "Episodes per agent run; an agent that finishes is started again. Default: ${DEFAULT-VALUE}.")
   int episodes;
 
@@ -103,7 +103,7 @@ public final class ChaosBench implements Callable<Integer> {
           + "and the observers, in turn; 0: none. Default: ${DEFAULT-VALUE}.")
   int heapEveryS;
 
-  @Option(names = "--heap-warmup-s", defaultValue = "30",
+  @Option(names = "--heap-warmup-s", defaultValue = "60",
       description = "A process's samples before this age are left out of its heap slope. Default: ${DEFAULT-VALUE}.")
   int heapWarmupS;
 

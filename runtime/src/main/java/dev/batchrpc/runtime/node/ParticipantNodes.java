@@ -1,5 +1,6 @@
 package dev.batchrpc.runtime.node;
 
+import dev.batchrpc.runtime.VertxInternals;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.spi.cluster.NodeListener;
@@ -30,6 +31,8 @@ public final class ParticipantNodes {
   private final Node.Watch watch;
 
   private ParticipantNodes(Vertx vertx, Consumer<String> onLost) {
+    this.vertx = vertx;
+    this.onLost = onLost;
     this.watch = Nodes.watchMembers(vertx, new NodeListener() {
       @Override
       public void nodeAdded(String nodeId) {
@@ -38,14 +41,61 @@ public final class ParticipantNodes {
 
       @Override
       public void nodeLeft(String nodeId) {
-        List<String> lost = nodeOf.entrySet().stream()
-            .filter(e -> e.getValue().equals(nodeId)).map(Map.Entry::getKey).sorted().toList();
-        for (String id : lost) {
-          nodeOf.remove(id);
-          onLost.accept(id);
-        }
+        lost(nodeId);
       }
     });
+    // The membership events can miss a departure (bench chaos: a participant paused past the
+    // member timeout, merged back, then killed, was never seen leaving, and every restart under
+    // its id was refused as a duplicate): the bound nodes are checked against the members now
+    // every RECONCILE_MS, and at every registration that would be refused.
+    this.reconcile = VertxInternals.clusterManager(vertx) == null ? -1
+        : vertx.setPeriodic(RECONCILE_MS, t -> reconcile());
+  }
+
+  /** Milliseconds between two checks of the bound nodes against the cluster's members. */
+  static final long RECONCILE_MS = 2_000;
+
+  private final Vertx vertx;
+  private final Consumer<String> onLost;
+  private final long reconcile;
+
+  /** The participants bound to {@code nodeId} leave. */
+  private void lost(String nodeId) {
+    List<String> lost = nodeOf.entrySet().stream()
+        .filter(e -> e.getValue().equals(nodeId)).map(Map.Entry::getKey).sorted().toList();
+    for (String id : lost) {
+      nodeOf.remove(id);
+      onLost.accept(id);
+    }
+  }
+
+  /** Bound nodes that are no cluster member now leave (a departure the events missed). */
+  private void reconcile() {
+    if (nodeOf.isEmpty()) {
+      return;
+    }
+    java.util.Set<String> members = members();
+    if (members == null) {
+      return;
+    }
+    for (String node : new java.util.TreeSet<>(nodeOf.values())) {
+      if (!members.contains(node)) {
+        lost(node);
+      }
+    }
+  }
+
+  /** The cluster's members now (Vert.x node ids), or null when not clustered or unknown. */
+  private java.util.Set<String> members() {
+    io.vertx.core.spi.cluster.ClusterManager cm = VertxInternals.clusterManager(vertx);
+    if (cm == null) {
+      return null;
+    }
+    try {
+      return new java.util.HashSet<>(cm.getNodes());
+    } catch (RuntimeException e) {
+      return null;
+    }
   }
 
   /**
@@ -95,11 +145,23 @@ public final class ParticipantNodes {
     if (bound == null || node == null || node.isBlank() || Node.LOCAL_NODE_ID.equals(node)) {
       return null;
     }
-    return bound.equals(node) ? null : bound;
+    if (bound.equals(node)) {
+      return null;
+    }
+    java.util.Set<String> members = members();
+    if (members != null && !members.contains(bound)) {
+      // its node is gone although no event said so: it leaves, the newcomer is no duplicate
+      lost(bound);
+      return null;
+    }
+    return bound;
   }
 
   /** Stops watching the cluster. */
   public void close() {
     watch.cancel();
+    if (reconcile >= 0) {
+      vertx.cancelTimer(reconcile);
+    }
   }
 }

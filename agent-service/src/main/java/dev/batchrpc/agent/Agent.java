@@ -100,8 +100,6 @@ public final class Agent {
   private final Promise<Void> ready = Promise.promise();
   /** The periodic check of the running episode for silence ({@link #watchForSilence}), or -1. */
   private long silenceTimer = -1;
-  /** Steps accepted in the running episode at the last silence check. */
-  private long stepsAtLastCheck;
   /** The timer that starts the agent with the observers registered so far, or -1. */
   private long startTimer = -1;
   private Round<SelectActionRequest, SelectActionReply> round;
@@ -336,7 +334,7 @@ public final class Agent {
     if (config.maxWaitMs() <= 0) {
       return;
     }
-    stepsAtLastCheck = -1;
+    long[] stepsAtLastCheck = {-1};
     silenceTimer = context.owner().setPeriodic(config.maxWaitMs(), t -> {
       if (current != run) {
         context.owner().cancelTimer(t);
@@ -346,16 +344,14 @@ public final class Agent {
       for (String id : config.observerIds()) {
         steps += Math.max(0, gate.next(id));
       }
-      if (steps != stepsAtLastCheck) {
-        stepsAtLastCheck = steps;
+      if (steps != stepsAtLastCheck[0]) {
+        stepsAtLastCheck[0] = steps;
         return;
       }
       for (String id : config.observerIds()) {
-        if (run.waitsFor(id) && gate.next(id) < run.steps() && membership.sitOut(id)) {
-          LOG.warning(() -> "agent: observer '" + id + "' sent no step of episode " + run.episode() + " for "
-              + config.maxWaitMs() + " ms (--max-wait-ms), nor did any other; it sits out the rest of the episode");
-          round.leave(id);
-          run.exclude(id, "sent no step for " + config.maxWaitMs() + " ms");
+        if (run.waitsFor(id) && gate.next(id) < run.steps()) {
+          sitOut(id, "sent no step of episode " + run.episode() + " for " + config.maxWaitMs()
+              + " ms (--max-wait-ms), nor did any other", "sent no step for " + config.maxWaitMs() + " ms");
         }
       }
     });
@@ -367,12 +363,21 @@ public final class Agent {
    */
   private void sitOutMissing(Set<String> arrived, int step) {
     for (String id : config.observerIds()) {
-      if (current != null && current.waitsFor(id) && !arrived.contains(id) && membership.sitOut(id)) {
-        LOG.warning(() -> "agent: observer '" + id + "' missed step " + step + " (--max-wait-ms "
-            + config.maxWaitMs() + "); it sits out the rest of the episode");
-        round.leave(id);
-        current.exclude(id, "missed step " + step);
+      if (current != null && current.waitsFor(id) && !arrived.contains(id)) {
+        sitOut(id, "missed step " + step + " (--max-wait-ms " + config.maxWaitMs() + ")", "missed step " + step);
       }
+    }
+  }
+
+  /**
+   * Puts an observer of the running episode out of its step rounds for the rest of it (its call is
+   * no longer waited for), unless it sits out already. Event loop.
+   */
+  private void sitOut(String id, String logWhy, String why) {
+    if (membership.sitOut(id)) {
+      LOG.warning(() -> "agent: observer '" + id + "' " + logWhy + "; it sits out the rest of the episode");
+      round.leave(id);
+      current.exclude(id, why);
     }
   }
 

@@ -236,14 +236,7 @@ public final class ChildJvm implements AutoCloseable {
     }
   }
 
-  /** How many lines it has printed so far. */
-  public int lineCount() {
-    synchronized (lines) {
-      return lines.size();
-    }
-  }
-
-  /** The lines printed so far from index {@code from} on (0 for all; see {@link #lineCount()}). */
+  /** The lines printed so far from index {@code from} on (0 for all). */
   public List<String> linesFrom(int from) {
     synchronized (lines) {
       return List.copyOf(lines.subList(Math.min(Math.max(0, from), lines.size()), lines.size()));

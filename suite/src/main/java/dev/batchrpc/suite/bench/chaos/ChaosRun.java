@@ -235,7 +235,7 @@ public final class ChaosRun {
       long nextLine = faultsFrom + PROGRESS_EVERY_S * 1000L;
       while (now() < end) {
         long now = now();
-        tick(now, true);
+        tick(now);
         if (now >= nextFault) {
           inject(now);
           nextFault = now + (long) (plan.nextGapS() * 1000);
@@ -263,7 +263,7 @@ public final class ChaosRun {
   private boolean startUp() throws Exception {
     long deadline = t0 + STARTUP_S * 1000L;
     while (now() < deadline) {
-      tick(now(), true);
+      tick(now());
       if (psWatch.progress > 0 && agentWatch.progress > 0) {
         psWatch.stalledMs = 0;
         agentWatch.stalledMs = 0;
@@ -292,7 +292,7 @@ public final class ChaosRun {
     boolean psBack = false;
     boolean agentBack = false;
     while (now() < deadline && !(psBack && agentBack)) {
-      tick(now(), true);
+      tick(now());
       // progress after every stopped process was continued and every killed one restarted
       boolean settled = members.stream().allMatch(m -> m.contAtMs < 0 && m.restartAtMs < 0);
       psBack |= settled && psWatch.progress > psAt + 1;
@@ -344,15 +344,15 @@ public final class ChaosRun {
 
   // ---- one tick ----------------------------------------------------------------------------------
 
-  private void tick(long now, boolean restarts) throws IOException {
+  private void tick(long now) throws IOException {
     for (Member m : members) {
       if (m.child != null && m.child.ended().isDone()) {
-        ended(m, now, restarts);
+        ended(m, now, true);
       }
       if (m.contAtMs >= 0 && now >= m.contAtMs) {
         cont(m);
       }
-      if (restarts && m.restartAtMs >= 0 && now >= m.restartAtMs && m.child == null) {
+      if (m.restartAtMs >= 0 && now >= m.restartAtMs && m.child == null) {
         start(m, now);
       }
     }

@@ -1,7 +1,6 @@
 package dev.batchrpc.suite.bench.chaos;
 
 import dev.batchrpc.runtime.process.ChildJvm;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -31,7 +30,6 @@ public final class Member {
   boolean ready;
   /** The GC heap samples of the current incarnation: {seconds since its start, MB}. */
   final List<double[]> heap = new ArrayList<>();
-  Path gcLog;
 
   Member(Role role, String id, int index) {
     this.role = role;

@@ -335,6 +335,7 @@ public final class Agent {
       return;
     }
     long[] stepsAtLastCheck = {-1};
+    Set<String> finished = new HashSet<>();
     silenceTimer = context.owner().setPeriodic(config.maxWaitMs(), t -> {
       if (current != run) {
         context.owner().cancelTimer(t);
@@ -344,17 +345,49 @@ public final class Agent {
       for (String id : config.observerIds()) {
         steps += Math.max(0, gate.next(id));
       }
-      if (steps != stepsAtLastCheck[0]) {
-        stepsAtLastCheck[0] = steps;
-        return;
-      }
+      boolean silent = steps == stepsAtLastCheck[0];
+      stepsAtLastCheck[0] = steps;
       for (String id : config.observerIds()) {
-        if (run.waitsFor(id) && gate.next(id) < run.steps()) {
+        if (!run.waitsFor(id)) {
+          continue;
+        }
+        if (gate.next(id) >= run.steps()) {
+          // Every step answered, yet no report for a whole --max-wait-ms since it was first seen
+          // so: lost on its way (both paths), so the episode does not wait for its timeout.
+          if (!finished.add(id)) {
+            sitOut(id, "ran every step of episode " + run.episode() + " but its report has not arrived for "
+                + config.maxWaitMs() + " ms (--max-wait-ms)", "its report did not arrive");
+          }
+        } else if (silent) {
           sitOut(id, "sent no step of episode " + run.episode() + " for " + config.maxWaitMs()
               + " ms (--max-wait-ms), nor did any other", "sent no step for " + config.maxWaitMs() + " ms");
         }
       }
     });
+  }
+
+  /**
+   * An observer's episode report that came over the data channel ({@code agent.episode-report})
+   * rather than as the answer to the agent's run-episode call: it counts if the running episode
+   * still waits for that observer; else (answered already on the event bus, another episode) it is
+   * ignored.
+   *
+   * @return whether it counted; fails with {@code BAD_REQUEST} for an observer id this agent does
+   *     not serve
+   */
+  Future<Boolean> episodeReport(RunEpisodeReply report) {
+    Promise<Boolean> p = Promise.promise();
+    context.runOnContext(v -> {
+      String id = report.getObserverId();
+      if (gate.indexOf(id) < 0) {
+        p.fail(new RpcException(FailureCode.BAD_REQUEST, "an episode report of observer '" + id
+            + "', which this agent does not serve (observers: " + config.observerIds() + ")"));
+        return;
+      }
+      EpisodeRun run = current;
+      p.complete(run != null && run.episode() == report.getEpisode() && run.answer(id, report));
+    });
+    return p.future();
   }
 
   /**

@@ -1,9 +1,11 @@
 package dev.batchrpc.agent;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.DataHeader;
+import dev.batchrpc.proto.v1.RunEpisodeReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.data.DataServer;
@@ -12,7 +14,8 @@ import java.nio.ByteBuffer;
 import java.util.Map;
 
 /**
- * The agent's call on the data channel ({@link DataServer}): {@code agent.select-action}, the same
+ * The agent's calls on the data channel ({@link DataServer}): {@code agent.episode-report}, and
+ * {@code agent.select-action}, the same
  * call as on the event bus and gRPC, into the same step round. A step is a few dozen bytes, all in
  * the frame's header (no payload): what the data channel saves here is the clustered event bus's
  * fixed cost per message, not copies.
@@ -27,7 +30,41 @@ final class AgentData {
 
   /** The methods to serve for {@code agent}. */
   static Map<String, DataServer.Method> methods(Agent agent) {
-    return Map.of(Addresses.AGENT_SELECT_ACTION, new DataServer.Method() {
+    return Map.of(Addresses.AGENT_SELECT_ACTION, selectAction(agent), Addresses.AGENT_EPISODE_REPORT, report(agent));
+  }
+
+  /**
+   * {@code agent.episode-report}: an observer's {@code RunEpisodeReply} in the frame's header (an
+   * episode of up to about 10,000 steps fits; an observer sends none for a longer one), also sent
+   * as the answer to the agent's run-episode call on the event bus; whichever arrives first counts
+   * ({@link Agent#episodeReport}). Answers an empty body either way.
+   */
+  private static DataServer.Method report(Agent agent) {
+    return new DataServer.Method() {
+      @Override
+      public void admit(DataHeader header, long payloadLength) {
+        if (payloadLength != 0) {
+          throw new RpcException(FailureCode.BAD_REQUEST, Addresses.AGENT_EPISODE_REPORT
+              + " takes no payload (the report is in the request), got " + payloadLength + " bytes");
+        }
+      }
+
+      @Override
+      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
+        RunEpisodeReply report;
+        try {
+          report = RunEpisodeReply.parseFrom(header.getBody());
+        } catch (InvalidProtocolBufferException e) {
+          return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
+              "malformed RunEpisodeReply on the data channel: " + e.getMessage()));
+        }
+        return agent.episodeReport(report).map(counted -> new DataServer.Reply(ByteString.EMPTY, null));
+      }
+    };
+  }
+
+  private static DataServer.Method selectAction(Agent agent) {
+    return new DataServer.Method() {
       @Override
       public void admit(DataHeader header, long payloadLength) {
         if (payloadLength != 0) {
@@ -54,6 +91,6 @@ final class AgentData {
         return agent.selectAction(q, callerGone, "its data-channel connection closed")
             .map(reply -> new DataServer.Reply(reply.toByteString(), null));
       }
-    });
+    };
   }
 }

@@ -140,6 +140,17 @@ final class EpisodeRun {
     return calls.containsKey(id);
   }
 
+  /**
+   * An observer's report that came another way than as the answer to its call (the data
+   * channel): it answers the call if the call still waits.
+   *
+   * @return whether it answered the call (false: answered already, excluded, or not a member)
+   */
+  boolean answer(String id, RunEpisodeReply report) {
+    Promise<RunEpisodeReply> p = calls.remove(id);
+    return p != null && p.tryComplete(report);
+  }
+
   /** Stops waiting for an observer's call: it is left out of this episode's update. */
   void exclude(String id, String why) {
     Promise<RunEpisodeReply> p = calls.remove(id);

@@ -1,5 +1,6 @@
 package dev.batchrpc.observer;
 
+import dev.batchrpc.proto.v1.RunEpisodeReply;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import io.vertx.core.Future;
@@ -18,4 +19,12 @@ public interface ActionSource {
    * @return the agent's reply; a failure ends the episode with that failure
    */
   Future<SelectActionReply> selectAction(SelectActionRequest request);
+
+  /**
+   * Told of each episode this observer finished, as its report goes back as the reply to the
+   * agent's run-episode call: a source with a path of its own to the agent sends the report there
+   * too. Nothing by default.
+   */
+  default void episodeDone(RunEpisodeReply report) {
+  }
 }

@@ -6,11 +6,13 @@ import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.DataEndpoint;
 import dev.batchrpc.proto.v1.DataEndpointRequest;
+import dev.batchrpc.proto.v1.RunEpisodeReply;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
+import dev.batchrpc.runtime.data.Frames;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.Message;
@@ -36,6 +38,12 @@ import java.util.logging.Logger;
 final class AgentActions implements ActionSource {
 
   private static final Logger LOG = Logger.getLogger(AgentActions.class.getName());
+
+  /**
+   * The largest report sent on the data channel too: it travels in a frame's header, which holds
+   * 64 KiB (an episode of about 10,000 steps); a longer episode's report goes on the event bus only.
+   */
+  static final int MAX_REPORT_BYTES = Frames.MAX_HEADER_BYTES - 1024;
 
   private final Vertx vertx;
   private final String observerId;
@@ -101,6 +109,25 @@ final class AgentActions implements ActionSource {
           });
     }
     return connecting;
+  }
+
+  /**
+   * Sends the episode's report over the data channel too, when one is open: the reply to the
+   * run-episode call goes back on the clustered event bus, whose connection to the agent's node
+   * can be stuck for tens of seconds while the cluster's membership settles (looking the node up
+   * waits for the cluster; seen in {@code bench chaos}). The agent counts whichever comes first.
+   * Best effort: a failure here changes nothing, the event bus's reply still counts; a
+   * report over {@link #MAX_REPORT_BYTES} goes on the event bus only.
+   */
+  @Override
+  public void episodeDone(RunEpisodeReply report) {
+    DataClient c = channel;
+    if (c == null || !c.isOpen() || report.getSerializedSize() > MAX_REPORT_BYTES) {
+      return;
+    }
+    c.call(Addresses.AGENT_EPISODE_REPORT, report.toByteString(), null, timeoutMs)
+        .onFailure(e -> LOG.fine(() -> "observer '" + observerId + "': episode " + report.getEpisode()
+            + "'s report on the data channel failed (the event bus's reply still counts): " + e.getMessage()));
   }
 
   private Future<SelectActionReply> viaData(DataClient client, SelectActionRequest request) {

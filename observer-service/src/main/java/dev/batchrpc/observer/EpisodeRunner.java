@@ -178,7 +178,7 @@ public final class EpisodeRunner {
     }
 
     RunEpisodeReply reply() {
-      RunEpisodeReply.Builder b = RunEpisodeReply.newBuilder().setObserverId(observerId);
+      RunEpisodeReply.Builder b = RunEpisodeReply.newBuilder().setObserverId(observerId).setEpisode(episode);
       for (int i = 0; i < n; i++) {
         b.addRewards(rewards[i]);
         b.addTerminated(done[i]);

@@ -109,7 +109,14 @@ public final class ObserverVerticle extends VerticleBase {
     }
     actions = actionSourceOverride != null ? actionSourceOverride : agentActions;
     Future<Void> episodes = Consumers.serve(vertx.eventBus(), Addresses.observerRunEpisode(config.id()),
-        RunEpisodeRequest.getDefaultInstance(), q -> runner.run(q, actions)).completion();
+        RunEpisodeRequest.getDefaultInstance(), q -> {
+          ActionSource source = actions;
+          return runner.run(q, source).andThen(ar -> {
+            if (ar.succeeded()) {
+              source.episodeDone(ar.result());
+            }
+          });
+        }).completion();
     if (!config.register()) {
       return episodes;
     }

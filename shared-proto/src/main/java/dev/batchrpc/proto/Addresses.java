@@ -43,6 +43,13 @@ public final class Addresses {
   /** {@code SelectActionRequest} in, {@code SelectActionReply} out: one observer's step. */
   public static final String AGENT_SELECT_ACTION = "agent.select-action";
 
+  /**
+   * On the agent's data channel only: a {@code RunEpisodeReply} as the payload in, an empty body
+   * out. An observer sends its episode's report here as well as answering the agent's run-episode
+   * call: the first of the two to arrive counts, the other is ignored.
+   */
+  public static final String AGENT_EPISODE_REPORT = "agent.episode-report";
+
   /** {@code RegisterObserverRequest} in, {@code RegisterObserverReply} out: announce an observer. */
   public static final String AGENT_REGISTER = "agent.register";
 

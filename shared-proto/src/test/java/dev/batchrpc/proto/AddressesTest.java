@@ -18,7 +18,7 @@ class AddressesTest {
   @Test
   void fixedAddressesAreDistinctAndDotted() {
     assertThat(new String[] {Addresses.PS_UPDATE_AND_FETCH, Addresses.PS_GET_MODEL,
-        Addresses.PS_DATA_ENDPOINT, Addresses.PS_LEAVE, Addresses.AGENT_SELECT_ACTION,
+        Addresses.PS_DATA_ENDPOINT, Addresses.PS_LEAVE, Addresses.AGENT_SELECT_ACTION, Addresses.AGENT_EPISODE_REPORT,
         Addresses.AGENT_REGISTER, Addresses.AGENT_LEAVE, Addresses.AGENT_STARTED})
         .doesNotHaveDuplicates()
         .allSatisfy(a -> assertThat(a).matches("[a-z]+\\.[a-z-]+"));

@@ -48,6 +48,19 @@ public final class Nodes {
    */
   public static final int MERGE_CHECK_S = 5;
 
+  /**
+   * How long, in seconds, a node keeps trying the address of a member that left when it looks for
+   * the cluster it was split from (Hazelcast's "previously joined member addresses", 4 hours by
+   * default). Each such address that is dead (a process killed or restarted on a new port or pod
+   * IP) costs that search up to 5 s (Hazelcast's fixed split-brain connection timeout), tried in no
+   * particular order before the live master's: {@code bench chaos} saw a ps paused past the member
+   * timeout merge back 31 s after it resumed, behind the addresses of trainers restarted minutes
+   * before. A node split off removes the others the moment it finds itself alone, so their
+   * addresses are fresh for its next three merge checks; after that its seeds (every service's
+   * seed list names the other services: docker-compose.yml, deploy/k8s) still lead it back.
+   */
+  public static final int LEFT_MEMBER_ADDRESS_RETENTION_S = 3 * MERGE_CHECK_S;
+
   /** System property: the number of Vert.x event loops (default: Vert.x's, twice the cores). */
   public static final String EVENT_LOOPS_PROPERTY = "batchrpc.event-loops";
 
@@ -268,6 +281,8 @@ public final class Nodes {
     // (watchRejoins; docs/fault-tolerance.md, "Rejoin").
     hz.setProperty("hazelcast.merge.first.run.delay.seconds", Integer.toString(MERGE_CHECK_S));
     hz.setProperty("hazelcast.merge.next.run.delay.seconds", Integer.toString(MERGE_CHECK_S));
+    hz.setProperty("hazelcast.tcp.join.previously.joined.member.address.retention.seconds",
+        Integer.toString(LEFT_MEMBER_ADDRESS_RETENTION_S));
     NetworkConfig network = hz.getNetworkConfig();
     network.setPort(config.clusterPort()).setPortAutoIncrement(config.clusterPortAutoIncrement());
     JoinConfig join = network.getJoin();

@@ -44,7 +44,35 @@ public final class ChildJvm implements AutoCloseable {
   private record LineWait(Predicate<String> match, CompletableFuture<String> line) {
   }
 
+  /**
+   * The children still alive, killed when this JVM exits: a benchmark stopped by Ctrl-C or
+   * {@code SIGTERM} must not leave its trainers, observers and servers running (found with
+   * {@code bench chaos}, whose children outlived it).
+   */
+  private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(new Thread(ChildJvm::killLive, "child-jvm-reaper"));
+  }
+
+  /** SIGKILLs every live child (a stopped one too) and waits briefly for each to be gone. */
+  private static void killLive() {
+    for (Process p : LIVE) {
+      p.destroyForcibly();
+    }
+    for (Process p : LIVE) {
+      try {
+        p.waitFor(5, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+
   private ChildJvm(String name, Process process, Path log) {
+    LIVE.add(process);
+    process.onExit().thenRun(() -> LIVE.remove(process));
     this.name = name;
     this.process = process;
     this.log = log;

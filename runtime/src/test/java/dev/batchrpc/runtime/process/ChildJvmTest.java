@@ -36,6 +36,22 @@ class ChildJvmTest {
   }
 
   @Test
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void aJvmEndedBySigtermTakesItsChildrenWithIt() throws Exception {
+    try (ChildJvm parent = ChildJvm.start("parent", ChildJvm.command(ParentOfChildMain.class), List.of(),
+        java.util.Map.of())) {
+      String line = parent.awaitLine(l -> l.startsWith("child "), 40_000);
+      assertThat(line).as(parent.output()).isNotNull();
+      ProcessHandle grandchild = ProcessHandle.of(Long.parseLong(line.substring("child ".length()))).orElseThrow();
+      assertThat(grandchild.isAlive()).isTrue();
+      parent.process().destroy(); // SIGTERM, as Ctrl-C or a container stop would send
+      assertThat(parent.awaitExit(20_000)).as("ended by SIGTERM").isEqualTo(143);
+      assertThat(grandchild.onExit().get(10, TimeUnit.SECONDS).isAlive())
+          .as("the child's own child is gone with it").isFalse();
+    }
+  }
+
+  @Test
   void aChildJvmRunsWithTheCommonFlagsBeforeItsMainClass() {
     List<String> cmd = ChildJvm.command(ChildJvmTest.class, "-Dx=1");
     assertThat(cmd).containsSubsequence("-Xmx256m", "-Dx=1", JvmFlags.COMMON.get(0), "-cp");

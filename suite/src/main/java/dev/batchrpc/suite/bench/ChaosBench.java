@@ -63,9 +63,10 @@ public final class ChaosBench implements Callable<Integer> {
       description = "Trainer processes (and the ps's round size). Default: ${DEFAULT-VALUE}.")
   int trainers;
 
-  @Option(names = "--batches", defaultValue = "2000",
-      description = "Rounds per trainer run; a trainer that finishes is checked and started again. "
-          + "Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--batches", defaultValue = "20000",
+      description = "Rounds per trainer run; a trainer that finishes is checked and started again "
+          + "(about 2 minutes a run here; 2000 restarts every trainer every 10-15 s, membership churn "
+          + "far above a deployment's, see docs/fault-tolerance.md). Default: ${DEFAULT-VALUE}.")
   int batches;
 
   @Option(names = "--layers", defaultValue = "32,32,4",

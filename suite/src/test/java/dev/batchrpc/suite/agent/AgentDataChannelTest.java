@@ -51,7 +51,7 @@ class AgentDataChannelTest {
   @Timeout(value = 90, unit = TimeUnit.SECONDS)
   void refusalsOnTheDataChannelLeaveTheRunAsACleanOne() throws Exception {
     AgentConfig config = AgentConfig.of(1, AgentMode.BATCH, SEED);
-    AgentRuns.Run clean = cleanRun(config);
+    AgentRuns.Run clean = AgentRuns.cleanRun(config, 2, STEPS);
     Node node = clusteredNode("agent-data");
     try {
       AgentVerticle agent = new AgentVerticle(config, null);
@@ -62,18 +62,18 @@ class AgentDataChannelTest {
 
       SelectActionRequest stranger = step("observer-9", 0, 0);
       SelectActionRequest early = step("observer-0", 0, 0);
-      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, ByteString.copyFrom(MALFORMED), null, 5_000)))
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_SELECT_ACTION, ByteString.copyFrom(MALFORMED), null, 5_000)))
           .isEqualTo(FailureCode.BAD_REQUEST);
-      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, stranger.toByteString(), null, 5_000)))
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_SELECT_ACTION, stranger.toByteString(), null, 5_000)))
           .isEqualTo(FailureCode.UNKNOWN_PARTICIPANT);
-      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, early.toByteString(), null, 5_000)))
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_SELECT_ACTION, early.toByteString(), null, 5_000)))
           .as("no episode is running").isEqualTo(FailureCode.UNAVAILABLE);
-      assertThat(code(raw.call("agent.no-such-call", early.toByteString(), null, 5_000)))
+      assertThat(AgentRuns.code(raw.call("agent.no-such-call", early.toByteString(), null, 5_000)))
           .isEqualTo(FailureCode.BAD_REQUEST);
       assertThat(raw.isOpen()).as("refused calls keep the connection").isTrue();
       // A step carries no payload: any payload is over the channel's limit, refused before it is
       // read, and the connection is closed.
-      assertThat(code(raw.call(Addresses.AGENT_SELECT_ACTION, early.toByteString(), ByteBuffer.allocate(16), 5_000)))
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_SELECT_ACTION, early.toByteString(), ByteBuffer.allocate(16), 5_000)))
           .isEqualTo(FailureCode.TOO_LARGE);
       assertThat(raw.isOpen()).isFalse();
 
@@ -81,7 +81,7 @@ class AgentDataChannelTest {
       await(agent.observersReady(), 30);
       List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
       float[] parameters = await(agent.parameters(), 10);
-      assertThat(describe(episodes)).containsExactlyElementsOf(describe(clean.episodes()));
+      assertThat(AgentRuns.describe(episodes)).containsExactlyElementsOf(AgentRuns.describe(clean.episodes()));
       assertThat(parameters).containsExactly(clean.parameters());
     } finally {
       await(node.close(), 20);
@@ -92,7 +92,7 @@ class AgentDataChannelTest {
   @Timeout(value = 90, unit = TimeUnit.SECONDS)
   void aStepWhoseConnectionClosesInTheOpenRoundLeavesItAndTheRunEndsLikeACleanOne() throws Exception {
     AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, SEED);
-    AgentRuns.Run clean = cleanRun(config);
+    AgentRuns.Run clean = AgentRuns.cleanRun(config, 2, STEPS);
     Node node = clusteredNode("agent-data-gone");
     try {
       Vertx vertx = node.vertx();
@@ -134,20 +134,10 @@ class AgentDataChannelTest {
       List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
       float[] parameters = await(agent.parameters(), 10);
       assertThat(how).as("the abandoned call was never answered").containsExactly("UNAVAILABLE");
-      assertThat(describe(episodes)).containsExactlyElementsOf(describe(clean.episodes()));
+      assertThat(AgentRuns.describe(episodes)).containsExactlyElementsOf(AgentRuns.describe(clean.episodes()));
       assertThat(parameters).containsExactly(clean.parameters());
     } finally {
       await(node.close(), 20);
-    }
-  }
-
-  /** The same run in one process, on the event bus: what a clustered run must end with. */
-  private static AgentRuns.Run cleanRun(AgentConfig config) throws Exception {
-    Vertx plain = Vertx.vertx();
-    try {
-      return await(AgentRuns.run(plain, config, 2, STEPS), 60);
-    } finally {
-      plain.close();
     }
   }
 
@@ -160,21 +150,5 @@ class AgentDataChannelTest {
   private static SelectActionRequest step(String observer, long episode, int step) {
     return SelectActionRequest.newBuilder().setObserverId(observer).setEpisode(episode).setStep(step)
         .setState(Tensors.vector(new float[] {0.01f, 0.02f, 0.03f, 0.04f})).build();
-  }
-
-  /** The failure code a call ended with (it must fail). */
-  private static FailureCode code(Future<?> call) throws Exception {
-    Throwable t = LoopbackNodes.outcome(call, 10_000);
-    assertThat(t).as("the call must be refused").isNotNull();
-    return RpcException.of(t).code();
-  }
-
-  private static List<String> describe(List<EpisodeResult> results) {
-    List<String> out = new ArrayList<>();
-    for (EpisodeResult r : results) {
-      out.add(r.episode() + " " + r.steps() + " " + Float.toHexString(r.loss()) + " "
-          + Double.toHexString(r.runningReward()));
-    }
-    return out;
   }
 }

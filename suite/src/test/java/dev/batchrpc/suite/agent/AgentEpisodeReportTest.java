@@ -14,14 +14,12 @@ import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.RunEpisodeReply;
-import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
 import dev.batchrpc.runtime.net.Ports;
 import dev.batchrpc.runtime.node.Node;
 import dev.batchrpc.runtime.node.Nodes;
 import dev.batchrpc.runtime.testing.LoopbackNodes;
-import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -54,7 +52,7 @@ class AgentEpisodeReportTest {
     // episode (it would fail); before that check the episodes waited for their timeout.
     AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, SEED);
     assertThat(config.episodeTimeoutMs()).isGreaterThan(120_000);
-    AgentRuns.Run clean = cleanRun(config);
+    AgentRuns.Run clean = AgentRuns.cleanRun(config, 2, STEPS);
     Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-report"),
         Ports.freePort(), List.of())), 60);
     try {
@@ -69,13 +67,13 @@ class AgentEpisodeReportTest {
       RunEpisodeReply stranger = RunEpisodeReply.newBuilder().setObserverId("observer-9").setEpisode(0)
           .addRewards(1f).addTerminated(false).build();
       RunEpisodeReply noEpisode = stranger.toBuilder().setObserverId("observer-0").build();
-      assertThat(code(raw.call(Addresses.AGENT_EPISODE_REPORT, ByteString.copyFrom(new byte[] {0x0A, 0x7F}),
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_EPISODE_REPORT, ByteString.copyFrom(new byte[] {0x0A, 0x7F}),
           null, 5_000))).isEqualTo(FailureCode.BAD_REQUEST);
-      assertThat(code(raw.call(Addresses.AGENT_EPISODE_REPORT, stranger.toByteString(), null, 5_000)))
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_EPISODE_REPORT, stranger.toByteString(), null, 5_000)))
           .isEqualTo(FailureCode.BAD_REQUEST);
       assertThat(await(raw.call(Addresses.AGENT_EPISODE_REPORT, noEpisode.toByteString(), null, 5_000), 10))
           .as("a report while no episode runs is ignored, not refused").isNotNull();
-      assertThat(code(raw.call(Addresses.AGENT_EPISODE_REPORT, noEpisode.toByteString(), ByteBuffer.allocate(8),
+      assertThat(AgentRuns.code(raw.call(Addresses.AGENT_EPISODE_REPORT, noEpisode.toByteString(), ByteBuffer.allocate(8),
           5_000))).as("the report travels in the header; a payload is over the agent's limit")
           .isEqualTo(FailureCode.TOO_LARGE);
 
@@ -87,7 +85,7 @@ class AgentEpisodeReportTest {
       float[] parameters = await(agent.parameters(), 10);
       assertThat(dropped.get()).as("every run-episode reply on the event bus was lost").isEqualTo(4);
       assertThat(episodes).allSatisfy(e -> assertThat(e.observers()).isEqualTo(2));
-      assertThat(describe(episodes)).containsExactlyElementsOf(describe(clean.episodes()));
+      assertThat(AgentRuns.describe(episodes)).containsExactlyElementsOf(AgentRuns.describe(clean.episodes()));
       assertThat(parameters).containsExactly(clean.parameters());
     } finally {
       await(node.close(), 20);
@@ -135,30 +133,5 @@ class AgentEpisodeReportTest {
       ctx.next();
     });
     return dropped;
-  }
-
-  /** The same run in one process, on the event bus: what the run with lost replies must end with. */
-  private static AgentRuns.Run cleanRun(AgentConfig config) throws Exception {
-    Vertx plain = Vertx.vertx();
-    try {
-      return await(AgentRuns.run(plain, config, 2, STEPS), 60);
-    } finally {
-      plain.close();
-    }
-  }
-
-  private static FailureCode code(Future<?> call) throws Exception {
-    Throwable t = LoopbackNodes.outcome(call, 10_000);
-    assertThat(t).as("the call must be refused").isNotNull();
-    return RpcException.of(t).code();
-  }
-
-  private static List<String> describe(List<EpisodeResult> results) {
-    List<String> out = new ArrayList<>();
-    for (EpisodeResult r : results) {
-      out.add(r.episode() + " " + r.steps() + " " + Float.toHexString(r.loss()) + " "
-          + Double.toHexString(r.runningReward()));
-    }
-    return out;
   }
 }

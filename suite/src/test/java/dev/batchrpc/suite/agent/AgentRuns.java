@@ -97,6 +97,33 @@ final class AgentRuns {
     });
   }
 
+  /** The same run in a Vert.x of its own, on the event bus: what a run under test must end with. */
+  static Run cleanRun(AgentConfig config, int episodes, int steps) throws Exception {
+    Vertx plain = Vertx.vertx();
+    try {
+      return dev.batchrpc.runtime.testing.LoopbackNodes.await(run(plain, config, episodes, steps), 60);
+    } finally {
+      plain.close();
+    }
+  }
+
+  /** The failure code a call ended with; it must fail within 10 s. */
+  static dev.batchrpc.proto.FailureCode code(Future<?> call) throws Exception {
+    Throwable t = dev.batchrpc.runtime.testing.LoopbackNodes.outcome(call, 10_000);
+    org.assertj.core.api.Assertions.assertThat(t).as("the call must be refused").isNotNull();
+    return dev.batchrpc.runtime.RpcException.of(t).code();
+  }
+
+  /** Episode, steps, loss and running reward of each result, bit for bit (hex). */
+  static List<String> describe(List<EpisodeResult> results) {
+    List<String> out = new ArrayList<>();
+    for (EpisodeResult r : results) {
+      out.add(r.episode() + " " + r.steps() + " " + Float.toHexString(r.loss()) + " "
+          + Double.toHexString(r.runningReward()));
+    }
+    return out;
+  }
+
   /** The exchanges of one observer, in step order of each episode. */
   static List<Exchange> of(List<Exchange> log, String observerId) {
     List<Exchange> out = new ArrayList<>();

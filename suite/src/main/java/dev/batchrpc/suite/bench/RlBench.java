@@ -161,6 +161,7 @@ public final class RlBench implements Callable<Integer> {
     if (eventLoops < 0) {
       throw new ParameterException(spec.commandLine(), "--event-loops must be >= 0, got " + eventLoops);
     }
+    BenchDevice.check(spec, device);
     java.nio.file.Path script = null;
     if (reference) {
       try {

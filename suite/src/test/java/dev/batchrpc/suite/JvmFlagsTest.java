@@ -30,18 +30,27 @@ class JvmFlagsTest {
   @Test
   void theLauncherAndTheContainerEntryPointPassEveryCommonFlag() throws Exception {
     for (String file : List.of("batch-rpc", "deploy/docker/entrypoint.sh")) {
-      List<String> exec = execLine(Files.readAllLines(Deploy.root().resolve(file)));
+      List<String> exec = command(Files.readAllLines(Deploy.root().resolve(file)), "exec java");
       assertThat(exec).as(file).containsAll(JvmFlags.COMMON);
     }
     assertThat(JvmFlags.COMMON).contains("-XX:+ExitOnOutOfMemoryError");
   }
 
-  /** The words of the script's {@code exec java ...} command, its continuation lines joined. */
-  private static List<String> execLine(List<String> lines) {
+  @Test
+  void theGpuBundleStartsTheSuiteWithEveryCommonFlag() throws Exception {
+    // run.sh's suite(): the bundle's own java, as the launcher starts the suite
+    List<String> java = command(Files.readAllLines(Deploy.root().resolve("scripts/gpu/run.sh")),
+        "\"$JAVA\" \"${HEAP[@]}\"");
+    assertThat(java).containsAll(JvmFlags.COMMON).containsSubsequence("-jar", "\"$SUITE\"");
+  }
+
+  /** The words of the script's command that starts with {@code start}, its continuation lines joined. */
+  private static List<String> command(List<String> lines, String start) {
     StringBuilder b = new StringBuilder();
     boolean in = false;
-    for (String l : lines) {
-      in |= l.startsWith("exec java");
+    for (String line : lines) {
+      String l = line.trim();
+      in |= l.startsWith(start);
       if (in) {
         b.append(' ').append(l.endsWith("\\") ? l.substring(0, l.length() - 1) : l);
         if (!l.endsWith("\\")) {
@@ -49,7 +58,7 @@ class JvmFlagsTest {
         }
       }
     }
-    assertThat(in).as("an 'exec java' line").isTrue();
+    assertThat(in).as("a line starting with '%s'", start).isTrue();
     return List.of(b.toString().trim().split("\\s+"));
   }
 }

@@ -8,11 +8,11 @@
 #   bash .gpu-bundle/run.sh          on the GPU machine (no Java, Maven or network needed there)
 #
 # The bundle is run.sh, COMMIT and payload.tar.xz: a jlink'ed Java runtime (uncompressed, so xz
-# packs it well; the modules jdeps finds plus those loaded reflectively or named by the launcher's
+# packs it well; the modules jdeps finds plus those loaded reflectively or named by the suite's JVM
 # flags), the suite's fat jar stored uncompressed without JCuda's unused natives (libJNvPTXCompiler
-# alone is 24 MB), the compute test classes with their test-only dependencies, and the JUnit console
-# launcher. run.sh unpacks it with xz (or Python's lzma) on first use. It must stay under 62 MiB
-# (the device's limit for everything carried is 64 MiB).
+# alone is 24 MB), the compute test classes with their test-only dependencies, the JUnit console
+# launcher, and the suite's JVM flags (jvm-flags). run.sh unpacks it with xz (or Python's lzma) on
+# first use. It must stay under 62 MiB (the device's limit for everything carried is 64 MiB).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,6 +92,11 @@ find "$STAGE/fat/META-INF/versions" -name module-info.class -delete 2>/dev/null
 jar --create --no-compress --file "$STAGE/payload/lib/batch-rpc.jar" --manifest "$STAGE/fat/META-INF/MANIFEST.MF" \
   -C "$STAGE/fat" . || die "cannot repack the suite's jar"
 
+step "the suite's JVM flags (runtime's JvmFlags.COMMON, as the launcher passes them)"
+java -cp "$FAT" dev.batchrpc.runtime.process.JvmFlags > "$STAGE/payload/jvm-flags" && [ -s "$STAGE/payload/jvm-flags" ] \
+  || die "cannot print the JVM flags"
+paste -sd' ' "$STAGE/payload/jvm-flags"
+
 step "choosing the Java modules (jdeps)"
 MODS="$( { jdeps --multi-release 17 --ignore-missing-deps --print-module-deps "$STAGE/fat" 2>/dev/null | tail -1
   # one jar at a time: jdeps refuses a class path where two jars split a package
@@ -101,10 +106,10 @@ MODS="$( { jdeps --multi-release 17 --ignore-missing-deps --print-module-deps "$
   done; } | grep -E '^[a-z.,]+$' | tr ',' '\n' | sort -u | paste -sd, -)"
 echo "jdeps: ${MODS:-<none>}"
 rm -rf "$STAGE/fat"
-# Named by the launcher's flags (runtime's JvmFlags.COMMON, which every child JVM gets too):
-# java.se, jdk.incubator.vector, jdk.management; loaded reflectively: Unsafe users, the console
-# launcher's zip file systems, the EC ciphers of TLS.
-MODS="${MODS:+$MODS,}java.se,jdk.incubator.vector,jdk.unsupported,jdk.management,jdk.zipfs,jdk.crypto.ec"
+# Named by the JVM flags (--add-modules, and the modules of --add-opens and --add-exports);
+# loaded reflectively: Unsafe users, the console launcher's zip file systems, the EC ciphers of TLS.
+FLAG_MODS="$(sed -nE 's/^--add-modules=//p; s#^--add-(opens|exports)=([^/]+)/.*#\2#p' "$STAGE/payload/jvm-flags" | paste -sd, -)"
+MODS="${MODS:+$MODS,}${FLAG_MODS:+$FLAG_MODS,}jdk.unsupported,jdk.zipfs,jdk.crypto.ec"
 echo "modules: $MODS"
 
 step "jlink: a trimmed Java runtime (uncompressed: xz packs it far better than jlink's zip)"
@@ -114,7 +119,7 @@ jlink --add-modules "$MODS" --strip-debug --no-man-pages --no-header-files --com
 step "packing (tar | xz -9)"
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE"
-tar -C "$STAGE/payload" -cf - jre lib | xz -9 -T1 > "$BUNDLE/payload.tar.xz" || die "packing failed"
+tar -C "$STAGE/payload" -cf - jre lib jvm-flags | xz -9 -T1 > "$BUNDLE/payload.tar.xz" || die "packing failed"
 cp "$ROOT/scripts/gpu/run.sh" "$BUNDLE/run.sh" && chmod +x "$BUNDLE/run.sh"
 git rev-parse --short HEAD > "$BUNDLE/COMMIT" 2>/dev/null || true
 

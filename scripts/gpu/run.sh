@@ -38,20 +38,13 @@ failed=0
 
 say() { echo "==> [$(date +%H:%M:%S) +$(( $(date +%s) - T0 ))s] $*"; }
 
-# The suite as the batch-rpc launcher starts it: the same flags (runtime's JvmFlags.COMMON; suite's
-# JvmFlagsTest checks this list), which every child JVM of a bench gets too, on this runtime.
+# The suite as the batch-rpc launcher starts it, on this runtime: with the flags every child JVM of a
+# bench gets too (runtime's JvmFlags.COMMON, written into the payload by scripts/gpu-check.sh).
 suite() {
-  "$JAVA" "${HEAP[@]}" -XX:+ExitOnOutOfMemoryError \
-    --add-modules=jdk.incubator.vector,java.se \
-    --add-exports=java.base/jdk.internal.ref=ALL-UNNAMED \
-    --add-opens=java.base/java.lang=ALL-UNNAMED \
-    --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
-    --add-opens=java.management/sun.management=ALL-UNNAMED \
-    --add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED \
-    -Dhazelcast.phone.home.enabled=false \
-    -Dhazelcast.logging.type=jdk \
-    -Dbatchrpc.launcher=batch-rpc \
-    -jar "$SUITE" "$@" 2> >(grep -v --line-buffered 'Using incubator modules' >&2)
+  local flags
+  mapfile -t flags < "$WORK/jvm-flags" || return 1
+  "$JAVA" "${HEAP[@]}" "${flags[@]}" -Dbatchrpc.launcher=batch-rpc -jar "$SUITE" "$@" \
+    2> >(grep -v --line-buffered 'Using incubator modules' >&2)
 }
 
 # step NAME LIMIT_S MIN_S COMMAND...: runs COMMAND (a function or program) into $OUT/NAME.log within

@@ -109,7 +109,8 @@ rm -rf "$STAGE/fat"
 # Named by the JVM flags (--add-modules, and the modules of --add-opens and --add-exports);
 # loaded reflectively: Unsafe users, the console launcher's zip file systems, the EC ciphers of TLS.
 FLAG_MODS="$(sed -nE 's/^--add-modules=//p; s#^--add-(opens|exports)=([^/]+)/.*#\2#p' "$STAGE/payload/jvm-flags" | paste -sd, -)"
-MODS="${MODS:+$MODS,}${FLAG_MODS:+$FLAG_MODS,}jdk.unsupported,jdk.zipfs,jdk.crypto.ec"
+MODS="$(echo "${MODS:+$MODS,}${FLAG_MODS:+$FLAG_MODS,}jdk.unsupported,jdk.zipfs,jdk.crypto.ec" | tr ',' '\n' | sort -u \
+  | paste -sd, -)"
 echo "modules: $MODS"
 
 step "jlink: a trimmed Java runtime (uncompressed: xz packs it far better than jlink's zip)"

@@ -45,7 +45,7 @@ import picocli.CommandLine.Spec;
         "tutorial: world size (agent + observers) against episode-loop time, in one process and",
         "with one OS process per observer. Prints a table (with actions/s: the agent's answers per",
         "second of episode loop), writes CSV and a PNG figure. An observer scale sweep in one",
-        "process: --world-sizes 11,101,1001,10001 --deployments inproc --steps 50.",
+        "process: --world-sizes 11,101,1001,10001 --deployments inproc --episodes 1 --steps 20.",
         ""
     })
 public final class RlBench implements Callable<Integer> {

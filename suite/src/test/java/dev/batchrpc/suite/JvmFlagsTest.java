@@ -5,6 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchrpc.runtime.process.ChildJvm;
 import dev.batchrpc.runtime.process.JvmFlags;
 import dev.batchrpc.runtime.testing.OomMain;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;
@@ -34,6 +37,20 @@ class JvmFlagsTest {
       assertThat(exec).as(file).containsAll(JvmFlags.COMMON);
     }
     assertThat(JvmFlags.COMMON).contains("-XX:+ExitOnOutOfMemoryError");
+  }
+
+  @Test
+  void theFlagsArePrintedOneALineForTheGpuBundle() {
+    // scripts/gpu-check.sh writes them into the bundle; its run.sh starts the suite with them
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    PrintStream original = System.out;
+    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+    try {
+      JvmFlags.main(new String[0]);
+    } finally {
+      System.setOut(original);
+    }
+    assertThat(out.toString(StandardCharsets.UTF_8).lines().toList()).isEqualTo(JvmFlags.COMMON);
   }
 
   /** The words of the script's {@code exec java ...} command, its continuation lines joined. */

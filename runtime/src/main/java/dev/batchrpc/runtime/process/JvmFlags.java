@@ -38,6 +38,14 @@ public final class JvmFlags {
   private JvmFlags() {
   }
 
+  /**
+   * Prints {@link #COMMON}, one flag a line: for what starts the suite without the launcher
+   * ({@code scripts/gpu-check.sh} writes them into the GPU bundle, whose run.sh reads them).
+   */
+  public static void main(String[] args) {
+    COMMON.forEach(System.out::println);
+  }
+
   /** The java executable of this JVM (a child runs on the same runtime). */
   public static String java() {
     return ProcessHandle.current().info().command()

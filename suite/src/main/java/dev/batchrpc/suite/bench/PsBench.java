@@ -140,10 +140,7 @@ public final class PsBench implements Callable<Integer> {
           + "--loopback-reps must be >= 1, --warmup >= 0");
       return 2;
     }
-    if (!List.of("cpu", "cuda", "auto").contains(device)) {
-      System.err.println("batch-rpc bench ps: --device takes cpu, cuda or auto, got '" + device + "'");
-      return 2;
-    }
+    BenchDevice.check(spec, device);
     Path script = null;
     if (reference) {
       try {

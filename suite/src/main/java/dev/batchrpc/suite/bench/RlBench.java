@@ -43,7 +43,9 @@ import picocli.CommandLine.Spec;
     description = {
         "Benchmarks the batch-processing CartPole agent against its non-batch mode, like the",
         "tutorial: world size (agent + observers) against episode-loop time, in one process and",
-        "with one OS process per observer. Prints a table, writes CSV and a PNG figure.",
+        "with one OS process per observer. Prints a table (with actions/s: the agent's answers per",
+        "second of episode loop), writes CSV and a PNG figure. An observer scale sweep in one",
+        "process: --world-sizes 11,101,1001,10001 --deployments inproc --episodes 1 --steps 20.",
         ""
     })
 public final class RlBench implements Callable<Integer> {
@@ -161,6 +163,7 @@ public final class RlBench implements Callable<Integer> {
     if (eventLoops < 0) {
       throw new ParameterException(spec.commandLine(), "--event-loops must be >= 0, got " + eventLoops);
     }
+    BenchDevice.check(spec, device);
     java.nio.file.Path script = null;
     if (reference) {
       try {
@@ -352,10 +355,11 @@ public final class RlBench implements Callable<Integer> {
     }
     LatencyLog.Summary lat = agent.drainLatencies().await();
     double run = (System.nanoTime() - t0) / 1e9;
+    Result result = new Result(deployment, ws, mode.cliName(), seed, loop, run, startup, lat, running);
     System.out.printf(Locale.ROOT, "[%-6s ws=%2d %-7s seed=%d] %d episodes x %d steps: loop %.3f s "
-            + "(start-up %.2f s), latency p50 %.0f us p99 %.0f us, running reward %.1f%n",
-        deployment, ws, mode.cliName(), seed, episodes, steps, loop, startup, lat.p50Us(), lat.p99Us(),
-        running[episodes - 1]);
-    return new Result(deployment, ws, mode.cliName(), seed, loop, run, startup, lat, running);
+            + "(start-up %.2f s), %d actions = %.0f actions/s, latency p50 %.0f us p99 %.0f us, running reward %.1f%n",
+        deployment, ws, mode.cliName(), seed, episodes, steps, loop, startup, lat.count(), result.actionsPerSecond(),
+        lat.p50Us(), lat.p99Us(), running[episodes - 1]);
+    return result;
   }
 }

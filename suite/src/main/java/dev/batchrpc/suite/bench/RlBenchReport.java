@@ -31,6 +31,11 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
   /** One run's measurements. */
   record Result(String deployment, int worldSize, String mode, long seed, double loopSeconds,
       double runSeconds, double startupSeconds, LatencyLog.Summary latency, double[] runningRewards) {
+
+    /** Actions the agent served in the timed episodes (one per observer and step) per episode-loop second. */
+    double actionsPerSecond() {
+      return latency.count() / loopSeconds;
+    }
   }
 
   /** Writes rl.csv, rl-learning.csv and rl.png into {@code out} and prints the tables. */
@@ -38,16 +43,16 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
     List<String> rows = new ArrayList<>();
     for (Result r : results) {
       Double ref = referenceSeconds.get(r.worldSize() + " " + r.mode());
-      rows.add(BenchCsv.row("%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f,\"%s\",%s,%s,\"%s\"",
+      rows.add(BenchCsv.row("%s,%d,%s,%d,%d,%d,%.6f,%.6f,%.6f,%d,%.1f,%.1f,%.1f,%.1f,%.3f,\"%s\",%s,%s,\"%s\",%.0f",
           r.deployment(), r.worldSize(), r.mode(), r.seed(), episodes, steps, r.loopSeconds(), r.runSeconds(),
           r.startupSeconds(), r.latency().count(), r.latency().p50Us(), r.latency().p90Us(),
           r.latency().p99Us(), r.latency().maxUs(), r.runningRewards()[episodes - 1], compute,
           ref == null ? "" : BenchCsv.row("%.6f", ref), ref == null ? "" : BenchCsv.row("%.3f", ref / r.loopSeconds()),
-          ref == null ? "" : referenceBlas));
+          ref == null ? "" : referenceBlas, r.actionsPerSecond()));
     }
     BenchCsv.write(out.toPath(), "rl.csv", "deployment,world_size,mode,seed,episodes,steps,episode_loop_s,run_s,"
         + "startup_s,requests,p50_us,p90_us,p99_us,max_us,final_running_reward,compute,ref_episode_loop_s,x_ref,"
-        + "ref_blas", rows);
+        + "ref_blas,actions_per_s", rows);
     StringBuilder h = new StringBuilder("deployment,world_size,mode,seed");
     for (int e = 1; e <= episodes; e++) {
       h.append(",running_reward_ep").append(e);
@@ -67,7 +72,7 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
       System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d seed(s), %d episodes x %d steps%n",
           d, d.equals("inproc") ? "one process" : "one OS process per observer", seedCounts.get(d), episodes, steps);
       System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
-          + "startup_s");
+          + "startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch");
       for (int ws : sizes) {
         double[] b = stats(results, d, ws, "batch");
         double[] nb = stats(results, d, ws, "nobatch");
@@ -75,8 +80,10 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
           continue;
         }
         // Start-up: the first mode's (for procs it includes starting the observer processes).
-        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f%n", ws, b[0], nb[0], b[1], b[2],
-            nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]));
+        // x_batch: batch's actions/s over non-batch's (above 1: batching pays).
+        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f, %.0f, %.0f, %.2f%n", ws, b[0], nb[0],
+            b[1], b[2], nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]), b[4],
+            nb[4], b[4] / nb[4]);
         for (String m : List.of("batch", "nobatch")) {
           double v = m.equals("batch") ? b[0] : nb[0];
           if (!Double.isNaN(v)) {
@@ -123,24 +130,38 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
       }
     }
     File png = new File(out, "rl.png");
-    RlPlot.write(png, "batch-rpc bench rl: " + episodes + " episodes x " + steps + " steps", series);
+    String figure = png.toString();
+    try {
+      RlPlot.write(png, "batch-rpc bench rl: " + episodes + " episodes x " + steps + " steps", series);
+    } catch (Exception | Error e) {
+      if (e instanceof VirtualMachineError && !(e instanceof InternalError)) {
+        throw e;
+      }
+      // Text needs the JDK's font libraries (FreeType, fontconfig, fonts), which a bare machine (the
+      // GPU bundle's) may lack: the figure is then left out, not the run.
+      figure = "not " + png + " (the figure could not be drawn: " + e + ")";
+    }
     System.out.println();
-    System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + png);
+    System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + figure);
   }
 
-  /** {median loop s, median p50 us, median p99 us, median start-up s} over seeds, NaN when absent. */
+  /**
+   * {median loop s, median p50 us, median p99 us, median start-up s, median actions/s} over seeds,
+   * NaN when absent.
+   */
   private static double[] stats(List<Result> results, String d, int ws, String mode) {
     List<double[]> v = new ArrayList<>();
     for (Result r : results) {
       if (r.deployment().equals(d) && r.worldSize() == ws && r.mode().equals(mode)) {
-        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us(), r.startupSeconds()});
+        v.add(new double[] {r.loopSeconds(), r.latency().p50Us(), r.latency().p99Us(), r.startupSeconds(),
+            r.actionsPerSecond()});
       }
     }
     if (v.isEmpty()) {
-      return new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN};
+      return new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN};
     }
-    double[] out = new double[4];
-    for (int k = 0; k < 4; k++) {
+    double[] out = new double[5];
+    for (int k = 0; k < 5; k++) {
       double[] col = new double[v.size()];
       for (int i = 0; i < v.size(); i++) {
         col[i] = v.get(i)[k];

@@ -154,6 +154,7 @@ public final class SoakBench implements Callable<Integer> {
     if (!problems.isEmpty()) {
       throw new ParameterException(spec.commandLine(), String.join("; ", problems));
     }
+    BenchDevice.check(spec, device);
   }
 
   /**

@@ -3,9 +3,13 @@ package dev.batchrpc.suite.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchrpc.agent.LatencyLog;
 import dev.batchrpc.suite.bench.rl.RlPlot;
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
 import java.io.File;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -56,6 +60,40 @@ class RlBenchTest {
     assertThat(b.steps).isEqualTo(500);
     assertThat(b.modes).containsExactly("batch", "nobatch");
     assertThat(b.deployments).containsExactly("inproc", "procs");
+  }
+
+  @Test
+  void theReportGivesActionsPerSecondPerRunAndBatchsRatioOverNonBatch(@TempDir Path dir) throws Exception {
+    // 10 observers x 500 steps x 1 episode = 5,000 actions: batch in 0.5 s, non-batch in 2 s;
+    // a scale point of 10,000 observers x 50 steps = 500,000 actions in 0.4 s, batch only
+    List<RlBenchReport.Result> results = List.of(
+        result(11, "batch", 0.5, 5_000), result(11, "nobatch", 2.0, 5_000), result(10_001, "batch", 0.4, 500_000));
+    RlBenchReport report = new RlBenchReport(dir.toFile(), 1, 500, List.of("inproc"), Map.of("inproc", 1), Map.of(),
+        "", "cpu");
+    ByteArrayOutputStream captured = new ByteArrayOutputStream();
+    PrintStream stdout = System.out;
+    System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+    try {
+      report.write(results, List.of(11, 10_001));
+    } finally {
+      System.setOut(stdout);
+    }
+    String out = captured.toString(StandardCharsets.UTF_8);
+    assertThat(out).contains("startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch")
+        .containsPattern("(?m)^11, 0\\.500, 2\\.000, .*, 10000, 2500, 4\\.00$")
+        .containsPattern("(?m)^10001, 0\\.400, NaN, .*, 1250000, NaN, NaN$");
+    List<String> csv = Files.readAllLines(dir.resolve("rl.csv"));
+    List<String> header = List.of(csv.get(0).split(","));
+    int col = header.indexOf("actions_per_s");
+    assertThat(col).isPositive();
+    assertThat(csv).hasSize(4);
+    assertThat(csv.subList(1, 4).stream().map(l -> l.split(",")[col]).toList())
+        .containsExactly("10000", "2500", "1250000");
+  }
+
+  private static RlBenchReport.Result result(int ws, String mode, double loopSeconds, int actions) {
+    return new RlBenchReport.Result("inproc", ws, mode, 543, loopSeconds, loopSeconds + 0.1, 0.05,
+        new LatencyLog.Summary(actions, 10, 20, 30, 40), new double[] {12.5});
   }
 
   @Test

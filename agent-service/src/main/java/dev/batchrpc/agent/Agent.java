@@ -29,8 +29,10 @@ import io.vertx.core.Promise;
 import io.vertx.core.WorkerExecutor;
 import io.vertx.core.eventbus.Message;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -328,14 +330,16 @@ public final class Agent {
    * episode timeout (ten minutes). Every {@code --max-wait-ms} while the episode runs: if no step at
    * all was accepted since the last look, the members still stepping sit out the rest of the
    * episode, as after a partial round (it then ends with those that finished, or fails loudly if
-   * none did). Found by {@code bench chaos}. Event loop.
+   * none did). Found by {@code bench chaos}. Likewise a member that answered every step but whose
+   * report has not come two maximum waits later (both its paths lost it) sits out. Event loop.
    */
   private void watchForSilence(EpisodeRun run) {
     if (config.maxWaitMs() <= 0) {
       return;
     }
     long[] stepsAtLastCheck = {-1};
-    Set<String> finished = new HashSet<>();
+    // Members seen with every step answered, and at how many looks since.
+    Map<String, Integer> finished = new HashMap<>();
     silenceTimer = context.owner().setPeriodic(config.maxWaitMs(), t -> {
       if (current != run) {
         context.owner().cancelTimer(t);
@@ -352,11 +356,11 @@ public final class Agent {
           continue;
         }
         if (gate.next(id) >= run.steps()) {
-          // Every step answered, yet no report for a whole --max-wait-ms since it was first seen
-          // so: lost on its way (both paths), so the episode does not wait for its timeout.
-          if (!finished.add(id)) {
+          // Every step answered, yet no report two whole --max-wait-ms after that was first seen:
+          // lost on its way (both paths); the episode does not wait for its timeout.
+          if (finished.merge(id, 1, Integer::sum) > 2) {
             sitOut(id, "ran every step of episode " + run.episode() + " but its report has not arrived for "
-                + config.maxWaitMs() + " ms (--max-wait-ms)", "its report did not arrive");
+                + 2 * config.maxWaitMs() + " ms (twice --max-wait-ms)", "its report did not arrive");
           }
         } else if (silent) {
           sitOut(id, "sent no step of episode " + run.episode() + " for " + config.maxWaitMs()

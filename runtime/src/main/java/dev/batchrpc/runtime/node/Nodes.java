@@ -57,7 +57,9 @@ public final class Nodes {
    * timeout merge back 31 s after it resumed, behind the addresses of trainers restarted minutes
    * before. A node split off removes the others the moment it finds itself alone, so their
    * addresses are fresh for its next three merge checks; after that its seeds (every service's
-   * seed list names the other services: docker-compose.yml, deploy/k8s) still lead it back.
+   * seed list names the other services: docker-compose.yml, deploy/k8s) still lead it back. (Two
+   * halves of equal size merge in whichever direction a hash picks, so there the larger side's
+   * master may be the one that must search: by its seeds, or those fresh addresses.)
    */
   public static final int LEFT_MEMBER_ADDRESS_RETENTION_S = 3 * MERGE_CHECK_S;
 

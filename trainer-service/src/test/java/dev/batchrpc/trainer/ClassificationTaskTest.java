@@ -18,37 +18,15 @@ class ClassificationTaskTest {
                                 int batches, float[] xs, float[] ys) {
     int in = layers[0];
     int classes = layers[layers.length - 1];
-    Rng teacherRng = new Rng(seed ^ 0x5eed_7eac_4e12L);
-    float[] teacher = new float[classes * in];
-    for (int i = 0; i < teacher.length; i++) {
-      teacher[i] = 2 * teacherRng.nextFloat() - 1;
-    }
+    float[] teacher = TrainerStepBench.teacher(layers, seed);
     Rng data = new Rng(seed * 1_000_003L + id.hashCode());
+    float[] x = new float[batch * in];
+    float[] y = new float[batch * classes];
     for (int n = 0; n < batches; n++) {
-      for (int b = 0; b < batch; b++) {
-        int off = (n * batch + b) * in;
-        for (int i = 0; i < in; i++) {
-          xs[off + i] = 2 * data.nextFloat() - 1;
-        }
-        int label;
-        if (!learnable) {
-          label = (int) (data.nextFloat() * classes) % classes;
-        } else {
-          label = 0;
-          double bestScore = Double.NEGATIVE_INFINITY;
-          for (int c = 0; c < classes; c++) {
-            double s = 0;
-            for (int i = 0; i < in; i++) {
-              s += teacher[c * in + i] * xs[off + i];
-            }
-            if (s > bestScore) {
-              bestScore = s;
-              label = c;
-            }
-          }
-        }
-        ys[(n * batch + b) * classes + label] = 1f;
-      }
+      java.util.Arrays.fill(y, 0f);
+      TrainerStepBench.batchBefore(learnable, teacher, data, in, classes, batch, x, y);
+      System.arraycopy(x, 0, xs, n * batch * in, x.length);
+      System.arraycopy(y, 0, ys, n * batch * classes, y.length);
     }
   }
 

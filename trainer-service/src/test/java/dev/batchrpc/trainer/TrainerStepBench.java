@@ -187,7 +187,7 @@ public final class TrainerStepBench {
   }
 
   /** The teacher as the task draws it. */
-  private static float[] teacher(int[] layers, long seed) {
+  static float[] teacher(int[] layers, long seed) {
     int in = layers[0];
     int classes = layers[layers.length - 1];
     Rng teacherRng = new Rng(seed ^ 0x5eed_7eac_4e12L);
@@ -198,8 +198,11 @@ public final class TrainerStepBench {
     return teacher;
   }
 
-  /** The batch as the task drew it before: one draw, and one class's score, at a time. */
-  private static void batchBefore(boolean learnable, float[] teacher, Rng data, int in,
+  /**
+   * The batch as the task drew it before: one draw, and one class's score, at a time (also the
+   * reference of {@link ClassificationTaskTest}).
+   */
+  static void batchBefore(boolean learnable, float[] teacher, Rng data, int in,
                                   int classes, int batch, float[] x, float[] y) {
     for (int b = 0; b < batch; b++) {
       int off = b * in;

@@ -48,13 +48,13 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(LoopbackNodes.class)
 class DataChannelTest {
 
-  private static final int P = ParameterServerVerticleTest.P;
-  private static final ModelSpec MODEL = ModelSpec.replay(P);
-  private static final long TIMEOUT_MS = 20_000;
+  static final int P = ParameterServerVerticleTest.P;
+  static final ModelSpec MODEL = ModelSpec.replay(P);
+  static final long TIMEOUT_MS = 20_000;
 
-  private Node node;
-  private ParameterServerVerticle verticle;
-  private ParameterServer ps;
+  Node node;
+  ParameterServerVerticle verticle;
+  ParameterServer ps;
   private final List<DataClient> clients = new ArrayList<>();
 
   @BeforeEach
@@ -76,14 +76,26 @@ class DataChannelTest {
     LoopbackNodes.closeAll(List.of(node));
   }
 
-  private DataClient connect() throws Exception {
+  /**
+   * The payload size the clients offer to send through shared memory: none here (payloads in the
+   * frames); {@link SharedMemoryDataChannelTest} runs every test of this class again with it.
+   */
+  long shmSlotBytes() {
+    return 0;
+  }
+
+  DataClient connect() throws Exception {
+    return connect(shmSlotBytes());
+  }
+
+  DataClient connect(long shmSlotBytes) throws Exception {
     DataClient c = await(DataClient.connect(node.vertx(), LOOPBACK, verticle.dataPort(), 4L * P,
-        new BufferPool(8L * P)), 10);
+        new BufferPool(8L * P), shmSlotBytes), 10);
     clients.add(c);
     return c;
   }
 
-  private static Future<ModelReply> update(DataClient c, String id, long version, float[] g) {
+  static Future<ModelReply> update(DataClient c, String id, long version, float[] g) {
     UpdateRequest q = UpdateRequest.newBuilder().setParticipantId(id).setModelVersion(version)
         .setGradients(Tensors.vector(g)).build();
     TensorPayload.Split parts = TensorPayload.split(q);
@@ -91,7 +103,7 @@ class DataChannelTest {
         TIMEOUT_MS).map(DataChannelTest::model);
   }
 
-  private static ModelReply model(DataClient.Response r) {
+  static ModelReply model(DataClient.Response r) {
     try {
       return TensorPayload.join(ModelReply.parseFrom(r.body()), r.payload());
     } catch (IOException e) {
@@ -99,13 +111,13 @@ class DataChannelTest {
     }
   }
 
-  private static FailureCode refusal(Future<?> f) throws Exception {
+  static FailureCode refusal(Future<?> f) throws Exception {
     Throwable t = LoopbackNodes.outcome(f, TIMEOUT_MS);
     assertThat(t).as("the call must be refused").isInstanceOf(RpcException.class);
     return ((RpcException) t).code();
   }
 
-  private DataServer dataServer() {
+  DataServer dataServer() {
     return verticle.dataServer();
   }
 
@@ -204,7 +216,7 @@ class DataChannelTest {
   }
 
   /** Round 1 of "a" and "b" completes with exactly the direct step of their two gradients. */
-  private void assertCleanRound(DataClient a, DataClient b) throws Exception {
+  void assertCleanRound(DataClient a, DataClient b) throws Exception {
     float[][] gs = {gradient(0, 0), gradient(1, 0)};
     Future<ModelReply> fa = update(a, "a", 0, gs[0]);
     Future<ModelReply> fb = update(b, "b", 0, gs[1]);
@@ -343,7 +355,7 @@ class DataChannelTest {
     assertCleanRound(a, connect());
   }
 
-  private static DataHeader readReply(InputStream in) throws IOException {
+  static DataHeader readReply(InputStream in) throws IOException {
     DataInputStream d = new DataInputStream(in);
     int h = d.readInt();
     long l = d.readLong();
@@ -354,7 +366,7 @@ class DataChannelTest {
   }
 
   /** Reads until the end of the stream; -1 when the peer closed it. */
-  private static int drain(InputStream in) throws IOException {
+  static int drain(InputStream in) throws IOException {
     byte[] buf = new byte[4096];
     while (true) {
       int n = in.read(buf);
@@ -364,7 +376,7 @@ class DataChannelTest {
     }
   }
 
-  private static void waitFor(java.util.function.BooleanSupplier condition) throws InterruptedException {
+  static void waitFor(java.util.function.BooleanSupplier condition) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (!condition.getAsBoolean()) {
       assertThat(System.nanoTime()).as("condition not met within 10 s").isLessThan(deadline);

@@ -15,6 +15,7 @@ import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
+import dev.batchrpc.runtime.data.ShmSegment;
 import dev.batchrpc.runtime.data.TensorPayload;
 import dev.batchrpc.runtime.node.Nodes;
 import io.vertx.core.Future;
@@ -149,7 +150,10 @@ final class EventBusPsClient implements PsClient {
           }
           // Keep two models' worth of free buffers: the reply in use and the next one.
           BufferPool pool = new BufferPool(2 * ep.getMaxPayloadBytes());
-          return DataClient.connect(vertx, ep.getHost(), ep.getPort(), ep.getMaxPayloadBytes(), pool)
+          // Gradients and models through shared memory when the server is on this host and the
+          // model is not too large for it (ShmSegment); else in the frames.
+          long shm = ep.getMaxPayloadBytes() <= ShmSegment.maxSlotBytes() ? ep.getMaxPayloadBytes() : 0;
+          return DataClient.connect(vertx, ep.getHost(), ep.getPort(), ep.getMaxPayloadBytes(), pool, shm)
               .map(c -> new Channel(c, pool));
         });
   }

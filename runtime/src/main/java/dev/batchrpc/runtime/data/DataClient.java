@@ -13,6 +13,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -37,6 +38,8 @@ public final class DataClient {
   public record Response(ByteString body, ByteBuffer payload) {
   }
 
+  private static final System.Logger LOG = System.getLogger(DataClient.class.getName());
+
   private final Vertx vertx;
   private final NetClient netClient;
   private final NetSocket socket;
@@ -44,9 +47,15 @@ public final class DataClient {
   private final String endpoint;
   private final Map<Long, Call> calls = new ConcurrentHashMap<>();
   private final AtomicLong ids = new AtomicLong();
+  private final FrameReader reader;
   private volatile RpcException closed;
+  /** Shared memory with the server once attached (same host), else null. */
+  private volatile ShmSegment shm;
+  /** Which slots of {@link #shm} a call holds; guarded by itself. */
+  private boolean[] slotBusy = new boolean[0];
 
-  private record Call(Promise<Response> promise, long timerId) {
+  /** A call in flight; {@code slot} is its shared-memory slot, -1 for none. */
+  private record Call(Promise<Response> promise, long timerId, int slot) {
   }
 
   private DataClient(Vertx vertx, NetClient netClient, NetSocket socket, BufferPool pool,
@@ -56,7 +65,7 @@ public final class DataClient {
     this.socket = socket;
     this.pool = pool;
     this.endpoint = endpoint;
-    FrameReader reader = new FrameReader(pool, maxPayloadBytes, (h, len) -> { }, new FrameReader.Sink() {
+    this.reader = new FrameReader(pool, maxPayloadBytes, (h, len) -> { }, new FrameReader.Sink() {
       @Override
       public void frame(DataHeader header, ByteBuffer payload) {
         answered(header, payload);
@@ -64,7 +73,17 @@ public final class DataClient {
 
       @Override
       public void refused(FrameException e) {
-        // Only fatal refusals reach here (admission accepts all): the reply stream is broken.
+        if (!e.fatal() && e.callId() != 0) {
+          // A reply whose shared-memory payload was not its own: that call fails, its slot stays
+          // taken (the server may still be writing it), the connection goes on.
+          Call c = calls.remove(e.callId());
+          if (c != null) {
+            vertx.cancelTimer(c.timerId);
+            c.promise.tryFail(new RpcException(e.code(), "data channel to " + endpoint + ": " + e.getMessage()));
+          }
+          return;
+        }
+        // The reply stream is broken.
         closeWith(new RpcException(FailureCode.UNAVAILABLE, "data channel to " + endpoint + ": "
             + e.getMessage()));
       }
@@ -86,6 +105,21 @@ public final class DataClient {
    */
   public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
       BufferPool pool) {
+    return connect(vertx, host, port, maxPayloadBytes, pool, 0);
+  }
+
+  /**
+   * Connects to a data server and, when {@code shmSlotBytes} &gt; 0, offers it shared memory
+   * ({@link ShmSegment}, two slots of that many bytes): a server on the same host takes it, and
+   * payloads up to that size then travel through it; otherwise (another host, no
+   * {@code /dev/shm}, an older server) the connection keeps payloads in its frames.
+   *
+   * @param maxPayloadBytes the largest reply payload accepted (a larger one breaks the connection)
+   * @param pool where reply payloads are received
+   * @param shmSlotBytes the largest payload to send through shared memory, 0 for none
+   */
+  public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
+      BufferPool pool, long shmSlotBytes) {
     NetClientOptions options = Tls.dataClient(vertx, new NetClientOptions().setTcpNoDelay(true)
         .setConnectTimeout(10_000));
     NetClient client = vertx.createNetClient(options);
@@ -103,11 +137,72 @@ public final class DataClient {
             client.close();
             done.fail(new RpcException(FailureCode.UNAVAILABLE, "cannot connect to the data channel at "
                 + endpoint + ": " + ar.cause().getMessage(), ar.cause()));
+          } else if (shmSlotBytes > 0) {
+            ar.result().attachShm(shmSlotBytes).onComplete(x -> done.complete(ar.result()));
           } else {
             done.complete(ar.result());
           }
         }));
     return done.future();
+  }
+
+  /** Offers the server a shared-memory segment; completes (never fails) once it is answered. */
+  private Future<Void> attachShm(long slotBytes) {
+    ShmSegment segment;
+    try {
+      segment = ShmSegment.create(2, slotBytes);
+    } catch (IOException | RuntimeException e) {
+      LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no shared memory (" + e.getMessage()
+          + "); payloads go in frames");
+      return Future.succeededFuture();
+    }
+    return call(ShmSegment.ATTACH_METHOD, segment.attachRequest().toByteString(), null, 10_000)
+        .transform(ar -> {
+          segment.unlink(); // mapped on both sides now (or refused): the file is not needed any more
+          if (ar.succeeded()) {
+            synchronized (this) {
+              slotBusy = new boolean[segment.slots()];
+            }
+            reader.shmSource((h, dst) -> readReply(segment, h, dst));
+            shm = segment;
+            LOG.log(System.Logger.Level.INFO, "data channel to " + endpoint + ": payloads up to " + slotBytes
+                + " bytes through shared memory (same host)");
+          } else {
+            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": payloads go in frames ("
+                + ar.cause().getMessage() + ")");
+          }
+          return Future.<Void>succeededFuture();
+        });
+  }
+
+  /** Whether payloads to and from the server go through shared memory. */
+  public boolean sharedMemory() {
+    return shm != null;
+  }
+
+  private void readReply(ShmSegment segment, DataHeader h, ByteBuffer dst) {
+    Call c = calls.get(h.getCallId());
+    if (c == null || c.slot + 1 != h.getShmSlot()) {
+      throw new FrameException(FailureCode.BAD_REQUEST, "a reply names shared-memory slot " + h.getShmSlot()
+          + ", not its call's", h.getCallId(), false);
+    }
+    segment.read(ShmSegment.Region.REPLY, c.slot, h.getCallId(), h.getShmLength(), dst);
+  }
+
+  private synchronized int takeSlot() {
+    for (int i = 0; i < slotBusy.length; i++) {
+      if (!slotBusy[i]) {
+        slotBusy[i] = true;
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  private synchronized void freeSlot(int slot) {
+    if (slot >= 0 && slot < slotBusy.length) {
+      slotBusy[slot] = false;
+    }
   }
 
   /** Where this client is connected ("host:port"). */
@@ -141,9 +236,24 @@ public final class DataClient {
             + endpoint + " got no reply within " + timeoutMs + " ms"));
       }
     });
-    calls.put(id, new Call(promise, timer));
-    DataHeader header = DataHeader.newBuilder().setCallId(id).setMethod(method).setBody(body).build();
-    for (ByteBuf b : Frames.encode(header, payload)) {
+    DataHeader.Builder header = DataHeader.newBuilder().setCallId(id).setMethod(method).setBody(body);
+    ShmSegment segment = shm;
+    int slot = -1;
+    if (segment != null && (payload == null || payload.remaining() <= segment.slotBytes())) {
+      slot = takeSlot();
+    }
+    if (slot >= 0) {
+      // The request's payload in its slot, the reply's to come in the same slot's reply half.
+      if (payload != null && payload.hasRemaining()) {
+        segment.write(ShmSegment.Region.REQUEST, slot, id, payload);
+        header.setShmLength(payload.remaining());
+      }
+      header.setShmSlot(slot + 1);
+      payload = null;
+    }
+    // A call that times out keeps its slot: the server may still write its reply there.
+    calls.put(id, new Call(promise, timer, slot));
+    for (ByteBuf b : Frames.encode(header.build(), payload)) {
       VertxInternals.writeMessage(socket, b);
     }
     if (closed != null) {
@@ -178,6 +288,7 @@ public final class DataClient {
       pool.release(payload); // timed out meanwhile
       return;
     }
+    freeSlot(c.slot);
     vertx.cancelTimer(c.timerId);
     if (header.getFailureCode() != 0) {
       pool.release(payload);

@@ -223,8 +223,11 @@ public final class DataServer {
     private final NetSocket socket;
     private final Map<String, Method> methods;
     private final long budget;
+    private final long maxPayloadBytes;
     private final AtomicLong inFlight;
     private final FrameReader reader;
+    /** The client's shared memory once attached ({@link ShmSegment}); replies are written from any thread. */
+    private volatile ShmSegment shm;
     /** The payload bytes admitted for the frame being received (0 between frames); event loop only. */
     private long receiving;
     /** Calls of this connection waiting for their answer (answers may complete on another thread). */
@@ -243,6 +246,7 @@ public final class DataServer {
       this.socket = so;
       this.methods = methods;
       this.budget = budget;
+      this.maxPayloadBytes = maxPayloadBytes;
       this.inFlight = inFlight;
       this.reader = new FrameReader(pool, maxPayloadBytes, this, new Sink(pool));
       io.vertx.core.Handler<Object> frames = reader.messageHandler();
@@ -300,6 +304,13 @@ public final class DataServer {
 
     @Override
     public void admit(DataHeader header, long payloadLength) {
+      if (ShmSegment.ATTACH_METHOD.equals(header.getMethod())) {
+        if (payloadLength != 0) {
+          throw new FrameException(FailureCode.BAD_REQUEST, ShmSegment.ATTACH_METHOD + " takes no payload",
+              header.getCallId(), false);
+        }
+        return;
+      }
       Method m = methods.get(header.getMethod());
       if (m == null) {
         throw new FrameException(FailureCode.BAD_REQUEST, "unknown data-channel method '" + header.getMethod()
@@ -328,6 +339,10 @@ public final class DataServer {
 
       @Override
       public void frame(DataHeader header, ByteBuffer payload) {
+        if (ShmSegment.ATTACH_METHOD.equals(header.getMethod())) {
+          attach(header);
+          return;
+        }
         long bytes = receiving;
         receiving = 0;
         pending.incrementAndGet();
@@ -347,7 +362,7 @@ public final class DataServer {
           lastActive = System.nanoTime();
           if (ar.succeeded()) {
             Reply r = ar.result();
-            Future<Void> sent = write(Frames.reply(header.getCallId(), r.body()), r.payload());
+            Future<Void> sent = reply(header, r);
             if (r.written() != null) {
               sent.onComplete(x -> r.written().run());
             }
@@ -360,6 +375,10 @@ public final class DataServer {
 
       @Override
       public void refused(FrameException e) {
+        // A frame refused after its admission (its shared-memory payload was not that call's):
+        // its admitted bytes are not in flight after all.
+        inFlight.addAndGet(-receiving);
+        receiving = 0;
         write(Frames.failure(e.callId(), e.code(), e.getMessage()), null);
         if (e.fatal()) {
           LOG.log(System.Logger.Level.WARNING, "data channel from " + socket.remoteAddress() + ": "
@@ -367,6 +386,48 @@ public final class DataServer {
           socket.close();
         }
       }
+    }
+
+    /**
+     * Maps the client's shared memory ({@code data.attach-shm}); from then on its frames may name
+     * slots. A refusal leaves the connection on in-frame payloads.
+     */
+    private void attach(DataHeader header) {
+      ShmSegment segment;
+      try {
+        segment = ShmSegment.attach(dev.batchrpc.proto.v1.ShmAttach.parseFrom(header.getBody()), maxPayloadBytes);
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        write(Frames.failure(header.getCallId(), FailureCode.BAD_REQUEST, "malformed ShmAttach: " + e.getMessage()),
+            null);
+        return;
+      } catch (RpcException e) {
+        LOG.log(System.Logger.Level.DEBUG, "data channel from " + socket.remoteAddress() + ": " + e.getMessage());
+        write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+        return;
+      }
+      shm = segment;
+      reader.shmSource((h, dst) -> segment.read(ShmSegment.Region.REQUEST, h.getShmSlot() - 1, h.getCallId(),
+          h.getShmLength(), dst));
+      write(Frames.reply(header.getCallId(), com.google.protobuf.ByteString.EMPTY), null);
+    }
+
+    /**
+     * Writes a call's answer: its payload into the reply slot the request named when there is one
+     * and it fits (the frame then carries only the header), else in the frame.
+     */
+    private Future<Void> reply(DataHeader request, Reply r) {
+      ShmSegment segment = shm;
+      ByteBuffer payload = r.payload();
+      int slot = request.getShmSlot();
+      if (segment != null && slot > 0 && slot <= segment.slots() && payload != null && payload.hasRemaining()
+          && payload.remaining() <= segment.slotBytes()) {
+        int length = payload.remaining();
+        segment.write(ShmSegment.Region.REPLY, slot - 1, request.getCallId(), payload);
+        DataHeader h = Frames.reply(request.getCallId(), r.body()).toBuilder().setShmSlot(slot)
+            .setShmLength(length).build();
+        return write(h, null);
+      }
+      return write(Frames.reply(request.getCallId(), r.body()), payload);
     }
 
     /** Writes one frame; completes when its last buffer is written (or failed to be). */

@@ -41,6 +41,14 @@ public final class FrameReader {
     void refused(FrameException e);
   }
 
+  /**
+   * Where a frame's payload is when it names a shared-memory slot ({@link ShmSegment}): copies it
+   * into {@code dst} (presized) or throws a non-fatal {@link FrameException} for that call.
+   */
+  public interface ShmSource {
+    void copy(DataHeader header, ByteBuffer dst);
+  }
+
   private enum State { PREFIX, HEADER, PAYLOAD, SKIP, FAILED }
 
   private final BufferPool pool;
@@ -55,6 +63,7 @@ public final class FrameReader {
   private long payloadLength;
   private long skipLeft;
   private ByteBuffer payload;
+  private volatile ShmSource shm;
 
   /**
    * @param maxPayloadBytes the largest payload accepted; a larger length is fatal
@@ -64,6 +73,14 @@ public final class FrameReader {
     this.maxPayloadBytes = Math.min(maxPayloadBytes, Integer.MAX_VALUE - 16);
     this.admission = admission;
     this.sink = sink;
+  }
+
+  /**
+   * From now on, frames that name a shared-memory slot take their payload from {@code source};
+   * before (or with null) such a frame is a fatal refusal.
+   */
+  public void shmSource(ShmSource source) {
+    this.shm = source;
   }
 
   /** Consumes all readable bytes of {@code in} (does not release it). */
@@ -169,8 +186,26 @@ public final class FrameReader {
       return;
     }
     header = null;
+    long length = payloadLength;
+    ShmSource source = null;
+    if (parsed.getShmSlot() != 0) {
+      source = shm;
+      length = parsed.getShmLength();
+      if (source == null || payloadLength != 0) {
+        fail(new FrameException(FailureCode.BAD_REQUEST, source == null
+            ? "a frame names shared-memory slot " + parsed.getShmSlot() + " but this connection has no segment attached"
+            : "a frame names a shared-memory slot and carries " + payloadLength + " payload bytes too",
+            parsed.getCallId(), true));
+        return;
+      }
+      if (length < 0 || length > maxPayloadBytes) {
+        fail(new FrameException(FailureCode.TOO_LARGE, "shared-memory payload of " + Long.toUnsignedString(length)
+            + " bytes is over this service's limit of " + maxPayloadBytes + " bytes", parsed.getCallId(), true));
+        return;
+      }
+    }
     try {
-      admission.admit(parsed, payloadLength);
+      admission.admit(parsed, length);
     } catch (FrameException e) {
       if (e.fatal()) {
         fail(e);
@@ -181,8 +216,22 @@ public final class FrameReader {
       sink.refused(e);
       return;
     }
-    if (payloadLength == 0) {
+    if (length == 0) {
       deliver(null);
+      return;
+    }
+    if (source != null) {
+      ByteBuffer copy = pool.lease((int) length);
+      try {
+        source.copy(parsed, copy);
+      } catch (FrameException e) {
+        pool.release(copy);
+        parsed = null;
+        state = State.PREFIX;
+        sink.refused(e);
+        return;
+      }
+      deliver(copy.flip());
       return;
     }
     payload = pool.lease((int) payloadLength);

@@ -16,6 +16,8 @@ final class CpuKernels {
 
   /** Rows of the parameter vector handled per pass of the fused PS kernel (fits in L1/L2). */
   private static final int BLOCK = 4096;
+  /** Whether the PS loops run on the Vector API ({@link VectorKernels}: same bits, 3x faster). */
+  private static final boolean VECTOR = JavaGemm.VECTOR;
 
   private float[] hiddenScratch = new float[0];
   /** One block of one gradient row for the buffer-reading {@code averageAndSgd}. */
@@ -35,13 +37,31 @@ final class CpuKernels {
     System.arraycopy(s, from, o, from, to - from);
     for (int r = 1; r < count; r++) {
       int base = r * length;
-      for (int j = from; j < to; j++) {
-        o[j] += s[base + j];
-      }
+      addInto(o, from, s, base + from, to - from);
     }
+    divide(o, from, to, count);
+  }
+
+  /** {@code g[j] /= count} on [from, to). */
+  private static void divide(float[] g, int from, int to, int count) {
     float n = count;
+    if (VECTOR) {
+      VectorKernels.divide(g, from, to, n);
+      return;
+    }
     for (int j = from; j < to; j++) {
-      o[j] /= n;
+      g[j] /= n;
+    }
+  }
+
+  /** {@code g[gOff + j] += src[srcOff + j]} for j in [0, len). */
+  private static void addInto(float[] g, int gOff, float[] src, int srcOff, int len) {
+    if (VECTOR) {
+      VectorKernels.addInto(g, gOff, src, srcOff, len);
+      return;
+    }
+    for (int j = 0; j < len; j++) {
+      g[gOff + j] += src[srcOff + j];
     }
   }
 
@@ -53,6 +73,10 @@ final class CpuKernels {
   /** The SGD update on [from, to); buf is null when momentum is 0. */
   private static void sgdBlock(float[] p, float[] g, float[] buf, float lr, float momentum,
                                boolean firstStep, int from, int to) {
+    if (VECTOR) {
+      VectorKernels.sgd(p, g, buf, lr, momentum, firstStep, from, to);
+      return;
+    }
     float negLr = -lr;
     if (buf == null) {
       for (int j = from; j < to; j++) {
@@ -97,7 +121,6 @@ final class CpuKernels {
                      float momentum, boolean firstStep) {
     int length = p.length;
     float[] scratch = rowScratch;
-    float n = views.length;
     for (int start = 0; start < length; start += BLOCK) {
       int end = Math.min(length, start + BLOCK);
       int len = end - start;
@@ -105,13 +128,9 @@ final class CpuKernels {
       bulkGet(views[0], start, g, start, len);
       for (int r = 1; r < views.length; r++) {
         bulkGet(views[r], start, scratch, 0, len);
-        for (int j = 0; j < len; j++) {
-          g[start + j] += scratch[j];
-        }
+        addInto(g, start, scratch, 0, len);
       }
-      for (int j = start; j < end; j++) {
-        g[j] /= n;
-      }
+      divide(g, start, end, views.length);
       sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
     }
   }
@@ -127,21 +146,16 @@ final class CpuKernels {
     for (int start = 0; start < g.length; start += BLOCK) {
       int len = Math.min(g.length, start + BLOCK) - start;
       bulkGet(view, start, scratch, 0, len);
-      for (int j = 0; j < len; j++) {
-        g[start + j] += scratch[j];
-      }
+      addInto(g, start, scratch, 0, len);
     }
   }
 
   /** {@code g /= count}, then the SGD step, as {@link CpuBackend#averageAccumulatedAndSgd}. */
   void averageAccumulatedAndSgd(float[] g, int count, float[] p, float[] buf, float lr,
                                 float momentum, boolean firstStep) {
-    float n = count;
     for (int start = 0; start < p.length; start += BLOCK) {
       int end = Math.min(p.length, start + BLOCK);
-      for (int j = start; j < end; j++) {
-        g[j] /= n;
-      }
+      divide(g, start, end, count);
       sgdBlock(p, g, buf, lr, momentum, firstStep, start, end);
     }
   }

@@ -34,7 +34,7 @@ import java.util.Locale;
  *       slower). {@code -Ddev.batchrpc.compute.blas.javaBelow=N} sets the bound instead. Why:
  *       Debian's OpenBLAS 0.3.21 does not know recent CPUs (family 6 model 207) and runs its
  *       generic Prescott kernels there, 2-4x slower than JavaGemm on the trainer's MLP shapes,
- *       where its SkylakeX kernels ({@code OPENBLAS_CORETYPE=SkylakeX}) are 1.2-5x faster than
+ *       where its SkylakeX kernels ({@code OPENBLAS_CORETYPE=SkylakeX}) are 1.1-5x faster than
  *       JavaGemm from 51,200 multiply-adds and slower below 6,000 (docs/benchmarks/compute.md,
  *       "Dispatch by shape");</li>
  *   <li>otherwise (a fresh machine) {@link JavaGemm} when the JVM runs with

@@ -38,8 +38,8 @@ final class GemmDispatch {
    * The default bound under which calls go to JavaGemm when OpenBLAS's kernels are fused
    * (Haswell-class): measured on this project's 2-core machine (docs/benchmarks/compute.md,
    * "Dispatch by shape"), JavaGemm was faster on the policy's forward at batches 1 and 11 (512
-   * and 5,632 multiply-adds) and OpenBLAS 1.2-5x faster on each of the MLP's shapes (51,200 and
-   * up) but one (its hidden gradient, even); this bound lies between.
+   * and 5,632 multiply-adds) and OpenBLAS 1.1-5x faster on each of the MLP's shapes (51,200 and
+   * up); this bound lies between.
    */
   static final long JAVA_BELOW_FUSED = 16384;
 
@@ -104,7 +104,7 @@ final class GemmDispatch {
    * Haswell and later (Zen, SkylakeX, Cooperlake, ...) do, its generic ones (Prescott, Core2,
    * Nehalem, Sandybridge) do not. A DYNAMIC_ARCH OpenBLAS that does not know the CPU (Debian's
    * 0.3.21 on family 6 model 207) falls back to Prescott, 2-4x slower than {@link JavaGemm} on
-   * the trainer's shapes, where its Haswell-class kernels are as fast or 1.2-5x faster.
+   * the trainer's shapes, where its SkylakeX kernels are 1.1-5x faster.
    *
    * <p>The probe, 16 x 16 with k = 2, makes every element {@code -(1+e)^2 + (1+e)^2} with
    * e = 2^-12: (1+e)^2 = 1 + 2^-11 + 2^-24 is not a float, so summed unfused (each product

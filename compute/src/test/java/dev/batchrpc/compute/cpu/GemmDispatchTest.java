@@ -31,20 +31,12 @@ class GemmDispatchTest {
       {256, 784, 20, 1, 0}, {8, 16, 100, 0, 1}, {11, 128, 4, 0, 1}, {11, 2, 128, 0, 1},
       {1, 128, 4, 0, 1}};
 
-  private static float[] random(Rng rng, int len) {
-    float[] f = new float[len];
-    rng.nextFloats(f, 0, len);
-    for (int i = 0; i < len; i++) {
-      f[i] = 2f * f[i] - 1f;
-    }
-    return f;
-  }
-
   private record Call(boolean ta, boolean tb, int m, int n, int k, float[] a, float[] b,
                       float[] c0) {
     static Call of(int[] s, Rng rng) {
-      return new Call(s[3] == 1, s[4] == 1, s[0], s[1], s[2], random(rng, s[0] * s[2]),
-          random(rng, s[2] * s[1]), random(rng, s[0] * s[1]));
+      return new Call(s[3] == 1, s[4] == 1, s[0], s[1], s[2],
+          JavaGemmTest.random(rng, s[0] * s[2]), JavaGemmTest.random(rng, s[2] * s[1]),
+          JavaGemmTest.random(rng, s[0] * s[1]));
     }
 
     float[] javaGemm() {

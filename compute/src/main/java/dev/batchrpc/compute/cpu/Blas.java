@@ -30,7 +30,7 @@ import java.util.Locale;
  *       every call with n from 4 does, and when OpenBLAS would run on threads of its own
  *       (OPENBLAS_NUM_THREADS unset or not 1) so do the calls from
  *       {@link GemmDispatch#OPENBLAS_THREADS_FROM} multiply-adds, which it would run on its pool:
- *       threaded calls serialize concurrent callers (5 trainer threads of one JVM ran 30x
+ *       threaded calls serialize concurrent callers (5 MLP steps at once in one JVM ran 9-30x
  *       slower). {@code -Ddev.batchrpc.compute.blas.javaBelow=N} sets the bound instead. Why:
  *       Debian's OpenBLAS 0.3.21 does not know recent CPUs (family 6 model 207) and runs its
  *       generic Prescott kernels there, 2-4x slower than JavaGemm on the trainer's MLP shapes,

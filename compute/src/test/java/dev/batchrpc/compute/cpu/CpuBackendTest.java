@@ -26,7 +26,7 @@ class CpuBackendTest extends AbstractBackendTest {
       return;
     }
     assertThat(blas).satisfiesAnyOf(
-        b -> assertThat(b).isEqualTo("OpenBLAS"),
+        b -> assertThat(b).startsWith("OpenBLAS"),
         b -> assertThat(b).contains("Java"));
   }
 
@@ -35,7 +35,7 @@ class CpuBackendTest extends AbstractBackendTest {
     // compute/pom.xml passes --add-modules=jdk.incubator.vector; without OpenBLAS that must give
     // the SIMD Java GEMM, not the scalar one
     assertThat(CpuBackend.blasName()).satisfiesAnyOf(
-        b -> assertThat(b).isEqualTo("OpenBLAS"),
+        b -> assertThat(b).startsWith("OpenBLAS"),
         b -> assertThat(b).startsWith("Java GEMM (Vector API, "));
   }
 

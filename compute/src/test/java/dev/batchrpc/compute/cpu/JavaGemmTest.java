@@ -51,7 +51,8 @@ class JavaGemmTest {
     }
   }
 
-  private static float[] random(Rng rng, int len) {
+  /** {@code len} floats uniform in [-1, 1). */
+  static float[] random(Rng rng, int len) {
     float[] f = new float[len];
     rng.nextFloats(f, 0, len);
     for (int i = 0; i < len; i++) {

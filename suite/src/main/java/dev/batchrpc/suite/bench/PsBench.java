@@ -58,7 +58,9 @@ public final class PsBench implements Callable<Integer> {
   int replayRounds;
 
   @Option(names = "--warmup", defaultValue = "5",
-      description = "Untimed rounds before measuring (JIT, buffers). Default: ${DEFAULT-VALUE}.")
+      description = "Untimed rounds before measuring (JIT, buffers), for ours and the reference alike. "
+          + "For steady-state figures of the small models use about 1000: the trainer JVMs' JIT takes "
+          + "that long to settle (docs/benchmarks/ps.md). Default: ${DEFAULT-VALUE}.")
   int warmup;
 
   @Option(names = "--trainers", defaultValue = "5", description = "Trainers per round. Default: ${DEFAULT-VALUE}.")

@@ -104,7 +104,8 @@ public final class AgentVerticle extends VerticleBase {
       return DataEndpoint.getDefaultInstance();
     }
     return DataEndpoint.newBuilder().setHost(dataChannel.advertisedHost()).setPort(dataServer.port())
-        .setTls(Tls.of(vertx) != null).setMaxPayloadBytes(0).build();
+        .setTls(Tls.of(vertx) != null).setMaxPayloadBytes(0)
+        .setLocalPath(dataServer.localPath() == null ? "" : dataServer.localPath().toString()).build();
   }
 
   /** The data channel's port, or -1 without one. Valid after deployment. */

@@ -213,7 +213,8 @@ public final class ParameterServerVerticle extends VerticleBase {
     }
     PsConfig config = gate.current().config();
     return DataEndpoint.newBuilder().setHost(dataChannel.advertisedHost()).setPort(dataServer.port())
-        .setTls(Tls.of(vertx) != null).setMaxPayloadBytes(4L * config.model().parameterCount()).build();
+        .setTls(Tls.of(vertx) != null).setMaxPayloadBytes(4L * config.model().parameterCount())
+        .setLocalPath(dataServer.localPath() == null ? "" : dataServer.localPath().toString()).build();
   }
 
   private Future<Void> startGrpc(ModelGate g) {

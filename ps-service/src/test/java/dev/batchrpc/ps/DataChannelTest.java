@@ -55,7 +55,7 @@ class DataChannelTest {
   Node node;
   ParameterServerVerticle verticle;
   ParameterServer ps;
-  private final List<DataClient> clients = new ArrayList<>();
+  final List<DataClient> clients = new ArrayList<>();
 
   @BeforeEach
   void startServer() throws Exception {
@@ -88,9 +88,17 @@ class DataChannelTest {
     return connect(shmSlotBytes());
   }
 
+  /**
+   * The server's Unix-domain socket the clients connect through: none here (TCP);
+   * {@link LocalSocketDataChannelTest} runs every test of this class again through it.
+   */
+  String localPath() {
+    return null;
+  }
+
   DataClient connect(long shmSlotBytes) throws Exception {
     DataClient c = await(DataClient.connect(node.vertx(), LOOPBACK, verticle.dataPort(), 4L * P,
-        new BufferPool(8L * P), shmSlotBytes), 10);
+        new BufferPool(8L * P), shmSlotBytes, localPath()), 10);
     clients.add(c);
     return c;
   }

@@ -153,7 +153,8 @@ final class EventBusPsClient implements PsClient {
           // Gradients and models through shared memory when the server is on this host and the
           // model is not too large for it (ShmSegment); else in the frames.
           long shm = ep.getMaxPayloadBytes() <= ShmSegment.maxSlotBytes() ? ep.getMaxPayloadBytes() : 0;
-          return DataClient.connect(vertx, ep.getHost(), ep.getPort(), ep.getMaxPayloadBytes(), pool, shm)
+          return DataClient.connect(vertx, ep.getHost(), ep.getPort(), ep.getMaxPayloadBytes(), pool, shm,
+                  ep.getLocalPath())
               .map(c -> new Channel(c, pool));
         });
   }

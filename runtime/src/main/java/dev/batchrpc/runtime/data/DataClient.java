@@ -120,6 +120,16 @@ public final class DataClient {
    */
   public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
       BufferPool pool, long shmSlotBytes) {
+    return connect(vertx, host, port, maxPayloadBytes, pool, shmSlotBytes, null);
+  }
+
+  /**
+   * {@link #connect(Vertx, String, int, long, BufferPool, long)}, through the server's
+   * Unix-domain socket {@code localPath} (its endpoint's {@code local_path}) when that file is on
+   * this host, else (or if that fails) to host:port.
+   */
+  public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
+      BufferPool pool, long shmSlotBytes, String localPath) {
     NetClientOptions options = Tls.dataClient(vertx, new NetClientOptions().setTcpNoDelay(true)
         .setConnectTimeout(10_000));
     NetClient client = vertx.createNetClient(options);
@@ -130,8 +140,17 @@ public final class DataClient {
     io.vertx.core.Context ctx = current != null && current.isEventLoopContext() ? current
         : VertxInternals.newEventLoopContext(vertx);
     Promise<DataClient> done = VertxInternals.promise(ctx);
-    ctx.runOnContext(v -> client.connect(port, host)
-        .map(so -> new DataClient(vertx, client, so, pool, maxPayloadBytes, endpoint))
+    boolean local = LocalSockets.usable(localPath);
+    ctx.runOnContext(v -> (local
+            ? client.connect(io.vertx.core.net.SocketAddress.domainSocketAddress(localPath))
+                .recover(e -> {
+                  LOG.log(System.Logger.Level.DEBUG, "data channel: cannot connect to " + localPath + " (" + e
+                      + "); connecting to " + endpoint);
+                  return client.connect(port, host);
+                })
+            : client.connect(port, host))
+        .map(so -> new DataClient(vertx, client, so, pool, maxPayloadBytes,
+            so.remoteAddress() != null && so.remoteAddress().isDomainSocket() ? "unix:" + localPath : endpoint))
         .onComplete(ar -> {
           if (ar.failed()) {
             client.close();

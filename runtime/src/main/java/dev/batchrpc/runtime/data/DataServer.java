@@ -103,12 +103,16 @@ public final class DataServer {
   private final int port;
   private final BufferPool pool;
   private final AtomicLong inFlightBytes;
+  /** The Unix-domain socket the same channel listens on, or null (see {@link #localPath()}). */
+  private final java.nio.file.Path localPath;
 
-  private DataServer(List<NetServer> servers, int port, BufferPool pool, AtomicLong inFlightBytes) {
+  private DataServer(List<NetServer> servers, int port, BufferPool pool, AtomicLong inFlightBytes,
+      java.nio.file.Path localPath) {
     this.servers = servers;
     this.port = port;
     this.pool = pool;
     this.inFlightBytes = inFlightBytes;
+    this.localPath = localPath;
   }
 
   /**
@@ -148,15 +152,40 @@ public final class DataServer {
     int shared = port == 0 ? -1 - SHARED_RANDOM_PORTS.getAndIncrement() % 1_000_000 : port;
     Context firstContext = eventLoops == 1 && home != null && home.isEventLoopContext()
         ? home : VertxInternals.newEventLoopContext(vertx);
+    List<Context> contexts = new ArrayList<>(List.of(firstContext));
+    for (int i = 1; i < eventLoops; i++) {
+      contexts.add(VertxInternals.newEventLoopContext(vertx));
+    }
     Future<Integer> first = listenOn(vertx, firstContext, host, shared, table, maxPayloadBytes,
         inFlightBudgetBytes, pool, inFlight, servers, limits, gate);
+    java.nio.file.Path local = LocalSockets.newPath(vertx);
     return first.compose(actual -> {
       List<Future<Integer>> more = new ArrayList<>();
       for (int i = 1; i < eventLoops; i++) {
-        more.add(listenOn(vertx, VertxInternals.newEventLoopContext(vertx), host, shared, table,
+        more.add(listenOn(vertx, contexts.get(i), host, shared, table,
             maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
       }
-      return Future.all(more).map(v -> new DataServer(List.copyOf(servers), actual, pool, inFlight));
+      return Future.all(more).map(actual);
+    }).compose(actual -> {
+      if (local == null) {
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, null));
+      }
+      // The same channel on a Unix-domain socket, on the same event loops: a peer on this host
+      // skips the TCP stack. If it cannot listen, TCP alone serves.
+      List<Future<Integer>> uds = new ArrayList<>();
+      for (Context c : contexts) {
+        uds.add(listenOn(vertx, c, io.vertx.core.net.SocketAddress.domainSocketAddress(local.toString()), table,
+            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
+      }
+      return Future.all(uds).transform(ar -> {
+        if (ar.failed()) {
+          LOG.log(System.Logger.Level.DEBUG, "data channel: no Unix-domain socket at " + local + ": "
+              + ar.cause());
+          LocalSockets.delete(local);
+        }
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight,
+            ar.succeeded() ? local : null));
+      });
     }).recover(e -> {
       List<Future<Void>> closing = new ArrayList<>();
       synchronized (servers) {
@@ -171,6 +200,21 @@ public final class DataServer {
   private static Future<Integer> listenOn(Vertx vertx, Context ctx, String host, int port,
       Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
       List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
+    return listenOn(vertx, ctx, null, host, port, methods, maxPayloadBytes, budget, pool, inFlight, servers,
+        limits, gate);
+  }
+
+  /** {@link #listenOn} on a Unix-domain socket address. */
+  private static Future<Integer> listenOn(Vertx vertx, Context ctx, io.vertx.core.net.SocketAddress address,
+      Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
+      List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
+    return listenOn(vertx, ctx, address, null, 0, methods, maxPayloadBytes, budget, pool, inFlight, servers,
+        limits, gate);
+  }
+
+  private static Future<Integer> listenOn(Vertx vertx, Context ctx, io.vertx.core.net.SocketAddress address,
+      String host, int port, Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool,
+      AtomicLong inFlight, List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
     Promise<Integer> bound = VertxInternals.promise(ctx);
     ctx.runOnContext(v -> {
       NetServerOptions options = Tls.dataServer(vertx, new NetServerOptions().setTcpNoDelay(true));
@@ -186,10 +230,16 @@ public final class DataServer {
           return;
         }
         new Connection(vertx, so, methods, maxPayloadBytes, budget, pool, inFlight, limits.idleTimeoutS(), gate);
-      })
-          .listen(port, host)
-          .map(NetServer::actualPort)
-          .onComplete(bound);
+      });
+      // (a negative port asks Vert.x for a shared random one: listen(port, host) takes it,
+      // SocketAddress.inetSocketAddress does not)
+      Future<NetServer> listening;
+      try {
+        listening = address != null ? server.listen(address) : server.listen(port, host);
+      } catch (RuntimeException e) {
+        listening = Future.failedFuture(e);
+      }
+      listening.map(NetServer::actualPort).onComplete(bound);
     });
     return bound.future();
   }
@@ -209,13 +259,25 @@ public final class DataServer {
     return inFlightBytes.get();
   }
 
+  /**
+   * The Unix-domain socket this channel also listens on (peers on this host connect there), or
+   * null: no native transport, TLS on (peers verify the server's host name), or no directory.
+   */
+  public java.nio.file.Path localPath() {
+    return localPath;
+  }
+
   /** Stops listening and closes the connections. */
   public Future<Void> close() {
     List<Future<Void>> closing = new ArrayList<>();
     for (NetServer s : servers) {
       closing.add(s.close());
     }
-    return Future.join(closing).mapEmpty();
+    return Future.join(closing).<Void>mapEmpty().andThen(x -> {
+      if (localPath != null) {
+        LocalSockets.delete(localPath);
+      }
+    });
   }
 
   /** One connection; confined to its event loop except for writes from completing futures. */

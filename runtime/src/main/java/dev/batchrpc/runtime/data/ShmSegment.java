@@ -11,7 +11,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -324,20 +323,7 @@ public final class ShmSegment {
    * segment and its peer's attach leaves one).
    */
   static void sweepStale(Path dir) {
-    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, PREFIX + "*")) {
-      for (Path f : files) {
-        String name = f.getFileName().toString();
-        if (!NAME.matcher(name).matches()) {
-          continue;
-        }
-        long pid = Long.parseLong(name.substring(PREFIX.length(), name.indexOf('-', PREFIX.length())));
-        if (ProcessHandle.of(pid).isEmpty()) {
-          Files.deleteIfExists(f);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      LOG.log(System.Logger.Level.DEBUG, "could not sweep " + dir + ": " + e);
-    }
+    LocalSockets.sweepStale(dir, PREFIX, NAME);
   }
 
   /** The file's path (for tests and logs). */

@@ -205,8 +205,7 @@ public final class ShmSegment {
     }
     long size = fileSize(request.getSlots(), slotBytes);
     try {
-      if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)
-          || !Files.getOwner(path, LinkOption.NOFOLLOW_LINKS).getName().equals(System.getProperty("user.name"))
+      if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS) || !ownedByThisUser(path)
           || Files.size(path) != size) {
         throw refuse("no such segment of this user and size");
       }
@@ -224,6 +223,17 @@ public final class ShmSegment {
       }
     } catch (IOException e) {
       throw refuse("cannot open it: " + e.getMessage());
+    }
+  }
+
+  /** Whether this process's user owns {@code path} (by uid: a container's user may have no name). */
+  private static boolean ownedByThisUser(Path path) throws IOException {
+    try {
+      Object owner = Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+      Object self = Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+      return owner.equals(self);
+    } catch (UnsupportedOperationException | IllegalArgumentException e) {
+      return Files.getOwner(path, LinkOption.NOFOLLOW_LINKS).getName().equals(System.getProperty("user.name"));
     }
   }
 

@@ -90,8 +90,9 @@ public final class RlBench implements Callable<Integer> {
   @Option(names = "--warmup-episodes", defaultValue = "1",
       description = "Untimed episodes of every mode before each world size's timed runs, by a throwaway "
           + "agent (another seed) on the same observers: both modes then meet JIT-compiled code, and "
-          + "the timed run's parameters and rewards are the same as without. 0 for cold runs. "
-          + "Default: ${DEFAULT-VALUE}.")
+          + "the timed run's parameters and rewards are the same as without. 0 for cold runs. For "
+          + "steady-state figures use about 20: with 1, the mode timed first still runs partly "
+          + "interpreted or in C1 code (docs/benchmarks/rl.md). Default: ${DEFAULT-VALUE}.")
   int warmupEpisodes;
 
   @Option(names = "--observer-java-opts", defaultValue = DEFAULT_OBSERVER_JAVA_OPTS,

@@ -44,11 +44,15 @@ final class CpuKernels {
 
   /** {@code g[j] /= count} on [from, to). */
   private static void divide(float[] g, int from, int to, int count) {
-    float n = count;
     if (VECTOR) {
-      VectorKernels.divide(g, from, to, n);
-      return;
+      VectorKernels.divide(g, from, to, count);
+    } else {
+      divideScalar(g, from, to, count);
     }
+  }
+
+  /** {@link #divide}'s scalar loop (also the tail after {@link VectorKernels}' whole vectors). */
+  static void divideScalar(float[] g, int from, int to, float n) {
     for (int j = from; j < to; j++) {
       g[j] /= n;
     }
@@ -58,9 +62,14 @@ final class CpuKernels {
   private static void addInto(float[] g, int gOff, float[] src, int srcOff, int len) {
     if (VECTOR) {
       VectorKernels.addInto(g, gOff, src, srcOff, len);
-      return;
+    } else {
+      addIntoScalar(g, gOff, src, srcOff, 0, len);
     }
-    for (int j = 0; j < len; j++) {
+  }
+
+  /** {@link #addInto}'s scalar loop on j in [from, len) (also the tail after whole vectors). */
+  static void addIntoScalar(float[] g, int gOff, float[] src, int srcOff, int from, int len) {
+    for (int j = from; j < len; j++) {
       g[gOff + j] += src[srcOff + j];
     }
   }
@@ -75,8 +84,17 @@ final class CpuKernels {
                                boolean firstStep, int from, int to) {
     if (VECTOR) {
       VectorKernels.sgd(p, g, buf, lr, momentum, firstStep, from, to);
-      return;
+    } else {
+      sgdScalar(p, g, buf, lr, momentum, firstStep, from, to);
     }
+  }
+
+  /**
+   * {@link #sgdBlock}'s scalar loops: the element-wise definition of the step (also the tail
+   * after {@link VectorKernels}' whole vectors).
+   */
+  static void sgdScalar(float[] p, float[] g, float[] buf, float lr, float momentum, boolean firstStep,
+                        int from, int to) {
     float negLr = -lr;
     if (buf == null) {
       for (int j = from; j < to; j++) {

@@ -26,9 +26,7 @@ final class VectorKernels {
     for (int up = S.loopBound(len); j < up; j += S.length()) {
       FloatVector.fromArray(S, g, gOff + j).add(FloatVector.fromArray(S, src, srcOff + j)).intoArray(g, gOff + j);
     }
-    for (; j < len; j++) {
-      g[gOff + j] += src[srcOff + j];
-    }
+    CpuKernels.addIntoScalar(g, gOff, src, srcOff, j, len);
   }
 
   /** {@code g[j] /= n} for j in [from, to). */
@@ -37,35 +35,24 @@ final class VectorKernels {
     for (int up = from + S.loopBound(to - from); j < up; j += S.length()) {
       FloatVector.fromArray(S, g, j).div(n).intoArray(g, j);
     }
-    for (; j < to; j++) {
-      g[j] /= n;
-    }
+    CpuKernels.divideScalar(g, j, to, n);
   }
 
   /** {@link CpuKernels}' SGD update on [from, to); buf is null when momentum is 0. */
   static void sgd(float[] p, float[] g, float[] buf, float lr, float momentum, boolean firstStep, int from,
                   int to) {
-    float negLr = -lr;
-    FloatVector nl = FloatVector.broadcast(S, negLr);
+    FloatVector nl = FloatVector.broadcast(S, -lr);
     int j = from;
     int up = from + S.loopBound(to - from);
     if (buf == null) {
       for (; j < up; j += S.length()) {
         FloatVector.fromArray(S, g, j).fma(nl, FloatVector.fromArray(S, p, j)).intoArray(p, j);
       }
-      for (; j < to; j++) {
-        p[j] = Math.fma(g[j], negLr, p[j]);
-      }
     } else if (firstStep) {
       for (; j < up; j += S.length()) {
         FloatVector b = FloatVector.fromArray(S, g, j);
         b.intoArray(buf, j);
         b.fma(nl, FloatVector.fromArray(S, p, j)).intoArray(p, j);
-      }
-      for (; j < to; j++) {
-        float b = g[j];
-        buf[j] = b;
-        p[j] = Math.fma(b, negLr, p[j]);
       }
     } else {
       for (; j < up; j += S.length()) {
@@ -74,11 +61,8 @@ final class VectorKernels {
         b.intoArray(buf, j);
         b.fma(nl, FloatVector.fromArray(S, p, j)).intoArray(p, j);
       }
-      for (; j < to; j++) {
-        float b = buf[j] * momentum + g[j];
-        buf[j] = b;
-        p[j] = Math.fma(b, negLr, p[j]);
-      }
     }
+    // the elements after the last whole vector, by the scalar definition
+    CpuKernels.sgdScalar(p, g, buf, lr, momentum, firstStep, j, to);
   }
 }

@@ -73,7 +73,7 @@ public final class Blas {
   }
 
   /** What {@link #select} chose: the dispatch and its name. */
-  private record Choice(GemmDispatch dispatch, BLAS blas, String name) {
+  private record Choice(GemmDispatch dispatch, String name) {
   }
 
   /** Lazily selected on first use; class initialisation makes the selection happen exactly once. */
@@ -90,7 +90,7 @@ public final class Blas {
    * null when {@link JavaGemm} does every GEMM.
    */
   public static BLAS blas() {
-    return Holder.SELECTED.blas;
+    return Holder.SELECTED.dispatch.blas();
   }
 
   /**
@@ -151,7 +151,7 @@ public final class Blas {
 
   /** Every call to {@code blas}. */
   private static Choice every(BLAS blas, String name) {
-    return new Choice(GemmDispatch.every(blas), blas, name);
+    return new Choice(GemmDispatch.every(blas), name);
   }
 
   /** OpenBLAS loaded: each call to it or to JavaGemm by its shape. */
@@ -187,7 +187,7 @@ public final class Blas {
     }
     GemmDispatch d = new GemmDispatch(nat, javaBelow, javaFrom);
     String share = d.describeJavaShare();
-    return new Choice(d, nat, share == null ? "OpenBLAS" : "OpenBLAS (" + share + ")");
+    return new Choice(d, share == null ? "OpenBLAS" : "OpenBLAS (" + share + ")");
   }
 
   /**
@@ -220,7 +220,7 @@ public final class Blas {
           + "the faster Java GEMM)");
     }
     LOG.log(System.Logger.Level.INFO, "Not using a native BLAS: " + why);
-    return new Choice(GemmDispatch.every(null), null, "Java GEMM (" + JavaGemm.describe() + ")");
+    return new Choice(GemmDispatch.every(null), "Java GEMM (" + JavaGemm.describe() + ")");
   }
 
   private static Choice netlibJava(String why) {

@@ -61,6 +61,11 @@ final class GemmDispatch {
     this.javaFrom = javaFrom;
   }
 
+  /** The native (or netlib Java) BLAS the calls not given to JavaGemm go to; null for none. */
+  BLAS blas() {
+    return blas;
+  }
+
   /** Every call to {@code blas} (to JavaGemm when it is null). */
   static GemmDispatch every(BLAS blas) {
     return new GemmDispatch(blas, 0, Long.MAX_VALUE);

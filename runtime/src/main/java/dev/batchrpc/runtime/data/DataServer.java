@@ -156,13 +156,13 @@ public final class DataServer {
     for (int i = 1; i < eventLoops; i++) {
       contexts.add(VertxInternals.newEventLoopContext(vertx));
     }
-    Future<Integer> first = listenOn(vertx, firstContext, host, shared, table, maxPayloadBytes,
+    Future<Integer> first = listenOn(vertx, firstContext, null, host, shared, table, maxPayloadBytes,
         inFlightBudgetBytes, pool, inFlight, servers, limits, gate);
     java.nio.file.Path local = LocalSockets.newPath(vertx);
     return first.compose(actual -> {
       List<Future<Integer>> more = new ArrayList<>();
       for (int i = 1; i < eventLoops; i++) {
-        more.add(listenOn(vertx, contexts.get(i), host, shared, table,
+        more.add(listenOn(vertx, contexts.get(i), null, host, shared, table,
             maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
       }
       return Future.all(more).map(actual);
@@ -174,8 +174,8 @@ public final class DataServer {
       // skips the TCP stack. If it cannot listen, TCP alone serves.
       List<Future<Integer>> uds = new ArrayList<>();
       for (Context c : contexts) {
-        uds.add(listenOn(vertx, c, io.vertx.core.net.SocketAddress.domainSocketAddress(local.toString()), table,
-            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
+        uds.add(listenOn(vertx, c, io.vertx.core.net.SocketAddress.domainSocketAddress(local.toString()), null, 0,
+            table, maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
       }
       return Future.all(uds).transform(ar -> {
         if (ar.failed()) {
@@ -196,22 +196,10 @@ public final class DataServer {
     });
   }
 
-  /** Binds one server on an event-loop context, so its connections live on that loop. */
-  private static Future<Integer> listenOn(Vertx vertx, Context ctx, String host, int port,
-      Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
-      List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
-    return listenOn(vertx, ctx, null, host, port, methods, maxPayloadBytes, budget, pool, inFlight, servers,
-        limits, gate);
-  }
-
-  /** {@link #listenOn} on a Unix-domain socket address. */
-  private static Future<Integer> listenOn(Vertx vertx, Context ctx, io.vertx.core.net.SocketAddress address,
-      Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool, AtomicLong inFlight,
-      List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
-    return listenOn(vertx, ctx, address, null, 0, methods, maxPayloadBytes, budget, pool, inFlight, servers,
-        limits, gate);
-  }
-
+  /**
+   * Binds one server on an event-loop context, so its connections live on that loop: on a
+   * Unix-domain socket {@code address}, or (address null) on TCP {@code host}:{@code port}.
+   */
   private static Future<Integer> listenOn(Vertx vertx, Context ctx, io.vertx.core.net.SocketAddress address,
       String host, int port, Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool,
       AtomicLong inFlight, List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
@@ -485,9 +473,7 @@ public final class DataServer {
           && payload.remaining() <= segment.slotBytes()) {
         int length = payload.remaining();
         segment.write(ShmSegment.Region.REPLY, slot - 1, request.getCallId(), payload);
-        DataHeader h = Frames.reply(request.getCallId(), r.body()).toBuilder().setShmSlot(slot)
-            .setShmLength(length).build();
-        return write(h, null);
+        return write(Frames.reply(request.getCallId(), r.body(), slot, length), null);
       }
       return write(Frames.reply(request.getCallId(), r.body()), payload);
     }

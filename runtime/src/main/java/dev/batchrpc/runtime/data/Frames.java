@@ -67,6 +67,15 @@ public final class Frames {
 
   /** A reply header carrying {@code body}. */
   public static DataHeader reply(long callId, ByteString body) {
-    return DataHeader.newBuilder().setCallId(callId).setBody(body).build();
+    return reply(callId, body, 0, 0);
+  }
+
+  /**
+   * A reply header carrying {@code body}, its payload in shared-memory reply slot {@code shmSlot}
+   * (from 1; 0: none) of {@code shmLength} bytes ({@link ShmSegment}).
+   */
+  public static DataHeader reply(long callId, ByteString body, int shmSlot, long shmLength) {
+    return DataHeader.newBuilder().setCallId(callId).setBody(body).setShmSlot(shmSlot).setShmLength(shmLength)
+        .build();
   }
 }

@@ -219,15 +219,13 @@ class ShmSegmentTest {
           seg.read(ShmSegment.Region.REQUEST, first.getShmSlot() - 1, first.getCallId(), first.getShmLength(), got);
           // Answer with a wrong stamp in the reply slot.
           seg.write(ShmSegment.Region.REPLY, first.getShmSlot() - 1, first.getCallId() + 100, got.flip());
-          writeFrame(out, Frames.reply(first.getCallId(), ByteString.EMPTY).toBuilder()
-              .setShmSlot(first.getShmSlot()).setShmLength(got.remaining()).build());
+          writeFrame(out, Frames.reply(first.getCallId(), ByteString.EMPTY, first.getShmSlot(), got.remaining()));
           DataHeader second = readFrame(in);
           ByteBuffer echo = ByteBuffer.allocate((int) second.getShmLength());
           seg.read(ShmSegment.Region.REQUEST, second.getShmSlot() - 1, second.getCallId(), second.getShmLength(),
               echo);
           seg.write(ShmSegment.Region.REPLY, second.getShmSlot() - 1, second.getCallId(), echo.flip());
-          writeFrame(out, Frames.reply(second.getCallId(), ByteString.EMPTY).toBuilder()
-              .setShmSlot(second.getShmSlot()).setShmLength(echo.remaining()).build());
+          writeFrame(out, Frames.reply(second.getCallId(), ByteString.EMPTY, second.getShmSlot(), echo.remaining()));
           in.readInt(); // hold the connection until the client closes it
         } catch (IOException e) {
           // the client closed the connection

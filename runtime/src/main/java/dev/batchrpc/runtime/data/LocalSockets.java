@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.HexFormat;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 
 /**
@@ -26,7 +25,8 @@ final class LocalSockets {
   static final String PREFIX = "batchrpc-sock-";
   private static final Pattern NAME = Pattern.compile("batchrpc-sock-[0-9]+-[0-9a-f]{16}\\.sock");
   private static final SecureRandom RANDOM = new SecureRandom();
-  private static final AtomicBoolean SWEPT = new AtomicBoolean();
+  /** The prefixes whose stale files this process removed already (once each). */
+  private static final java.util.Set<String> SWEPT = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private static final System.Logger LOG = System.getLogger(LocalSockets.class.getName());
 
   private LocalSockets() {
@@ -41,14 +41,23 @@ final class LocalSockets {
     if (dir == null) {
       return null;
     }
-    if (SWEPT.compareAndSet(false, true)) {
-      sweepStale(dir, PREFIX, NAME);
-    }
-    byte[] id = new byte[8];
-    RANDOM.nextBytes(id);
-    Path path = dir.resolve(PREFIX + ProcessHandle.current().pid() + "-" + HexFormat.of().formatHex(id) + ".sock");
+    Path path = freshPath(dir, PREFIX, NAME, 8, ".sock");
     path.toFile().deleteOnExit();
     return path;
+  }
+
+  /**
+   * A new file name of this process in {@code dir}: {@code <prefix><pid>-<idBytes random bytes in
+   * hex><suffix>} (shared-memory segments and sockets alike). The first call for a prefix removes
+   * the stale files of that prefix ({@link #sweepStale}).
+   */
+  static Path freshPath(Path dir, String prefix, Pattern name, int idBytes, String suffix) {
+    if (SWEPT.add(prefix)) {
+      sweepStale(dir, prefix, name);
+    }
+    byte[] id = new byte[idBytes];
+    RANDOM.nextBytes(id);
+    return dir.resolve(prefix + ProcessHandle.current().pid() + "-" + HexFormat.of().formatHex(id) + suffix);
   }
 
   /** Whether {@code path} (a data endpoint's {@code local_path}) is a socket of this host to connect to. */

@@ -18,8 +18,6 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.util.Arrays;
-import java.util.HexFormat;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 
 /**
@@ -77,7 +75,6 @@ public final class ShmSegment {
   private static final VarHandle LONG = MethodHandles.byteBufferViewVarHandle(long[].class,
       ByteOrder.nativeOrder());
   private static final SecureRandom RANDOM = new SecureRandom();
-  private static final AtomicBoolean SWEPT = new AtomicBoolean();
   private static final System.Logger LOG = System.getLogger(ShmSegment.class.getName());
 
   /** Which half of the segment. */
@@ -144,14 +141,9 @@ public final class ShmSegment {
     if (dir == null) {
       throw new IOException("no shared-memory directory (/dev/shm)");
     }
-    if (SWEPT.compareAndSet(false, true)) {
-      sweepStale(dir);
-    }
     byte[] nonce = new byte[NONCE_BYTES];
     RANDOM.nextBytes(nonce);
-    byte[] id = new byte[16];
-    RANDOM.nextBytes(id);
-    Path path = dir.resolve(PREFIX + ProcessHandle.current().pid() + "-" + HexFormat.of().formatHex(id));
+    Path path = LocalSockets.freshPath(dir, PREFIX, NAME, 16, "");
     Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
     try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
       MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size);

@@ -1,16 +1,10 @@
 package dev.batchrpc.agent;
 
 import com.google.protobuf.ByteString;
-import com.google.protobuf.InvalidProtocolBufferException;
 import dev.batchrpc.proto.Addresses;
-import dev.batchrpc.proto.FailureCode;
-import dev.batchrpc.proto.v1.DataHeader;
 import dev.batchrpc.proto.v1.RunEpisodeReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
-import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.data.DataServer;
-import io.vertx.core.Future;
-import java.nio.ByteBuffer;
 import java.util.Map;
 
 /**
@@ -40,57 +34,16 @@ final class AgentData {
    * ({@link Agent#episodeReport}). Answers an empty body either way.
    */
   private static DataServer.Method report(Agent agent) {
-    return new DataServer.Method() {
-      @Override
-      public void admit(DataHeader header, long payloadLength) {
-        if (payloadLength != 0) {
-          throw new RpcException(FailureCode.BAD_REQUEST, Addresses.AGENT_EPISODE_REPORT
-              + " takes no payload (the report is in the request), got " + payloadLength + " bytes");
-        }
-      }
-
-      @Override
-      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
-        RunEpisodeReply report;
-        try {
-          report = RunEpisodeReply.parseFrom(header.getBody());
-        } catch (InvalidProtocolBufferException e) {
-          return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
-              "malformed RunEpisodeReply on the data channel: " + e.getMessage()));
-        }
-        return agent.episodeReport(report).map(counted -> new DataServer.Reply(ByteString.EMPTY, null));
-      }
-    };
+    return DataServer.Method.headerOnly(Addresses.AGENT_EPISODE_REPORT, "the report is in the request",
+        RunEpisodeReply.getDefaultInstance(),
+        (report, callerGone) -> agent.episodeReport(report).map(counted -> new DataServer.Reply(ByteString.EMPTY, null)));
   }
 
   private static DataServer.Method selectAction(Agent agent) {
-    return new DataServer.Method() {
-      @Override
-      public void admit(DataHeader header, long payloadLength) {
-        if (payloadLength != 0) {
-          throw new RpcException(FailureCode.BAD_REQUEST, Addresses.AGENT_SELECT_ACTION
-              + " takes no payload (the state is in the request), got " + payloadLength + " bytes");
-        }
-      }
-
-      @Override
-      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
-        return call(header, payload, null);
-      }
-
-      @Override
-      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload, Future<Void> callerGone) {
-        SelectActionRequest q;
-        try {
-          q = SelectActionRequest.parseFrom(header.getBody());
-        } catch (InvalidProtocolBufferException e) {
-          return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST,
-              "malformed SelectActionRequest on the data channel: " + e.getMessage()));
-        }
-        // A connection that closes while its step waits in the open round takes the step back.
-        return agent.selectAction(q, callerGone, "its data-channel connection closed")
-            .map(reply -> new DataServer.Reply(reply.toByteString(), null));
-      }
-    };
+    // A connection that closes while its step waits in the open round takes the step back.
+    return DataServer.Method.headerOnly(Addresses.AGENT_SELECT_ACTION, "the state is in the request",
+        SelectActionRequest.getDefaultInstance(),
+        (q, callerGone) -> agent.selectAction(q, callerGone, "its data-channel connection closed")
+            .map(reply -> new DataServer.Reply(reply.toByteString(), null)));
   }
 }

@@ -45,26 +45,9 @@ final class ParameterServerData {
 
   /** The methods to serve. */
   Map<String, DataServer.Method> methods() {
-    return Map.of(Addresses.PS_GET_MODEL, new DataServer.Method() {
-      @Override
-      public void admit(DataHeader header, long payloadLength) {
-        if (payloadLength != 0) {
-          throw new RpcException(FailureCode.BAD_REQUEST, Addresses.PS_GET_MODEL + " takes no payload, got "
-              + payloadLength + " bytes");
-        }
-      }
-
-      @Override
-      public Future<DataServer.Reply> call(DataHeader header, ByteBuffer payload) {
-        GetModelRequest q;
-        try {
-          q = GetModelRequest.parseFrom(header.getBody());
-        } catch (InvalidProtocolBufferException e) {
-          return Future.failedFuture(malformed("GetModelRequest", e));
-        }
-        return ps.getModelLeased(q).map(ParameterServerData.this::split);
-      }
-    }, Addresses.PS_UPDATE_AND_FETCH, new DataServer.Method() {
+    return Map.of(Addresses.PS_GET_MODEL, DataServer.Method.headerOnly(Addresses.PS_GET_MODEL, null,
+        GetModelRequest.getDefaultInstance(), (q, callerGone) -> ps.getModelLeased(q).map(this::split)),
+        Addresses.PS_UPDATE_AND_FETCH, new DataServer.Method() {
       @Override
       public void admit(DataHeader header, long payloadLength) {
         if (header.getOffset() != 0) {

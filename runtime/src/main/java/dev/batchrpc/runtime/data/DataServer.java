@@ -79,6 +79,48 @@ public final class DataServer {
     default Future<Reply> call(DataHeader header, ByteBuffer payload, Future<Void> callerGone) {
       return call(header, payload);
     }
+
+    /**
+     * A method whose request is all in the frame's header: a payload is refused
+     * ({@code BAD_REQUEST}, "{@code method} takes no payload ({@code carries}), got N bytes"), the
+     * body is parsed as {@code prototype}'s type ({@code BAD_REQUEST} "malformed Type on the data
+     * channel" if it is not one), and {@code handler} answers it, told through its second argument
+     * if the caller's connection closes first.
+     *
+     * @param carries what the request carries instead, for the refusal's text; null for nothing
+     */
+    static <T extends com.google.protobuf.Message> Method headerOnly(String method, String carries, T prototype,
+        java.util.function.BiFunction<T, Future<Void>, Future<Reply>> handler) {
+      String type = prototype.getDescriptorForType().getName();
+      @SuppressWarnings("unchecked")
+      com.google.protobuf.Parser<T> parser = (com.google.protobuf.Parser<T>) prototype.getParserForType();
+      return new Method() {
+        @Override
+        public void admit(DataHeader header, long payloadLength) {
+          if (payloadLength != 0) {
+            throw new RpcException(FailureCode.BAD_REQUEST, method + " takes no payload"
+                + (carries == null ? "" : " (" + carries + ")") + ", got " + payloadLength + " bytes");
+          }
+        }
+
+        @Override
+        public Future<Reply> call(DataHeader header, ByteBuffer payload) {
+          return call(header, payload, null);
+        }
+
+        @Override
+        public Future<Reply> call(DataHeader header, ByteBuffer payload, Future<Void> callerGone) {
+          T request;
+          try {
+            request = parser.parseFrom(header.getBody());
+          } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return Future.failedFuture(new RpcException(FailureCode.BAD_REQUEST, "malformed " + type
+                + " on the data channel: " + e.getMessage()));
+          }
+          return handler.apply(request, callerGone);
+        }
+      };
+    }
   }
 
   /**

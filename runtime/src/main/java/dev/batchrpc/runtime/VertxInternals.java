@@ -15,7 +15,8 @@ import io.vertx.core.spi.cluster.ClusterManager;
  * The one place this project reaches into Vert.x's internal API ({@code io.vertx.core.internal}),
  * which a Vert.x release may change: a new event-loop or worker context, a promise that completes
  * on a given context, a node's cluster manager, and a TCP socket's transport messages (Netty
- * buffers, which the data channel reads and writes without Vert.x's copy into a {@code Buffer}).
+ * buffers, which the data channel reads and writes without Vert.x's copy into a {@code Buffer})
+ * and its reading on after a failed write.
  * Everything else uses Vert.x's public API.
  */
 public final class VertxInternals {
@@ -49,6 +50,16 @@ public final class VertxInternals {
   /** Hands each transport message the socket receives (a Netty {@code ByteBuf}) to {@code handler}. */
   public static void messageHandler(NetSocket socket, Handler<Object> handler) {
     ((NetSocketInternal) socket).messageHandler(handler);
+  }
+
+  /**
+   * Keeps reading a socket whose write failed (its peer closed): Netty then shuts only its output
+   * down, instead of closing it at once (its default, {@code AUTO_CLOSE}), so what the peer sent
+   * before it closed (a refusal that says why) is still read, and the socket closes at the end of
+   * that input as usual.
+   */
+  public static void readOnAfterWriteFailure(NetSocket socket) {
+    ((NetSocketInternal) socket).channelHandlerContext().channel().config().setAutoClose(false);
   }
 
   /** Writes a transport message (a Netty {@code ByteBuf}; Netty releases it once written) to the socket. */

@@ -89,6 +89,11 @@ public final class DataClient {
       }
     });
     VertxInternals.messageHandler(socket, reader.messageHandler());
+    // A server that refuses a frame as too large answers why and closes while this side may still
+    // be writing that frame's payload: the write then fails first (Netty handles a socket's write
+    // readiness before its read readiness), and closing at once would lose the answer in the
+    // receive buffer (the call would fail UNAVAILABLE, not TOO_LARGE). Seen on the local socket.
+    VertxInternals.readOnAfterWriteFailure(socket);
     socket.closeHandler(v -> {
       reader.close();
       failAll(new RpcException(FailureCode.UNAVAILABLE, "the data channel to " + endpoint

@@ -3,6 +3,7 @@ package dev.batchrpc.agent;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.Tensors;
 import dev.batchrpc.proto.v1.SelectActionRequest;
+import dev.batchrpc.proto.v1.Tensor;
 import dev.batchrpc.runtime.RpcException;
 import java.util.HashMap;
 import java.util.List;
@@ -138,11 +139,12 @@ final class StepGate {
     if (!q.hasState()) {
       throw new RpcException(FailureCode.SHAPE_MISMATCH, "observer '" + id + "' sent no state");
     }
-    List<Long> shape = q.getState().getShapeList();
-    boolean ok = shape.equals(List.of(4L)) || shape.equals(List.of(1L, 4L));
+    Tensor t = q.getState();
+    int dims = t.getShapeCount();
+    boolean ok = (dims == 1 && t.getShape(0) == 4) || (dims == 2 && t.getShape(0) == 1 && t.getShape(1) == 4);
     if (!ok) {
       throw new RpcException(FailureCode.SHAPE_MISMATCH, "observer '" + id + "' step " + q.getStep()
-          + ": the state must have shape [4] (x, x_dot, theta, theta_dot), got " + shape);
+          + ": the state must have shape [4] (x, x_dot, theta, theta_dot), got " + t.getShapeList());
     }
     try {
       return Tensors.toFloats(q.getState());

@@ -75,7 +75,7 @@ public final class Tensors {
   public static float[] toFloats(Tensor tensor) {
     int n = checkedElementCount(tensor);
     float[] out = new float[n];
-    asFloatBuffer(tensor).get(out);
+    tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out);
     return out;
   }
 
@@ -127,7 +127,17 @@ public final class Tensors {
     if (tensor == null) {
       throw new IllegalArgumentException("tensor is null");
     }
-    long n = elementCount(tensor.getShapeList().stream().mapToLong(Long::longValue).toArray());
+    // product(shape) without a stream or a boxed list (this runs for every small step's state);
+    // a negative or overflowing dimension goes to elementCount, which says what is wrong
+    long n = 1;
+    for (int i = 0, dims = tensor.getShapeCount(); i < dims; i++) {
+      long d = tensor.getShape(i);
+      if (d < 0 || (d > 0 && n > Long.MAX_VALUE / d)) {
+        n = elementCount(tensor.getShapeList().stream().mapToLong(Long::longValue).toArray());
+        break;
+      }
+      n *= d;
+    }
     if (n > Integer.MAX_VALUE / BYTES_PER_ELEMENT) {
       throw new IllegalArgumentException("tensor of shape " + tensor.getShapeList() + " has " + n
           + " elements, more than one array can hold");

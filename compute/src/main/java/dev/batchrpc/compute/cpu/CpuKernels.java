@@ -1,6 +1,7 @@
 package dev.batchrpc.compute.cpu;
 
 import dev.batchrpc.compute.AdamScalars;
+import dev.batchrpc.compute.nn.ReLU;
 import dev.batchrpc.compute.nn.Softmax;
 import dev.batchrpc.compute.random.Categorical;
 
@@ -223,10 +224,9 @@ final class CpuKernels {
       System.arraycopy(w, b1, h, r * hidden, hidden);
     }
     Blas.sgemmRowMajor(false, true, batch, hidden, in, 1f, x, 0, w, w1, 1f, h, 0);
-    // dropout, then ReLU
+    // dropout, then ReLU (branch-free: half the signs are random, a branch mispredicted often)
     for (int i = 0; i < hn; i++) {
-      float d = h[i] * scale[i];
-      h[i] = d > 0f ? d : 0f;
+      h[i] = ReLU.of(h[i] * scale[i]);
     }
     // logits = h W2^T + b2, then row softmax in place
     for (int r = 0; r < batch; r++) {

@@ -13,8 +13,7 @@ public final class ReLU implements Layer {
     float[] xd = x.data();
     float[] yd = y.data();
     for (int i = 0; i < xd.length; i++) {
-      int b = Float.floatToRawIntBits(xd[i]);
-      yd[i] = Float.intBitsToFloat(b & positiveMask(b));
+      yd[i] = of(xd[i]);
     }
     lastOutput = y;
     return y;
@@ -35,6 +34,12 @@ public final class ReLU implements Layer {
       gx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(gy[i]) & positiveMask(Float.floatToRawIntBits(yd[i])));
     }
     return gradX;
+  }
+
+  /** {@code x > 0f ? x : 0f} without a branch (as {@link #forward}: NaN and -0 give +0). */
+  public static float of(float x) {
+    int b = Float.floatToRawIntBits(x);
+    return Float.intBitsToFloat(b & positiveMask(b));
   }
 
   /**

@@ -6,8 +6,10 @@ import dev.batchrpc.proto.v1.DataEndpoint;
 import dev.batchrpc.proto.v1.DataEndpointRequest;
 import dev.batchrpc.proto.v1.LeaveRequest;
 import dev.batchrpc.proto.v1.RegisterObserverRequest;
+import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.bus.Consumers;
+import dev.batchrpc.runtime.bus.LocalCalls;
 import dev.batchrpc.runtime.data.DataChannelConfig;
 import dev.batchrpc.runtime.data.DataServer;
 import dev.batchrpc.runtime.grpc.GrpcServices;
@@ -25,7 +27,8 @@ import java.util.List;
  * {@link Addresses#AGENT_REGISTER}, {@link Addresses#AGENT_LEAVE}) and, unless
  * {@code --grpc-port -1}, over gRPC ({@link AgentGrpc}); on a clustered node also on the data
  * channel ({@link AgentData}: observers send their steps there, not through the clustered event
- * bus's framing; {@link Addresses#AGENT_DATA_ENDPOINT} tells them where). All feed the same round. Once ready it
+ * bus's framing; {@link Addresses#AGENT_DATA_ENDPOINT} tells them where); on a plain node observers
+ * in this process call the round directly ({@link LocalCalls}). All feed the same round. Once ready it
  * publishes {@link Addresses#AGENT_STARTED}, so observers already running register again. Thin:
  * the logic is in {@link Agent}.
  */
@@ -38,6 +41,7 @@ public final class AgentVerticle extends VerticleBase {
   private Agent agent;
   private HttpServer grpcHttp;
   private DataServer dataServer;
+  private LocalCalls.Registration localSteps;
 
   /**
    * An agent with a data channel on loopback (any free port) when its node is clustered.
@@ -73,6 +77,11 @@ public final class AgentVerticle extends VerticleBase {
           SelectActionRequest.getDefaultInstance(), Agent.MAX_MESSAGE_BYTES,
           (q, msg) -> Consumers.untilCallerGivesUp(vertx, msg, gone -> a.selectAction(q, gone,
               "its event-bus requester's timeout passed"))).completion());
+      if (!vertx.isClustered()) {
+        // Observers in this process call the round directly (LocalCalls), not through the bus.
+        localSteps = LocalCalls.<SelectActionRequest, SelectActionReply>register(vertx,
+            Addresses.AGENT_SELECT_ACTION, (q, gone) -> a.selectAction(q, gone, "its requester's timeout passed"));
+      }
       needs.add(Consumers.serveMessages(vertx.eventBus(), Addresses.AGENT_REGISTER,
           RegisterObserverRequest.getDefaultInstance(), Agent.MAX_MESSAGE_BYTES, a::register).completion());
       needs.add(Consumers.serve(vertx.eventBus(), Addresses.AGENT_LEAVE,
@@ -116,6 +125,9 @@ public final class AgentVerticle extends VerticleBase {
   @Override
   public Future<?> stop() {
     List<Future<?>> done = new ArrayList<>();
+    if (localSteps != null) {
+      localSteps.close();
+    }
     if (grpcHttp != null) {
       done.add(grpcHttp.close());
     }

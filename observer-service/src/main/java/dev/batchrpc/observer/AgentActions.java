@@ -10,6 +10,7 @@ import dev.batchrpc.proto.v1.RunEpisodeReply;
 import dev.batchrpc.proto.v1.SelectActionReply;
 import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.bus.LocalCalls;
 import dev.batchrpc.runtime.data.BufferPool;
 import dev.batchrpc.runtime.data.DataClient;
 import dev.batchrpc.runtime.data.Frames;
@@ -23,8 +24,9 @@ import java.util.logging.Logger;
 /**
  * An observer's default {@link ActionSource}: the agent's data channel when the agent has one
  * (asked once at {@link Addresses#AGENT_DATA_ENDPOINT}, then one TCP connection for every step),
- * else {@link Addresses#AGENT_SELECT_ACTION} on the event bus (a local node, an agent started
- * with {@code --data-port -1}).
+ * else {@link Addresses#AGENT_SELECT_ACTION} on the event bus (an agent started with
+ * {@code --data-port -1}); on a plain node the agent in this process, called directly
+ * ({@link LocalCalls}: the local event bus's per-message costs were half a step).
  *
  * <p>Why: a step is a few dozen bytes, and on a clustered node the event bus costs a fixed few
  * hundred microseconds per message (its framing, the hand-offs between its connection's loop and
@@ -48,6 +50,8 @@ final class AgentActions implements ActionSource {
   private final Vertx vertx;
   private final String observerId;
   private final long timeoutMs;
+  /** The agent in this process, on a plain (not clustered) node. */
+  private final LocalCalls.Caller<SelectActionRequest, SelectActionReply> local;
   /** The open data channel, or null (not asked yet, gone, or the agent has none). */
   private DataClient channel;
   /** Set while the endpoint is being asked for or connected to. */
@@ -59,6 +63,7 @@ final class AgentActions implements ActionSource {
     this.vertx = vertx;
     this.observerId = observerId;
     this.timeoutMs = timeoutMs;
+    this.local = LocalCalls.caller(vertx, Addresses.AGENT_SELECT_ACTION, timeoutMs);
   }
 
   @Override
@@ -68,6 +73,11 @@ final class AgentActions implements ActionSource {
       return viaData(c, request);
     }
     channel = null;
+    if (!vertx.isClustered()) {
+      // An agent in this process: called directly when it is the only one (else on the bus).
+      Future<SelectActionReply> direct = local.call(request);
+      return direct != null ? direct : viaBus(request);
+    }
     if (busEpisode == request.getEpisode()) {
       return viaBus(request);
     }
@@ -149,6 +159,7 @@ final class AgentActions implements ActionSource {
 
   /** Closes the data channel, if any. */
   Future<Void> close() {
+    local.close();
     DataClient c = channel;
     channel = null;
     return c == null ? Future.succeededFuture() : c.close();

@@ -14,7 +14,7 @@ import io.vertx.core.spi.cluster.ClusterManager;
 /**
  * The one place this project reaches into Vert.x's internal API ({@code io.vertx.core.internal}),
  * which a Vert.x release may change: a new event-loop or worker context, a promise that completes
- * on a given context, a node's cluster manager, and a TCP socket's transport messages (Netty
+ * on a given context, a node's cluster manager, a hook run when a Vert.x closes, and a TCP socket's transport messages (Netty
  * buffers, which the data channel reads and writes without Vert.x's copy into a {@code Buffer})
  * and its reading on after a failed write.
  * Everything else uses Vert.x's public API.
@@ -45,6 +45,14 @@ public final class VertxInternals {
   /** The cluster manager of a clustered {@code vertx}; null for a plain one. */
   public static ClusterManager clusterManager(Vertx vertx) {
     return ((VertxInternal) vertx).clusterManager();
+  }
+
+  /** Runs {@code action} when {@code vertx} closes. */
+  public static void onClose(Vertx vertx, Runnable action) {
+    ((VertxInternal) vertx).addCloseHook(completion -> {
+      action.run();
+      completion.succeed();
+    });
   }
 
   /** Hands each transport message the socket receives (a Netty {@code ByteBuf}) to {@code handler}. */

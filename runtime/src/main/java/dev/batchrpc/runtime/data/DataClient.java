@@ -3,6 +3,7 @@ package dev.batchrpc.runtime.data;
 import com.google.protobuf.ByteString;
 import dev.batchrpc.proto.FailureCode;
 import dev.batchrpc.proto.v1.DataHeader;
+import dev.batchrpc.runtime.Deadlines;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.Tls;
@@ -46,6 +47,8 @@ public final class DataClient {
   private final BufferPool pool;
   private final String endpoint;
   private final Map<Long, Call> calls = new ConcurrentHashMap<>();
+  /** The calls' timeouts, by timeout in ms (a client's callers use one or two). */
+  private final Map<Long, Deadlines> deadlines = new ConcurrentHashMap<>();
   private final AtomicLong ids = new AtomicLong();
   private final FrameReader reader;
   private volatile RpcException closed;
@@ -55,7 +58,7 @@ public final class DataClient {
   private boolean[] slotBusy = new boolean[0];
 
   /** A call in flight; {@code slot} is its shared-memory slot, -1 for none. */
-  private record Call(Promise<Response> promise, long timerId, int slot) {
+  private record Call(Promise<Response> promise, Deadlines.Deadline deadline, int slot) {
   }
 
   private DataClient(Vertx vertx, NetClient netClient, NetSocket socket, BufferPool pool,
@@ -78,7 +81,7 @@ public final class DataClient {
           // taken (the server may still be writing it), the connection goes on.
           Call c = calls.remove(e.callId());
           if (c != null) {
-            vertx.cancelTimer(c.timerId);
+            c.deadline.cancel();
             c.promise.tryFail(new RpcException(e.code(), "data channel to " + endpoint + ": " + e.getMessage()));
           }
           return;
@@ -253,7 +256,8 @@ public final class DataClient {
       return promise.future();
     }
     long id = ids.incrementAndGet();
-    long timer = vertx.setTimer(timeoutMs, t -> {
+    // One timer per timeout for all of this client's calls (Deadlines), not one per call.
+    Deadlines.Deadline deadline = deadlines.computeIfAbsent(timeoutMs, t -> new Deadlines(vertx, t)).add(() -> {
       Call c = calls.remove(id);
       if (c != null) {
         c.promise.tryFail(new RpcException(FailureCode.UNAVAILABLE, method + " on the data channel to "
@@ -276,7 +280,7 @@ public final class DataClient {
       payload = null;
     }
     // A call that times out keeps its slot: the server may still write its reply there.
-    calls.put(id, new Call(promise, timer, slot));
+    calls.put(id, new Call(promise, deadline, slot));
     for (ByteBuf b : Frames.encode(header.build(), payload)) {
       VertxInternals.writeMessage(socket, b);
     }
@@ -313,7 +317,7 @@ public final class DataClient {
       return;
     }
     freeSlot(c.slot);
-    vertx.cancelTimer(c.timerId);
+    c.deadline.cancel();
     if (header.getFailureCode() != 0) {
       pool.release(payload);
       c.promise.tryFail(refusal(header));
@@ -334,9 +338,10 @@ public final class DataClient {
     for (Long id : calls.keySet()) {
       Call c = calls.remove(id);
       if (c != null) {
-        vertx.cancelTimer(c.timerId);
+        c.deadline.cancel();
         c.promise.tryFail(e);
       }
     }
+    deadlines.values().forEach(Deadlines::close);
   }
 }

@@ -9,7 +9,9 @@ import dev.batchrpc.proto.Addresses;
 import dev.batchrpc.proto.ProtobufCodec;
 import dev.batchrpc.proto.v1.AgentGrpcClient;
 import dev.batchrpc.proto.v1.SelectActionReply;
+import dev.batchrpc.proto.v1.SelectActionRequest;
 import dev.batchrpc.runtime.RpcException;
+import dev.batchrpc.runtime.bus.LocalCalls;
 import dev.batchrpc.runtime.grpc.GrpcCalls;
 import dev.batchrpc.runtime.testing.SevereLogs;
 import io.vertx.core.Future;
@@ -29,7 +31,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Issue 11, row 7, the agent: an observer whose step request gives up while it waits in the open
- * step round (a gRPC deadline, an event-bus requester's timeout) takes it back. No action is
+ * step round (a gRPC deadline, an event-bus requester's timeout, a direct call's timeout in one
+ * process) takes it back. No action is
  * sampled or recorded for it, its resend of the same step is accepted, nothing is logged SEVERE,
  * and the run ends exactly like a clean one (same parameters, same rewards).
  */
@@ -73,7 +76,7 @@ class AgentCancelledStepTest {
         .onComplete(ar -> severe.close())
         .onComplete(ctx.succeeding(runs -> ctx.verify(() -> {
           // Both gave up waiting (the other observer was not there yet): never answered.
-          assertThat(abandonedHow).containsOnlyKeys("grpc", "bus").doesNotContainValue("answered!");
+          assertThat(abandonedHow).containsOnlyKeys("grpc", "bus", "direct").doesNotContainValue("answered!");
           // No action was sampled for the abandoned requests: the same random streams, the same
           // episodes, the same parameters as the clean run.
           assertThat(runs.get(1).parameters()).containsExactly(runs.get(0).parameters());
@@ -88,8 +91,8 @@ class AgentCancelledStepTest {
 
   /**
    * Observer 0's step 0 of episode 0: first over gRPC with a 200 ms deadline, then over the event
-   * bus with a 200 ms timeout, each waiting alone in the round until it gives up; then the real
-   * request.
+   * bus with a 200 ms timeout, then as a direct call in this process (LocalCalls) with a 200 ms
+   * timeout, each waiting alone in the round until it gives up; then the real request.
    */
   private static ActionSource giveUpFirst(ActionSource bus, Vertx vertx, GrpcClient grpc, int[] port,
       Promise<Void> abandoned, Map<String, String> how) {
@@ -108,6 +111,13 @@ class AgentCancelledStepTest {
           .compose(v -> vertx.eventBus().<SelectActionReply>request(Addresses.AGENT_SELECT_ACTION, q,
               ProtobufCodec.options(200)).transform(ar -> {
                 how.put("bus", ar.failed() ? RpcException.of(ar.cause()).code().name() : "answered!");
+                Promise<Void> pause = Promise.promise();
+                vertx.setTimer(200, t -> pause.complete());
+                return pause.future();
+              }))
+          .compose(v -> LocalCalls.<SelectActionRequest, SelectActionReply>caller(vertx,
+              Addresses.AGENT_SELECT_ACTION, 200).call(q).transform(ar -> {
+                how.put("direct", ar.failed() ? RpcException.of(ar.cause()).code().name() : "answered!");
                 Promise<Void> pause = Promise.promise();
                 vertx.setTimer(200, t -> pause.complete());
                 return pause.future();

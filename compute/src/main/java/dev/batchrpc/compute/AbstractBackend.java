@@ -5,6 +5,8 @@ import static dev.batchrpc.compute.Checks.checkPolicyParams;
 import static dev.batchrpc.compute.Checks.checkRange;
 import static dev.batchrpc.compute.Checks.checkStacked;
 import static dev.batchrpc.compute.Checks.requireAtLeast;
+import static dev.batchrpc.compute.Checks.requireMatrix;
+import static dev.batchrpc.compute.Checks.requireVector;
 import static dev.batchrpc.compute.Checks.requireFiniteNonNegative;
 import static dev.batchrpc.compute.Checks.requireSameLength;
 
@@ -150,11 +152,9 @@ public abstract class AbstractBackend<A extends DeviceArray> implements Backend 
     A da = array(a, "A");
     A db = array(b, "B");
     A dc = array(c, "C");
-    String aShape = transA ? "[" + k + " x " + m + "]" : "[" + m + " x " + k + "]";
-    String bShape = transB ? "[" + n + " x " + k + "]" : "[" + k + " x " + n + "]";
-    requireAtLeast("sgemm A " + aShape, da.length(), (long) m * k);
-    requireAtLeast("sgemm B " + bShape, db.length(), (long) k * n);
-    requireAtLeast("sgemm C [" + m + " x " + n + "]", dc.length(), (long) m * n);
+    requireMatrix("sgemm A", transA ? k : m, transA ? m : k, da.length());
+    requireMatrix("sgemm B", transB ? n : k, transB ? k : n, db.length());
+    requireMatrix("sgemm C", m, n, dc.length());
     if (aliases(dc, da) || aliases(dc, db)) {
       throw new IllegalArgumentException("sgemm output C must not alias A or B");
     }
@@ -307,10 +307,9 @@ public abstract class AbstractBackend<A extends DeviceArray> implements Backend 
     A u = array(uniforms, "uniforms");
     A probs = array(probsOut, "probsOut");
     checkPolicyParams(w.length(), in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
-    requireAtLeast("policyAct dropoutScale [" + batch + " x " + hidden + "]", scale.length(),
-        (long) batch * hidden);
-    requireAtLeast("policyAct uniforms [" + batch + "]", u.length(), batch);
+    requireMatrix("policyAct states", batch, in, x.length());
+    requireMatrix("policyAct dropoutScale", batch, hidden, scale.length());
+    requireVector("policyAct uniforms", batch, u.length());
     checkPolicyOutputs(out, batch, probs, actionsCapacity);
     if (aliases(probs, w) || aliases(probs, x) || aliases(probs, scale) || aliases(probs, u)) {
       throw new IllegalArgumentException("policyAct probsOut must not alias an input");
@@ -344,7 +343,7 @@ public abstract class AbstractBackend<A extends DeviceArray> implements Backend 
     A x = array(states, "states");
     A probs = array(probsOut, "probsOut");
     checkPolicyParams(w.length(), in, hidden, out);
-    requireAtLeast("policyAct states [" + batch + " x " + in + "]", x.length(), (long) batch * in);
+    requireMatrix("policyAct states", batch, in, x.length());
     checkPolicyOutputs(out, batch, probs, actionsCapacity);
     if (aliases(probs, w) || aliases(probs, x)) {
       throw new IllegalArgumentException("policyAct probsOut must not alias an input");
@@ -360,8 +359,7 @@ public abstract class AbstractBackend<A extends DeviceArray> implements Backend 
   }
 
   private void checkPolicyOutputs(int out, int batch, A probs, int actionsCapacity) {
-    requireAtLeast("policyAct probsOut [" + batch + " x " + out + "]", probs.length(),
-        (long) batch * out);
+    requireMatrix("policyAct probsOut", batch, out, probs.length());
     if (actionsCapacity < batch) {
       throw new IllegalArgumentException("policyAct actionsOut has length " + actionsCapacity
           + " but the batch is " + batch);

@@ -16,7 +16,7 @@ public final class Checks {
       throw new IllegalArgumentException("need count >= 1 and length >= 0: count=" + count
           + ", length=" + length);
     }
-    requireAtLeast("stacked [" + count + " x " + length + "]", stackedLength, (long) count * length);
+    requireMatrix("stacked", count, length, stackedLength);
   }
 
   /** {@code [off, off + len)} lies inside an array of {@code arrayLength} floats. */
@@ -32,6 +32,23 @@ public final class Checks {
     if (actual < needed) {
       throw new IllegalArgumentException(what + " needs " + needed + " floats but its array has "
           + actual);
+    }
+  }
+
+  /**
+   * {@link #requireAtLeast} for a {@code [rows x cols]} matrix named {@code what}, whose message is
+   * built only when the check fails (these checks run on every small step's forward pass).
+   */
+  public static void requireMatrix(String what, int rows, int cols, int actual) {
+    if (actual < (long) rows * cols) {
+      requireAtLeast(what + " [" + rows + " x " + cols + "]", actual, (long) rows * cols);
+    }
+  }
+
+  /** {@link #requireAtLeast} for a {@code [n]} vector named {@code what}, its message built only on failure. */
+  public static void requireVector(String what, int n, int actual) {
+    if (actual < n) {
+      requireAtLeast(what + " [" + n + "]", actual, n);
     }
   }
 

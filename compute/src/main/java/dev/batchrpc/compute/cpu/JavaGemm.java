@@ -154,7 +154,10 @@ public final class JavaGemm {
     boolean padded = n < SHORT
         ? n >= SHORT / 2 || (n >= SHORT / 4 && m >= SHORT && k >= SHORT)
         : n < 2 * SHORT && n % lanes != 0;
-    if (n < SHORT && !padded) {
+    // One row of x W^T (a single observer's forward pass): the rows form would first transpose
+    // all of W, as many floats moved as the dot products' multiply-adds; the dot form reads W's
+    // rows as they are. The same sums in the same order (fused), so the same bits.
+    if ((n < SHORT && !padded) || (m == 1 && transB)) {
       dotForm(fused, over, m, n, k, alpha, a, aOff, transA ? 1 : k, transA ? m : 1, b, bOff,
           transB ? k : 1, transB ? 1 : n, c, cOff);
     } else if (swapped(transB, m, n, k, padded)) {

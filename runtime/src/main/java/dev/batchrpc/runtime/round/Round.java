@@ -461,11 +461,7 @@ public final class Round<Q, R> {
       }
     }
     if (open == null) {
-      Open<Q, R> r = new Open<>(nextRound++, System.nanoTime(), target());
-      if (config.maxWait() != null) {
-        r.timerId = owner.owner().setTimer(config.maxWait().toMillis(), t -> onMaxWait(r));
-      }
-      open = r;
+      open = new Open<>(nextRound++, System.nanoTime(), target());
     }
     if (open.uncounted.remove(id) && open.extra > 0) {
       // A participant that (re)joined while this round was open: it is here, so it counts now.
@@ -492,6 +488,11 @@ public final class Round<Q, R> {
     }
     if (open.size() >= open.needed) {
       closeOpen(false);
+    } else if (config.maxWait() != null && open.timerId < 0 && open.size() == 1) {
+      // The maximum wait starts at the first arrival; a round that closed at once (a round of
+      // one: every non-batch step) needs no timer, which cost a Netty timer task per request.
+      Open<Q, R> r = open;
+      r.timerId = owner.owner().setTimer(config.maxWait().toMillis(), t -> onMaxWait(r));
     }
   }
 

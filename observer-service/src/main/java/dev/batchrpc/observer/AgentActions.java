@@ -26,7 +26,7 @@ import java.util.logging.Logger;
  * (asked once at {@link Addresses#AGENT_DATA_ENDPOINT}, then one TCP connection for every step),
  * else {@link Addresses#AGENT_SELECT_ACTION} on the event bus (an agent started with
  * {@code --data-port -1}); on a plain node the agent in this process, called directly
- * ({@link LocalCalls}: the local event bus's per-message costs were half a step).
+ * ({@link LocalCalls}: the local event bus's per-message work was about a third of a step).
  *
  * <p>Why: a step is a few dozen bytes, and on a clustered node the event bus costs a fixed few
  * hundred microseconds per message (its framing, the hand-offs between its connection's loop and

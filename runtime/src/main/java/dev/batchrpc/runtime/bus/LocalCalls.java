@@ -21,8 +21,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *
  * <p>Why: in one process the event bus passes a message by reference, yet each request costs a
  * reply handler registered and removed, a timer on each side, a delivery context, headers and
- * the metrics' per-address meter lookups: about half of an observer's step in {@code bench rl}'s
- * one-process deployment (JFR). A direct call costs a task on the service's context and one on
+ * the metrics' per-address meter lookups: about a third of the event loop's samples in
+ * {@code bench rl}'s one-process deployment (JFR). A direct call costs a task on the service's context and one on
  * the caller's.
  *
  * <p>What stays as on the bus: the service runs on its own context; the caller's future completes

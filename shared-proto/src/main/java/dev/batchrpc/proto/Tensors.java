@@ -1,6 +1,5 @@
 package dev.batchrpc.proto;
 
-import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.batchrpc.proto.v1.Tensor;
 import java.nio.ByteBuffer;
@@ -75,7 +74,7 @@ public final class Tensors {
   public static float[] toFloats(Tensor tensor) {
     int n = checkedElementCount(tensor);
     float[] out = new float[n];
-    tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out);
+    view(tensor).get(out);
     return out;
   }
 
@@ -97,7 +96,7 @@ public final class Tensors {
       throw new IllegalArgumentException("tensor of shape " + tensor.getShapeList() + " (" + n
           + " elements) does not fit in an array of length " + dst.length + " at offset " + offset);
     }
-    asFloatBuffer(tensor).get(dst, offset, n);
+    view(tensor).get(dst, offset, n);
     return n;
   }
 
@@ -111,8 +110,12 @@ public final class Tensors {
    */
   public static FloatBuffer asFloatBuffer(Tensor tensor) {
     checkedElementCount(tensor);
-    ByteString data = tensor.getData();
-    return data.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    return view(tensor);
+  }
+
+  /** {@link #asFloatBuffer} for a tensor its caller has checked already (no second check). */
+  private static FloatBuffer view(Tensor tensor) {
+    return tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
   }
 
   /**

@@ -488,9 +488,10 @@ public final class Round<Q, R> {
     }
     if (open.size() >= open.needed) {
       closeOpen(false);
-    } else if (config.maxWait() != null && open.timerId < 0 && open.size() == 1) {
-      // The maximum wait starts at the first arrival; a round that closed at once (a round of
-      // one: every non-batch step) needs no timer, which cost a Netty timer task per request.
+    } else if (config.maxWait() != null && open.timerId < 0) {
+      // Armed once, at the first arrival that leaves the round open: the maximum wait starts at
+      // the first arrival, and a round that closes at once (a round of one: every non-batch
+      // step) needs no timer, which cost a Netty timer task per request.
       Open<Q, R> r = open;
       r.timerId = owner.owner().setTimer(config.maxWait().toMillis(), t -> onMaxWait(r));
     }

@@ -14,9 +14,9 @@ import io.vertx.core.spi.cluster.ClusterManager;
 /**
  * The one place this project reaches into Vert.x's internal API ({@code io.vertx.core.internal}),
  * which a Vert.x release may change: a new event-loop or worker context, a promise that completes
- * on a given context, a node's cluster manager, a hook run when a Vert.x closes, and a TCP socket's transport messages (Netty
- * buffers, which the data channel reads and writes without Vert.x's copy into a {@code Buffer})
- * and its reading on after a failed write.
+ * on a given context, a node's cluster manager, a hook run when a Vert.x closes, and a TCP
+ * socket's transport messages (Netty buffers, which the data channel reads and writes without
+ * Vert.x's copy into a {@code Buffer}) and its reading on after a failed write.
  * Everything else uses Vert.x's public API.
  */
 public final class VertxInternals {

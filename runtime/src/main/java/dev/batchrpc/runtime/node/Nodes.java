@@ -66,7 +66,43 @@ public final class Nodes {
   /** System property: the number of Vert.x event loops (default: Vert.x's, twice the cores). */
   public static final String EVENT_LOOPS_PROPERTY = "batchrpc.event-loops";
 
+  /**
+   * System property: microseconds an event loop polls for more work, yielding the core, before it
+   * sleeps (0, the default: it sleeps at once). A latency knob for processes that answer each
+   * other in quick turns on a host with idle cores: on a virtual machine a sleeping core halts,
+   * and waking it costs tens of microseconds per message (docs/architecture.md, "Event loops that
+   * poll before they sleep"). Costs up to that much CPU per idle period. Linux (native epoll) only.
+   */
+  public static final String SPIN_US_PROPERTY = "batchrpc.spin-us";
+
+  /** The largest {@link #SPIN_US_PROPERTY}: 10 ms. */
+  public static final long MAX_SPIN_US = 10_000;
+
+  private static final Logger LOG = Logger.getLogger(Nodes.class.getName());
+
   private Nodes() {
+  }
+
+  /**
+   * Parses {@link #SPIN_US_PROPERTY}'s value: unset or blank is 0.
+   *
+   * @throws IllegalArgumentException naming the property, for anything but 0..{@link #MAX_SPIN_US}
+   */
+  static long spinMicros(String value) {
+    if (value == null || value.isBlank()) {
+      return 0;
+    }
+    long us;
+    try {
+      us = Long.parseLong(value.trim());
+    } catch (NumberFormatException e) {
+      us = -1;
+    }
+    if (us < 0 || us > MAX_SPIN_US) {
+      throw new IllegalArgumentException("-D" + SPIN_US_PROPERTY + " must be a whole number of microseconds from 0 to "
+          + MAX_SPIN_US + ", got '" + value + "'");
+    }
+    return us;
   }
 
   /**
@@ -101,6 +137,23 @@ public final class Nodes {
       options.setEventLoopPoolSize(eventLoops);
     }
     VertxBuilder builder = Vertx.builder().withMetrics(new MicrometerMetricsFactory(registry));
+    long spinUs;
+    try {
+      spinUs = spinMicros(System.getProperty(SPIN_US_PROPERTY));
+    } catch (IllegalArgumentException e) {
+      registry.close();
+      return Future.failedFuture(e);
+    }
+    if (spinUs > 0) {
+      io.vertx.core.transport.Transport epoll = io.vertx.core.transport.Transport.EPOLL;
+      if (epoll != null && epoll.available()) {
+        builder.withTransport(new SpinningTransport(epoll, spinUs * 1000));
+        LOG.info(() -> "event loops poll for " + spinUs + " us before they sleep (-D" + SPIN_US_PROPERTY + ")");
+      } else {
+        LOG.warning(() -> "-D" + SPIN_US_PROPERTY + "=" + spinUs + " ignored: it needs Netty's native epoll "
+            + "transport, which is not available here");
+      }
+    }
     Future<Node> node;
     if (!config.clustered()) {
       Vertx vertx = builder.with(options).build();

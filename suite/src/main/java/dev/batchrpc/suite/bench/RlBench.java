@@ -32,7 +32,7 @@ import picocli.CommandLine.Spec;
  * {@code batch-rpc bench rl}: the tutorial's benchmark. For each world size (agent + N observers),
  * mode and deployment, runs the agent for a number of episodes and reports the episode-loop time
  * (the tutorial's {@code batch_s}/{@code nobatch_s}), the per-request latency percentiles measured at
- * the agent, start-up separately, and the running reward (learning) per seed.
+ * the agent, start-up separately, and the running reward (learning) per run.
  *
  * <p>Deployments: {@code inproc}, the agent and its observers on one plain Vert.x; {@code procs},
  * the agent clustered in this JVM and one OS process per observer (as the tutorial runs one
@@ -74,8 +74,8 @@ public final class RlBench implements Callable<Integer> {
   List<String> deployments;
 
   @Option(names = "--seeds", split = ",", defaultValue = "543",
-      description = "Seeds, comma-separated; each (world size, mode, deployment) runs once per seed: "
-          + "times are the median over seeds, the learning report lists every seed. "
+      description = "Seeds, comma-separated; each (world size, mode, deployment) runs --repeats times per "
+          + "seed: times are the median over those runs, the learning report lists every run. "
           + "Default: ${DEFAULT-VALUE}.")
   List<Long> seeds;
 
@@ -83,6 +83,13 @@ public final class RlBench implements Callable<Integer> {
       description = "Seeds of the procs deployment, if not --seeds (its runs take much longer). "
           + "Default: --seeds.")
   List<Long> procsSeeds;
+
+  @Option(names = "--repeats", defaultValue = "2",
+      description = "Timed runs of each mode per world size and seed, the modes' order alternating "
+          + "(batch, non-batch, non-batch, batch, ...): the tables give the median, so neither mode "
+          + "is always the one timed first (across processes that alone moved a run up to 2.5x, "
+          + "docs/benchmarks/rl.md). rl.csv has a row per run. Default: ${DEFAULT-VALUE}.")
+  int repeats;
 
   @Option(names = "--device", defaultValue = "cpu", description = "auto, cpu or cuda. Default: ${DEFAULT-VALUE}.")
   String device;
@@ -107,6 +114,14 @@ public final class RlBench implements Callable<Integer> {
           + "hand-off between an observer and the agent is a queued task, not a thread wake-up. "
           + "Default: ${DEFAULT-VALUE}.")
   int eventLoops;
+
+  @Option(names = "--spin-us", defaultValue = "0",
+      description = "Microseconds every event loop of the bench (the agent's node, each observer process) "
+          + "polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
+          + "): on a virtual machine a sleeping core halts and each wake-up costs tens of "
+          + "microseconds; 50 made most rows 25-45% faster on the 2-core machine (docs/benchmarks/rl.md). "
+          + "0 sleeps at once. Default: ${DEFAULT-VALUE}.")
+  long spinUs;
 
   @Option(names = "--reference",
       description = "Also run the PyTorch reference (tools/reference/rl_reference.py: the tutorial's "
@@ -172,8 +187,11 @@ public final class RlBench implements Callable<Integer> {
           throw new IllegalArgumentException("--deployments must be inproc and/or procs, got '" + d + "'");
         }
       }
-      if (episodes < 1 || steps < 1) {
-        throw new IllegalArgumentException("--episodes and --steps must be at least 1");
+      if (spinUs < 0 || spinUs > Nodes.MAX_SPIN_US) {
+        throw new IllegalArgumentException("--spin-us must be 0 to " + Nodes.MAX_SPIN_US + " microseconds, got " + spinUs);
+      }
+      if (episodes < 1 || steps < 1 || repeats < 1) {
+        throw new IllegalArgumentException("--episodes, --steps and --repeats must be at least 1");
       }
       if (warmupEpisodes < 0) {
         throw new IllegalArgumentException("--warmup-episodes must be >= 0, got " + warmupEpisodes);
@@ -202,6 +220,9 @@ public final class RlBench implements Callable<Integer> {
       // Read by Nodes.start; this process starts only the bench's nodes.
       System.setProperty(Nodes.EVENT_LOOPS_PROPERTY, Integer.toString(eventLoops));
     }
+    if (spinUs > 0) {
+      System.setProperty(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
+    }
     List<Result> results = new ArrayList<>();
     if (deployments.contains("inproc")) {
       Node node = Nodes.start(NodeConfig.local()).await();
@@ -209,8 +230,10 @@ public final class RlBench implements Callable<Integer> {
       try (ChildWatch none = new ChildWatch(false)) {
         for (int ws : sizes) {
           for (long seed : seeds) {
-            for (AgentMode mode : ms) {
-              results.add(runInProcess(node, none, ws, mode, ms, seed));
+            for (int run = 0; run < repeats; run++) {
+              for (AgentMode mode : order(ms, run)) {
+                results.add(runInProcess(node, none, ws, mode, ms, seed));
+              }
             }
           }
         }
@@ -231,7 +254,7 @@ public final class RlBench implements Callable<Integer> {
       runReference(script, sizes);
     }
     Map<String, Integer> seedCounts = new LinkedHashMap<>();
-    deployments.forEach(d -> seedCounts.put(d, seedsOf(d).size()));
+    deployments.forEach(d -> seedCounts.put(d, seedsOf(d).size() * repeats));
     new RlBenchReport(out, episodes, steps, deployments, seedCounts, referenceSeconds, referenceBlas, ourCompute())
         .write(results, sizes);
     return 0;
@@ -304,6 +327,7 @@ public final class RlBench implements Callable<Integer> {
     if (warmupEpisodes == 0) {
       return;
     }
+    long t0 = System.nanoTime();
     AgentVerticle agent = new AgentVerticle(config(ws, mode, seed + 1), null);
     String id = node.vertx().deployVerticle(agent).await();
     watch.await(agent.observersReady(), 60_000, "the observers did not register with the warm-up agent");
@@ -311,6 +335,10 @@ public final class RlBench implements Callable<Integer> {
       watch.await(agent.runEpisode(steps), 0, "");
     }
     node.vertx().undeploy(id).await();
+    // Progress on a long sweep (a cold warm-up of world size 11 across processes takes tens of seconds).
+    System.out.printf(Locale.ROOT, "[%-6s ws=%2d %-7s] warm-up: %d episodes in %.1f s%n",
+        node.vertx().isClustered() ? "procs" : "inproc", ws, mode.cliName(), warmupEpisodes,
+        (System.nanoTime() - t0) / 1e9);
   }
 
   private List<Result> runProcesses(BenchCluster cluster, int ws, List<AgentMode> ms, long seed) throws Exception {
@@ -336,19 +364,35 @@ public final class RlBench implements Callable<Integer> {
       for (AgentMode mode : ms) {
         warmUp(node, ws, mode, seed, watch);
       }
-      for (AgentMode mode : ms) {
-        long t1 = System.nanoTime();
-        AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
-        String id = node.vertx().deployVerticle(agent).await();
-        // The agent announces its start; each observer process registers again.
-        watch.await(agent.observersReady(), 60_000, "the observers did not register with the agent in 60 s");
-        double startup = spawn + (System.nanoTime() - t1) / 1e9;
-        done.add(episodes(agent, "procs", ws, mode, seed, startup, t1, watch));
-        node.vertx().undeploy(id).await();
-        spawn = 0;
+      for (int run = 0; run < repeats; run++) {
+        for (AgentMode mode : order(ms, run)) {
+          long t1 = System.nanoTime();
+          AgentVerticle agent = new AgentVerticle(config(ws, mode, seed), node.registry());
+          String id = node.vertx().deployVerticle(agent).await();
+          // The agent announces its start; each observer process registers again.
+          watch.await(agent.observersReady(), 60_000, "the observers did not register with the agent in 60 s");
+          double startup = spawn + (System.nanoTime() - t1) / 1e9;
+          done.add(episodes(agent, "procs", ws, mode, seed, startup, t1, watch));
+          node.vertx().undeploy(id).await();
+          spawn = 0;
+        }
       }
     }
     return done;
+  }
+
+  /**
+   * The modes in the order of timed run {@code run}: as given, then reversed, alternately (ABBA):
+   * a drift over the runs (the JIT still compiling, the scheduler's placement of the processes)
+   * then weighs on both modes alike.
+   */
+  static List<AgentMode> order(List<AgentMode> ms, int run) {
+    if (run % 2 == 0) {
+      return ms;
+    }
+    List<AgentMode> reversed = new ArrayList<>(ms);
+    java.util.Collections.reverse(reversed);
+    return reversed;
   }
 
   private ChildJvm startObserver(BenchCluster cluster, int index, int ws, long seed) throws IOException {
@@ -360,6 +404,9 @@ public final class RlBench implements Callable<Integer> {
     }
     if (eventLoops > 0) {
       opts.add("-D" + Nodes.EVENT_LOOPS_PROPERTY + "=" + eventLoops);
+    }
+    if (spinUs > 0) {
+      opts.add("-D" + Nodes.SPIN_US_PROPERTY + "=" + spinUs);
     }
     // JvmFlags.COMMON (exit on OutOfMemoryError, ...) is added whatever --observer-java-opts says.
     return cluster.spawn("observer process " + index + " (of world size " + ws + ")", opts, Map.of(),

@@ -14,13 +14,13 @@ import java.util.Map;
 /**
  * What {@code bench rl} writes and prints at the end: rl.csv (one line a run), rl-learning.csv (the
  * running reward after each episode), the tables of episode-loop time and latency per deployment
- * (medians over seeds), the PyTorch reference's beside ours, the learning per seed, and rl.png.
+ * (medians over runs), the PyTorch reference's beside ours, the learning per seed, and rl.png.
  *
  * @param out the directory of the files
  * @param episodes timed episodes per run
  * @param steps steps per episode
  * @param deployments the deployments run, in order
- * @param seedCounts the number of seeds run per deployment
+ * @param seedCounts the number of timed runs of each mode and world size per deployment (seeds x repeats)
  * @param referenceSeconds the PyTorch reference's episode-loop seconds by "worldSize mode" (empty without it)
  * @param referenceBlas the BLAS the reference's torch used
  * @param compute our BLAS or device
@@ -69,7 +69,7 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
     Map<String, List<double[]>> series = new LinkedHashMap<>();
     System.out.println();
     for (String d : deployments) {
-      System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d seed(s), %d episodes x %d steps%n",
+      System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d run(s) (seeds x repeats), %d episodes x %d steps%n",
           d, d.equals("inproc") ? "one process" : "one OS process per observer", seedCounts.get(d), episodes, steps);
       System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
           + "startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch");
@@ -112,7 +112,7 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
       System.out.println("BLAS: ours " + compute + ", PyTorch " + referenceBlas);
       System.out.println();
     }
-    System.out.println("learning: running reward after " + episodes + " episodes (per seed)");
+    System.out.println("learning: running reward after " + episodes + " episodes (per run)");
     System.out.println("deployment, world_size, mode, running_reward...");
     for (String d : deployments) {
       for (int ws : sizes) {
@@ -146,7 +146,7 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
   }
 
   /**
-   * {median loop s, median p50 us, median p99 us, median start-up s, median actions/s} over seeds,
+   * {median loop s, median p50 us, median p99 us, median start-up s, median actions/s} over runs,
    * NaN when absent.
    */
   private static double[] stats(List<Result> results, String d, int ws, String mode) {
@@ -167,7 +167,9 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
         col[i] = v.get(i)[k];
       }
       Arrays.sort(col);
-      out[k] = col[col.length / 2];
+      int mid = col.length / 2;
+      // An even count's median is the mean of its two middle runs (two runs in ABBA order: their mean).
+      out[k] = col.length % 2 == 1 ? col[mid] : (col[mid - 1] + col[mid]) / 2;
     }
     return out;
   }

@@ -44,7 +44,8 @@ class RlBenchTest {
   void theCommandRefusesBadOptionsBeforeRunningAnything() {
     for (String[] args : List.of(new String[] {"--world-sizes", "1"}, new String[] {"--modes", "fast"},
         new String[] {"--deployments", "cloud"}, new String[] {"--episodes", "0"},
-        new String[] {"--warmup-episodes", "-1"}, new String[] {"--event-loops", "-2"})) {
+        new String[] {"--warmup-episodes", "-1"}, new String[] {"--event-loops", "-2"},
+        new String[] {"--repeats", "0"}, new String[] {"--spin-us", "-5"}, new String[] {"--spin-us", "20000"})) {
       CommandLine cl = new CommandLine(new RlBench());
       cl.setErr(new java.io.PrintWriter(new java.io.StringWriter()));
       assertThat(cl.execute(args)).as(String.join(" ", args)).isEqualTo(2);
@@ -60,6 +61,30 @@ class RlBenchTest {
     assertThat(b.steps).isEqualTo(500);
     assertThat(b.modes).containsExactly("batch", "nobatch");
     assertThat(b.deployments).containsExactly("inproc", "procs");
+    assertThat(b.repeats).isEqualTo(2);
+  }
+
+  @Test
+  void repeatedRunsAlternateTheModesOrder() {
+    List<dev.batchrpc.agent.AgentMode> ms = List.of(dev.batchrpc.agent.AgentMode.BATCH,
+        dev.batchrpc.agent.AgentMode.NOBATCH);
+    List<dev.batchrpc.agent.AgentMode> runs = new java.util.ArrayList<>();
+    for (int run = 0; run < 4; run++) {
+      runs.addAll(RlBench.order(ms, run));
+    }
+    assertThat(runs).containsExactly(ms.get(0), ms.get(1), ms.get(1), ms.get(0), ms.get(0), ms.get(1), ms.get(1),
+        ms.get(0));
+  }
+
+  @Test
+  void theTablesGiveTheMedianRunAndTwoRunsTheirMean(@TempDir Path dir) throws Exception {
+    // batch: two runs (ABBA), 0.4 s and 0.8 s -> 0.6; non-batch: three runs -> the middle one, 1.0
+    List<RlBenchReport.Result> results = List.of(result(3, "batch", 0.4, 1_000), result(3, "nobatch", 1.0, 1_000),
+        result(3, "nobatch", 3.0, 1_000), result(3, "batch", 0.8, 1_000), result(3, "nobatch", 0.9, 1_000));
+    RlBenchReport report = new RlBenchReport(dir.toFile(), 1, 500, List.of("inproc"), Map.of("inproc", 2), Map.of(),
+        "", "cpu");
+    assertThat(printed(report, results, List.of(3))).containsPattern("(?m)^3, 0\\.600, 1\\.000, ");
+    assertThat(Files.readAllLines(dir.resolve("rl.csv"))).hasSize(6);
   }
 
   @Test
@@ -70,15 +95,7 @@ class RlBenchTest {
         result(11, "batch", 0.5, 5_000), result(11, "nobatch", 2.0, 5_000), result(10_001, "batch", 0.4, 500_000));
     RlBenchReport report = new RlBenchReport(dir.toFile(), 1, 500, List.of("inproc"), Map.of("inproc", 1), Map.of(),
         "", "cpu");
-    ByteArrayOutputStream captured = new ByteArrayOutputStream();
-    PrintStream stdout = System.out;
-    System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-    try {
-      report.write(results, List.of(11, 10_001));
-    } finally {
-      System.setOut(stdout);
-    }
-    String out = captured.toString(StandardCharsets.UTF_8);
+    String out = printed(report, results, List.of(11, 10_001));
     assertThat(out).contains("startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch")
         .containsPattern("(?m)^11, 0\\.500, 2\\.000, .*, 10000, 2500, 4\\.00$")
         .containsPattern("(?m)^10001, 0\\.400, NaN, .*, 1250000, NaN, NaN$");
@@ -89,6 +106,20 @@ class RlBenchTest {
     assertThat(csv).hasSize(4);
     assertThat(csv.subList(1, 4).stream().map(l -> l.split(",")[col]).toList())
         .containsExactly("10000", "2500", "1250000");
+  }
+
+  /** What the report prints while it writes its files. */
+  private static String printed(RlBenchReport report, List<RlBenchReport.Result> results, List<Integer> sizes)
+      throws Exception {
+    ByteArrayOutputStream captured = new ByteArrayOutputStream();
+    PrintStream stdout = System.out;
+    System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+    try {
+      report.write(results, sizes);
+    } finally {
+      System.setOut(stdout);
+    }
+    return captured.toString(StandardCharsets.UTF_8);
   }
 
   private static RlBenchReport.Result result(int ws, String mode, double loopSeconds, int actions) {

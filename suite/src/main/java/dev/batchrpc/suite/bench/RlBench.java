@@ -119,8 +119,9 @@ public final class RlBench implements Callable<Integer> {
       description = "Microseconds every event loop of the bench (the agent's node, each observer process) "
           + "polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
           + "): on a virtual machine a sleeping core halts and each wake-up costs tens of "
-          + "microseconds; 50 made every row 17-30% faster on the 2-core machine (docs/benchmarks/rl.md). "
-          + "0 sleeps at once. Default: ${DEFAULT-VALUE}.")
+          + "microseconds. On the 2-core machine 50-200 made every row faster, and from 100 batch "
+          + "beat non-batch across processes (docs/benchmarks/rl.md). 0 sleeps at once. "
+          + "Default: ${DEFAULT-VALUE}.")
   long spinUs;
 
   @Option(names = "--reference",

@@ -172,7 +172,7 @@ public final class Blas {
     boolean fused = GemmDispatch.fusedKernels(nat);
     long javaBelow;
     if (fixed != null) {
-      javaBelow = Long.parseLong(fixed.trim());
+      javaBelow = javaBelow(fixed);
     } else if (fused || !JavaGemm.FUSED) {
       javaBelow = GemmDispatch.JAVA_BELOW_FUSED;
     } else {
@@ -188,6 +188,24 @@ public final class Blas {
     GemmDispatch d = new GemmDispatch(nat, javaBelow, javaFrom);
     String share = d.describeJavaShare();
     return new Choice(d, share == null ? "OpenBLAS" : "OpenBLAS (" + share + ")");
+  }
+
+  /**
+   * Parses {@code -D}{@value #JAVA_BELOW}: a whole number of multiply-adds, 0 or more.
+   *
+   * @throws IllegalArgumentException naming the property and the value, for anything else
+   */
+  static long javaBelow(String value) {
+    try {
+      long v = Long.parseLong(value.trim());
+      if (v >= 0) {
+        return v;
+      }
+    } catch (NumberFormatException e) {
+      // named below
+    }
+    throw new IllegalArgumentException("-D" + JAVA_BELOW + " must be a whole number of multiply-adds (0 or more), got '"
+        + value + "'");
   }
 
   /**

@@ -193,4 +193,16 @@ class GemmDispatchTest {
     assertThat(d.toJava(11, 128, 4)).isTrue();
     assertThat(d.toJava(11, 2, 128)).isFalse();
   }
+
+  @org.junit.jupiter.api.Test
+  void aBadJavaBelowSettingIsNamedNotABareNumberFormatError() {
+    assertThat(Blas.javaBelow(" 4096 ")).isEqualTo(4096);
+    assertThat(Blas.javaBelow("0")).isZero();
+    for (String bad : new String[] {"lots", "-1", "1e6", ""}) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> Blas.javaBelow(bad)).as(bad)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("-D" + Blas.JAVA_BELOW)
+          .hasMessageContaining("'" + bad + "'");
+    }
+  }
 }

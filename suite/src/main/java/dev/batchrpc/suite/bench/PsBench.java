@@ -92,6 +92,13 @@ public final class PsBench implements Callable<Integer> {
           + "id). Env BATCHRPC_TRAINER_JAVA_OPTS.")
   String trainerJavaOpts;
 
+  @Option(names = "--spin-us", defaultValue = "0",
+      description = "Microseconds every event loop of the bench (the ps's node, each trainer process) "
+          + "polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
+          + ", docs/architecture.md, \"Threads\"). Measured: no gain on mlp across processes, whose "
+          + "rounds are compute-bound. 0 sleeps at once. Default: ${DEFAULT-VALUE}.")
+  long spinUs;
+
   @Option(names = "--device", defaultValue = "cpu",
       description = "The server's compute device: cpu, cuda or auto (the GPU when one loads). "
           + "Default: ${DEFAULT-VALUE}.")
@@ -141,6 +148,15 @@ public final class PsBench implements Callable<Integer> {
       System.err.println("batch-rpc bench ps: --rounds, --replay-rounds, --trainers, --batch-size and "
           + "--loopback-reps must be >= 1, --warmup >= 0");
       return 2;
+    }
+    if (spinUs < 0 || spinUs > Nodes.MAX_SPIN_US) {
+      System.err.println("batch-rpc bench ps: --spin-us must be 0 to " + Nodes.MAX_SPIN_US + " microseconds, got "
+          + spinUs);
+      return 2;
+    }
+    if (spinUs > 0) {
+      // Read by Nodes.start; this process starts only the bench's nodes.
+      System.setProperty(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
     }
     BenchDevice.check(spec, device);
     Path script = null;
@@ -310,6 +326,9 @@ public final class PsBench implements Callable<Integer> {
 
   private ChildJvm spawn(BenchCluster cluster, String id, String model, int total, Path logs) throws IOException {
     List<String> opts = new ArrayList<>(List.of("-Xmx" + trainerHeap));
+    if (spinUs > 0) {
+      opts.add("-D" + Nodes.SPIN_US_PROPERTY + "=" + spinUs);
+    }
     if (trainerJavaOpts != null && !trainerJavaOpts.isBlank()) {
       for (String o : trainerJavaOpts.trim().split("\\s+")) {
         opts.add(o.replace("{id}", id));

@@ -68,7 +68,7 @@ class PsBenchTest {
   @Test
   void badOptionsAreRefusedNamingTheFlag() {
     for (String[] args : List.of(new String[] {"--device", "tpu"}, new String[] {"--loopback-reps", "0"},
-        new String[] {"--models", "resnet"})) {
+        new String[] {"--models", "resnet"}, new String[] {"--spin-us", "-1"}, new String[] {"--spin-us", "99999"})) {
       PrintStream stderr = System.err;
       ByteArrayOutputStream err = new ByteArrayOutputStream();
       // picocli's usage errors (--device) go to the command line's error writer

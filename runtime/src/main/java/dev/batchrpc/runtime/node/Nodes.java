@@ -76,7 +76,7 @@ public final class Nodes {
   public static final String SPIN_US_PROPERTY = "batchrpc.spin-us";
 
   /** The largest {@link #SPIN_US_PROPERTY}: 10 ms. */
-  public static final long MAX_SPIN_US = 10_000;
+  static final long MAX_SPIN_US = 10_000;
 
   private static final Logger LOG = Logger.getLogger(Nodes.class.getName());
 
@@ -92,17 +92,30 @@ public final class Nodes {
     if (value == null || value.isBlank()) {
       return 0;
     }
-    long us;
+    String name = "-D" + SPIN_US_PROPERTY;
     try {
-      us = Long.parseLong(value.trim());
+      return requireSpinMicros(name, Long.parseLong(value.trim()));
     } catch (NumberFormatException e) {
-      us = -1;
+      throw badSpin(name, value);
     }
+  }
+
+  /**
+   * Checks a polling time given as {@code name} (the property, or a command's flag that sets it).
+   *
+   * @return {@code us}, when it is 0..{@link #MAX_SPIN_US}
+   * @throws IllegalArgumentException naming {@code name} and the value, otherwise
+   */
+  public static long requireSpinMicros(String name, long us) {
     if (us < 0 || us > MAX_SPIN_US) {
-      throw new IllegalArgumentException("-D" + SPIN_US_PROPERTY + " must be a whole number of microseconds from 0 to "
-          + MAX_SPIN_US + ", got '" + value + "'");
+      throw badSpin(name, Long.toString(us));
     }
     return us;
+  }
+
+  private static IllegalArgumentException badSpin(String name, String value) {
+    return new IllegalArgumentException(name + " must be a whole number of microseconds from 0 to " + MAX_SPIN_US
+        + ", got '" + value + "'");
   }
 
   /**

@@ -149,9 +149,10 @@ public final class PsBench implements Callable<Integer> {
           + "--loopback-reps must be >= 1, --warmup >= 0");
       return 2;
     }
-    if (spinUs < 0 || spinUs > Nodes.MAX_SPIN_US) {
-      System.err.println("batch-rpc bench ps: --spin-us must be 0 to " + Nodes.MAX_SPIN_US + " microseconds, got "
-          + spinUs);
+    try {
+      Nodes.requireSpinMicros("--spin-us", spinUs);
+    } catch (IllegalArgumentException e) {
+      System.err.println("batch-rpc bench ps: " + e.getMessage());
       return 2;
     }
     if (spinUs > 0) {

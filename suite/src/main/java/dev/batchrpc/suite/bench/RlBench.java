@@ -15,6 +15,7 @@ import dev.batchrpc.suite.bench.RlBenchReport.Result;
 import java.io.File;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -188,9 +189,7 @@ public final class RlBench implements Callable<Integer> {
           throw new IllegalArgumentException("--deployments must be inproc and/or procs, got '" + d + "'");
         }
       }
-      if (spinUs < 0 || spinUs > Nodes.MAX_SPIN_US) {
-        throw new IllegalArgumentException("--spin-us must be 0 to " + Nodes.MAX_SPIN_US + " microseconds, got " + spinUs);
-      }
+      Nodes.requireSpinMicros("--spin-us", spinUs);
       if (episodes < 1 || steps < 1 || repeats < 1) {
         throw new IllegalArgumentException("--episodes, --steps and --repeats must be at least 1");
       }
@@ -254,9 +253,9 @@ public final class RlBench implements Callable<Integer> {
     if (script != null) {
       runReference(script, sizes);
     }
-    Map<String, Integer> seedCounts = new LinkedHashMap<>();
-    deployments.forEach(d -> seedCounts.put(d, seedsOf(d).size() * repeats));
-    new RlBenchReport(out, episodes, steps, deployments, seedCounts, referenceSeconds, referenceBlas, ourCompute())
+    Map<String, Integer> runCounts = new LinkedHashMap<>();
+    deployments.forEach(d -> runCounts.put(d, seedsOf(d).size() * repeats));
+    new RlBenchReport(out, episodes, steps, deployments, runCounts, referenceSeconds, referenceBlas, ourCompute())
         .write(results, sizes);
     return 0;
   }
@@ -392,7 +391,7 @@ public final class RlBench implements Callable<Integer> {
       return ms;
     }
     List<AgentMode> reversed = new ArrayList<>(ms);
-    java.util.Collections.reverse(reversed);
+    Collections.reverse(reversed);
     return reversed;
   }
 

@@ -20,12 +20,12 @@ import java.util.Map;
  * @param episodes timed episodes per run
  * @param steps steps per episode
  * @param deployments the deployments run, in order
- * @param seedCounts the number of timed runs of each mode and world size per deployment (seeds x repeats)
+ * @param runCounts the number of timed runs of each mode and world size per deployment (seeds x repeats)
  * @param referenceSeconds the PyTorch reference's episode-loop seconds by "worldSize mode" (empty without it)
  * @param referenceBlas the BLAS the reference's torch used
  * @param compute our BLAS or device
  */
-record RlBenchReport(File out, int episodes, int steps, List<String> deployments, Map<String, Integer> seedCounts,
+record RlBenchReport(File out, int episodes, int steps, List<String> deployments, Map<String, Integer> runCounts,
     Map<String, Double> referenceSeconds, String referenceBlas, String compute) {
 
   /** One run's measurements. */
@@ -70,7 +70,7 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
     System.out.println();
     for (String d : deployments) {
       System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d run(s) (seeds x repeats), %d episodes x %d steps%n",
-          d, d.equals("inproc") ? "one process" : "one OS process per observer", seedCounts.get(d), episodes, steps);
+          d, d.equals("inproc") ? "one process" : "one OS process per observer", runCounts.get(d), episodes, steps);
       System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
           + "startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch");
       for (int ws : sizes) {

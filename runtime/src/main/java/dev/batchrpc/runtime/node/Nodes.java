@@ -67,11 +67,13 @@ public final class Nodes {
   public static final String EVENT_LOOPS_PROPERTY = "batchrpc.event-loops";
 
   /**
-   * System property: microseconds an event loop polls for more work, yielding the core, before it
-   * sleeps (0, the default: it sleeps at once). A latency knob for processes that answer each
-   * other in quick turns on a host with idle cores: on a virtual machine a sleeping core halts,
-   * and waking it costs tens of microseconds per message (docs/architecture.md, "Event loops that
-   * poll before they sleep"). Costs up to that much CPU per idle period. Linux (native epoll) only.
+   * System property: the most microseconds an event loop polls for more work, yielding the core,
+   * before it sleeps (0, the default: it sleeps at once). Each loop's poll adapts to its idle
+   * periods up to that (as KVM's halt polling does, {@link SpinningTransport.SpinStrategy}): it
+   * polls through gaps shorter than this and sleeps at once where its gaps are longer. A latency
+   * knob for processes that answer each other in quick turns on a host with idle cores: on a
+   * virtual machine a sleeping core halts, and waking it costs tens of microseconds per message
+   * (docs/architecture.md, "Event loops that poll before they sleep"). Linux (native epoll) only.
    */
   public static final String SPIN_US_PROPERTY = "batchrpc.spin-us";
 
@@ -160,8 +162,9 @@ public final class Nodes {
     if (spinUs > 0) {
       io.vertx.core.transport.Transport epoll = io.vertx.core.transport.Transport.EPOLL;
       if (epoll != null && epoll.available()) {
-        builder.withTransport(new SpinningTransport(epoll, spinUs * 1000));
-        LOG.info(() -> "event loops poll for " + spinUs + " us before they sleep (-D" + SPIN_US_PROPERTY + ")");
+        builder.withTransport(new SpinningTransport(epoll, spinUs * 1000, true));
+        LOG.info(() -> "event loops poll for up to " + spinUs + " us before they sleep, adapting to their idle periods (-D"
+            + SPIN_US_PROPERTY + ")");
       } else {
         LOG.warning(() -> "-D" + SPIN_US_PROPERTY + "=" + spinUs + " ignored: it needs Netty's native epoll "
             + "transport, which is not available here");

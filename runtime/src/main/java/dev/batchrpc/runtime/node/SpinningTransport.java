@@ -42,9 +42,13 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
   private final io.vertx.core.spi.transport.Transport epoll;
   private final SpinImpl impl;
 
-  SpinningTransport(io.vertx.core.transport.Transport epoll, long spinNanos) {
+  /**
+   * @param spinNanos the poll's budget (adaptive: its maximum)
+   * @param adaptive whether the budget adapts to the loop's idle periods ({@link SpinStrategy})
+   */
+  SpinningTransport(io.vertx.core.transport.Transport epoll, long spinNanos, boolean adaptive) {
     this.epoll = epoll.implementation();
-    this.impl = new SpinImpl(this.epoll, spinNanos);
+    this.impl = new SpinImpl(this.epoll, spinNanos, adaptive);
   }
 
   @Override
@@ -67,50 +71,96 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
     return impl;
   }
 
-  /** Polls with {@code epoll_wait(0)} and yields, for up to the budget, before blocking. */
+  /**
+   * Polls with {@code epoll_wait(0)} and yields, for up to the budget, before blocking.
+   *
+   * <p>Adaptive (the default), the budget follows the loop's idle periods as KVM's halt polling
+   * does: it starts at 0; an idle period that ended within {@code maxNanos} but after the budget
+   * (the poll gave up too early, or there was none) grows it, to {@link #START_NANOS} and then
+   * doubling, up to {@code maxNanos}; an idle period longer than {@code maxNanos} (nothing came
+   * that a poll could have caught) sets it back to 0. A loop whose messages come in quick turns
+   * (an agent's step rounds, an observer's steps) polls through its gaps; a loop that waits
+   * milliseconds (a trainer awaiting its round, an idle service) sleeps at once. Fixed, it polls
+   * for {@code maxNanos} every time.
+   */
   static final class SpinStrategy implements SelectStrategy {
-    private final long spinNanos;
+    /** An adaptive budget's first step up from 0: 10 us (KVM's {@code halt_poll_ns_grow_start}). */
+    static final long START_NANOS = 10_000;
+
+    private final long maxNanos;
+    private final boolean adaptive;
+    private long budget;
+    /** When the loop's current idle period began (it found nothing to do), or -1 while busy. */
+    private long idleSince = -1;
     private EventExecutor loop;
 
-    SpinStrategy(long spinNanos) {
-      this.spinNanos = spinNanos;
+    SpinStrategy(long maxNanos, boolean adaptive) {
+      this.maxNanos = maxNanos;
+      this.adaptive = adaptive;
+      this.budget = adaptive ? 0 : maxNanos;
+    }
+
+    /** The poll's budget now, in nanoseconds. */
+    long budgetNanos() {
+      return budget;
     }
 
     @Override
     public int calculateStrategy(IntSupplier selectNow, boolean hasTasks) throws Exception {
+      long now = System.nanoTime();
+      if (idleSince >= 0) {
+        // The loop slept in epoll_wait since idleSince; this call ends that idle period.
+        learn(now - idleSince);
+        idleSince = -1;
+      }
       if (hasTasks) {
         return selectNow.get();
       }
-      if (loop == null) {
-        loop = ThreadExecutorMap.currentExecutor();
+      if (budget > 0) {
+        if (loop == null) {
+          loop = ThreadExecutorMap.currentExecutor();
+        }
+        do {
+          int ready = selectNow.get();
+          if (ready > 0) {
+            return ready;
+          }
+          if (loop instanceof SingleThreadEventExecutor s && s.pendingTasks() > 0) {
+            return SelectStrategy.CONTINUE;
+          }
+          Thread.yield();
+        } while (System.nanoTime() - now < budget);
       }
-      long start = System.nanoTime();
-      do {
-        int ready = selectNow.get();
-        if (ready > 0) {
-          return ready;
-        }
-        if (loop instanceof SingleThreadEventExecutor s && s.pendingTasks() > 0) {
-          return SelectStrategy.CONTINUE;
-        }
-        Thread.yield();
-      } while (System.nanoTime() - start < spinNanos);
+      if (adaptive) {
+        idleSince = now;
+      }
       return SelectStrategy.SELECT;
+    }
+
+    /** Adapts the budget to an idle period of {@code idleNanos} that the poll did not cover. */
+    void learn(long idleNanos) {
+      if (idleNanos > maxNanos) {
+        budget = 0;
+      } else if (idleNanos > budget) {
+        budget = budget == 0 ? Math.min(maxNanos, START_NANOS) : Math.min(maxNanos, budget * 2);
+      }
     }
   }
 
   private static final class SpinImpl implements io.vertx.core.spi.transport.Transport {
     private final io.vertx.core.spi.transport.Transport d;
     private final long spinNanos;
+    private final boolean adaptive;
 
-    SpinImpl(io.vertx.core.spi.transport.Transport d, long spinNanos) {
+    SpinImpl(io.vertx.core.spi.transport.Transport d, long spinNanos, boolean adaptive) {
       this.d = d;
       this.spinNanos = spinNanos;
+      this.adaptive = adaptive;
     }
 
     @Override
     public IoHandlerFactory ioHandlerFactory() {
-      SelectStrategyFactory strategies = () -> new SpinStrategy(spinNanos);
+      SelectStrategyFactory strategies = () -> new SpinStrategy(spinNanos, adaptive);
       return EpollIoHandler.newFactory(0, strategies);
     }
 

@@ -19,13 +19,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Event loops that poll before they sleep ({@link SpinningTransport}, {@link Nodes#SPIN_US_PROPERTY}). */
 class SpinningTransportTest {
 
   @Test
   void thePollReturnsTheEventsItFindsAndSleepsOnceTheBudgetIsSpent() throws Exception {
-    SpinningTransport.SpinStrategy strategy = new SpinningTransport.SpinStrategy(TimeUnit.MILLISECONDS.toNanos(2));
+    SpinningTransport.SpinStrategy strategy = new SpinningTransport.SpinStrategy(TimeUnit.MILLISECONDS.toNanos(2), false);
     AtomicInteger polls = new AtomicInteger();
     // Work on the third poll: its count is handed to the loop, which then handles those events.
     assertThat(strategy.calculateStrategy(() -> polls.incrementAndGet() == 3 ? 2 : 0, false)).isEqualTo(2);
@@ -44,6 +46,46 @@ class SpinningTransportTest {
   }
 
   @Test
+  void anAdaptiveBudgetGrowsForShortIdlePeriodsAndDropsToZeroAfterALongOne() throws Exception {
+    long max = TimeUnit.MICROSECONDS.toNanos(100);
+    SpinningTransport.SpinStrategy strategy = new SpinningTransport.SpinStrategy(max, true);
+    // It starts by sleeping at once: no poll.
+    AtomicInteger polls = new AtomicInteger();
+    assertThat(strategy.calculateStrategy(() -> {
+      polls.incrementAndGet();
+      return 0;
+    }, false)).isEqualTo(SelectStrategy.SELECT);
+    assertThat(polls).hasValue(0);
+    // Idle periods within the maximum that the poll did not cover: 10 us, then doubling, capped.
+    long[] expected = {10_000, 20_000, 40_000, 80_000, 100_000, 100_000};
+    for (long e : expected) {
+      strategy.learn(TimeUnit.MICROSECONDS.toNanos(90));
+      assertThat(strategy.budgetNanos()).isEqualTo(Math.min(e, max));
+    }
+    // An idle period the budget covered changes nothing.
+    strategy.learn(TimeUnit.MICROSECONDS.toNanos(5));
+    assertThat(strategy.budgetNanos()).isEqualTo(max);
+    // One longer than the maximum (nothing a poll could have caught): back to sleeping at once.
+    strategy.learn(TimeUnit.MILLISECONDS.toNanos(3));
+    assertThat(strategy.budgetNanos()).isZero();
+    // In the loop: a block shorter than the maximum grows the budget when the loop wakes, and
+    // from then on an idle period polls.
+    strategy = new SpinningTransport.SpinStrategy(TimeUnit.MILLISECONDS.toNanos(50), true);
+    assertThat(strategy.calculateStrategy(() -> 0, false)).isEqualTo(SelectStrategy.SELECT);
+    Thread.sleep(1);
+    assertThat(strategy.calculateStrategy(() -> 1, false)).isEqualTo(1);
+    assertThat(strategy.budgetNanos()).isEqualTo(SpinningTransport.SpinStrategy.START_NANOS);
+    for (int i = 0; i < 8; i++) {
+      strategy.learn(TimeUnit.MILLISECONDS.toNanos(1));
+    }
+    // 10 us doubled up to the first budget that covers the 1 ms idle periods, and no further.
+    assertThat(strategy.budgetNanos()).isEqualTo(TimeUnit.MICROSECONDS.toNanos(1280));
+    polls.set(0);
+    assertThat(strategy.calculateStrategy(() -> polls.incrementAndGet() == 3 ? 1 : 0, false)).isEqualTo(1);
+    assertThat(polls).as("it polled until the event came").hasValue(3);
+  }
+
+  @Test
   void theSettingIsAWholeNumberOfMicrosecondsAndABadOneIsNamed() {
     assertThat(Nodes.spinMicros(null)).isZero();
     assertThat(Nodes.spinMicros(" ")).isZero();
@@ -56,11 +98,13 @@ class SpinningTransportTest {
     }
   }
 
-  @Test
-  void aPollingVertxServesSocketsTimersAndTasksAndSleepsWhenIdle() throws Exception {
+  @ParameterizedTest(name = "adaptive={0}")
+  @ValueSource(booleans = {false, true})
+  void aPollingVertxServesSocketsTimersAndTasksAndSleepsWhenIdle(boolean adaptive) throws Exception {
     Assumptions.assumeTrue(Transport.EPOLL != null && Transport.EPOLL.available(), "native epoll is not available");
-    // A long poll (5 ms) so that the checks below happen while the loop polls.
-    Vertx vertx = Vertx.builder().withTransport(new SpinningTransport(Transport.EPOLL, TimeUnit.MILLISECONDS.toNanos(5)))
+    // A long poll (at most 5 ms) so that the checks below happen while the loop polls.
+    Vertx vertx = Vertx.builder()
+        .withTransport(new SpinningTransport(Transport.EPOLL, TimeUnit.MILLISECONDS.toNanos(5), adaptive))
         .build();
     try {
       assertThat(vertx.isNativeTransportEnabled()).isTrue();

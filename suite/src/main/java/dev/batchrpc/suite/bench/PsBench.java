@@ -128,7 +128,14 @@ public final class PsBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    return ChildWatch.reportingDeaths(spec, "batch-rpc bench ps", this::run);
+    // Read by Nodes.start (run() checks the value first); this process starts only the bench's
+    // nodes. Put back when it ends.
+    try (ScopedProperties props = new ScopedProperties()) {
+      if (spinUs > 0) {
+        props.set(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
+      }
+      return ChildWatch.reportingDeaths(spec, "batch-rpc bench ps", this::run);
+    }
   }
 
   private int run() throws Exception {
@@ -154,10 +161,6 @@ public final class PsBench implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       System.err.println("batch-rpc bench ps: " + e.getMessage());
       return 2;
-    }
-    if (spinUs > 0) {
-      // Read by Nodes.start; this process starts only the bench's nodes.
-      System.setProperty(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
     }
     BenchDevice.check(spec, device);
     Path script = null;

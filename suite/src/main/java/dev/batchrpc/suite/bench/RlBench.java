@@ -116,12 +116,13 @@ public final class RlBench implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   int eventLoops;
 
-  @Option(names = "--spin-us", defaultValue = "0",
-      description = "Microseconds every event loop of the bench (the agent's node, each observer process) "
-          + "polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
-          + "): on a virtual machine a sleeping core halts and each wake-up costs tens of "
-          + "microseconds. On the 2-core machine 50-200 made every row faster, and from 100 batch "
-          + "beat non-batch across processes (docs/benchmarks/rl.md). 0 sleeps at once. "
+  @Option(names = "--spin-us", defaultValue = "100",
+      description = "The most microseconds every event loop of the bench (the agent's node, each observer "
+          + "process) polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
+          + "; each loop's poll adapts to its idle periods up to this): on a virtual machine a "
+          + "sleeping core halts and each wake-up costs tens of microseconds. On the 2-core machine, "
+          + "40 episodes across processes: 2.3x faster at world size 4, 1.5x at 7, even at 11 "
+          + "(docs/benchmarks/rl.md). 0 sleeps at once, as the services do by default. "
           + "Default: ${DEFAULT-VALUE}.")
   long spinUs;
 
@@ -216,48 +217,50 @@ public final class RlBench implements Callable<Integer> {
         return 2;
       }
     }
-    if (eventLoops > 0) {
-      // Read by Nodes.start; this process starts only the bench's nodes.
-      System.setProperty(Nodes.EVENT_LOOPS_PROPERTY, Integer.toString(eventLoops));
-    }
-    if (spinUs > 0) {
-      System.setProperty(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
-    }
-    List<Result> results = new ArrayList<>();
-    if (deployments.contains("inproc")) {
-      Node node = Nodes.start(NodeConfig.local()).await();
-      // no child processes: its waits are plain ones
-      try (ChildWatch none = new ChildWatch(false)) {
-        for (int ws : sizes) {
-          for (long seed : seeds) {
-            for (int run = 0; run < repeats; run++) {
-              for (AgentMode mode : order(ms, run)) {
-                results.add(runInProcess(node, none, ws, mode, ms, seed));
+    // Read by Nodes.start; this process starts only the bench's nodes. Put back when it ends.
+    try (ScopedProperties props = new ScopedProperties()) {
+      if (eventLoops > 0) {
+        props.set(Nodes.EVENT_LOOPS_PROPERTY, Integer.toString(eventLoops));
+      }
+      if (spinUs > 0) {
+        props.set(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
+      }
+      List<Result> results = new ArrayList<>();
+      if (deployments.contains("inproc")) {
+        Node node = Nodes.start(NodeConfig.local()).await();
+        // no child processes: its waits are plain ones
+        try (ChildWatch none = new ChildWatch(false)) {
+          for (int ws : sizes) {
+            for (long seed : seeds) {
+              for (int run = 0; run < repeats; run++) {
+                for (AgentMode mode : order(ms, run)) {
+                  results.add(runInProcess(node, none, ws, mode, ms, seed));
+                }
               }
             }
           }
+        } finally {
+          node.close().await(10, TimeUnit.SECONDS);
         }
-      } finally {
-        node.close().await(10, TimeUnit.SECONDS);
       }
-    }
-    if (deployments.contains("procs")) {
-      try (BenchCluster cluster = BenchCluster.start("bench-rl")) {
-        for (int ws : sizes) {
-          for (long seed : seedsOf("procs")) {
-            results.addAll(runProcesses(cluster, ws, ms, seed));
+      if (deployments.contains("procs")) {
+        try (BenchCluster cluster = BenchCluster.start("bench-rl")) {
+          for (int ws : sizes) {
+            for (long seed : seedsOf("procs")) {
+              results.addAll(runProcesses(cluster, ws, ms, seed));
+            }
           }
         }
       }
+      if (script != null) {
+        runReference(script, sizes);
+      }
+      Map<String, Integer> runCounts = new LinkedHashMap<>();
+      deployments.forEach(d -> runCounts.put(d, seedsOf(d).size() * repeats));
+      new RlBenchReport(out, episodes, steps, deployments, runCounts, referenceSeconds, referenceBlas, ourCompute())
+          .write(results, sizes);
+      return 0;
     }
-    if (script != null) {
-      runReference(script, sizes);
-    }
-    Map<String, Integer> runCounts = new LinkedHashMap<>();
-    deployments.forEach(d -> runCounts.put(d, seedsOf(d).size() * repeats));
-    new RlBenchReport(out, episodes, steps, deployments, runCounts, referenceSeconds, referenceBlas, ourCompute())
-        .write(results, sizes);
-    return 0;
   }
 
   /** Runs the PyTorch reference over the same world sizes, modes, episodes, steps and warm-up. */

@@ -65,6 +65,30 @@ class RlBenchTest {
   }
 
   @Test
+  void aRunPollsByDefaultAndLeavesNoSettingBehindInItsJvm(@TempDir Path dir) {
+    RlBench defaults = new RlBench();
+    new CommandLine(defaults).parseArgs();
+    assertThat(defaults.spinUs).isEqualTo(100);
+    String spin = System.getProperty(dev.batchrpc.runtime.node.Nodes.SPIN_US_PROPERTY);
+    String loops = System.getProperty(dev.batchrpc.runtime.node.Nodes.EVENT_LOOPS_PROPERTY);
+    CommandLine cl = new CommandLine(new RlBench());
+    PrintStream stdout = System.out;
+    System.setOut(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    int code;
+    try {
+      code = cl.execute("--deployments", "inproc", "--world-sizes", "3", "--episodes", "1", "--steps", "20",
+          "--warmup-episodes", "0", "--repeats", "1", "--out", dir.toString());
+    } finally {
+      System.setOut(stdout);
+    }
+    assertThat(code).isZero();
+    assertThat(dir.resolve("rl.csv")).exists();
+    // The bench's nodes polled and ran on one loop; the JVM's later nodes get what it had before.
+    assertThat(System.getProperty(dev.batchrpc.runtime.node.Nodes.SPIN_US_PROPERTY)).isEqualTo(spin);
+    assertThat(System.getProperty(dev.batchrpc.runtime.node.Nodes.EVENT_LOOPS_PROPERTY)).isEqualTo(loops);
+  }
+
+  @Test
   void repeatedRunsAlternateTheModesOrder() {
     List<dev.batchrpc.agent.AgentMode> ms = List.of(dev.batchrpc.agent.AgentMode.BATCH,
         dev.batchrpc.agent.AgentMode.NOBATCH);

@@ -203,7 +203,8 @@ gpu_bench() {
 
 rl() {  # rl DEVICE OUT_SUBDIR ARGS...
   local device="$1" dir="$2"; shift 2
-  suite bench rl --device "$device" --deployments inproc --out "$OUT/$dir" "$@"
+  # two runs per mode, as the bundle was sized (the default is 4)
+  suite bench rl --device "$device" --deployments inproc --repeats 2 --out "$OUT/$dir" "$@"
 }
 
 ps_bench() {  # ps_bench DEVICE

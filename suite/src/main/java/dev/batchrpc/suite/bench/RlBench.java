@@ -85,11 +85,13 @@ public final class RlBench implements Callable<Integer> {
           + "Default: --seeds.")
   List<Long> procsSeeds;
 
-  @Option(names = "--repeats", defaultValue = "2",
+  @Option(names = "--repeats", defaultValue = "4",
       description = "Timed runs of each mode per world size and seed, the modes' order alternating "
           + "(batch, non-batch, non-batch, batch, ...): the tables give the median, so neither mode "
-          + "is always the one timed first (across processes that alone moved a run up to 2.5x, "
-          + "docs/benchmarks/rl.md). rl.csv has a row per run. Default: ${DEFAULT-VALUE}.")
+          + "is always the one timed first (across processes that alone moved a run up to 2.5x: the "
+          + "first run after the warm-up is the slowest, the observer processes still settling; "
+          + "the median of 4 leaves it out, docs/benchmarks/rl.md). rl.csv has a row per run. "
+          + "Default: ${DEFAULT-VALUE}.")
   int repeats;
 
   @Option(names = "--device", defaultValue = "cpu", description = "auto, cpu or cuda. Default: ${DEFAULT-VALUE}.")
@@ -116,14 +118,14 @@ public final class RlBench implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   int eventLoops;
 
-  @Option(names = "--spin-us", defaultValue = "100",
+  @Option(names = "--spin-us", defaultValue = "300",
       description = "The most microseconds every event loop of the bench (the agent's node, each observer "
           + "process) polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
           + "; each loop's poll adapts to its idle periods up to this): on a virtual machine a "
-          + "sleeping core halts and each wake-up costs tens of microseconds. On the 2-core machine, "
-          + "40 episodes across processes: 2.3x faster at world size 4, 1.5x at 7, even at 11 "
-          + "(docs/benchmarks/rl.md). 0 sleeps at once, as the services do by default. "
-          + "Default: ${DEFAULT-VALUE}.")
+          + "sleeping core halts and each wake-up costs tens of microseconds. Measured on the 2-core "
+          + "machine, 40 episodes across processes: batch 1.6x faster at world size 8 and 1.4x at 11 "
+          + "than with 100, and faster than non-batch (docs/benchmarks/rl.md). 0 sleeps at once, as "
+          + "the services do unless started with -D" + Nodes.SPIN_US_PROPERTY + ". Default: ${DEFAULT-VALUE}.")
   long spinUs;
 
   @Option(names = "--reference",

@@ -61,14 +61,14 @@ class RlBenchTest {
     assertThat(b.steps).isEqualTo(500);
     assertThat(b.modes).containsExactly("batch", "nobatch");
     assertThat(b.deployments).containsExactly("inproc", "procs");
-    assertThat(b.repeats).isEqualTo(2);
+    assertThat(b.repeats).isEqualTo(4);
   }
 
   @Test
   void aRunPollsByDefaultAndLeavesNoSettingBehindInItsJvm(@TempDir Path dir) {
     RlBench defaults = new RlBench();
     new CommandLine(defaults).parseArgs();
-    assertThat(defaults.spinUs).isEqualTo(100);
+    assertThat(defaults.spinUs).isEqualTo(300);
     String spin = System.getProperty(dev.batchrpc.runtime.node.Nodes.SPIN_US_PROPERTY);
     String loops = System.getProperty(dev.batchrpc.runtime.node.Nodes.EVENT_LOOPS_PROPERTY);
     CommandLine cl = new CommandLine(new RlBench());

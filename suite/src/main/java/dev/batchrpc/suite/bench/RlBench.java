@@ -123,8 +123,9 @@ public final class RlBench implements Callable<Integer> {
           + "process) polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
           + "; each loop's poll adapts to its idle periods up to this): on a virtual machine a "
           + "sleeping core halts and each wake-up costs tens of microseconds. Measured on the 2-core "
-          + "machine, 40 episodes across processes: batch 1.6x faster at world size 8 and 1.4x at 11 "
-          + "than with 100, and faster than non-batch (docs/benchmarks/rl.md). 0 sleeps at once, as "
+          + "machine, 40 episodes across processes: with 300 batch and non-batch within 10% of each "
+          + "other at every world size; with 100 batch was up to 1.6x slower from world size 8 "
+          + "(docs/benchmarks/rl.md). 0 sleeps at once, as "
           + "the services do unless started with -D" + Nodes.SPIN_US_PROPERTY + ". Default: ${DEFAULT-VALUE}.")
   long spinUs;
 

@@ -93,10 +93,11 @@ public final class PsBench implements Callable<Integer> {
   String trainerJavaOpts;
 
   @Option(names = "--spin-us", defaultValue = "0",
-      description = "Microseconds every event loop of the bench (the ps's node, each trainer process) "
-          + "polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
-          + ", docs/architecture.md, \"Threads\"). Measured: no gain on mlp across processes, whose "
-          + "rounds are compute-bound. 0 sleeps at once. Default: ${DEFAULT-VALUE}.")
+      description = "The most microseconds every event loop of the bench (the ps's node, each trainer "
+          + "process) polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
+          + "; each loop's poll adapts to its idle periods up to this, docs/architecture.md, \"Threads\"). "
+          + "Measured: no gain on mlp across processes, whose rounds are compute-bound. 0 sleeps at once. "
+          + "Default: ${DEFAULT-VALUE}.")
   long spinUs;
 
   @Option(names = "--device", defaultValue = "cpu",
@@ -128,8 +129,13 @@ public final class PsBench implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    // Read by Nodes.start (run() checks the value first); this process starts only the bench's
-    // nodes. Put back when it ends.
+    try {
+      Nodes.requireSpinMicros("--spin-us", spinUs);
+    } catch (IllegalArgumentException e) {
+      System.err.println("batch-rpc bench ps: " + e.getMessage());
+      return 2;
+    }
+    // Read by Nodes.start; this process starts only the bench's nodes. Put back when it ends.
     try (ScopedProperties props = new ScopedProperties()) {
       if (spinUs > 0) {
         props.set(Nodes.SPIN_US_PROPERTY, Long.toString(spinUs));
@@ -154,12 +160,6 @@ public final class PsBench implements Callable<Integer> {
     if (rounds < 1 || replayRounds < 1 || warmup < 0 || trainers < 1 || batchSize < 1 || loopbackReps < 1) {
       System.err.println("batch-rpc bench ps: --rounds, --replay-rounds, --trainers, --batch-size and "
           + "--loopback-reps must be >= 1, --warmup >= 0");
-      return 2;
-    }
-    try {
-      Nodes.requireSpinMicros("--spin-us", spinUs);
-    } catch (IllegalArgumentException e) {
-      System.err.println("batch-rpc bench ps: " + e.getMessage());
       return 2;
     }
     BenchDevice.check(spec, device);

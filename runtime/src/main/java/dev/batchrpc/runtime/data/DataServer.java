@@ -145,12 +145,15 @@ public final class DataServer {
   private final int port;
   private final BufferPool pool;
   private final AtomicLong inFlightBytes;
+  /** Counts the open connections of every loop's server against --max-connections. */
+  private final ConnectionLimits.Gate gate;
   /** The Unix-domain socket the same channel listens on, or null (see {@link #localPath()}). */
   private final java.nio.file.Path localPath;
 
   private DataServer(List<NetServer> servers, int port, BufferPool pool, AtomicLong inFlightBytes,
-      java.nio.file.Path localPath) {
+      ConnectionLimits.Gate gate, java.nio.file.Path localPath) {
     this.servers = servers;
+    this.gate = gate;
     this.port = port;
     this.pool = pool;
     this.inFlightBytes = inFlightBytes;
@@ -210,7 +213,7 @@ public final class DataServer {
       return Future.all(more).map(actual);
     }).compose(actual -> {
       if (local == null) {
-        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, null));
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, gate, null));
       }
       // The same channel on a Unix-domain socket, on the same event loops: a peer on this host
       // skips the TCP stack. If it cannot listen, TCP alone serves.
@@ -225,7 +228,7 @@ public final class DataServer {
               + ar.cause());
           LocalSockets.delete(local);
         }
-        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight,
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, gate,
             ar.succeeded() ? local : null));
       });
     }).recover(e -> {
@@ -282,6 +285,15 @@ public final class DataServer {
   /** The buffer pool (for tests and metrics). */
   public BufferPool pool() {
     return pool;
+  }
+
+  /**
+   * Connections open now, counted against {@code --max-connections}. A connection the server
+   * closed leaves the count once its close is handled on its loop, a moment after the peer sees
+   * it closed.
+   */
+  public int openConnections() {
+    return gate.open();
   }
 
   /** Payload bytes received and not yet answered, all connections together. */

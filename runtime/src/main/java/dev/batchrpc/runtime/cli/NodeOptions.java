@@ -80,6 +80,16 @@ public final class NodeOptions {
           + "Default: ${DEFAULT-VALUE}.")
   String grpcClientAuth;
 
+  @Option(names = "--spin-us", defaultValue = "0",
+      description = "The most microseconds each event loop polls for more work, yielding its core, before it "
+          + "sleeps, 0-10000; each loop's poll adapts to its idle periods up to this (it polls through gaps "
+          + "shorter than this and sleeps at once after longer ones). A latency knob for services that "
+          + "answer each other in quick turns, e.g. an agent and its observers on one host: on a virtual "
+          + "machine a sleeping core halts and each wake-up costs tens of microseconds (docs/architecture.md, "
+          + "\"Threads\"). The CPU it polls counts against a container's CPU limit. Linux only (native epoll). "
+          + "0: sleep at once, or -Dbatchrpc.spin-us when that is set. Default: ${DEFAULT-VALUE}.")
+  int spinUs;
+
   /**
    * The validated node config.
    *
@@ -92,6 +102,6 @@ public final class NodeOptions {
     TlsConfig.parseClientAuth(grpcClientAuth);
     return new NodeConfig(clustered, clusterName, members, clusterHost, clusterPort, true,
         eventBusPort, publicHost == null || publicHost.isBlank() ? null : publicHost, publicPort, memberTimeoutS,
-        TlsConfig.of(tlsCert, tlsKey, tlsCa, grpcClientAuth));
+        TlsConfig.of(tlsCert, tlsKey, tlsCa, grpcClientAuth), spinUs);
   }
 }

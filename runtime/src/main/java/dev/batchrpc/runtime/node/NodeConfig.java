@@ -31,10 +31,14 @@ import java.util.regex.Pattern;
  * @param tls {@code --tls-cert}, {@code --tls-key}, {@code --tls-ca}: TLS with client
  *     authentication on the clustered event bus, and TLS for the node's gRPC servers and clients;
  *     {@code null} for none
+ * @param spinUs {@code --spin-us}: the most microseconds each event loop polls for more work,
+ *     yielding its core, before it sleeps, adapting to its idle periods (0 to 10,000;
+ *     0: it sleeps at once, unless the JVM's {@code -Dbatchrpc.spin-us} says otherwise,
+ *     {@link Nodes#SPIN_US_PROPERTY})
  */
 public record NodeConfig(boolean clustered, String clusterName, List<String> clusterMembers,
     String clusterHost, int clusterPort, boolean clusterPortAutoIncrement, int eventBusPort,
-    String publicHost, int publicPort, int memberTimeoutS, TlsConfig tls) {
+    String publicHost, int publicPort, int memberTimeoutS, TlsConfig tls, int spinUs) {
 
   /** Hazelcast's usual first port. */
   public static final int DEFAULT_CLUSTER_PORT = 5701;
@@ -76,6 +80,15 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
     if (memberTimeoutS < 2 || memberTimeoutS > 600) {
       throw new IllegalArgumentException("--member-timeout-s must be 2-600 seconds, got " + memberTimeoutS);
     }
+    Nodes.requireSpinMicros("--spin-us", spinUs);
+  }
+
+  /** A node that sleeps at once when idle (the other settings as in the canonical constructor). */
+  public NodeConfig(boolean clustered, String clusterName, List<String> clusterMembers, String clusterHost,
+      int clusterPort, boolean clusterPortAutoIncrement, int eventBusPort, String publicHost, int publicPort,
+      int memberTimeoutS, TlsConfig tls) {
+    this(clustered, clusterName, clusterMembers, clusterHost, clusterPort, clusterPortAutoIncrement, eventBusPort,
+        publicHost, publicPort, memberTimeoutS, tls, 0);
   }
 
   /** A node without TLS (the other settings as in the canonical constructor). */
@@ -109,25 +122,31 @@ public record NodeConfig(boolean clustered, String clusterName, List<String> clu
   /** This config with the event bus on a fixed port. */
   public NodeConfig withEventBusPort(int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, port, publicHost, publicPort, memberTimeoutS, tls);
+        clusterPortAutoIncrement, port, publicHost, publicPort, memberTimeoutS, tls, spinUs);
   }
 
   /** This config advertising another event-bus address to its peers. */
   public NodeConfig withPublicAddress(String host, int port) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, eventBusPort, host, port, memberTimeoutS, tls);
+        clusterPortAutoIncrement, eventBusPort, host, port, memberTimeoutS, tls, spinUs);
   }
 
   /** This config with another member timeout (seconds without a heartbeat before removal). */
   public NodeConfig withMemberTimeoutS(int seconds) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, seconds, tls);
+        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, seconds, tls, spinUs);
+  }
+
+  /** This config with event loops that poll for up to {@code us} microseconds before they sleep. */
+  public NodeConfig withSpinUs(int us) {
+    return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
+        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, memberTimeoutS, tls, us);
   }
 
   /** This config with TLS ({@code null}: without). */
   public NodeConfig withTls(TlsConfig config) {
     return new NodeConfig(clustered, clusterName, clusterMembers, clusterHost, clusterPort,
-        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, memberTimeoutS, config);
+        clusterPortAutoIncrement, eventBusPort, publicHost, publicPort, memberTimeoutS, config, spinUs);
   }
 
   private static void checkHost(String flag, String host) {

@@ -153,21 +153,27 @@ public final class Nodes {
     }
     VertxBuilder builder = Vertx.builder().withMetrics(new MicrometerMetricsFactory(registry));
     long spinUs;
-    try {
-      spinUs = spinMicros(System.getProperty(SPIN_US_PROPERTY));
-    } catch (IllegalArgumentException e) {
-      registry.close();
-      return Future.failedFuture(e);
+    String spinSetting;
+    if (config.spinUs() > 0) {
+      spinUs = config.spinUs();
+      spinSetting = "--spin-us " + spinUs;
+    } else {
+      try {
+        spinUs = spinMicros(System.getProperty(SPIN_US_PROPERTY));
+      } catch (IllegalArgumentException e) {
+        registry.close();
+        return Future.failedFuture(e);
+      }
+      spinSetting = "-D" + SPIN_US_PROPERTY + "=" + spinUs;
     }
     if (spinUs > 0) {
       io.vertx.core.transport.Transport epoll = io.vertx.core.transport.Transport.EPOLL;
       if (epoll != null && epoll.available()) {
         builder.withTransport(new SpinningTransport(epoll, spinUs * 1000, true));
-        LOG.info(() -> "event loops poll for up to " + spinUs + " us before they sleep, adapting to their idle periods (-D"
-            + SPIN_US_PROPERTY + ")");
+        LOG.info(() -> "event loops poll for up to " + spinUs + " us before they sleep, adapting to their idle periods ("
+            + spinSetting + ")");
       } else {
-        LOG.warning(() -> "-D" + SPIN_US_PROPERTY + "=" + spinUs + " ignored: it needs Netty's native epoll "
-            + "transport, which is not available here");
+        LOG.warning(() -> spinSetting + " ignored: it needs Netty's native epoll transport, which is not available here");
       }
     }
     Future<Node> node;

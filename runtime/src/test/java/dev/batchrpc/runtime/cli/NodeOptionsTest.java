@@ -47,7 +47,9 @@ class NodeOptionsTest {
     assertThat(c.eventBusPort()).isEqualTo(6100);
     assertThat(c.publicHost()).isEqualTo("ps.example");
     assertThat(c.publicPort()).isEqualTo(7000);
+    assertThat(c.spinUs()).isZero();
     assertThat(parse("--clustered=false").clustered()).isFalse();
+    assertThat(parse("--spin-us", "300").spinUs()).isEqualTo(300);
   }
 
   @Test
@@ -66,6 +68,10 @@ class NodeOptionsTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--cluster-host");
     assertThatThrownBy(() -> parse("--public-port", "0"))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--public-port");
+    assertThatThrownBy(() -> parse("--spin-us", "10001"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--spin-us").hasMessageContaining("10001");
+    assertThatThrownBy(() -> parse("--spin-us", "-1"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--spin-us");
     assertThatThrownBy(() -> parse("--clustered=maybe"))
         .isInstanceOf(CommandLine.ParameterException.class).hasMessageContaining("--clustered");
   }

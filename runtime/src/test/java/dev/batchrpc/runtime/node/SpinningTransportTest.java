@@ -168,6 +168,37 @@ class SpinningTransportTest {
     }
   }
 
+  @Test
+  void aNodeConfiguredWithSpinUsPollsWhateverThePropertySays() throws Exception {
+    Assumptions.assumeTrue(Transport.EPOLL != null && Transport.EPOLL.available(), "native epoll is not available");
+    String before = System.getProperty(Nodes.SPIN_US_PROPERTY);
+    // The flag wins over the property, even over a bad one, which then is never read.
+    System.setProperty(Nodes.SPIN_US_PROPERTY, "often");
+    Node node;
+    try {
+      node = LoopbackNodes.await(Nodes.start(NodeConfig.local().withSpinUs(30)), 30);
+    } finally {
+      restore(before);
+    }
+    try {
+      assertThat(((VertxInternal) node.vertx()).transport().getClass().getName()).contains("SpinningTransport");
+    } finally {
+      LoopbackNodes.await(node.close(), 20);
+    }
+    System.clearProperty(Nodes.SPIN_US_PROPERTY);
+    try {
+      node = LoopbackNodes.await(Nodes.start(NodeConfig.local()), 30);
+      try {
+        assertThat(((VertxInternal) node.vertx()).transport().getClass().getName()).doesNotContain("SpinningTransport");
+      } finally {
+        LoopbackNodes.await(node.close(), 20);
+      }
+    } finally {
+      restore(before);
+    }
+    assertThatThrownBy(() -> NodeConfig.local().withSpinUs(20_000)).hasMessageContaining("--spin-us");
+  }
+
   private static void restore(String before) {
     if (before == null) {
       System.clearProperty(Nodes.SPIN_US_PROPERTY);

@@ -50,4 +50,27 @@ class ConfigDocsTest {
       assertThat(out.toString()).as(name).contains("Usage:").contains("--help");
     }
   }
+
+  @Test
+  void everyHelpRendersWithoutAPicocliWarning() throws Exception {
+    // picocli formats each description line with String.format: a bare '%' ("10% faster") makes it
+    // print a warning on stderr with every --help, and show that line unformatted.
+    java.io.PrintStream err = System.err;
+    java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+    System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      renderAll(Main.commandLine());
+    } finally {
+      System.setErr(err);
+    }
+    assertThat(captured.toString(java.nio.charset.StandardCharsets.UTF_8))
+        .as("a description with a bare percent sign (write two)").doesNotContain("[picocli WARN]");
+  }
+
+  private static void renderAll(CommandLine cl) {
+    assertThat(cl.getUsageMessage()).contains("Usage:");
+    for (CommandLine sub : cl.getSubcommands().values()) {
+      renderAll(sub);
+    }
+  }
 }

@@ -108,7 +108,9 @@ public final class RlBench implements Callable<Integer> {
   @Option(names = "--observer-java-opts",
       description = "JVM options of each observer process (procs). Default: " + DEFAULT_OBSERVER_JAVA_OPTS
           + "; with --warmup-episodes " + C2_WARMUP_EPISODES + " or more, the same without "
-          + "-XX:TieredStopAtLevel=1 (the warm-up then gives C2 the time to compile the step path).")
+          + "-XX:TieredStopAtLevel=1 (the warm-up then gives C2 the time to compile the step path). "
+          + "They come after the bench's own settings, so a -D here overrides --spin-us and --event-loops "
+          + "for the observers alone (e.g. -Dbatchrpc.spin-us=0: only the agent's node polls).")
   String observerJavaOpts;
 
   @Option(names = "--event-loops", defaultValue = "1",
@@ -123,10 +125,10 @@ public final class RlBench implements Callable<Integer> {
           + "process) polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
           + "; each loop's poll adapts to its idle periods up to this): on a virtual machine a "
           + "sleeping core halts and each wake-up costs tens of microseconds. Measured on the 2-core "
-          + "machine, 40 episodes across processes: with 300 batch and non-batch within 10% of each "
+          + "machine, 40 episodes across processes: with 300 batch and non-batch within 10%% of each "
           + "other at every world size; with 100 batch was up to 1.6x slower from world size 8 "
           + "(docs/benchmarks/rl.md). 0 sleeps at once, as "
-          + "the services do unless started with -D" + Nodes.SPIN_US_PROPERTY + ". Default: ${DEFAULT-VALUE}.")
+          + "the services do unless started with --spin-us. Default: ${DEFAULT-VALUE}.")
   long spinUs;
 
   @Option(names = "--reference",
@@ -402,22 +404,31 @@ public final class RlBench implements Callable<Integer> {
   }
 
   private ChildJvm startObserver(BenchCluster cluster, int index, int ws, long seed) throws IOException {
+    // JvmFlags.COMMON (exit on OutOfMemoryError, ...) is added whatever --observer-java-opts says.
+    return cluster.spawn("observer process " + index + " (of world size " + ws + ")", observerJvmOptions(), Map.of(),
+        new File(out, "rl-observer-" + index + ".log").toPath(), "observer",
+        List.of("--index", Integer.toString(index), "--seed", Long.toString(seed)));
+  }
+
+  /**
+   * An observer process's JVM options: the bench's settings ({@code --event-loops}, {@code --spin-us}),
+   * then {@code --observer-java-opts}, whose {@code -D} of the same property wins (the JVM keeps
+   * the last of two).
+   */
+  List<String> observerJvmOptions() {
     List<String> opts = new ArrayList<>();
-    for (String o : observerJavaOpts().trim().split("\\s+")) {
-      if (!o.isEmpty()) {
-        opts.add(o);
-      }
-    }
     if (eventLoops > 0) {
       opts.add("-D" + Nodes.EVENT_LOOPS_PROPERTY + "=" + eventLoops);
     }
     if (spinUs > 0) {
       opts.add("-D" + Nodes.SPIN_US_PROPERTY + "=" + spinUs);
     }
-    // JvmFlags.COMMON (exit on OutOfMemoryError, ...) is added whatever --observer-java-opts says.
-    return cluster.spawn("observer process " + index + " (of world size " + ws + ")", opts, Map.of(),
-        new File(out, "rl-observer-" + index + ".log").toPath(), "observer",
-        List.of("--index", Integer.toString(index), "--seed", Long.toString(seed)));
+    for (String o : observerJavaOpts().trim().split("\\s+")) {
+      if (!o.isEmpty()) {
+        opts.add(o);
+      }
+    }
+    return opts;
   }
 
   private Result episodes(AgentVerticle agent, String deployment, int ws, AgentMode mode, long seed,

@@ -89,6 +89,21 @@ class RlBenchTest {
   }
 
   @Test
+  void anObserverOptionOverridesTheBenchsSettingForTheObserversAlone() {
+    RlBench b = new RlBench();
+    new CommandLine(b).parseArgs("--spin-us", "300", "--observer-java-opts", "-Xmx128m -Dbatchrpc.spin-us=0");
+    List<String> opts = b.observerJvmOptions();
+    // The JVM keeps the last -D of a property: the observer's own comes after the bench's.
+    assertThat(opts).containsSubsequence("-Dbatchrpc.spin-us=300", "-Dbatchrpc.spin-us=0");
+    assertThat(opts).contains("-Xmx128m", "-Dbatchrpc.event-loops=1");
+
+    RlBench defaults = new RlBench();
+    new CommandLine(defaults).parseArgs("--spin-us", "0");
+    assertThat(defaults.observerJvmOptions()).noneMatch(o -> o.startsWith("-Dbatchrpc.spin-us"))
+        .contains("-XX:+UseSerialGC");
+  }
+
+  @Test
   void repeatedRunsAlternateTheModesOrder() {
     List<dev.batchrpc.agent.AgentMode> ms = List.of(dev.batchrpc.agent.AgentMode.BATCH,
         dev.batchrpc.agent.AgentMode.NOBATCH);

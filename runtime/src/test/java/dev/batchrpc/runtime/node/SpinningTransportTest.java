@@ -144,20 +144,9 @@ class SpinningTransportTest {
   @Test
   void aNodeStartedWithTheSettingPolls() throws Exception {
     Assumptions.assumeTrue(Transport.EPOLL != null && Transport.EPOLL.available(), "native epoll is not available");
+    assertThat(transportOfANodeStarted(NodeConfig.local(), "30")).contains("SpinningTransport");
+    assertThat(transportOfANodeStarted(NodeConfig.local(), null)).doesNotContain("SpinningTransport");
     String before = System.getProperty(Nodes.SPIN_US_PROPERTY);
-    System.setProperty(Nodes.SPIN_US_PROPERTY, "30");
-    Node node;
-    try {
-      node = LoopbackNodes.await(Nodes.start(NodeConfig.local()), 30);
-    } finally {
-      restore(before);
-    }
-    try {
-      assertThat(((VertxInternal) node.vertx()).transport().getClass().getName())
-          .contains("SpinningTransport");
-    } finally {
-      LoopbackNodes.await(node.close(), 20);
-    }
     System.setProperty(Nodes.SPIN_US_PROPERTY, "often");
     try {
       Future<Node> refused = Nodes.start(NodeConfig.local());
@@ -171,32 +160,31 @@ class SpinningTransportTest {
   @Test
   void aNodeConfiguredWithSpinUsPollsWhateverThePropertySays() throws Exception {
     Assumptions.assumeTrue(Transport.EPOLL != null && Transport.EPOLL.available(), "native epoll is not available");
-    String before = System.getProperty(Nodes.SPIN_US_PROPERTY);
     // The flag wins over the property, even over a bad one, which then is never read.
-    System.setProperty(Nodes.SPIN_US_PROPERTY, "often");
+    assertThat(transportOfANodeStarted(NodeConfig.local().withSpinUs(30), "often")).contains("SpinningTransport");
+    assertThat(transportOfANodeStarted(NodeConfig.local().withSpinUs(30), null)).contains("SpinningTransport");
+    assertThatThrownBy(() -> NodeConfig.local().withSpinUs(20_000)).hasMessageContaining("--spin-us");
+  }
+
+  /** The transport class of a node started with {@code config} and the property at {@code spinUs} (null: unset). */
+  private static String transportOfANodeStarted(NodeConfig config, String spinUs) throws Exception {
+    String before = System.getProperty(Nodes.SPIN_US_PROPERTY);
+    if (spinUs == null) {
+      System.clearProperty(Nodes.SPIN_US_PROPERTY);
+    } else {
+      System.setProperty(Nodes.SPIN_US_PROPERTY, spinUs);
+    }
     Node node;
     try {
-      node = LoopbackNodes.await(Nodes.start(NodeConfig.local().withSpinUs(30)), 30);
+      node = LoopbackNodes.await(Nodes.start(config), 30);
     } finally {
       restore(before);
     }
     try {
-      assertThat(((VertxInternal) node.vertx()).transport().getClass().getName()).contains("SpinningTransport");
+      return ((VertxInternal) node.vertx()).transport().getClass().getName();
     } finally {
       LoopbackNodes.await(node.close(), 20);
     }
-    System.clearProperty(Nodes.SPIN_US_PROPERTY);
-    try {
-      node = LoopbackNodes.await(Nodes.start(NodeConfig.local()), 30);
-      try {
-        assertThat(((VertxInternal) node.vertx()).transport().getClass().getName()).doesNotContain("SpinningTransport");
-      } finally {
-        LoopbackNodes.await(node.close(), 20);
-      }
-    } finally {
-      restore(before);
-    }
-    assertThatThrownBy(() -> NodeConfig.local().withSpinUs(20_000)).hasMessageContaining("--spin-us");
   }
 
   private static void restore(String before) {

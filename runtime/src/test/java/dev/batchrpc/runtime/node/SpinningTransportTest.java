@@ -80,6 +80,12 @@ class SpinningTransportTest {
     }
     // 10 us doubled up to the first budget that covers the 1 ms idle periods, and no further.
     assertThat(strategy.budgetNanos()).isEqualTo(TimeUnit.MICROSECONDS.toNanos(1280));
+    // Grown to its 50 ms cap, so the poll below outlasts three yields on a busy machine too (in the
+    // full suite a yield to the other tests' threads took longer than 1.28 ms once).
+    for (int i = 0; i < 6; i++) {
+      strategy.learn(TimeUnit.MILLISECONDS.toNanos(45));
+    }
+    assertThat(strategy.budgetNanos()).isEqualTo(TimeUnit.MILLISECONDS.toNanos(50));
     polls.set(0);
     assertThat(strategy.calculateStrategy(() -> polls.incrementAndGet() == 3 ? 1 : 0, false)).isEqualTo(1);
     assertThat(polls).as("it polled until the event came").hasValue(3);

@@ -24,6 +24,8 @@
 # saying why, only where no container engine can run; BATCHRPC_CONTAINER_TEST=require (.ci/run)
 # turns that skip into a failure, BATCHRPC_CONTAINER_TEST=skip skips on purpose.
 set -euo pipefail
+# set -e ends the script at the first failing command, silently: say which.
+trap 'rc=$?; echo "container-test: FAILED (exit $rc) at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 START=$SECONDS
@@ -66,9 +68,10 @@ PROMETHEUS_IMAGE=localhost/batch-rpc-prometheus:debian-$(tag prometheus)
 if ! podman image exists "$DEBIAN_IMAGE"; then
   command -v debootstrap >/dev/null && [ "$(id -u)" = 0 ] \
     || skip "no $DEBIAN_IMAGE and no way to build it here (debootstrap as root)"
-  # the mirror apt uses (no registry needed)
+  # the mirror apt uses (no registry needed). grep exits 2 for a missing path (a machine with only
+  # deb822 sources has no /etc/apt/sources.list), which set -e and pipefail made a silent exit 2.
   MIRROR=$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null \
-    | awk '{print $2}' | head -1)
+    | awk '{print $2}' | head -1) || true
   MIRROR=${MIRROR:-http://deb.debian.org/debian}
   say "building $DEBIAN_IMAGE (debootstrap --variant=minbase bookworm from $MIRROR, once)"
   ROOTFS=$(mktemp -d)

@@ -152,11 +152,8 @@ class ConnectionHygieneTest {
     assertThat(closedByServer(second, 2_000)).isTrue();
     // Both slots free again, once the server has handled the closes (this side sees a close as
     // soon as the server sends it, a moment before the server counts the connection gone).
-    long freed = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    while (server.openConnections() > 0 && System.nanoTime() < freed) {
-      Thread.sleep(5);
-    }
-    assertThat(server.openConnections()).isZero();
+    LoopbackNodes.waitUntil("the data server to count its closed connections gone", 5,
+        () -> server.openConnections() == 0);
     Socket again = connect(server.port());
     assertThat(closedByServer(again, 300)).as("accepted again").isFalse();
     LoopbackNodes.await(server.close(), 10);

@@ -110,7 +110,7 @@ final class AgentActions implements ActionSource {
             return Future.failedFuture(e);
           })
           .compose(ep -> ep.getPort() == 0 ? Future.succeededFuture((DataClient) null)
-              : DataClient.connect(vertx, ep.getHost(), ep.getPort(), 0, new BufferPool(0), 0, ep.getLocalPath())
+              : DataClient.connect(vertx, ep.getHost(), ep.getPort(), 0, new BufferPool(0), 0, ep.getLocalPath(), true)
                   .onSuccess(client -> LOG.fine(() -> "observer '" + observerId
                       + "': steps go over the agent's data channel at " + client.endpoint())))
           .andThen(ar -> {

@@ -86,7 +86,10 @@ public final class NodeOptions {
           + "shorter than this and sleeps at once after longer ones). A latency knob for services that "
           + "answer each other in quick turns, e.g. an agent and its observers on one host: on a virtual "
           + "machine a sleeping core halts and each wake-up costs tens of microseconds (docs/architecture.md, "
-          + "\"Threads\"). The CPU it polls counts against a container's CPU limit. Linux only (native epoll). "
+          + "\"Threads\"). With it on at both ends of an agent's data channel on one host, an observer's "
+          + "steps go through a shared-memory mailbox that the polling loops read, with no system call per "
+          + "step (\"Same-host step mailbox\"). The CPU it polls counts against a container's CPU limit. "
+          + "Linux only (native epoll). "
           + "0: sleep at once, or -Dbatchrpc.spin-us when that is set. Default: ${DEFAULT-VALUE}.")
   int spinUs;
 

@@ -7,6 +7,7 @@ import dev.batchrpc.runtime.Deadlines;
 import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.Tls;
+import dev.batchrpc.runtime.node.LoopPollers;
 import io.netty.buffer.ByteBuf;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -54,6 +55,8 @@ public final class DataClient {
   private volatile RpcException closed;
   /** Shared memory with the server once attached (same host), else null. */
   private volatile ShmSegment shm;
+  /** The same-host mailbox for small calls once attached ({@link StepMailbox}), else null. */
+  private volatile StepMailbox.Client mailbox;
   /** Which slots of {@link #shm} a call holds; guarded by itself. */
   private boolean[] slotBusy = new boolean[0];
 
@@ -71,6 +74,14 @@ public final class DataClient {
     this.reader = new FrameReader(pool, maxPayloadBytes, (h, len) -> { }, new FrameReader.Sink() {
       @Override
       public void frame(DataHeader header, ByteBuffer payload) {
+        StepMailbox.Client m = mailbox;
+        if (m != null) {
+          if (StepMailbox.POKE_METHOD.equals(header.getMethod())) {
+            m.pokedByServer(); // the server answered into the mailbox while this loop slept
+            return;
+          }
+          m.answeredElsewhere(header.getCallId());
+        }
         answered(header, payload);
       }
 
@@ -98,6 +109,10 @@ public final class DataClient {
     // receive buffer (the call would fail UNAVAILABLE, not TOO_LARGE). Seen on the local socket.
     VertxInternals.readOnAfterWriteFailure(socket);
     socket.closeHandler(v -> {
+      StepMailbox.Client m = mailbox;
+      if (m != null) {
+        LoopPollers.unregister(m);
+      }
       reader.close();
       failAll(new RpcException(FailureCode.UNAVAILABLE, "the data channel to " + endpoint
           + " closed; the call will not be answered"));
@@ -138,6 +153,17 @@ public final class DataClient {
    */
   public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
       BufferPool pool, long shmSlotBytes, String localPath) {
+    return connect(vertx, host, port, maxPayloadBytes, pool, shmSlotBytes, localPath, false);
+  }
+
+  /**
+   * {@link #connect(Vertx, String, int, long, BufferPool, long, String)}, and with
+   * {@code mailbox} set, offers the server a same-host mailbox for calls without a payload
+   * ({@link StepMailbox}) when the calling loop polls ({@code --spin-us}): a server on this host
+   * whose loop polls takes it; otherwise the calls go in frames.
+   */
+  public static Future<DataClient> connect(Vertx vertx, String host, int port, long maxPayloadBytes,
+      BufferPool pool, long shmSlotBytes, String localPath, boolean mailbox) {
     NetClientOptions options = Tls.dataClient(vertx, new NetClientOptions().setTcpNoDelay(true)
         .setConnectTimeout(10_000));
     NetClient client = vertx.createNetClient(options);
@@ -164,10 +190,11 @@ public final class DataClient {
             client.close();
             done.fail(new RpcException(FailureCode.UNAVAILABLE, "cannot connect to the data channel at "
                 + endpoint + ": " + ar.cause().getMessage(), ar.cause()));
-          } else if (shmSlotBytes > 0) {
-            ar.result().attachShm(shmSlotBytes).onComplete(x -> done.complete(ar.result()));
           } else {
-            done.complete(ar.result());
+            DataClient c = ar.result();
+            Future<Void> shmDone = shmSlotBytes > 0 ? c.attachShm(shmSlotBytes) : Future.succeededFuture();
+            shmDone.compose(x -> mailbox ? c.attachMailbox(ctx) : Future.<Void>succeededFuture())
+                .onComplete(x -> done.complete(c));
           }
         }));
     return done.future();
@@ -200,6 +227,51 @@ public final class DataClient {
           }
           return Future.<Void>succeededFuture();
         });
+  }
+
+  /**
+   * Offers the server a mailbox ({@link StepMailbox}); completes (never fails) once it is
+   * answered. Only from a loop that polls (on {@code ctx}, this connection's).
+   */
+  private Future<Void> attachMailbox(io.vertx.core.Context ctx) {
+    if (!LoopPollers.available()) {
+      return Future.succeededFuture(); // nobody would look at it
+    }
+    ShmSegment segment;
+    try {
+      segment = StepMailbox.create();
+    } catch (IOException | RuntimeException e) {
+      LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no mailbox (" + e.getMessage() + ")");
+      return Future.succeededFuture();
+    }
+    StepMailbox.Client m = new StepMailbox.Client(segment, ctx, h -> answered(h, null), () -> {
+      for (ByteBuf b : Frames.encode(StepMailbox.poke(), null)) {
+        VertxInternals.writeMessage(socket, b);
+      }
+    });
+    return call(StepMailbox.ATTACH_METHOD, segment.attachRequest().toByteString(), null, 10_000)
+        .transform(ar -> {
+          segment.unlink();
+          if (ar.succeeded() && closed == null && LoopPollers.register(m)) {
+            mailbox = m;
+            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": small calls through a mailbox"
+                + " in shared memory (same host)");
+          } else if (ar.failed()) {
+            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no mailbox ("
+                + ar.cause().getMessage() + ")");
+          }
+          return Future.<Void>succeededFuture();
+        });
+  }
+
+  /** Whether small calls go through a same-host mailbox ({@link StepMailbox}). */
+  public boolean mailbox() {
+    return mailbox != null;
+  }
+
+  /** The mailbox's client side, or null (tests). */
+  StepMailbox.Client mailboxClient() {
+    return mailbox;
   }
 
   /** Whether payloads to and from the server go through shared memory. */
@@ -281,7 +353,15 @@ public final class DataClient {
     }
     // A call that times out keeps its slot: the server may still write its reply there.
     calls.put(id, new Call(promise, deadline, slot));
-    for (ByteBuf b : Frames.encode(header.build(), payload)) {
+    StepMailbox.Client m = mailbox;
+    DataHeader built = header.build();
+    if (m != null && payload == null && slot < 0 && m.trySend(built)) {
+      if (closed != null) {
+        failAll(closed);
+      }
+      return promise.future();
+    }
+    for (ByteBuf b : Frames.encode(built, payload)) {
       VertxInternals.writeMessage(socket, b);
     }
     if (closed != null) {

@@ -7,6 +7,7 @@ import dev.batchrpc.runtime.RpcException;
 import dev.batchrpc.runtime.VertxInternals;
 import dev.batchrpc.runtime.net.ConnectionLimits;
 import dev.batchrpc.runtime.net.Tls;
+import dev.batchrpc.runtime.node.LoopPollers;
 import io.netty.buffer.ByteBuf;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -332,6 +333,9 @@ public final class DataServer {
     private final FrameReader reader;
     /** The client's shared memory once attached ({@link ShmSegment}); replies are written from any thread. */
     private volatile ShmSegment shm;
+    /** The client's mailbox once attached ({@link StepMailbox}), else null. */
+    private volatile StepMailbox.Server mailbox;
+    private final Sink sink;
     /** The payload bytes admitted for the frame being received (0 between frames); event loop only. */
     private long receiving;
     /** Calls of this connection waiting for their answer (answers may complete on another thread). */
@@ -352,7 +356,8 @@ public final class DataServer {
       this.budget = budget;
       this.maxPayloadBytes = maxPayloadBytes;
       this.inFlight = inFlight;
-      this.reader = new FrameReader(pool, maxPayloadBytes, this, new Sink(pool));
+      this.sink = new Sink(pool);
+      this.reader = new FrameReader(pool, maxPayloadBytes, this, sink);
       io.vertx.core.Handler<Object> frames = reader.messageHandler();
       VertxInternals.messageHandler(socket, msg -> {
         lastActive = System.nanoTime();
@@ -364,6 +369,10 @@ public final class DataServer {
       socket.closeHandler(v -> {
         closed = true;
         gate.closed();
+        StepMailbox.Server m = mailbox;
+        if (m != null) {
+          LoopPollers.unregister(m);
+        }
         if (idleTimer >= 0) {
           vertx.cancelTimer(idleTimer);
         }
@@ -408,10 +417,11 @@ public final class DataServer {
 
     @Override
     public void admit(DataHeader header, long payloadLength) {
-      if (ShmSegment.ATTACH_METHOD.equals(header.getMethod())) {
+      String name = header.getMethod();
+      if (ShmSegment.ATTACH_METHOD.equals(name) || StepMailbox.ATTACH_METHOD.equals(name)
+          || StepMailbox.POKE_METHOD.equals(name)) {
         if (payloadLength != 0) {
-          throw new FrameException(FailureCode.BAD_REQUEST, ShmSegment.ATTACH_METHOD + " takes no payload",
-              header.getCallId(), false);
+          throw new FrameException(FailureCode.BAD_REQUEST, name + " takes no payload", header.getCallId(), false);
         }
         return;
       }
@@ -447,8 +457,24 @@ public final class DataServer {
           attach(header);
           return;
         }
+        if (StepMailbox.POKE_METHOD.equals(header.getMethod())) {
+          StepMailbox.Server m = mailbox;
+          if (m != null) {
+            m.poll(); // the client wrote into the mailbox while this loop slept
+          }
+          return;
+        }
+        if (StepMailbox.ATTACH_METHOD.equals(header.getMethod())) {
+          attachMailbox(header);
+          return;
+        }
         long bytes = receiving;
         receiving = 0;
+        serve(header, payload, bytes, false);
+      }
+
+      /** Serves a call from a frame or ({@code viaMailbox}) from the mailbox. */
+      void serve(DataHeader header, ByteBuffer payload, long bytes, boolean viaMailbox) {
         pending.incrementAndGet();
         Future<Reply> answer;
         io.vertx.core.Promise<Void> callerGone = io.vertx.core.Promise.promise();
@@ -466,13 +492,26 @@ public final class DataServer {
           lastActive = System.nanoTime();
           if (ar.succeeded()) {
             Reply r = ar.result();
+            if (viaMailbox && (r.payload() == null || !r.payload().hasRemaining())
+                && mailbox.answer(Frames.reply(header.getCallId(), r.body()))) {
+              if (r.written() != null) {
+                r.written().run();
+              }
+              return;
+            }
             Future<Void> sent = reply(header, r);
+            if (viaMailbox) {
+              mailbox.answeredElsewhere();
+            }
             if (r.written() != null) {
               sent.onComplete(x -> r.written().run());
             }
           } else {
             RpcException e = RpcException.of(ar.cause());
-            write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+            DataHeader refusal = Frames.failure(header.getCallId(), e.code(), e.getMessage());
+            if (!viaMailbox || !mailbox.answer(refusal)) {
+              write(refusal, null);
+            }
           }
         });
       }
@@ -512,6 +551,47 @@ public final class DataServer {
       shm = segment;
       reader.shmSource((h, dst) -> segment.read(ShmSegment.Region.REQUEST, h.getShmSlot() - 1, h.getCallId(),
           h.getShmLength(), dst));
+      write(Frames.reply(header.getCallId(), com.google.protobuf.ByteString.EMPTY), null);
+    }
+
+    /**
+     * Takes the client's mailbox ({@link StepMailbox}) when this connection's loop polls for it;
+     * otherwise refuses, and the client's calls stay in frames.
+     */
+    private void attachMailbox(DataHeader header) {
+      ShmSegment segment;
+      try {
+        segment = ShmSegment.attach(dev.batchrpc.proto.v1.ShmAttach.parseFrom(header.getBody()),
+            StepMailbox.SLOT_BYTES);
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        write(Frames.failure(header.getCallId(), FailureCode.BAD_REQUEST, "malformed ShmAttach: " + e.getMessage()),
+            null);
+        return;
+      } catch (RpcException e) {
+        write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+        return;
+      }
+      if (mailbox != null || closed) {
+        write(Frames.failure(header.getCallId(), FailureCode.BAD_REQUEST, "this connection has a mailbox already"),
+            null);
+        return;
+      }
+      Context ctx = vertx.getOrCreateContext();
+      StepMailbox.Server m = new StepMailbox.Server(segment, ctx, h -> {
+        try {
+          admit(h, 0);
+        } catch (FrameException e) {
+          mailbox.answer(Frames.failure(h.getCallId(), e.code(), e.getMessage()));
+          return;
+        }
+        sink.serve(h, null, 0, true);
+      }, () -> write(StepMailbox.poke(), null));
+      if (!LoopPollers.register(m)) {
+        write(Frames.failure(header.getCallId(), FailureCode.UNAVAILABLE, "this server's event loops do not poll "
+            + "(--spin-us 0): no mailbox"), null);
+        return;
+      }
+      mailbox = m;
       write(Frames.reply(header.getCallId(), com.google.protobuf.ByteString.EMPTY), null);
     }
 

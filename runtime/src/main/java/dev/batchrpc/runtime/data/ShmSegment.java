@@ -315,9 +315,33 @@ public final class ShmSegment {
     dst.position(dst.position() + (int) length);
   }
 
-  /** The call whose payload a slot holds now, -1 while one is being written (diagnostics, tests). */
+  /** The call whose payload a slot holds now, -1 while one is being written (also: a mailbox's new request). */
   long callIn(Region region, int slot) {
     return (long) LONG.getVolatile(map, base(region, slot));
+  }
+
+  /** The length stamped in a slot (for the call {@link #callIn} names; read it again after a read). */
+  long lengthIn(Region region, int slot) {
+    return (long) LONG.getVolatile(map, base(region, slot) + 8);
+  }
+
+  /** A flag word in the file's header, for a {@link StepMailbox}: {@code index} 0 or 1. */
+  private static int flagOffset(int index) {
+    if (index < 0 || index > 1) {
+      throw new IllegalArgumentException("flag " + index);
+    }
+    return 1024 + 1024 * index; // bytes 0-39 hold the header; each flag on its own cache line
+  }
+
+  /** Sets or clears a flag (sequentially consistent: a later read of a slot's stamp is not reordered before it). */
+  void flag(int index, boolean set) {
+    LONG.setVolatile(map, flagOffset(index), set ? 1L : 0L);
+  }
+
+  /** Clears a set flag; true if it was set (only one of several callers that race gets true). */
+  boolean takeFlag(int index) {
+    int at = flagOffset(index);
+    return (long) LONG.getVolatile(map, at) == 1L && LONG.compareAndSet(map, at, 1L, 0L);
   }
 
   /**

@@ -93,6 +93,9 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
     /** When the loop's current idle period began (it found nothing to do), or -1 while busy. */
     private long idleSince = -1;
     private EventExecutor loop;
+    /** Work this loop finds by looking ({@link LoopPollers}). */
+    private final LoopPollers.Set pollers = new LoopPollers.Set();
+    private boolean bound;
 
     SpinStrategy(long maxNanos, boolean adaptive) {
       this.maxNanos = maxNanos;
@@ -113,7 +116,16 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
         learn(now - idleSince);
         idleSince = -1;
       }
-      if (hasTasks) {
+      if (!bound) {
+        // On the loop's own thread (a test may call this from its own: no pollers then).
+        if (ThreadExecutorMap.currentExecutor() != null) {
+          LoopPollers.bind(pollers);
+        }
+        bound = true;
+      }
+      pollers.awake();
+      boolean found = !pollers.isEmpty() && pollers.poll();
+      if (hasTasks || found) {
         return selectNow.get();
       }
       if (budget > 0) {
@@ -128,8 +140,14 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
           if (loop instanceof SingleThreadEventExecutor s && s.pendingTasks() > 0) {
             return SelectStrategy.CONTINUE;
           }
+          if (!pollers.isEmpty() && pollers.poll()) {
+            return SelectStrategy.CONTINUE;
+          }
           Thread.yield();
         } while (System.nanoTime() - now < budget);
+      }
+      if (!pollers.isEmpty() && !pollers.trySleep()) {
+        return SelectStrategy.CONTINUE;
       }
       if (adaptive) {
         idleSince = now;

@@ -117,6 +117,11 @@ public final class AgentVerticle extends VerticleBase {
         .setLocalPath(dataServer.localPath() == null ? "" : dataServer.localPath().toString()).build();
   }
 
+  /** Steps and reports its data channel took from same-host mailboxes so far (0 without a channel). */
+  public long mailboxCalls() {
+    return dataServer == null ? 0 : dataServer.mailboxCalls();
+  }
+
   /** The data channel's port, or -1 without one. Valid after deployment. */
   public int dataPort() {
     return dataServer == null ? -1 : dataServer.port();

@@ -234,8 +234,8 @@ public final class DataClient {
    * answered. Only from a loop that polls (on {@code ctx}, this connection's).
    */
   private Future<Void> attachMailbox(io.vertx.core.Context ctx) {
-    if (!LoopPollers.available()) {
-      return Future.succeededFuture(); // nobody would look at it
+    if (!LoopPollers.available() || !StepMailbox.enabled()) {
+      return Future.succeededFuture(); // nobody would look at it, or turned off
     }
     ShmSegment segment;
     try {

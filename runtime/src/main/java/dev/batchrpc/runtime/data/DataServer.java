@@ -146,13 +146,16 @@ public final class DataServer {
   private final int port;
   private final BufferPool pool;
   private final AtomicLong inFlightBytes;
+  /** Calls taken from same-host mailboxes ({@link StepMailbox}), all connections together. */
+  private final AtomicLong mailboxCalls;
   /** Counts the open connections of every loop's server against --max-connections. */
   private final ConnectionLimits.Gate gate;
   /** The Unix-domain socket the same channel listens on, or null (see {@link #localPath()}). */
   private final java.nio.file.Path localPath;
 
   private DataServer(List<NetServer> servers, int port, BufferPool pool, AtomicLong inFlightBytes,
-      ConnectionLimits.Gate gate, java.nio.file.Path localPath) {
+      AtomicLong mailboxCalls, ConnectionLimits.Gate gate, java.nio.file.Path localPath) {
+    this.mailboxCalls = mailboxCalls;
     this.servers = servers;
     this.gate = gate;
     this.port = port;
@@ -187,6 +190,7 @@ public final class DataServer {
     }
     BufferPool pool = new BufferPool(retainedBytes);
     AtomicLong inFlight = new AtomicLong();
+    AtomicLong mailboxCalls = new AtomicLong();
     ConnectionLimits limits = ConnectionLimits.of(vertx);
     // One cap for the listener, over all its event loops' servers.
     ConnectionLimits.Gate gate = limits.gate();
@@ -203,25 +207,25 @@ public final class DataServer {
       contexts.add(VertxInternals.newEventLoopContext(vertx));
     }
     Future<Integer> first = listenOn(vertx, firstContext, null, host, shared, table, maxPayloadBytes,
-        inFlightBudgetBytes, pool, inFlight, servers, limits, gate);
+        inFlightBudgetBytes, pool, inFlight, mailboxCalls, servers, limits, gate);
     java.nio.file.Path local = LocalSockets.newPath(vertx);
     return first.compose(actual -> {
       List<Future<Integer>> more = new ArrayList<>();
       for (int i = 1; i < eventLoops; i++) {
         more.add(listenOn(vertx, contexts.get(i), null, host, shared, table,
-            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
+            maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, mailboxCalls, servers, limits, gate));
       }
       return Future.all(more).map(actual);
     }).compose(actual -> {
       if (local == null) {
-        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, gate, null));
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, mailboxCalls, gate, null));
       }
       // The same channel on a Unix-domain socket, on the same event loops: a peer on this host
       // skips the TCP stack. If it cannot listen, TCP alone serves.
       List<Future<Integer>> uds = new ArrayList<>();
       for (Context c : contexts) {
         uds.add(listenOn(vertx, c, io.vertx.core.net.SocketAddress.domainSocketAddress(local.toString()), null, 0,
-            table, maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, servers, limits, gate));
+            table, maxPayloadBytes, inFlightBudgetBytes, pool, inFlight, mailboxCalls, servers, limits, gate));
       }
       return Future.all(uds).transform(ar -> {
         if (ar.failed()) {
@@ -229,7 +233,7 @@ public final class DataServer {
               + ar.cause());
           LocalSockets.delete(local);
         }
-        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, gate,
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, mailboxCalls, gate,
             ar.succeeded() ? local : null));
       });
     }).recover(e -> {
@@ -248,7 +252,8 @@ public final class DataServer {
    */
   private static Future<Integer> listenOn(Vertx vertx, Context ctx, io.vertx.core.net.SocketAddress address,
       String host, int port, Map<String, Method> methods, long maxPayloadBytes, long budget, BufferPool pool,
-      AtomicLong inFlight, List<NetServer> servers, ConnectionLimits limits, ConnectionLimits.Gate gate) {
+      AtomicLong inFlight, AtomicLong mailboxCalls, List<NetServer> servers, ConnectionLimits limits,
+      ConnectionLimits.Gate gate) {
     Promise<Integer> bound = VertxInternals.promise(ctx);
     ctx.runOnContext(v -> {
       NetServerOptions options = Tls.dataServer(vertx, new NetServerOptions().setTcpNoDelay(true));
@@ -263,7 +268,8 @@ public final class DataServer {
           so.close();
           return;
         }
-        new Connection(vertx, so, methods, maxPayloadBytes, budget, pool, inFlight, limits.idleTimeoutS(), gate);
+        new Connection(vertx, so, methods, maxPayloadBytes, budget, pool, inFlight, mailboxCalls, limits.idleTimeoutS(),
+            gate);
       });
       // (a negative port asks Vert.x for a shared random one: listen(port, host) takes it,
       // SocketAddress.inetSocketAddress does not)
@@ -295,6 +301,11 @@ public final class DataServer {
    */
   public int openConnections() {
     return gate.open();
+  }
+
+  /** Calls taken from same-host mailboxes ({@link StepMailbox}) so far, all connections together. */
+  public long mailboxCalls() {
+    return mailboxCalls.get();
   }
 
   /** Payload bytes received and not yet answered, all connections together. */
@@ -330,6 +341,7 @@ public final class DataServer {
     private final long budget;
     private final long maxPayloadBytes;
     private final AtomicLong inFlight;
+    private final AtomicLong mailboxCalls;
     private final FrameReader reader;
     /** The client's shared memory once attached ({@link ShmSegment}); replies are written from any thread. */
     private volatile ShmSegment shm;
@@ -349,7 +361,8 @@ public final class DataServer {
     private final java.util.Set<io.vertx.core.Promise<Void>> unanswered = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     Connection(Vertx vertx, NetSocket so, Map<String, Method> methods, long maxPayloadBytes, long budget,
-        BufferPool pool, AtomicLong inFlight, int idleTimeoutS, ConnectionLimits.Gate gate) {
+        BufferPool pool, AtomicLong inFlight, AtomicLong mailboxCalls, int idleTimeoutS, ConnectionLimits.Gate gate) {
+      this.mailboxCalls = mailboxCalls;
       this.vertx = vertx;
       this.socket = so;
       this.methods = methods;
@@ -584,6 +597,7 @@ public final class DataServer {
           mailbox.answer(Frames.failure(h.getCallId(), e.code(), e.getMessage()));
           return;
         }
+        mailboxCalls.incrementAndGet();
         sink.serve(h, null, 0, true);
       }, () -> write(StepMailbox.poke(), null));
       if (!LoopPollers.register(m)) {

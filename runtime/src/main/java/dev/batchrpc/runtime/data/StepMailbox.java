@@ -44,10 +44,18 @@ final class StepMailbox {
   /** The largest request or reply header through the mailbox. */
   static final long SLOT_BYTES = 16 * 1024;
 
+  /** System property: {@code false} keeps a client from offering a mailbox (its calls stay in frames). */
+  static final String ENABLED_PROPERTY = "batchrpc.data.mailbox";
+
   private static final int SERVER_ASLEEP = 0;
   private static final int CLIENT_ASLEEP = 1;
 
   private StepMailbox() {
+  }
+
+  /** Whether clients offer a mailbox ({@link #ENABLED_PROPERTY}, default true). */
+  static boolean enabled() {
+    return !"false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY, "true").trim());
   }
 
   /** A poke frame's header. */

@@ -215,6 +215,21 @@ class StepMailboxTest {
     assertThat(mailboxFiles()).as("a refused offer leaves no file").isEmpty();
   }
 
+  @Test
+  void aClientWithTheMailboxTurnedOffKeepsToFrames() throws Exception {
+    DataServer server = server(node(SPIN_US));
+    Node client = node(SPIN_US);
+    System.setProperty(StepMailbox.ENABLED_PROPERTY, "false");
+    DataClient c;
+    try {
+      c = connect(client, server);
+    } finally {
+      System.clearProperty(StepMailbox.ENABLED_PROPERTY);
+    }
+    assertThat(c.mailbox()).isFalse();
+    assertThat(call(c, "echo", "ef", 5_000)).isEqualTo("fe");
+  }
+
   /** Mailbox files of this process left in /dev/shm. */
   private static List<Path> mailboxFiles() throws Exception {
     Path dir = ShmSegment.directory();

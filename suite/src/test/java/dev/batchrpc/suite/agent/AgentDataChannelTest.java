@@ -141,6 +141,32 @@ class AgentDataChannelTest {
     }
   }
 
+  @Test
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void onNodesThatPollTheStepsGoThroughTheMailboxAndTheRunEndsLikeACleanOne() throws Exception {
+    AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, SEED);
+    AgentRuns.Run clean = AgentRuns.cleanRun(config, 2, STEPS);
+    Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-mailbox"), Ports.freePort(),
+        List.of()).withSpinUs(50)), 60);
+    try {
+      AgentVerticle agent = new AgentVerticle(config, null);
+      await(node.vertx().deployVerticle(agent), 30);
+      for (int i = 0; i < 2; i++) {
+        await(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, SEED))), 30);
+      }
+      await(agent.observersReady(), 30);
+      List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
+      float[] parameters = await(agent.parameters(), 10);
+      assertThat(AgentRuns.describe(episodes)).containsExactlyElementsOf(AgentRuns.describe(clean.episodes()));
+      assertThat(parameters).containsExactly(clean.parameters());
+      int steps = episodes.stream().mapToInt(EpisodeResult::steps).sum();
+      assertThat(agent.mailboxCalls()).as("the steps of the longest-running observer at least, through the mailbox")
+          .isGreaterThanOrEqualTo(steps);
+    } finally {
+      await(node.close(), 20);
+    }
+  }
+
   /** A one-member cluster on loopback, of its own name. */
   private static Node clusteredNode(String prefix) throws Exception {
     return await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName(prefix), Ports.freePort(),

@@ -124,9 +124,11 @@ public final class RlBench implements Callable<Integer> {
       description = "The most microseconds every event loop of the bench (the agent's node, each observer "
           + "process) polls for more work, yielding its core, before it sleeps (-D" + Nodes.SPIN_US_PROPERTY
           + "; each loop's poll adapts to its idle periods up to this): on a virtual machine a "
-          + "sleeping core halts and each wake-up costs tens of microseconds. Measured on the 2-core "
-          + "machine, 40 episodes across processes: with 300 batch and non-batch within 10%% of each "
-          + "other at every world size; with 100 batch was up to 1.6x slower from world size 8 "
+          + "sleeping core halts and each wake-up costs tens of microseconds. Polling loops also carry "
+          + "the observers' steps through a same-host shared-memory mailbox instead of the socket. "
+          + "Measured on the 2-core machine, 40 episodes across processes, world sizes 8 and 11: with "
+          + "300 both modes 1.3-1.5x faster than with the mailbox off (-Dbatchrpc.data.mailbox=false), "
+          + "x_batch (batch's speed over non-batch's) 0.78-1.00 over world sizes 2-11; 2000 was slower "
           + "(docs/benchmarks/rl.md). 0 sleeps at once, as "
           + "the services do unless started with --spin-us. Default: ${DEFAULT-VALUE}.")
   long spinUs;

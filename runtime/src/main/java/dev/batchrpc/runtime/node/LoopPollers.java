@@ -73,7 +73,7 @@ public final class LoopPollers {
       }
     }
 
-    private void add(Poller p) {
+    void add(Poller p) {
       pollers.add(p);
       snapshot = pollers.toArray(new Poller[0]);
     }

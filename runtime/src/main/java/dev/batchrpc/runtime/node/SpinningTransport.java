@@ -103,6 +103,11 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
       this.budget = adaptive ? 0 : maxNanos;
     }
 
+    /** This loop's pollers (tests add to them directly; on a loop, {@link LoopPollers#register}). */
+    LoopPollers.Set pollers() {
+      return pollers;
+    }
+
     /** The poll's budget now, in nanoseconds. */
     long budgetNanos() {
       return budget;

@@ -45,6 +45,54 @@ class SpinningTransportTest {
     assertThat(polls).hasValue(1);
   }
 
+  /** A poller that finds work at its {@code workAt}-th poll (0: never) and records what it was told. */
+  private static final class FakePoller implements LoopPollers.Poller {
+    final java.util.List<String> events = new java.util.ArrayList<>();
+    int polls;
+    int workAt;
+
+    @Override
+    public boolean poll() {
+      polls++;
+      return polls == workAt;
+    }
+
+    @Override
+    public void sleeping(boolean asleep) {
+      events.add((asleep ? "asleep" : "awake") + "@" + polls);
+    }
+  }
+
+  @Test
+  void pollersAreLookedAtWhileTheLoopPollsAndToldBeforeItSleeps() throws Exception {
+    SpinningTransport.SpinStrategy strategy = new SpinningTransport.SpinStrategy(TimeUnit.MILLISECONDS.toNanos(2), false);
+    FakePoller poller = new FakePoller();
+    strategy.pollers().add(poller);
+    // Work found at the third look: the loop runs the task it queued; no socket events needed.
+    poller.workAt = 3;
+    assertThat(strategy.calculateStrategy(() -> 0, false)).isEqualTo(SelectStrategy.CONTINUE);
+    assertThat(poller.polls).isEqualTo(3);
+    assertThat(poller.events).as("never told to sleep").isEmpty();
+    // Nothing comes: after the budget the poller is told the loop sleeps, looked at once more,
+    // and the loop blocks; the next turn tells it the loop is awake, before anything else.
+    poller.polls = 0;
+    poller.workAt = 0;
+    assertThat(strategy.calculateStrategy(() -> 0, false)).isEqualTo(SelectStrategy.SELECT);
+    int looked = poller.polls;
+    assertThat(poller.events).containsExactly("asleep@" + (looked - 1));
+    assertThat(strategy.calculateStrategy(() -> 1, false)).isEqualTo(1);
+    assertThat(poller.events).containsExactly("asleep@" + (looked - 1), "awake@" + looked);
+    // Work that came just as the loop was going to sleep: found by the look after the flag, the
+    // loop stays awake and says so.
+    poller.events.clear();
+    poller.polls = 0;
+    SpinningTransport.SpinStrategy noPoll = new SpinningTransport.SpinStrategy(0, false);
+    noPoll.pollers().add(poller);
+    poller.workAt = 2;
+    assertThat(noPoll.calculateStrategy(() -> 0, false)).isEqualTo(SelectStrategy.CONTINUE);
+    assertThat(poller.events).containsExactly("asleep@1", "awake@2");
+  }
+
   @Test
   void anAdaptiveBudgetGrowsForShortIdlePeriodsAndDropsToZeroAfterALongOne() throws Exception {
     long max = TimeUnit.MICROSECONDS.toNanos(100);

@@ -32,6 +32,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Bad input on the agent's data channel (where clustered observers send their steps): a malformed
@@ -88,12 +90,15 @@ class AgentDataChannelTest {
     }
   }
 
-  @Test
+  /** With {@code spinUs} &gt; 0 the abandoned step waits in a same-host mailbox, not in a frame. */
+  @ParameterizedTest
+  @ValueSource(ints = {0, 50})
   @Timeout(value = 90, unit = TimeUnit.SECONDS)
-  void aStepWhoseConnectionClosesInTheOpenRoundLeavesItAndTheRunEndsLikeACleanOne() throws Exception {
+  void aStepWhoseConnectionClosesInTheOpenRoundLeavesItAndTheRunEndsLikeACleanOne(int spinUs) throws Exception {
     AgentConfig config = AgentConfig.of(2, AgentMode.BATCH, SEED);
     AgentRuns.Run clean = AgentRuns.cleanRun(config, 2, STEPS);
-    Node node = clusteredNode("agent-data-gone");
+    Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-data-gone"), Ports.freePort(),
+        List.of()).withSpinUs(spinUs)), 60);
     try {
       Vertx vertx = node.vertx();
       AgentVerticle agent = new AgentVerticle(config, null);
@@ -107,7 +112,11 @@ class AgentDataChannelTest {
         if (q.getEpisode() != 0 || q.getStep() != 0) {
           return bus.selectAction(q);
         }
-        return DataClient.connect(vertx, "127.0.0.1", agent.dataPort(), 0, new BufferPool(0)).compose(raw -> {
+        // (offering a mailbox: on this context's loop, which polls when spinUs > 0)
+        Future<DataClient> connected = DataClient.connect(vertx, "127.0.0.1", agent.dataPort(), 0,
+            new BufferPool(0), 0, null, true);
+        return connected.compose(raw -> {
+          how.add(raw.mailbox() ? "mailbox" : "frame");
           Future<?> call = raw.call(Addresses.AGENT_SELECT_ACTION, q.toByteString(), null, 10_000);
           Promise<Void> closed = Promise.promise();
           vertx.setTimer(300, t -> raw.close().onComplete(x -> closed.complete()));
@@ -133,7 +142,8 @@ class AgentDataChannelTest {
       await(agent.observersReady(), 30);
       List<EpisodeResult> episodes = await(AgentRuns.episodes(agent, 2, STEPS, new ArrayList<>()), 60);
       float[] parameters = await(agent.parameters(), 10);
-      assertThat(how).as("the abandoned call was never answered").containsExactly("UNAVAILABLE");
+      assertThat(how).as("the abandoned call was never answered")
+          .containsExactly(spinUs > 0 ? "mailbox" : "frame", "UNAVAILABLE");
       assertThat(AgentRuns.describe(episodes)).containsExactlyElementsOf(AgentRuns.describe(clean.episodes()));
       assertThat(parameters).containsExactly(clean.parameters());
     } finally {

@@ -104,7 +104,15 @@ public final class AgentVerticle extends VerticleBase {
     // action its socket without a thread hand-off; no payloads, so no buffers to budget.
     return DataServer.listen(vertx, dataChannel.bindHost(), dataChannel.port(), AgentData.methods(a),
             0, 0, 0, 1, context)
-        .onSuccess(d -> dataServer = d)
+        .onSuccess(d -> {
+          dataServer = d;
+          if (registry != null) {
+            io.micrometer.core.instrument.FunctionCounter.builder("agent.data.mailbox.calls", d,
+                    DataServer::mailboxCalls)
+                .description("Steps and reports taken from same-host shared-memory mailboxes (--spin-us)")
+                .register(registry);
+          }
+        })
         .mapEmpty();
   }
 

@@ -254,8 +254,8 @@ public final class DataClient {
           segment.unlink();
           if (ar.succeeded() && closed == null && LoopPollers.register(m)) {
             mailbox = m;
-            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": small calls through a mailbox"
-                + " in shared memory (same host)");
+            LOG.log(System.Logger.Level.INFO, "data channel to " + endpoint + ": calls without a payload through a"
+                + " mailbox in shared memory (same host, both loops poll)");
           } else if (ar.failed()) {
             LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no mailbox ("
                 + ar.cause().getMessage() + ")");

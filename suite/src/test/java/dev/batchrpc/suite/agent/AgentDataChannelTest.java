@@ -159,7 +159,7 @@ class AgentDataChannelTest {
     Node node = await(Nodes.start(LoopbackNodes.config(LoopbackNodes.clusterName("agent-mailbox"), Ports.freePort(),
         List.of()).withSpinUs(50)), 60);
     try {
-      AgentVerticle agent = new AgentVerticle(config, null);
+      AgentVerticle agent = new AgentVerticle(config, node.registry());
       await(node.vertx().deployVerticle(agent), 30);
       for (int i = 0; i < 2; i++) {
         await(node.vertx().deployVerticle(new ObserverVerticle(ObserverConfig.of(i, SEED))), 30);
@@ -172,6 +172,10 @@ class AgentDataChannelTest {
       int steps = episodes.stream().mapToInt(EpisodeResult::steps).sum();
       assertThat(agent.mailboxCalls()).as("the steps of the longest-running observer at least, through the mailbox")
           .isGreaterThanOrEqualTo(steps);
+      java.util.regex.Matcher scraped = java.util.regex.Pattern
+          .compile("(?m)^agent_data_mailbox_calls_total(?:\\{[^}]*\\})? ([0-9.E]+)$").matcher(node.registry().scrape());
+      assertThat(scraped.find()).as("agent_data_mailbox_calls_total is scraped").isTrue();
+      assertThat(Double.parseDouble(scraped.group(1))).isGreaterThanOrEqualTo(steps);
     } finally {
       await(node.close(), 20);
     }

@@ -46,8 +46,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * (one more is closed when accepted), and a connection idle for {@code --idle-timeout-s} with no
  * call waiting for its answer is closed (its client reconnects on its next call).
  *
- * <p>Length: just over 350 lines on purpose: a connection's frames, refusals, budget and idleness
- * share its state and are checked together here.
+ * <p>Same host: a client may offer shared memory for its payloads ({@link ShmSegment}) and, where
+ * this connection's loop polls, a mailbox for its calls without a payload ({@link StepMailbox}),
+ * served exactly as frames.
+ *
+ * <p>Length: about 600 lines on purpose: a connection's frames, mailbox, refusals, budget and
+ * idleness share its state and are checked together here.
  *
  * <p>Threads: each connection lives on one event loop; methods are called there and their futures
  * may complete anywhere (the reply is written from where they complete).
@@ -218,7 +222,8 @@ public final class DataServer {
       return Future.all(more).map(actual);
     }).compose(actual -> {
       if (local == null) {
-        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, mailboxCalls, gate, null));
+        return Future.succeededFuture(new DataServer(List.copyOf(servers), actual, pool, inFlight, mailboxCalls, gate,
+            null));
       }
       // The same channel on a Unix-domain socket, on the same event loops: a peer on this host
       // skips the TCP stack. If it cannot listen, TCP alone serves.

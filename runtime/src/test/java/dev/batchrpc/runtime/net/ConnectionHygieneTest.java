@@ -167,12 +167,25 @@ class ConnectionHygieneTest {
         new dev.batchrpc.proto.v1.ParameterServerGrpcService() { }, 1024,
         LoopbackNodes.LOOPBACK, 0), 20);
     // HTTP/2 connections (the client preface and an empty SETTINGS frame), as a gRPC client opens.
-    Socket first = h2(grpc.actualPort());
-    Socket second = h2(grpc.actualPort());
-    Socket third = h2(grpc.actualPort());
-    assertThat(closedByServer(third, 2_000)).as("over --max-connections 2: closed at once").isTrue();
-    assertThat(closedByServer(first, 100)).isFalse();
-    assertThat(closedByServer(second, 100)).isFalse();
+    // The server admits connections in the order it sets them up, which under load need not be
+    // the order of the connects (once, in the full suite, the third was not the one closed): one
+    // of the three is closed at once, the other two stay.
+    List<Socket> three = List.of(h2(grpc.actualPort()), h2(grpc.actualPort()), h2(grpc.actualPort()));
+    Socket closed = null;
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (closed == null && System.nanoTime() < deadline) {
+      for (Socket s : three) {
+        if (closed == null && closedByServer(s, 50)) {
+          closed = s;
+        }
+      }
+    }
+    assertThat(closed).as("over --max-connections 2: one of three closed at once").isNotNull();
+    for (Socket s : three) {
+      if (s != closed) {
+        assertThat(closedByServer(s, 100)).as("the two admitted stay open").isFalse();
+      }
+    }
   }
 
   @Test

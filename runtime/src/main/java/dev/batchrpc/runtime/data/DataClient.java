@@ -202,18 +202,9 @@ public final class DataClient {
 
   /** Offers the server a shared-memory segment; completes (never fails) once it is answered. */
   private Future<Void> attachShm(long slotBytes) {
-    ShmSegment segment;
-    try {
-      segment = ShmSegment.create(2, slotBytes);
-    } catch (IOException | RuntimeException e) {
-      LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no shared memory (" + e.getMessage()
-          + "); payloads go in frames");
-      return Future.succeededFuture();
-    }
-    return call(ShmSegment.ATTACH_METHOD, segment.attachRequest().toByteString(), null, 10_000)
-        .transform(ar -> {
-          segment.unlink(); // mapped on both sides now (or refused): the file is not needed any more
-          if (ar.succeeded()) {
+    return offer(ShmSegment.ATTACH_METHOD, () -> ShmSegment.create(2, slotBytes), "payloads go in frames")
+        .map(segment -> {
+          if (segment != null) {
             synchronized (this) {
               slotBusy = new boolean[segment.slots()];
             }
@@ -221,11 +212,38 @@ public final class DataClient {
             shm = segment;
             LOG.log(System.Logger.Level.INFO, "data channel to " + endpoint + ": payloads up to " + slotBytes
                 + " bytes through shared memory (same host)");
-          } else {
-            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": payloads go in frames ("
+          }
+          return null;
+        });
+  }
+
+  /** Makes a client's segment ({@link ShmSegment#create}, {@link StepMailbox#create}). */
+  private interface SegmentMaker {
+    ShmSegment make() throws IOException;
+  }
+
+  /**
+   * Makes a segment and offers it to the server with {@code method}; completes (never fails) with
+   * it once the server mapped it, or with null (no segment here, or refused: {@code fallback}
+   * says what happens instead). The file is unlinked either way: the mappings stay.
+   */
+  private Future<ShmSegment> offer(String method, SegmentMaker maker, String fallback) {
+    ShmSegment segment;
+    try {
+      segment = maker.make();
+    } catch (IOException | RuntimeException e) {
+      LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": " + fallback + " (" + e.getMessage()
+          + ")");
+      return Future.succeededFuture();
+    }
+    return call(method, segment.attachRequest().toByteString(), null, 10_000)
+        .transform(ar -> {
+          segment.unlink(); // mapped on both sides now (or refused): the file is not needed any more
+          if (ar.failed()) {
+            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": " + fallback + " ("
                 + ar.cause().getMessage() + ")");
           }
-          return Future.<Void>succeededFuture();
+          return Future.succeededFuture(ar.succeeded() ? segment : null);
         });
   }
 
@@ -237,30 +255,22 @@ public final class DataClient {
     if (!LoopPollers.available() || !StepMailbox.enabled()) {
       return Future.succeededFuture(); // nobody would look at it, or turned off
     }
-    ShmSegment segment;
-    try {
-      segment = StepMailbox.create();
-    } catch (IOException | RuntimeException e) {
-      LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no mailbox (" + e.getMessage() + ")");
-      return Future.succeededFuture();
-    }
-    StepMailbox.Client m = new StepMailbox.Client(segment, ctx, h -> answered(h, null), () -> {
-      for (ByteBuf b : Frames.encode(StepMailbox.poke(), null)) {
-        VertxInternals.writeMessage(socket, b);
-      }
-    });
-    return call(StepMailbox.ATTACH_METHOD, segment.attachRequest().toByteString(), null, 10_000)
-        .transform(ar -> {
-          segment.unlink();
-          if (ar.succeeded() && closed == null && LoopPollers.register(m)) {
+    return offer(StepMailbox.ATTACH_METHOD, StepMailbox::create, "no mailbox, calls go in frames")
+        .map(segment -> {
+          if (segment == null || closed != null) {
+            return null;
+          }
+          StepMailbox.Client m = new StepMailbox.Client(segment, ctx, h -> answered(h, null), () -> {
+            for (ByteBuf b : Frames.encode(StepMailbox.poke(), null)) {
+              VertxInternals.writeMessage(socket, b);
+            }
+          });
+          if (LoopPollers.register(m)) {
             mailbox = m;
             LOG.log(System.Logger.Level.INFO, "data channel to " + endpoint + ": calls without a payload through a"
                 + " mailbox in shared memory (same host, both loops poll)");
-          } else if (ar.failed()) {
-            LOG.log(System.Logger.Level.DEBUG, "data channel to " + endpoint + ": no mailbox ("
-                + ar.cause().getMessage() + ")");
           }
-          return Future.<Void>succeededFuture();
+          return null;
         });
   }
 

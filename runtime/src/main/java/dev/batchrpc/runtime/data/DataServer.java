@@ -554,16 +554,8 @@ public final class DataServer {
      * slots. A refusal leaves the connection on in-frame payloads.
      */
     private void attach(DataHeader header) {
-      ShmSegment segment;
-      try {
-        segment = ShmSegment.attach(dev.batchrpc.proto.v1.ShmAttach.parseFrom(header.getBody()), maxPayloadBytes);
-      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-        write(Frames.failure(header.getCallId(), FailureCode.BAD_REQUEST, "malformed ShmAttach: " + e.getMessage()),
-            null);
-        return;
-      } catch (RpcException e) {
-        LOG.log(System.Logger.Level.DEBUG, "data channel from " + socket.remoteAddress() + ": " + e.getMessage());
-        write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+      ShmSegment segment = attachedSegment(header, maxPayloadBytes);
+      if (segment == null) {
         return;
       }
       shm = segment;
@@ -573,20 +565,29 @@ public final class DataServer {
     }
 
     /**
+     * Maps the segment an offer ({@code data.attach-shm}, {@code data.attach-mailbox}) names
+     * ({@link ShmSegment#attach}), or refuses the offer and returns null.
+     */
+    private ShmSegment attachedSegment(DataHeader header, long maxSlotBytes) {
+      try {
+        return ShmSegment.attach(dev.batchrpc.proto.v1.ShmAttach.parseFrom(header.getBody()), maxSlotBytes);
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        write(Frames.failure(header.getCallId(), FailureCode.BAD_REQUEST, "malformed ShmAttach: " + e.getMessage()),
+            null);
+      } catch (RpcException e) {
+        LOG.log(System.Logger.Level.DEBUG, "data channel from " + socket.remoteAddress() + ": " + e.getMessage());
+        write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+      }
+      return null;
+    }
+
+    /**
      * Takes the client's mailbox ({@link StepMailbox}) when this connection's loop polls for it;
      * otherwise refuses, and the client's calls stay in frames.
      */
     private void attachMailbox(DataHeader header) {
-      ShmSegment segment;
-      try {
-        segment = ShmSegment.attach(dev.batchrpc.proto.v1.ShmAttach.parseFrom(header.getBody()),
-            StepMailbox.SLOT_BYTES);
-      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-        write(Frames.failure(header.getCallId(), FailureCode.BAD_REQUEST, "malformed ShmAttach: " + e.getMessage()),
-            null);
-        return;
-      } catch (RpcException e) {
-        write(Frames.failure(header.getCallId(), e.code(), e.getMessage()), null);
+      ShmSegment segment = attachedSegment(header, StepMailbox.SLOT_BYTES);
+      if (segment == null) {
         return;
       }
       if (mailbox != null || closed) {

@@ -1,7 +1,6 @@
 package dev.batchrpc.runtime.node;
 
-import java.util.ArrayList;
-import java.util.List;
+import java.util.Arrays;
 
 /**
  * Work an event loop finds by looking, not by a socket's readiness: a same-host mailbox in shared
@@ -35,13 +34,9 @@ public final class LoopPollers {
 
   /** A loop's pollers (its {@link SpinningTransport.SpinStrategy}'s); loop thread only. */
   static final class Set {
-    private final List<Poller> pollers = new ArrayList<>();
+    /** Replaced, not changed, on add and remove (rare); read at every turn of the loop. */
     private Poller[] snapshot = new Poller[0];
     private boolean asleep;
-
-    boolean isEmpty() {
-      return snapshot.length == 0;
-    }
 
     boolean poll() {
       boolean found = false;
@@ -74,13 +69,13 @@ public final class LoopPollers {
     }
 
     void add(Poller p) {
-      pollers.add(p);
-      snapshot = pollers.toArray(new Poller[0]);
+      Poller[] more = Arrays.copyOf(snapshot, snapshot.length + 1);
+      more[snapshot.length] = p;
+      snapshot = more;
     }
 
     private void remove(Poller p) {
-      pollers.remove(p);
-      snapshot = pollers.toArray(new Poller[0]);
+      snapshot = Arrays.stream(snapshot).filter(q -> q != p).toArray(Poller[]::new);
     }
   }
 

@@ -129,7 +129,7 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
         bound = true;
       }
       pollers.awake();
-      boolean found = !pollers.isEmpty() && pollers.poll();
+      boolean found = pollers.poll();
       if (hasTasks || found) {
         return selectNow.get();
       }
@@ -145,13 +145,13 @@ final class SpinningTransport implements io.vertx.core.transport.Transport {
           if (loop instanceof SingleThreadEventExecutor s && s.pendingTasks() > 0) {
             return SelectStrategy.CONTINUE;
           }
-          if (!pollers.isEmpty() && pollers.poll()) {
+          if (pollers.poll()) {
             return SelectStrategy.CONTINUE;
           }
           Thread.yield();
         } while (System.nanoTime() - now < budget);
       }
-      if (!pollers.isEmpty() && !pollers.trySleep()) {
+      if (!pollers.trySleep()) {
         return SelectStrategy.CONTINUE;
       }
       if (adaptive) {

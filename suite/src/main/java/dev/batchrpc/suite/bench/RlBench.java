@@ -90,7 +90,9 @@ public final class RlBench implements Callable<Integer> {
           + "(batch, non-batch, non-batch, batch, ...): the tables give the median, so neither mode "
           + "is always the one timed first (across processes that alone moved a run up to 2.5x: the "
           + "first run after the warm-up is the slowest, the observer processes still settling; "
-          + "the median of 4 leaves it out, docs/benchmarks/rl.md). rl.csv has a row per run. "
+          + "the median of 4 leaves it out, docs/benchmarks/rl.md), and x_batch_pairs the lowest "
+          + "and highest ratio over pairs of neighbouring runs, with how many batch won: a median "
+          + "ratio near 1 whose pairs fall on both sides is a tie. rl.csv has a row per run. "
           + "Default: ${DEFAULT-VALUE}.")
   int repeats;
 

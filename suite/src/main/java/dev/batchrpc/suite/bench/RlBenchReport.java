@@ -72,7 +72,7 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
       System.out.printf(Locale.ROOT, "%s (%s): episode-loop time, median over %d run(s) (seeds x repeats), %d episodes x %d steps%n",
           d, d.equals("inproc") ? "one process" : "one OS process per observer", runCounts.get(d), episodes, steps);
       System.out.println("world_size, batch_s, nobatch_s, batch_p50_us, batch_p99_us, nobatch_p50_us, nobatch_p99_us, "
-          + "startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch");
+          + "startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch, x_batch_pairs");
       for (int ws : sizes) {
         double[] b = stats(results, d, ws, "batch");
         double[] nb = stats(results, d, ws, "nobatch");
@@ -80,10 +80,11 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
           continue;
         }
         // Start-up: the first mode's (for procs it includes starting the observer processes).
-        // x_batch: batch's actions/s over non-batch's (above 1: batching pays).
-        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f, %.0f, %.0f, %.2f%n", ws, b[0], nb[0],
-            b[1], b[2], nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]), b[4],
-            nb[4], b[4] / nb[4]);
+        // x_batch: batch's actions/s over non-batch's (above 1: batching pays); x_batch_pairs: the
+        // same ratio per pair of runs timed next to each other, its lowest and highest.
+        System.out.printf(Locale.ROOT, "%d, %.3f, %.3f, %.0f, %.0f, %.0f, %.0f, %.2f, %.0f, %.0f, %.2f, %s%n", ws, b[0],
+            nb[0], b[1], b[2], nb[1], nb[2], Math.max(Double.isNaN(b[3]) ? 0 : b[3], Double.isNaN(nb[3]) ? 0 : nb[3]),
+            b[4], nb[4], b[4] / nb[4], pairRange(results, d, ws));
         for (String m : List.of("batch", "nobatch")) {
           double v = m.equals("batch") ? b[0] : nb[0];
           if (!Double.isNaN(v)) {
@@ -143,6 +144,39 @@ record RlBenchReport(File out, int episodes, int steps, List<String> deployments
     }
     System.out.println();
     System.out.println("wrote " + new File(out, "rl.csv") + ", " + new File(out, "rl-learning.csv") + ", " + figure);
+  }
+
+  /**
+   * Batch's actions/s over non-batch's for each pair of runs timed next to each other (a seed's
+   * k-th batch run with its k-th non-batch run: in the ABBA order, neighbours), as "lowest-highest
+   * (batch ahead in n of m)"; "-" without a pair. The median ratio alone hides how much a rerun
+   * moves it: across processes on two cores the pairs of one world size spread by 0.2 and more.
+   */
+  static String pairRange(List<Result> results, String d, int ws) {
+    Map<Long, List<Result>> batch = new LinkedHashMap<>();
+    Map<Long, List<Result>> nobatch = new LinkedHashMap<>();
+    for (Result r : results) {
+      if (r.deployment().equals(d) && r.worldSize() == ws) {
+        (r.mode().equals("batch") ? batch : nobatch).computeIfAbsent(r.seed(), k -> new ArrayList<>()).add(r);
+      }
+    }
+    double lo = Double.POSITIVE_INFINITY;
+    double hi = Double.NEGATIVE_INFINITY;
+    int pairs = 0;
+    int ahead = 0;
+    for (Map.Entry<Long, List<Result>> e : batch.entrySet()) {
+      List<Result> other = nobatch.getOrDefault(e.getKey(), List.of());
+      for (int i = 0; i < Math.min(e.getValue().size(), other.size()); i++) {
+        double x = e.getValue().get(i).actionsPerSecond() / other.get(i).actionsPerSecond();
+        lo = Math.min(lo, x);
+        hi = Math.max(hi, x);
+        pairs++;
+        if (x >= 1) {
+          ahead++;
+        }
+      }
+    }
+    return pairs == 0 ? "-" : String.format(Locale.ROOT, "%.2f-%.2f (batch ahead in %d of %d)", lo, hi, ahead, pairs);
   }
 
   /**

@@ -136,8 +136,8 @@ class RlBenchTest {
         "", "cpu");
     String out = printed(report, results, List.of(11, 10_001));
     assertThat(out).contains("startup_s, batch_actions_per_s, nobatch_actions_per_s, x_batch")
-        .containsPattern("(?m)^11, 0\\.500, 2\\.000, .*, 10000, 2500, 4\\.00$")
-        .containsPattern("(?m)^10001, 0\\.400, NaN, .*, 1250000, NaN, NaN$");
+        .containsPattern("(?m)^11, 0\\.500, 2\\.000, .*, 10000, 2500, 4\\.00, 4\\.00-4\\.00 \\(batch ahead in 1 of 1\\)$")
+        .containsPattern("(?m)^10001, 0\\.400, NaN, .*, 1250000, NaN, NaN, -$");
     List<String> csv = Files.readAllLines(dir.resolve("rl.csv"));
     List<String> header = List.of(csv.get(0).split(","));
     int col = header.indexOf("actions_per_s");
@@ -145,6 +145,25 @@ class RlBenchTest {
     assertThat(csv).hasSize(4);
     assertThat(csv.subList(1, 4).stream().map(l -> l.split(",")[col]).toList())
         .containsExactly("10000", "2500", "1250000");
+  }
+
+  @Test
+  void theTablesGiveTheSpreadOfBatchsRatioOverPairsOfNeighbouringRuns(@TempDir Path dir) throws Exception {
+    // ABBA over two seeds: seed 1 pairs (1.0 vs 0.8 s: 0.80) and (0.5 vs 1.0 s: 2.00); seed 2 pairs
+    // (1.0 vs 1.1 s: 1.10); seed 2's third non-batch run has no batch run beside it
+    List<RlBenchReport.Result> results = List.of(
+        result(5, "batch", 1, 1.0), result(5, "nobatch", 1, 0.8), result(5, "nobatch", 1, 1.0),
+        result(5, "batch", 1, 0.5), result(5, "batch", 2, 1.0), result(5, "nobatch", 2, 1.1),
+        result(5, "nobatch", 2, 3.0));
+    RlBenchReport report = new RlBenchReport(dir.toFile(), 1, 500, List.of("inproc"), Map.of("inproc", 3), Map.of(),
+        "", "cpu");
+    assertThat(printed(report, results, List.of(5)))
+        .containsPattern("(?m)^5, .*, 0\\.80-2\\.00 \\(batch ahead in 2 of 3\\)$");
+  }
+
+  private static RlBenchReport.Result result(int ws, String mode, long seed, double loopSeconds) {
+    return new RlBenchReport.Result("inproc", ws, mode, seed, loopSeconds, loopSeconds + 0.1, 0.05,
+        new LatencyLog.Summary(1_000, 10, 20, 30, 40), new double[] {12.5});
   }
 
   /** What the report prints while it writes its files. */

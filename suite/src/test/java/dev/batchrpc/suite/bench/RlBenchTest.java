@@ -152,18 +152,13 @@ class RlBenchTest {
     // ABBA over two seeds: seed 1 pairs (1.0 vs 0.8 s: 0.80) and (0.5 vs 1.0 s: 2.00); seed 2 pairs
     // (1.0 vs 1.1 s: 1.10); seed 2's third non-batch run has no batch run beside it
     List<RlBenchReport.Result> results = List.of(
-        result(5, "batch", 1, 1.0), result(5, "nobatch", 1, 0.8), result(5, "nobatch", 1, 1.0),
-        result(5, "batch", 1, 0.5), result(5, "batch", 2, 1.0), result(5, "nobatch", 2, 1.1),
-        result(5, "nobatch", 2, 3.0));
+        result(5, "batch", 1, 1.0, 1_000), result(5, "nobatch", 1, 0.8, 1_000), result(5, "nobatch", 1, 1.0, 1_000),
+        result(5, "batch", 1, 0.5, 1_000), result(5, "batch", 2, 1.0, 1_000), result(5, "nobatch", 2, 1.1, 1_000),
+        result(5, "nobatch", 2, 3.0, 1_000));
     RlBenchReport report = new RlBenchReport(dir.toFile(), 1, 500, List.of("inproc"), Map.of("inproc", 3), Map.of(),
         "", "cpu");
     assertThat(printed(report, results, List.of(5)))
         .containsPattern("(?m)^5, .*, 0\\.80-2\\.00 \\(batch ahead in 2 of 3\\)$");
-  }
-
-  private static RlBenchReport.Result result(int ws, String mode, long seed, double loopSeconds) {
-    return new RlBenchReport.Result("inproc", ws, mode, seed, loopSeconds, loopSeconds + 0.1, 0.05,
-        new LatencyLog.Summary(1_000, 10, 20, 30, 40), new double[] {12.5});
   }
 
   /** What the report prints while it writes its files. */
@@ -181,7 +176,11 @@ class RlBenchTest {
   }
 
   private static RlBenchReport.Result result(int ws, String mode, double loopSeconds, int actions) {
-    return new RlBenchReport.Result("inproc", ws, mode, 543, loopSeconds, loopSeconds + 0.1, 0.05,
+    return result(ws, mode, 543, loopSeconds, actions);
+  }
+
+  private static RlBenchReport.Result result(int ws, String mode, long seed, double loopSeconds, int actions) {
+    return new RlBenchReport.Result("inproc", ws, mode, seed, loopSeconds, loopSeconds + 0.1, 0.05,
         new LatencyLog.Summary(actions, 10, 20, 30, 40), new double[] {12.5});
   }
 

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +59,20 @@ int main(int argc, char **argv) {
     perror("mmap");
     return 1;
   }
+  pid_t *observers = calloc(n, sizeof(pid_t));
+  if (observers == NULL) {
+    perror("calloc");
+    return 1;
+  }
   for (int i = 0; i < n; i++) {
-    if (fork() == 0) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("fork"); /* the agent would wait for this observer for ever: stop those started */
+      for (int j = 0; j < i; j++) kill(observers[j], SIGKILL);
+      return 1;
+    }
+    observers[i] = pid;
+    if (pid == 0) {
       for (long k = 1; k <= steps; k++) {
         work(observerUs);
         atomic_store(&s[i].req, k);
